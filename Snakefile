@@ -1,0 +1,30 @@
+# ionscreen: screen crystal structures for fast Li-ion transport.
+#   snakemake --cores 8 screen_candidates         (the main job)
+#   snakemake screen_candidates --cores 2 --configfile .test/config.yaml   (tiny end-to-end)
+# Entry only: configuration, validation, includes, targets. Science lives in src/ionscreen.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: f"{workflow.basedir}/config.yaml"
+
+
+validate(config, "config/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/fetch.smk"
+include: "rules/md.smk"
+include: "rules/label.smk"
+include: "rules/embed.smk"
+include: "rules/train.smk"
+include: "rules/screen.smk"
+
+
+rule screen_candidates:
+    """The main target: ranked predictions for the candidates, and the report."""
+    input:
+        rules.predict.output.ranking,
+        rules.report.output.html,
+    default_target: True

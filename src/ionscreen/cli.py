@@ -1,0 +1,148 @@
+"""The ``ionscreen`` command line (CONTRACT.md). Each subcommand calls the same package function
+as the workflow rule. Exit status 0 on success; otherwise one line saying why."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+log = logging.getLogger("ionscreen")
+
+
+def _md(a: argparse.Namespace) -> int:
+    from ionscreen import schema
+    from ionscreen.md import MDSettings, run_md
+    from ionscreen.structures import list_structure_files, material_id, read_structure
+
+    files = list_structure_files([a.structure])
+    if len(files) != 1:
+        raise SystemExit(f"ionscreen md: expected one structure file, got {len(files)}")
+    s = MDSettings(temperature_K=a.temperature, n_steps=a.steps, timestep_fs=a.timestep_fs,
+                   interval=a.interval, mlip=a.mlip, seed=a.seed, thermostat=a.thermostat,
+                   device=a.device, threads=a.threads)
+    row = run_md(read_structure(files[0]), s, a.out, material_id=material_id(files[0]))
+    if a.runs_out:
+        schema.write_table([row], a.runs_out, "md_runs")
+    print(f"{row['status']}: {row['n_steps']} steps, {row['steps_per_s']:.2f} steps/s -> {a.out}")
+    return 0 if row["status"] == "ok" else 1
+
+
+def _label(a: argparse.Namespace) -> int:
+    from ionscreen.labels import LabelSettings, label_files
+
+    s = LabelSettings(specie=a.specie, dimension=a.dimension, start_dt_ps=a.start_dt_ps)
+    rows = label_files(a.traj, s, a.out)
+    for r in rows:
+        print(f"{r['material_id']} {r['temperature_K']:g} K: {r['status']} "
+              f"msd_final={r.get('msd_final_A2', float('nan')):.4g} A^2 D={r.get('D_cm2_s', float('nan')):.4g} cm2/s "
+              f"{r.get('reason', '')}")
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
+def _embed(a: argparse.Namespace) -> int:
+    from ionscreen import mlip, schema
+    from ionscreen.embed import SevenNetEmbedder
+    from ionscreen.structures import (
+        StructureError,
+        list_structure_files,
+        material_id,
+        read_structure,
+    )
+
+    mlip.set_threads(a.threads)
+    items, bad = [], []
+    for f in list_structure_files(a.structure):
+        try:
+            items.append((material_id(f), read_structure(f)))
+        except StructureError as exc:
+            log.error("%s", exc)
+            bad.append(f)
+    rows = SevenNetEmbedder(a.model, a.layer, a.variant, a.device)(items)
+    schema.write_table(rows, a.out, "embeddings", model=a.model, layer=a.layer, variant=a.variant)
+    print(f"{len(rows)} Li rows from {len(items)} structures -> {a.out}; {len(bad)} unreadable")
+    return 0 if not bad else 1
+
+
+def _predict(a: argparse.Namespace) -> int:
+    from ionscreen.predict import predict_paths
+
+    df, bad = predict_paths(a.model, a.structure, a.temperature, a.out, rejected_out=a.rejected_out,
+                            rank_temperature_K=a.rank_temperature, relax_steps=a.relax_steps,
+                            device=a.device, threads=a.threads)
+    for b in bad:
+        print(f"rejected {b['material_id']}: {b['reason']}", file=sys.stderr)
+    print(f"{df['material_id'].nunique() if len(df) else 0} structures predicted, {len(bad)} rejected -> {a.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ionscreen", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    m = sub.add_parser("md", help="NVT MD of one structure as given")
+    m.add_argument("structure")
+    m.add_argument("--temperature", type=float, required=True, help="K")
+    m.add_argument("--steps", type=int, required=True)
+    m.add_argument("--timestep-fs", type=float, default=1.0)
+    m.add_argument("--interval", type=int, default=10, help="steps between saved frames")
+    m.add_argument("--mlip", default="7net-0", help="SevenNet name, MACE .model file, or 'lj'")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--thermostat", default="nose-hoover")
+    m.add_argument("--device", default="auto")
+    m.add_argument("--threads", type=int, default=2)
+    m.add_argument("--runs-out", help="also write the md_runs row here")
+    m.add_argument("--out", required=True)
+    m.set_defaults(func=_md)
+
+    lab = sub.add_parser("label", help="transport labels of trajectories")
+    lab.add_argument("traj", nargs="+")
+    lab.add_argument("--specie", default="Li")
+    lab.add_argument("--start-dt-ps", type=float, default=None)
+    lab.add_argument("--dimension", default="xyz")
+    lab.add_argument("--out", required=True)
+    lab.set_defaults(func=_label)
+
+    e = sub.add_parser("embed", help="SevenNet structure embeddings (Li rows)")
+    e.add_argument("structure", nargs="+")
+    e.add_argument("--layer", type=int, default=10)
+    e.add_argument("--model", default="7net-0")
+    e.add_argument("--variant", default="full", choices=["full", "invariant"])
+    e.add_argument("--device", default="auto")
+    e.add_argument("--threads", type=int, default=2)
+    e.add_argument("--out", required=True)
+    e.set_defaults(func=_embed)
+
+    pr = sub.add_parser("predict", help="trained predictor on new structures")
+    pr.add_argument("structure", nargs="+")
+    pr.add_argument("--model", required=True, help="model directory written by the train rule")
+    pr.add_argument("--temperature", type=float, nargs="+", required=True)
+    pr.add_argument("--rank-temperature", type=float, default=None, help="default: lowest --temperature")
+    pr.add_argument("--relax-steps", type=int, default=0)
+    pr.add_argument("--device", default="auto")
+    pr.add_argument("--threads", type=int, default=2)
+    pr.add_argument("--rejected-out", default=None)
+    pr.add_argument("--out", required=True)
+    pr.set_defaults(func=_predict)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ionscreen import logs
+
+    args = build_parser().parse_args(argv)
+    logs.setup(level=logging.DEBUG if args.verbose else logging.WARNING)
+    try:
+        return int(args.func(args) or 0)
+    except SystemExit:
+        raise
+    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as exc:
+        print(f"ionscreen {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if args.verbose:
+            raise
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

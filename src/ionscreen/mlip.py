@@ -1,0 +1,119 @@
+"""Machine-learned interatomic potentials: one place that turns a name into an ASE calculator.
+
+Names:
+- SevenNet models bundled in the sevenn wheel: ``7net-0`` (SevenNet-0, the default),
+  ``7net-0_22may2024``, ``7net-l3i5`` (and ``7net-mf-0``, which needs a modal).
+- A path ending in ``.model``: a MACE model file (mace-torch must be installed; it cannot share an
+  environment with sevenn, see ``envs/mace.yaml``).
+- ``lj``: ASE's Lennard-Jones (sigma 2.0 A, epsilon 0.01 eV, cutoff 5 A), an element-agnostic
+  stand-in for testing plumbing. Never a physical model; its outputs are labelled ``lj``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+SEVENNET_BUNDLED = ("7net-0", "7net-0_11jul2024", "sevennet-0", "7net-0_22may2024", "7net-l3i5")
+LJ_NAME = "lj"
+
+
+class MLIPError(RuntimeError):
+    """The potential cannot be loaded or does not cover the input."""
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+def set_threads(threads: int | None) -> int:
+    """Set torch's intra-op threads to ``threads`` capped by the CPUs this process may use.
+
+    Oversubscribing a small machine makes SevenNet 4-20x slower, so the cap matters.
+    Returns the number set.
+    """
+    import torch
+
+    n = max(1, min(int(threads or 1), available_cpus()))
+    torch.set_num_threads(n)
+    return n
+
+
+def resolve_device(device: str = "auto") -> str:
+    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def is_sevennet(name: str) -> bool:
+    return name.lower() in SEVENNET_BUNDLED or name.lower().startswith("7net")
+
+
+@functools.lru_cache(maxsize=4)
+def _sevennet_checkpoint(name: str) -> Any:
+    from sevenn.util import load_checkpoint
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return load_checkpoint(name)
+        except Exception as exc:  # sevenn raises plain errors for unknown/undownloadable names
+            raise MLIPError(
+                f"cannot load SevenNet model {name!r} ({type(exc).__name__}: {exc}); "
+                f"offline, only the models bundled in the sevenn wheel work: {SEVENNET_BUNDLED}"
+            ) from exc
+
+
+def known_elements(name: str) -> frozenset[str] | None:
+    """Elements the potential was trained on (None = any, e.g. Lennard-Jones)."""
+    if name == LJ_NAME:
+        return None
+    if is_sevennet(name):
+        return frozenset(_sevennet_checkpoint(name).config["chemical_species"])
+    if name.endswith(".model"):
+        return None  # MACE models carry their own z-table; checked when the calculator is built
+    raise MLIPError(f"unknown MLIP {name!r}: use a SevenNet name, a MACE .model file or 'lj'")
+
+
+def cutoff_A(name: str) -> float:
+    if is_sevennet(name):
+        return float(_sevennet_checkpoint(name).config["cutoff"])
+    return 5.0
+
+
+def get_calculator(name: str = "7net-0", device: str = "auto", **kwargs: Any) -> Any:
+    """An ASE calculator for ``name`` (see module docstring)."""
+    device = resolve_device(device)
+    if name == LJ_NAME:
+        from ase.calculators.lj import LennardJones
+
+        return LennardJones(sigma=2.0, epsilon=0.01, rc=5.0, smooth=True)
+    if is_sevennet(name):
+        from sevenn.calculator import SevenNetCalculator
+
+        _sevennet_checkpoint(name)  # clear error for unknown names
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return SevenNetCalculator(name, device=device, **kwargs)
+    if name.endswith(".model"):
+        path = Path(name)
+        if not path.is_file():
+            raise MLIPError(f"MACE model file {path} does not exist")
+        try:
+            from mace.calculators import MACECalculator
+        except ImportError as exc:
+            raise MLIPError(
+                "MACE needs mace-torch, which pins e3nn 0.4.4 and cannot share an environment "
+                "with sevenn: run the md rule in envs/mace.yaml (see README, 'Other MLIPs')"
+            ) from exc
+        return MACECalculator(model_paths=str(path), device=device, default_dtype="float32")
+    raise MLIPError(f"unknown MLIP {name!r}: use a SevenNet name, a MACE .model file or 'lj'")

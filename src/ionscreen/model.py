@@ -1,0 +1,164 @@
+"""The structure-only predictor, its input features, and its checkpoint format.
+
+This module is all that ``ionscreen predict`` needs: it loads a checkpoint directory without
+the training code (``ionscreen.train``).
+
+Features (METHOD.md sections 3-4), per Li atom and temperature T:
+  e (977)  ->  [e, e*e, e*e*e] (2931, cubic expansion; optional)  ->  + [1, T/T0, (T/T0)^2, (T/T0)^3]
+  with T0 = 5000 K: 2935 values.
+Architecture (the AML paper's structure path): bias-free linear encoder to d_h, per-atom
+LayerNorm without affine parameters, mean over the material's Li atoms, decoder MLP with ReLU.
+Inputs are standardised with training-set statistics and the log10 target is standardised too;
+both sets of statistics are stored in the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+T0_K = 5000.0  # temperature scale of the AML code
+CHECKPOINT_FORMAT = "ionscreen-predictor-1"
+
+
+def expand_features(emb: np.ndarray, temperature_K: float, poly: bool = True) -> np.ndarray:
+    """(n_atoms, d) embeddings -> (n_atoms, 3d + 4) structure-temperature features (float32)."""
+    e = np.asarray(emb, dtype=np.float64)
+    parts = [e, e * e, e * e * e] if poly else [e]
+    t = temperature_K / T0_K
+    temp = np.broadcast_to(np.array([1.0, t, t * t, t**3]), (len(e), 4))
+    return np.concatenate([*parts, temp], axis=1).astype(np.float32)
+
+
+def segment_mean(h: torch.Tensor, seg: torch.Tensor, n_seg: int) -> torch.Tensor:
+    """Mean of rows of ``h`` per segment id (0..n_seg-1)."""
+    out = torch.zeros(n_seg, h.shape[1], dtype=h.dtype, device=h.device).index_add_(0, seg, h)
+    cnt = torch.bincount(seg, minlength=n_seg).clamp(min=1).to(h.dtype)
+    return out / cnt[:, None]
+
+
+def mlp(in_dim: int, widths: Sequence[int], out_dim: int = 1) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    d = in_dim
+    for w in widths:
+        layers += [nn.Linear(d, w), nn.ReLU()]
+        d = w
+    layers.append(nn.Linear(d, out_dim))
+    return nn.Sequential(*layers)
+
+
+class StructurePredictor(nn.Module):
+    """f(x): encoder -> LayerNorm (no affine) -> mean over Li -> decoder."""
+
+    def __init__(self, in_dim: int, hidden_dim: int = 8, decoder_widths: Sequence[int] = (4000, 4000, 4000)):
+        super().__init__()
+        self.encoder = nn.Linear(in_dim, hidden_dim, bias=False)
+        self.norm = nn.LayerNorm(hidden_dim, elementwise_affine=False)
+        self.decoder = mlp(hidden_dim, decoder_widths)
+
+    def pooled(self, x: torch.Tensor, seg: torch.Tensor, n_seg: int) -> torch.Tensor:
+        """Per-sample hidden representation (mean over Li of the normalised encoding)."""
+        return segment_mean(self.norm(self.encoder(x)), seg, n_seg)
+
+    def forward(self, x: torch.Tensor, seg: torch.Tensor, n_seg: int) -> torch.Tensor:
+        return self.decoder(self.pooled(x, seg, n_seg)).squeeze(-1)
+
+
+@dataclass
+class Batch:
+    """Samples (material x temperature) as concatenated Li-atom rows with segment ids."""
+
+    x: np.ndarray  # (n_rows, n_features) float32
+    seg: np.ndarray  # (n_rows,) int64, sample index of each row
+    n: int
+
+    @staticmethod
+    def build(embs: Sequence[np.ndarray], temperatures: Sequence[float], poly: bool = True) -> Batch:
+        xs = [expand_features(e, t, poly) for e, t in zip(embs, temperatures, strict=True)]
+        seg = np.concatenate([np.full(len(x), i, dtype=np.int64) for i, x in enumerate(xs)]) if xs else np.zeros(0, np.int64)
+        x = np.concatenate(xs) if xs else np.zeros((0, 0), np.float32)
+        return Batch(x, seg, len(xs))
+
+
+class Predictor:
+    """A loaded checkpoint: an ensemble of StructurePredictors plus normalisation and metadata."""
+
+    def __init__(self, ckpt: dict[str, Any]):
+        if ckpt.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"not an ionscreen predictor checkpoint (format {ckpt.get('format')!r})")
+        self.meta: dict[str, Any] = ckpt["meta"]
+        arch = self.meta["architecture"]
+        self.members: list[StructurePredictor] = []
+        for state in ckpt["members"]:
+            m = StructurePredictor(arch["in_dim"], arch["hidden_dim"], arch["decoder_widths"])
+            m.load_state_dict(state)
+            m.eval()
+            self.members.append(m)
+        self.x_mean = ckpt["x_mean"].numpy()
+        self.x_std = ckpt["x_std"].numpy()
+        self.y_mean, self.y_std = float(self.meta["y_mean"]), float(self.meta["y_std"])
+        self.train_hidden: np.ndarray = ckpt["train_hidden"].numpy()
+
+    @property
+    def target(self) -> str:
+        return self.meta["target_column"]
+
+    def _tensors(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        x = (batch.x - self.x_mean) / self.x_std
+        return torch.from_numpy(x.astype(np.float32)), torch.from_numpy(batch.seg)
+
+    @torch.no_grad()
+    def predict(self, batch: Batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean, std over members, hidden (n, members*d_h)) in log10 target units."""
+        x, seg = self._tensors(batch)
+        preds, hid = [], []
+        for m in self.members:
+            preds.append(m(x, seg, batch.n).numpy() * self.y_std + self.y_mean)
+            hid.append(m.pooled(x, seg, batch.n).numpy())
+        p = np.stack(preds)
+        std = p.std(axis=0, ddof=1) if len(p) > 1 else np.zeros(batch.n)
+        return p.mean(axis=0), std, np.concatenate(hid, axis=1)
+
+    def nearest_training_distance(self, hidden: np.ndarray) -> np.ndarray:
+        """Euclidean distance of each hidden vector to its nearest training sample."""
+        if len(hidden) == 0 or len(self.train_hidden) == 0:
+            return np.full(len(hidden), np.nan)
+        d = np.linalg.norm(hidden[:, None, :] - self.train_hidden[None, :, :], axis=-1)
+        return d.min(axis=1)
+
+
+def save_checkpoint(model_dir: str | Path, members: Sequence[StructurePredictor], *, x_mean: np.ndarray,
+                    x_std: np.ndarray, train_hidden: np.ndarray, meta: dict[str, Any]) -> Path:
+    """Write ``model.pt`` (tensors + metadata) and a readable ``model.json`` (metadata only)."""
+    import os
+
+    model_dir = Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = {
+        "format": CHECKPOINT_FORMAT,
+        "meta": meta,
+        "members": [{k: v.detach().cpu() for k, v in m.state_dict().items()} for m in members],
+        "x_mean": torch.from_numpy(np.asarray(x_mean, np.float32)),
+        "x_std": torch.from_numpy(np.asarray(x_std, np.float32)),
+        "train_hidden": torch.from_numpy(np.asarray(train_hidden, np.float32)),
+    }
+    tmp = model_dir / "model.pt.partial"
+    torch.save(ckpt, tmp)
+    os.replace(tmp, model_dir / "model.pt")
+    (model_dir / "model.json").write_text(json.dumps(meta, indent=2, default=str))
+    return model_dir
+
+
+def load_predictor(model_dir: str | Path) -> Predictor:
+    """Load a checkpoint directory written by ``ionscreen.train`` (no training code needed)."""
+    path = Path(model_dir) / "model.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"no model.pt in {model_dir}: train a model first (rule train)")
+    return Predictor(torch.load(path, map_location="cpu", weights_only=True))

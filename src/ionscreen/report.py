@@ -1,0 +1,163 @@
+"""The screening report: one self-contained HTML file (plots embedded as PNG).
+
+Sections: the ranking (top k, with flags), the model's parity plot and metrics on its own
+splits, MSD and Arrhenius plots of the training runs, and where candidates sit relative to the
+training data in hidden space.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ionscreen import __version__, schema
+
+
+def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>'
+
+
+def _fig(w: float = 5.0, h: float = 4.0) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(w, h))
+
+
+def parity_plot(pred: pd.DataFrame, target: str) -> str:
+    fig, ax = _fig()
+    colors = {"train": "#9aa5b1", "validation": "#d9480f", "test": "#1c7ed6"}
+    for part, grp in pred.groupby("split"):
+        ax.errorbar(grp["y_log10"], grp["prediction"], yerr=grp["prediction_std"], fmt="o", ms=5,
+                    color=colors.get(part, "k"), label=part, alpha=0.85)
+    lo = float(np.nanmin(pred[["y_log10", "prediction"]].to_numpy())) - 0.2
+    hi = float(np.nanmax(pred[["y_log10", "prediction"]].to_numpy())) + 0.2
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    ax.set(xlabel=f"label ({target})", ylabel=f"prediction ({target})", xlim=(lo, hi), ylim=(lo, hi))
+    ax.legend()
+    return _png(fig)
+
+
+def msd_plot(curves: dict[str, Any]) -> str:
+    fig, ax = _fig(6, 4.5)
+    for key, c in curves.items():
+        t, m = np.asarray(c["dt_ps"]), np.asarray(c["msd_A2"])
+        ok = (t > 0) & (m > 0)
+        (line,) = ax.loglog(t[ok], m[ok], lw=1.2, label=key.replace("|", " ") + " K")
+        s = c.get("start_dt_ps")
+        if s is not None and isinstance(s, float) and math.isfinite(s):
+            ax.axvline(s, color=line.get_color(), ls=":", lw=0.8)
+    if curves:
+        t = np.logspace(np.log10(min(min(c["dt_ps"]) for c in curves.values())), np.log10(max(max(c["dt_ps"]) for c in curves.values())), 10)
+        ax.loglog(t, t / t[0] * 1e-2, "k--", lw=0.8, label="slope 1")
+    ax.set(xlabel="time interval (ps)", ylabel="Li MSD (A^2)")
+    ax.legend(fontsize=6, ncol=2)
+    return _png(fig)
+
+
+def arrhenius_plot(labels: pd.DataFrame) -> str:
+    fig, ax = _fig()
+    ok = labels[(labels["status"] == "ok")]
+    for mid, grp in ok.groupby("material_id"):
+        grp = grp.sort_values("temperature_K")
+        ax.semilogy(1000.0 / grp["temperature_K"], grp["msd_final_A2"], "o-", label=str(mid), ms=4)
+    ax.set(xlabel="1000 / T (1/K)", ylabel="MSD_final (A^2)")
+    ax.legend(fontsize=6, ncol=2)
+    return _png(fig)
+
+
+def hidden_plot(ranking: pd.DataFrame, threshold: float) -> str:
+    fig, ax = _fig(6, 3.5)
+    r = ranking.drop_duplicates("material_id")
+    ax.barh(r["material_id"].astype(str), r["nearest_training_distance"], color="#1c7ed6")
+    ax.axvline(threshold, color="#d9480f", ls="--", label="far_from_training threshold")
+    ax.invert_yaxis()
+    ax.set(xlabel="hidden-space distance to nearest training sample")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def _table(df: pd.DataFrame) -> str:
+    return df.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t", na_rep="")
+
+
+def write_report(
+    out: str | Path,
+    *,
+    ranking_path: str | Path,
+    rejected_paths: list[str | Path],
+    model_dir: str | Path,
+    metrics_path: str | Path,
+    training_predictions_path: str | Path,
+    labels_path: str | Path,
+    msd_curves_path: str | Path | None = None,
+    md_runs_path: str | Path | None = None,
+    top_k: int = 20,
+) -> Path:
+    """Write the self-contained HTML report atomically."""
+    ranking = schema.read_table(ranking_path, "predictions")
+    rejected = schema.concat_tables(rejected_paths, "rejected")
+    metrics = schema.read_table(metrics_path, "metrics")
+    train_pred = schema.read_table(training_predictions_path, "training_predictions")
+    labels = schema.read_table(labels_path, "labels")
+    meta = json.loads((Path(model_dir) / "model.json").read_text())
+    prov = schema.read_provenance(ranking_path)
+    rank_T = prov.get("rank_temperature_K") or (ranking["temperature_K"].min() if len(ranking) else float("nan"))
+    top = ranking[ranking["temperature_K"] == rank_T].head(top_k).copy()
+    top["flags"] = top["flags"].map(lambda f: ", ".join(f) if len(f) else "")
+    wide = ranking.pivot_table(index="material_id", columns="temperature_K", values="prediction") if len(ranking) else pd.DataFrame()
+    curves = json.loads(Path(msd_curves_path).read_text()) if msd_curves_path and Path(msd_curves_path).exists() else {}
+    parts = [
+        f"<h1>ionscreen screening report</h1><p class=m>ionscreen {__version__}; target <b>{html.escape(meta['target'])}</b>; "
+        f"{len(ranking['material_id'].unique()) if len(ranking) else 0} candidates ranked, {len(rejected)} rejected; "
+        f"ranking temperature {rank_T:g} K. Model trained on {len(meta['training_materials'])} materials at "
+        f"{meta['temperature_range_K'][0]:g}-{meta['temperature_range_K'][1]:g} K with {len(meta['config']['seeds'])} seeds.</p>",
+        "<h2>Ranking</h2><p>Rank 1 = fastest predicted Li transport. <i>prediction_std</i> is the spread over the seed "
+        "ensemble, not a calibrated error. Flags say why a number deserves caution.</p>",
+        _table(top[["rank", "material_id", "formula", "prediction", "prediction_std", "flags", "nearest_training_distance"]]),
+    ]
+    if len(wide):
+        parts += ["<h3>Predictions at every temperature</h3>", wide.reset_index().to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, classes="t")]
+    if len(rejected):
+        parts += ["<h2>Rejected inputs</h2>", _table(rejected)]
+    parts += [
+        "<h2>Model quality</h2><p>Composition-grouped splits; the validation split chose the stopping epoch. "
+        "Small data: read these numbers as a plumbing check, not as the model's accuracy.</p>",
+        parity_plot(train_pred, meta["target"]), _table(metrics),
+        "<h2>Where candidates sit relative to the training data</h2>",
+        hidden_plot(ranking, meta["far_threshold"]) if len(ranking) else "<p>no candidates</p>",
+        "<h2>Training runs</h2><p>Li MSD against time interval (log-log); dotted lines mark the start of the fitted "
+        "diffusive window where one was found.</p>",
+        msd_plot(curves) if curves else "<p>no MSD curves</p>",
+        arrhenius_plot(labels),
+        _table(labels[["material_id", "temperature_K", "status", "msd_final_A2", "D_cm2_s", "diffusive", "sigma_S_cm", "reason"]]),
+    ]
+    if md_runs_path and Path(md_runs_path).exists():
+        runs = schema.read_table(md_runs_path, "md_runs")
+        parts += ["<h3>MD runs</h3>", _table(runs[["material_id", "temperature_K", "status", "n_atoms", "n_steps", "wall_s", "steps_per_s", "mlip", "reason"]])]
+    style = ("<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+             "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}table.t td,table.t th{padding:3px 8px;"
+             "border-bottom:1px solid #ddd}.m{color:#555}img{max-width:100%}</style>")
+    doc = f"<!doctype html><html><head><meta charset='utf-8'><title>ionscreen report</title>{style}</head><body>{''.join(parts)}</body></html>"
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".html.partial")
+    tmp.write_text(doc)
+    os.replace(tmp, out)
+    return out

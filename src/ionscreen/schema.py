@@ -1,0 +1,388 @@
+"""Every Parquet table of the pipeline, declared once, and the one way to write them.
+
+Column names carry their units (``_A`` angstrom, ``_eV``, ``_K``, ``_ps``, ``_cm2_s``, ``_S_cm``).
+Writes are atomic: the table goes to a temporary file in the destination folder and is renamed
+into place, so a half-written table never looks finished. Every file carries provenance in the
+Parquet key-value metadata under the key ``ionscreen``: package version, table name, schema
+version, model and parameters.
+
+Readers (pandas, polars, DuckDB) see plain columns; ``read_provenance`` returns the metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ionscreen import __version__
+
+SCHEMA_VERSION = "1"
+METADATA_KEY = b"ionscreen"
+
+
+class TableSchemaError(ValueError):
+    """A table does not match its declared schema."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    doc: str
+    nullable: bool = True
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    doc: str
+    columns: tuple[Column, ...]
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in self.columns])
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+F32_LIST = pa.list_(pa.float32())
+STR_LIST = pa.list_(pa.string())
+
+
+def _t(name: str, doc: str, *cols: Column) -> Table:
+    return Table(name, doc, tuple(cols))
+
+
+C = Column
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in [
+        _t(
+            "structures",
+            "Structures ready for MD/embedding: ordered, supercell built, positions relaxed.",
+            C("material_id", pa.string(), "file stem, Materials Project id or OBELiX ID", False),
+            C("source", pa.string(), "where it came from (path, 'mp', 'obelix')"),
+            C("formula", pa.string(), "formula of the prepared cell"),
+            C("reduced_formula", pa.string(), "reduced composition (splits group by it)"),
+            C("spacegroup", pa.string(), "space-group symbol of the input structure"),
+            C("nsites", pa.int32(), "atoms in the prepared cell"),
+            C("li_fraction", pa.float64(), "fraction of atoms that are Li"),
+            C("ordering", pa.string(), "what was done to disorder ('none' when ordered)"),
+            C("supercell", pa.string(), "supercell diagonal, e.g. '2x2x1'"),
+            C("min_width_A", pa.float64(), "smallest perpendicular width of the prepared cell"),
+            C("e_above_hull_eV_atom", pa.float64(), "energy above hull, where known"),
+            C("band_gap_eV", pa.float64(), "band gap, where known"),
+            C("relax_energy_eV", pa.float64(), "MLIP energy after position relaxation"),
+            C("relax_max_force_eV_A", pa.float64(), "largest force after relaxation"),
+            C("relax_steps", pa.int32(), "optimiser steps taken"),
+            C("structure_json", pa.string(), "pymatgen Structure.as_dict() as JSON", False),
+        ),
+        _t(
+            "rejected",
+            "Inputs that could not be used, with the reason; the rest of the batch went on.",
+            C("material_id", pa.string(), "id of the input", False),
+            C("source", pa.string(), "path or source name"),
+            C("stage", pa.string(), "stage that rejected it (fetch, md, label, screen)"),
+            C("reason", pa.string(), "one sentence saying what is wrong", False),
+        ),
+        _t(
+            "trajectory",
+            "One MD run: one row per saved frame; metadata holds numbers, cell, dt, MLIP, seed.",
+            C("frame", pa.int32(), "saved-frame index, 0-based", False),
+            C("step", pa.int64(), "MD step of this frame"),
+            C("time_ps", pa.float64(), "simulation time"),
+            C("temperature_K", pa.float64(), "instantaneous kinetic temperature"),
+            C("potential_energy_eV", pa.float64(), "MLIP potential energy of the cell"),
+            C("positions_A", F32_LIST, "unwrapped Cartesian positions, n_atoms x 3 flattened"),
+        ),
+        _t(
+            "md_runs",
+            "One row per MD run (material x temperature): status and cost.",
+            C("material_id", pa.string(), "material", False),
+            C("temperature_K", pa.float64(), "thermostat target", False),
+            C("status", pa.string(), "'ok', 'failed' (diverged) or 'skipped' (input rejected)"),
+            C("reason", pa.string(), "why it failed or was skipped; empty when ok"),
+            C("n_atoms", pa.int32(), "atoms simulated"),
+            C("n_steps", pa.int64(), "MD steps completed"),
+            C("n_frames", pa.int32(), "frames saved"),
+            C("timestep_fs", pa.float64(), "integrator time step"),
+            C("interval_steps", pa.int32(), "steps between saved frames"),
+            C("wall_s", pa.float64(), "wall-clock time of the MD loop"),
+            C("steps_per_s", pa.float64(), "MD throughput"),
+            C("device", pa.string(), "cpu or cuda"),
+            C("mlip", pa.string(), "potential name or file"),
+            C("thermostat", pa.string(), "integrator/thermostat"),
+            C("seed", pa.int64(), "velocity seed"),
+            C("trajectory_path", pa.string(), "where the frames are"),
+        ),
+        _t(
+            "labels",
+            "Transport labels per material and temperature (kinisi Bayesian D, Nernst-Einstein).",
+            C("material_id", pa.string(), "material", False),
+            C("temperature_K", pa.float64(), "MD temperature", False),
+            C("status", pa.string(), "'ok' or why no labels ('skipped', 'failed')"),
+            C("reason", pa.string(), "explanation when status is not ok"),
+            C("n_li", pa.int32(), "Li atoms in the cell"),
+            C("n_frames", pa.int32(), "frames used"),
+            C("duration_ps", pa.float64(), "trajectory length"),
+            C("msd_final_A2", pa.float64(), "mean over Li of |r(t_end)-r(0)|^2, one time origin"),
+            C("msd_per_time_A2_ps", pa.float64(), "msd_final_A2 / duration (LiFlow's msd_t_Li)"),
+            C("D_cm2_s", pa.float64(), "kinisi posterior mean of D* (NaN when not diffusive)"),
+            C("D_std_cm2_s", pa.float64(), "posterior standard deviation of D*"),
+            C("D_ci95_low_cm2_s", pa.float64(), "2.5 % posterior quantile"),
+            C("D_ci95_high_cm2_s", pa.float64(), "97.5 % posterior quantile"),
+            C("start_dt_ps", pa.float64(), "start of the fitted diffusive window"),
+            C("msd_slope", pa.float64(), "log-log MSD slope in the fitted window"),
+            C("diffusive", pa.bool_(), "slope settled near 1 (D is meaningful)"),
+            C("sigma_S_cm", pa.float64(), "Nernst-Einstein conductivity, Haven ratio 1"),
+            C("li_density_A3", pa.float64(), "Li number density used for sigma (1/A^3)"),
+        ),
+        _t(
+            "arrhenius",
+            "Per material: Arrhenius fit of D across temperatures.",
+            C("material_id", pa.string(), "material", False),
+            C("status", pa.string(), "'ok' or why there is no fit"),
+            C("n_temperatures", pa.int32(), "diffusive temperatures used"),
+            C("Ea_eV", pa.float64(), "activation energy"),
+            C("Ea_std_eV", pa.float64(), "its standard error"),
+            C("log10_D0_cm2_s", pa.float64(), "prefactor"),
+            C("D_300K_cm2_s", pa.float64(), "extrapolated to 300 K (an extrapolation)"),
+            C("sigma_300K_S_cm", pa.float64(), "Nernst-Einstein at 300 K from D_300K"),
+            C("extrapolated", pa.bool_(), "True: 300 K lies outside the fitted range"),
+        ),
+        _t(
+            "embeddings",
+            "SevenNet structure embeddings, one row per Li atom.",
+            C("material_id", pa.string(), "material", False),
+            C("atom_index", pa.int32(), "index of the atom in the structure", False),
+            C("species", pa.string(), "element symbol"),
+            C("embedding", F32_LIST, "node_i, mean over edges of node_j, mean edge features"),
+            C("model", pa.string(), "MLIP whose layer was read"),
+            C("layer", pa.int32(), "module index the forward pass stopped at"),
+            C("variant", pa.string(), "'full' (the paper's) or 'invariant'"),
+        ),
+        _t(
+            "predictions",
+            "Predicted transport per candidate and temperature, ranked, with flags.",
+            C("material_id", pa.string(), "candidate", False),
+            C("temperature_K", pa.float64(), "temperature of the prediction", False),
+            C("target", pa.string(), "what is predicted, e.g. log10_msd_final_A2"),
+            C("prediction", pa.float64(), "ensemble mean of the log10 target"),
+            C("prediction_std", pa.float64(), "ensemble spread (std over seeds)"),
+            C("rank", pa.int32(), "1 = fastest transport at the ranking temperature"),
+            C("flags", STR_LIST, "reasons for caution; empty when none"),
+            C("formula", pa.string(), "reduced formula"),
+            C("nearest_training_distance", pa.float64(), "hidden-space distance to training"),
+        ),
+        _t(
+            "training_predictions",
+            "The trained ensemble's predictions on its own data set, with the split of each row.",
+            C("material_id", pa.string(), "material", False),
+            C("temperature_K", pa.float64(), "temperature", False),
+            C("split", pa.string(), "train, validation or test"),
+            C("y_log10", pa.float64(), "log10 of the label"),
+            C("prediction", pa.float64(), "ensemble mean, log10"),
+            C("prediction_std", pa.float64(), "ensemble spread"),
+        ),
+        _t(
+            "metrics",
+            "Model quality per split and temperature.",
+            C("split", pa.string(), "train, validation or test", False),
+            C("temperature_K", pa.float64(), "NaN = all temperatures"),
+            C("target", pa.string(), "log10 target"),
+            C("n", pa.int32(), "samples"),
+            C("mae", pa.float64(), "mean absolute error, log10 units"),
+            C("spearman", pa.float64(), "rank correlation"),
+            C("r2", pa.float64(), "coefficient of determination"),
+        ),
+    ]
+}
+
+
+def spec(name: str) -> Table:
+    try:
+        return TABLES[name]
+    except KeyError as exc:
+        raise KeyError(f"unknown table {name!r}; known: {sorted(TABLES)}") from exc
+
+
+def _to_arrow(data: pd.DataFrame | pa.Table | Iterable[Mapping[str, Any]], table: Table) -> pa.Table:
+    if isinstance(data, pa.Table):
+        tbl = data
+    else:
+        df = data if isinstance(data, pd.DataFrame) else pd.DataFrame(list(data))
+        unknown = [c for c in df.columns if c not in table.column_names]
+        if unknown:
+            raise TableSchemaError(
+                f"table {table.name!r}: columns {unknown} are not declared in ionscreen.schema"
+            )
+        arrays = []
+        for col in table.columns:
+            if col.name in df.columns:
+                values = df[col.name].tolist()
+                if pa.types.is_list(col.type):
+                    values = [None if v is None else list(np.asarray(v).ravel()) for v in values]
+            else:
+                values = [None] * len(df)
+            try:
+                arrays.append(pa.array(values, type=col.type))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+                raise TableSchemaError(
+                    f"table {table.name!r}, column {col.name!r}: cannot store as {col.type}: {exc}"
+                ) from exc
+        tbl = pa.Table.from_arrays(arrays, schema=table.schema)
+    validate(tbl, table)
+    return tbl
+
+
+def validate(tbl: pa.Table, table: Table | str, *, allow_extra: bool = False) -> None:
+    """Raise TableSchemaError unless ``tbl`` has exactly the declared columns and types."""
+    table = spec(table) if isinstance(table, str) else table
+    names = tbl.schema.names
+    missing = [c for c in table.column_names if c not in names]
+    if missing:
+        raise TableSchemaError(f"table {table.name!r}: missing columns {missing}")
+    extra = [n for n in names if n not in table.column_names]
+    if extra and not allow_extra:
+        raise TableSchemaError(f"table {table.name!r}: undeclared columns {extra}")
+    for col in table.columns:
+        got = tbl.schema.field(col.name).type
+        if got != col.type:
+            raise TableSchemaError(
+                f"table {table.name!r}, column {col.name!r}: type {got}, declared {col.type}"
+            )
+        if not col.nullable and tbl.column(col.name).null_count:
+            raise TableSchemaError(f"table {table.name!r}, column {col.name!r}: has nulls")
+
+
+def provenance(table: str, **extra: Any) -> dict[str, Any]:
+    """The metadata block stored with every table."""
+    return {
+        "package": "ionscreen",
+        "version": __version__,
+        "schema_version": SCHEMA_VERSION,
+        "table": table,
+        **extra,
+    }
+
+
+def _with_metadata(schema: pa.Schema, meta: Mapping[str, Any]) -> pa.Schema:
+    return schema.with_metadata({METADATA_KEY: json.dumps(meta, default=_json_default).encode()})
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _temp_path(path: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_table(
+    data: pd.DataFrame | pa.Table | Iterable[Mapping[str, Any]],
+    path: str | os.PathLike[str],
+    table: str,
+    **meta: Any,
+) -> Path:
+    """Validate ``data`` against the declared table and write it atomically with provenance.
+
+    ``meta`` goes into the provenance block (model, parameters, ...).
+    """
+    spec_ = spec(table)
+    tbl = _to_arrow(data, spec_)
+    tbl = tbl.replace_schema_metadata(_with_metadata(tbl.schema, provenance(table, **meta)).metadata)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_path(path)
+    try:
+        pq.write_table(tbl, tmp, compression="zstd")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+class TableWriter:
+    """Chunked atomic writer for long tables (trajectories): rows go to a temporary file in
+    row groups; ``close()`` renames it into place, ``abort()`` removes it.
+
+    Use as a context manager; an exception inside the block aborts the file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], table: str, **meta: Any) -> None:
+        self.path = Path(path)
+        self.spec = spec(table)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = _temp_path(self.path)
+        schema = _with_metadata(self.spec.schema, provenance(table, **meta))
+        self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
+        self.rows = 0
+
+    def write(self, rows: pd.DataFrame | Iterable[Mapping[str, Any]]) -> None:
+        tbl = _to_arrow(rows, self.spec)
+        if tbl.num_rows:
+            self._writer.write_table(tbl)
+            self.rows += tbl.num_rows
+
+    def close(self) -> Path:
+        self._writer.close()
+        os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def read_table(path: str | os.PathLike[str], table: str | None = None) -> pd.DataFrame:
+    """Read a table into pandas; with ``table`` given, check it against its declaration."""
+    tbl = pq.read_table(path)
+    if table is not None:
+        validate(tbl, table, allow_extra=True)
+    return tbl.to_pandas()
+
+
+def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``ionscreen`` metadata block of a table file ({} if absent)."""
+    meta = pq.read_schema(path).metadata or {}
+    raw = meta.get(METADATA_KEY)
+    return json.loads(raw) if raw else {}
+
+
+def concat_tables(paths: Iterable[str | os.PathLike[str]], table: str) -> pd.DataFrame:
+    """Concatenate files of one declared table (empty frame with the right columns if none)."""
+    frames = [read_table(p, table) for p in paths]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in spec(table).column_names})
+    return pd.concat(frames, ignore_index=True)

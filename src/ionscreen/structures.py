@@ -1,0 +1,397 @@
+"""Structures in, structures ready for MD and embedding out (stage ``fetch``).
+
+Every step either returns a structure or raises :class:`StructureError` with one sentence that
+goes into the ``rejected`` table; a batch never stops on one bad input.
+
+Disorder policy (documented in README, recorded per structure in ``ordering``): a structure with
+partial occupancies is expanded to the smallest diagonal supercell (up to ``max_atoms``) in which
+each partially occupied site's images carry whole atoms with composition error <= 0.5 % (else the
+smallest within 5 %, else it is rejected with the best error found); each
+site's images are filled at random (seeded) with round(occupancy x images) atoms of each
+species (largest-remainder rounding), and vacancies are removed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymatgen.core import Lattice, Structure
+
+log = logging.getLogger(__name__)
+
+STRUCTURE_SUFFIXES = (".cif", ".json", ".vasp", ".poscar")
+STRUCTURE_NAMES = ("POSCAR", "CONTCAR")
+
+
+class StructureError(ValueError):
+    """An input structure cannot be used; the message is the reason for the rejected table."""
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def is_structure_file(path: Path) -> bool:
+    return path.is_file() and (
+        path.suffix.lower() in STRUCTURE_SUFFIXES or path.name.split(".")[0] in STRUCTURE_NAMES
+    )
+
+
+def material_id(path: str | Path) -> str:
+    """The material id of a structure file: its stem (POSCAR files: the folder name)."""
+    path = Path(path)
+    if path.name.split(".")[0] in STRUCTURE_NAMES:
+        return path.parent.name
+    return path.stem
+
+
+def list_structure_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand files and directories (non-recursive) into structure files, sorted by id."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(f for f in p.iterdir() if is_structure_file(f)))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"structure path {p} does not exist")
+    return out
+
+
+def read_structure(path: str | Path) -> Structure:
+    """Read a CIF, POSCAR or pymatgen-JSON file; StructureError with the reason if it fails."""
+    path = Path(path)
+    if not path.is_file():
+        raise StructureError(f"{path.name}: file does not exist")
+    if path.stat().st_size == 0:
+        raise StructureError(f"{path.name}: file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if path.suffix.lower() == ".json":
+                obj = json.loads(path.read_text())
+                if obj.get("@class") == "Molecule" or "lattice" not in obj:
+                    raise StructureError(f"{path.name}: non-periodic input (no lattice)")
+                s = Structure.from_dict(obj)
+            else:
+                s = Structure.from_file(path)
+    except StructureError:
+        raise
+    except Exception as exc:  # pymatgen raises many types for malformed files
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise StructureError(f"{path.name}: unreadable structure ({msg[:200]})") from exc
+    if len(s) == 0:
+        raise StructureError(f"{path.name}: structure has no atoms")
+    return s
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def perpendicular_widths(lattice: Lattice) -> np.ndarray:
+    """Distances between opposite cell faces (A): V / |a_j x a_k|."""
+    m = lattice.matrix
+    vol = abs(np.linalg.det(m))
+    return np.array(
+        [vol / np.linalg.norm(np.cross(m[(i + 1) % 3], m[(i + 2) % 3])) for i in range(3)]
+    )
+
+
+def min_interatomic_distance(s: Structure) -> float:
+    """Smallest distance between two atoms, periodic images included (A)."""
+    if len(s) == 1:
+        return float(np.min(s.lattice.abc))
+    dm = s.distance_matrix
+    np.fill_diagonal(dm, np.inf)
+    d = float(dm.min())
+    # A single atom's own image closer than any pair (tiny cells).
+    return min(d, float(np.min(perpendicular_widths(s.lattice))))
+
+
+def check_structure(
+    s: Structure,
+    *,
+    known_elements: frozenset[str] | None,
+    min_distance_A: float = 0.5,
+    max_atoms: int | None = None,
+) -> None:
+    """Raise StructureError if ``s`` cannot be simulated or embedded."""
+    elements = {el.symbol for el in s.composition.elements}
+    if "Li" not in elements:
+        raise StructureError(f"no Li in {s.composition.reduced_formula}")
+    if known_elements is not None:
+        unknown = sorted(elements - known_elements)
+        if unknown:
+            raise StructureError(f"elements unknown to the MLIP: {', '.join(unknown)}")
+    if max_atoms is not None and len(s) > max_atoms:
+        raise StructureError(f"{len(s)} atoms exceed the limit of {max_atoms}")
+    if s.is_ordered:
+        d = min_interatomic_distance(s)
+        if d < min_distance_A:
+            raise StructureError(f"overlapping atoms: closest pair {d:.3f} A < {min_distance_A} A")
+
+
+# ----------------------------------------------------------------------------- disorder
+
+
+EXACT_ORDERING_ERROR = 0.005  # composition error treated as exact when choosing the supercell
+
+
+@dataclass
+class OrderingResult:
+    structure: Structure
+    description: str
+
+
+def _occupancies(site: Any) -> dict[str, float]:
+    """{element symbol: occupancy} of a site (oxidation states dropped)."""
+    occ: dict[str, float] = {}
+    for sp, o in site.species.items():
+        el = getattr(sp, "symbol", str(sp))
+        occ[el] = occ.get(el, 0.0) + float(o)
+    return occ
+
+
+def _site_counts(occ: dict[str, float], n_images: int) -> dict[str, int]:
+    """Whole atoms per species on ``n_images`` copies of one site (largest remainder)."""
+    exact = {el: o * n_images for el, o in occ.items()}
+    counts = {el: int(math.floor(v + 1e-9)) for el, v in exact.items()}
+    total_target = min(n_images, int(round(sum(exact.values()))))
+    rest = sorted(exact, key=lambda el: exact[el] - counts[el], reverse=True)
+    for el in rest:
+        if sum(counts.values()) >= total_target:
+            break
+        counts[el] += 1
+    return counts
+
+
+def _composition_error(s: Structure, scale: tuple[int, int, int]) -> float:
+    n = int(np.prod(scale))
+    target: dict[str, float] = {}
+    got: dict[str, int] = {}
+    for site in s:
+        occ = _occupancies(site)
+        for el, c in _site_counts(occ, n).items():
+            got[el] = got.get(el, 0) + c
+        for el, o in occ.items():
+            target[el] = target.get(el, 0.0) + o * n
+    return max(abs(got.get(el, 0) - t) / t for el, t in target.items() if t > 0)
+
+
+def order_structure(
+    s: Structure, *, seed: int = 0, max_atoms: int = 200, tolerance: float = 0.05
+) -> OrderingResult:
+    """Resolve partial occupancies (policy in the module docstring)."""
+    if s.is_ordered:
+        return OrderingResult(s.copy(), "none")
+    n_sites = len(s)
+    candidates = sorted(
+        (sc for sc in itertools.product(range(1, 7), repeat=3) if n_sites * np.prod(sc) <= 4 * max_atoms),
+        key=lambda sc: (int(np.prod(sc)), max(sc) - min(sc)),
+    )
+    occupied = float(sum(sum(_occupancies(site).values()) for site in s))
+    candidates = [sc for sc in candidates if occupied * np.prod(sc) <= max_atoms + 1e-9] or candidates[:1]
+    errors = [(_composition_error(s, sc), sc) for sc in candidates]
+    # Smallest supercell that is (near) exact; else the smallest within tolerance; else the best.
+    exact = [e for e in errors if e[0] <= EXACT_ORDERING_ERROR]
+    within = [e for e in errors if e[0] <= tolerance]
+    err, sc = exact[0] if exact else within[0] if within else min(errors, key=lambda e: e[0])
+    if err > tolerance:
+        raise StructureError(
+            f"disorder cannot be resolved within {tolerance:.0%} composition error "
+            f"(best {err:.1%} in a {'x'.join(map(str, sc))} supercell)"
+        )
+    rng = np.random.default_rng(seed)
+    n = int(np.prod(sc))
+    big = s.copy()
+    big.make_supercell(np.diag(sc))
+    # Images of original site i are sites i*n ... i*n+n-1 in pymatgen's supercell ordering.
+    species: list[str] = []
+    coords: list[np.ndarray] = []
+    for i, site in enumerate(s):
+        counts = _site_counts(_occupancies(site), n)
+        labels = [el for el, c in counts.items() for _ in range(c)]
+        labels += [None] * (n - len(labels))
+        rng.shuffle(labels)
+        for k, el in enumerate(labels):
+            if el is not None:
+                species.append(el)
+                coords.append(big[i * n + k].frac_coords)
+    ordered = Structure(big.lattice, species, coords)
+    if len(ordered) > max_atoms:
+        raise StructureError(
+            f"ordering needs a {'x'.join(map(str, sc))} supercell with {len(ordered)} atoms "
+            f"(limit {max_atoms})"
+        )
+    desc = (
+        f"random fill (seed {seed}) of a {'x'.join(map(str, sc))} supercell, "
+        f"composition error {err:.1%}, vacancies removed"
+    )
+    return OrderingResult(ordered.get_sorted_structure(), desc)
+
+
+# ----------------------------------------------------------------------------- supercell
+
+
+def supercell_for_width(s: Structure, min_width_A: float) -> tuple[int, int, int]:
+    """Smallest diagonal multipliers making every perpendicular width >= ``min_width_A``."""
+    if min_width_A <= 0:
+        return (1, 1, 1)
+    w = perpendicular_widths(s.lattice)
+    return tuple(int(max(1, math.ceil(min_width_A / wi - 1e-9))) for wi in w)  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------- relaxation
+
+
+@dataclass
+class RelaxResult:
+    structure: Structure
+    energy_eV: float
+    max_force_eV_A: float
+    steps: int
+
+
+def relax_positions(s: Structure, calc: Any, *, fmax: float = 0.05, steps: int = 100) -> RelaxResult:
+    """Relax atomic positions (cell fixed) with FIRE; ``steps = 0`` only evaluates."""
+    from ase.optimize import FIRE
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    atoms = AseAtomsAdaptor.get_atoms(s)
+    atoms.calc = calc
+    n = 0
+    if steps > 0:
+        opt = FIRE(atoms, logfile=None)
+        opt.run(fmax=fmax, steps=steps)
+        n = int(opt.get_number_of_steps())
+    forces = atoms.get_forces()
+    energy = float(atoms.get_potential_energy())
+    if not np.all(np.isfinite(forces)) or not math.isfinite(energy):
+        raise StructureError("MLIP gave non-finite energy or forces during relaxation")
+    relaxed = AseAtomsAdaptor.get_structure(atoms)
+    return RelaxResult(relaxed, energy, float(np.linalg.norm(forces, axis=1).max()), n)
+
+
+# ----------------------------------------------------------------------------- one structure
+
+
+@dataclass
+class PrepareSettings:
+    """How a raw structure becomes an MD/embedding-ready cell."""
+
+    mlip: str = "7net-0"
+    device: str = "auto"
+    min_width_A: float = 9.0  # LiFlow: every periodic width > 9 A
+    max_atoms: int = 200
+    min_distance_A: float = 0.5
+    order_seed: int = 0
+    relax_steps: int = 100  # 0: no relaxation
+    relax_fmax_eV_A: float = 0.05
+
+
+def prepare_structure(
+    s: Structure, settings: PrepareSettings, calc: Any | None, known: frozenset[str] | None
+) -> dict[str, Any]:
+    """Order, supercell and relax one structure; returns a ``structures`` row (minus ids)."""
+    check_structure(s, known_elements=known, min_distance_A=settings.min_distance_A)
+    try:
+        spacegroup = s.get_space_group_info(symprec=0.1)[0]
+    except Exception:  # spglib can fail on odd cells; not a reason to reject
+        spacegroup = ""
+    ordered = order_structure(s, seed=settings.order_seed, max_atoms=settings.max_atoms)
+    cell = ordered.structure
+    sc = supercell_for_width(cell, settings.min_width_A)
+    if np.prod(sc) > 1:
+        cell = cell.copy()
+        cell.make_supercell(np.diag(sc))
+    check_structure(
+        cell,
+        known_elements=known,
+        min_distance_A=settings.min_distance_A,
+        max_atoms=settings.max_atoms,
+    )
+    row: dict[str, Any] = {
+        "formula": cell.composition.formula.replace(" ", ""),
+        "reduced_formula": cell.composition.reduced_formula,
+        "spacegroup": spacegroup,
+        "nsites": len(cell),
+        "li_fraction": cell.composition.get_atomic_fraction("Li"),
+        "ordering": ordered.description,
+        "supercell": "x".join(map(str, sc)),
+        "min_width_A": float(perpendicular_widths(cell.lattice).min()),
+    }
+    if calc is not None:
+        r = relax_positions(cell, calc, fmax=settings.relax_fmax_eV_A, steps=settings.relax_steps)
+        cell = r.structure
+        row.update(
+            relax_energy_eV=r.energy_eV, relax_max_force_eV_A=r.max_force_eV_A, relax_steps=r.steps
+        )
+    row["structure_json"] = json.dumps(cell.as_dict())
+    return row
+
+
+def structure_from_row(row: Any) -> Structure:
+    """The prepared Structure stored in a ``structures`` table row."""
+    return Structure.from_dict(json.loads(row["structure_json"]))
+
+
+def prepare_many(
+    items: Sequence[tuple[str, str, Structure | Path]],
+    settings: PrepareSettings,
+    *,
+    relax: bool = True,
+    progress: bool = True,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Prepare (id, source, structure-or-path) items; returns (structures rows, rejected rows)."""
+    from tqdm.auto import tqdm
+
+    from ionscreen import mlip
+
+    known = mlip.known_elements(settings.mlip)
+    calc = mlip.get_calculator(settings.mlip, settings.device) if relax and settings.relax_steps >= 0 else None
+    ok: list[dict[str, Any]] = []
+    bad: list[dict[str, Any]] = []
+    for mid, source, obj in tqdm(items, desc="prepare structures", disable=not progress, unit="structure"):
+        try:
+            s = read_structure(obj) if isinstance(obj, (str, Path)) else obj
+            row = prepare_structure(s, settings, calc, known)
+        except StructureError as exc:
+            log.warning("rejected %s: %s", mid, exc)
+            bad.append({"material_id": mid, "source": source, "stage": "fetch", "reason": str(exc)})
+            continue
+        ok.append({"material_id": mid, "source": source, **row})
+        log.info("prepared %s: %s atoms, %s", mid, row["nsites"], row["ordering"])
+    return ok, bad
+
+
+def prepare_sources(
+    files: dict[str, str | Path],
+    settings: PrepareSettings,
+    structures_out: str | Path,
+    rejected_out: str | Path,
+    *,
+    relax: bool = True,
+    stage: str = "fetch",
+    progress: bool = True,
+) -> tuple[int, int]:
+    """Workflow entry: prepare {material_id: file}; write structures and rejected tables."""
+    from dataclasses import asdict
+
+    from ionscreen import schema
+
+    ok, bad = prepare_many([(m, str(p), Path(p)) for m, p in files.items()], settings,
+                           relax=relax, progress=progress)
+    for b in bad:
+        b["stage"] = stage
+    schema.write_table(ok, structures_out, "structures", settings=asdict(settings), relax=relax)
+    schema.write_table(bad, rejected_out, "rejected", settings=asdict(settings))
+    log.info("%d structures prepared, %d rejected", len(ok), len(bad))
+    return len(ok), len(bad)

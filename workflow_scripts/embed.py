@@ -1,0 +1,7 @@
+"""Rule shim: SevenNet structure embeddings of a structures table."""
+from ionscreen import logs
+from ionscreen.embed import embed_table
+
+logs.setup(snakemake.log[0])
+settings = {**snakemake.params.settings, "threads": snakemake.threads}
+embed_table(snakemake.input.structures, snakemake.output[0], **settings)

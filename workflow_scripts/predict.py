@@ -1,0 +1,9 @@
+"""Rule shim: rank the candidates with the trained predictor."""
+from pathlib import Path
+
+from ionscreen import logs
+from ionscreen.predict import screen_tables
+
+logs.setup(snakemake.log[0])
+screen_tables(Path(snakemake.input.model).parent, snakemake.input.structures, snakemake.input.embeddings,
+              snakemake.params.temperatures, snakemake.output.ranking, snakemake.params.rank_temperature)
