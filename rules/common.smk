@@ -28,3 +28,7 @@ def bench_path(stage, name):
 
 def mlip_settings():
     return {"mlip": config["mlip"]["model"], "device": config["mlip"]["device"]}
+
+
+# One slot of the local mlip_jobs cap (profiles/default); 0 on a cluster, where it must not bind.
+MLIP_SLOT = 1 if workflow.local_exec else 0

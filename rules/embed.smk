@@ -14,11 +14,13 @@ rule embed_training:
         mem_mb=4000,
         runtime=60,
         gpu=0,
-        mlip_jobs=1,
+        mlip_jobs=MLIP_SLOT,
     log:
         log_path("embed", "embed_training"),
     benchmark:
         bench_path("embed", "embed_training")
+    conda:
+        "../envs/embed.yaml"
     script:
         "../workflow_scripts/embed.py"
 

@@ -16,11 +16,13 @@ rule prepare_training_structures:
     resources:
         mem_mb=4000,
         runtime=60,
-        mlip_jobs=1,
+        mlip_jobs=MLIP_SLOT,
     log:
         log_path("fetch", "prepare_training_structures"),
     benchmark:
         bench_path("fetch", "prepare_training_structures")
+    conda:
+        "../envs/fetch.yaml"
     script:
         "../workflow_scripts/prepare_structures.py"
 
@@ -47,10 +49,12 @@ rule prepare_candidates:
     resources:
         mem_mb=4000,
         runtime=60,
-        mlip_jobs=1,
+        mlip_jobs=MLIP_SLOT,
     log:
         log_path("fetch", "prepare_candidates"),
     benchmark:
         bench_path("fetch", "prepare_candidates")
+    conda:
+        "../envs/fetch.yaml"
     script:
         "../workflow_scripts/prepare_structures.py"

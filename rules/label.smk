@@ -19,6 +19,8 @@ rule label:
         log_path("label", "{material}"),
     benchmark:
         bench_path("label", "{material}")
+    conda:
+        "../envs/label.yaml"
     script:
         "../workflow_scripts/label.py"
 
@@ -38,5 +40,7 @@ rule collect_labels:
         log_path("label", "collect_labels"),
     benchmark:
         bench_path("label", "collect_labels")
+    conda:
+        "../envs/label.yaml"
     script:
         "../workflow_scripts/collect_labels.py"

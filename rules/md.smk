@@ -18,11 +18,13 @@ rule md:
         mem_mb=3000,
         runtime=720,
         gpu=0,
-        mlip_jobs=1,
+        mlip_jobs=MLIP_SLOT,
     log:
         log_path("md", "{material}_{temperature}K"),
     benchmark:
         bench_path("md", "{material}_{temperature}K")
+    conda:
+        "../envs/md.yaml"
     script:
         "../workflow_scripts/md.py"
 
@@ -39,5 +41,7 @@ rule collect_md_runs:
         log_path("md", "collect_md_runs"),
     benchmark:
         bench_path("md", "collect_md_runs")
+    conda:
+        "../envs/md.yaml"
     script:
         "../workflow_scripts/collect.py"

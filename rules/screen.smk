@@ -20,6 +20,8 @@ rule predict:
         log_path("screen", "predict"),
     benchmark:
         bench_path("screen", "predict")
+    conda:
+        "../envs/screen.yaml"
     script:
         "../workflow_scripts/predict.py"
 
@@ -43,5 +45,7 @@ rule report:
         log_path("screen", "report"),
     benchmark:
         bench_path("screen", "report")
+    conda:
+        "../envs/screen.yaml"
     script:
         "../workflow_scripts/report.py"

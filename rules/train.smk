@@ -24,5 +24,7 @@ rule train:
         log_path("train", "train"),
     benchmark:
         bench_path("train", "train")
+    conda:
+        "../envs/train.yaml"
     script:
         "../workflow_scripts/train.py"

@@ -180,14 +180,14 @@ def diffusive_window(dt_ps: np.ndarray, msd: np.ndarray, settings: LabelSettings
     least-squares log-log slope of the MSD up to the ceiling lies in [threshold, 1/threshold]
     and the MSD already exceeds ``min_msd_A2``: the ballistic part (slope 2) is over, Li has
     moved beyond its vibrational amplitude, and the MSD grows linearly. A caged or sub-diffusive
-    MSD, or a run too short to leave the vibrational regime, gives None.
+    MSD, or a run too short to leave the vibrational regime, gives None and the slope over the
+    whole candidate window.
     """
     ok = (msd > 0) & (dt_ps > 0)
     t, m = dt_ps[ok], msd[ok]
     lo, hi = settings.window_floor * duration_ps, settings.window_ceiling * duration_ps
     inside = np.flatnonzero((t >= lo) & (t <= hi))
     lo_s, hi_s = settings.slope_threshold, 1.0 / settings.slope_threshold
-    best = float("nan")
     for i in inside:
         if m[i] < settings.min_msd_A2:
             continue
@@ -197,9 +197,9 @@ def diffusive_window(dt_ps: np.ndarray, msd: np.ndarray, settings: LabelSettings
         slope = float(np.polyfit(np.log(t[sel]), np.log(m[sel]), 1)[0])
         if lo_s <= slope <= hi_s:
             return float(t[i]), slope
-        if not np.isfinite(best) or abs(slope - 1) < abs(best - 1):
-            best = slope
-    return None, best
+    # Not diffusive: report the slope over the whole candidate window.
+    sel = (t >= lo) & (t <= hi)
+    return None, float(np.polyfit(np.log(t[sel]), np.log(m[sel]), 1)[0]) if sel.sum() >= 2 else float("nan")
 
 
 def window_slope(dt_ps: np.ndarray, msd: np.ndarray, start_ps: float) -> float:

@@ -145,7 +145,7 @@ TABLES: dict[str, Table] = {
             C("D_ci95_low_cm2_s", pa.float64(), "2.5 % posterior quantile"),
             C("D_ci95_high_cm2_s", pa.float64(), "97.5 % posterior quantile"),
             C("start_dt_ps", pa.float64(), "start of the fitted diffusive window"),
-            C("msd_slope", pa.float64(), "log-log MSD slope in the fitted window"),
+            C("msd_slope", pa.float64(), "log-log MSD slope in the fitted window (not diffusive: 5-50 % of the run)"),
             C("diffusive", pa.bool_(), "slope settled near 1 (D is meaningful)"),
             C("sigma_S_cm", pa.float64(), "Nernst-Einstein conductivity, Haven ratio 1"),
             C("li_density_A3", pa.float64(), "Li number density used for sigma (1/A^3)"),
@@ -219,6 +219,10 @@ def spec(name: str) -> Table:
         raise KeyError(f"unknown table {name!r}; known: {sorted(TABLES)}") from exc
 
 
+def _is_missing(v: Any) -> bool:
+    return v is None or v is pd.NA or (isinstance(v, float) and v != v)
+
+
 def _to_arrow(data: pd.DataFrame | pa.Table | Iterable[Mapping[str, Any]], table: Table) -> pa.Table:
     if isinstance(data, pa.Table):
         tbl = data
@@ -233,6 +237,9 @@ def _to_arrow(data: pd.DataFrame | pa.Table | Iterable[Mapping[str, Any]], table
         for col in table.columns:
             if col.name in df.columns:
                 values = df[col.name].tolist()
+                if not pa.types.is_floating(col.type):
+                    # pandas marks a value missing from some rows with NaN: that is a null here.
+                    values = [None if _is_missing(v) else v for v in values]
                 if pa.types.is_list(col.type):
                     values = [None if v is None else list(np.asarray(v).ravel()) for v in values]
             else:

@@ -198,15 +198,18 @@ def order_structure(
         key=lambda sc: (int(np.prod(sc)), max(sc) - min(sc)),
     )
     occupied = float(sum(sum(_occupancies(site).values()) for site in s))
+    n_all = len(candidates)
     candidates = [sc for sc in candidates if occupied * np.prod(sc) <= max_atoms + 1e-9] or candidates[:1]
+    limited = len(candidates) < n_all
     errors = [(_composition_error(s, sc), sc) for sc in candidates]
     # Smallest supercell that is (near) exact; else the smallest within tolerance; else the best.
     exact = [e for e in errors if e[0] <= EXACT_ORDERING_ERROR]
     within = [e for e in errors if e[0] <= tolerance]
     err, sc = exact[0] if exact else within[0] if within else min(errors, key=lambda e: e[0])
     if err > tolerance:
+        limit = f" within the limit of {max_atoms} atoms" if limited else ""
         raise StructureError(
-            f"disorder cannot be resolved within {tolerance:.0%} composition error "
+            f"disorder cannot be resolved within {tolerance:.0%} composition error{limit} "
             f"(best {err:.1%} in a {'x'.join(map(str, sc))} supercell)"
         )
     rng = np.random.default_rng(seed)

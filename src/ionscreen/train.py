@@ -161,7 +161,10 @@ def train(
     train_rows = np.concatenate([rows_of[i] for i in train_idx])
     x_mean = batch.x[train_rows].mean(axis=0)
     x_std = batch.x[train_rows].std(axis=0)
-    x_std[x_std < 1e-8] = 1.0  # constant columns (the bias term) stay as they are
+    # Constant columns pass through unchanged. The temperature term's 1 is the bias-free encoder's
+    # only bias: centred to 0, LayerNorm(W x) would be blind to the scale of x.
+    const = x_std < 1e-8
+    x_mean[const], x_std[const] = 0.0, 1.0
     y_mean, y_std = float(data.y[train_idx].mean()), float(data.y[train_idx].std() or 1.0)
     x = torch.from_numpy(((batch.x - x_mean) / x_std).astype(np.float32))
     seg = torch.from_numpy(batch.seg)

@@ -1,0 +1,126 @@
+"""Labels on real trajectories that no one here wrote (kinisi's Li6PS5Cl and Li7P3S11)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ionscreen import schema
+from ionscreen.labels import (
+    LabelError,
+    LabelSettings,
+    Trajectory,
+    arrhenius_fit,
+    arrhenius_row,
+    label_files,
+    label_trajectory,
+    nernst_einstein_S_cm,
+)
+from tests.conftest import unwrap_fractional
+
+
+def test_argyrodite_fixed_window_matches_kinisi_documentation(argyrodite_traj):
+    # kinisi docs (vasp_d.ipynb): D = (1.24 +- 0.11) x 10^-5 cm^2/s with start_dt 3 ps, xy plane.
+    row = label_trajectory(argyrodite_traj, LabelSettings(dimension="xy", start_dt_ps=3.0))
+    assert row["diffusive"]
+    assert row["D_cm2_s"] == pytest.approx(1.24e-5, rel=0.05)
+    assert row["D_std_cm2_s"] == pytest.approx(0.11e-5, rel=0.25)
+    assert row["D_ci95_low_cm2_s"] < row["D_cm2_s"] < row["D_ci95_high_cm2_s"]
+
+
+def test_argyrodite_automatic_window(argyrodite_traj):
+    row = label_trajectory(argyrodite_traj, LabelSettings(dimension="xy"))
+    assert row["diffusive"] and 1.0 <= row["start_dt_ps"] <= 7.0
+    assert row["D_cm2_s"] == pytest.approx(1.24e-5, rel=0.15)
+    assert 0.8 <= row["msd_slope"] <= 1.25
+
+
+def test_msd_final_is_single_origin_mean_over_li(argyrodite_traj):
+    row = label_trajectory(argyrodite_traj, LabelSettings(dimension="xyz", start_dt_ps=3.0))
+    li = argyrodite_traj.numbers == 3
+    d = argyrodite_traj.positions_A[-1, li] - argyrodite_traj.positions_A[0, li]
+    assert row["msd_final_A2"] == pytest.approx(float(np.mean(np.sum(d * d, axis=1))), rel=1e-12)
+    assert row["msd_per_time_A2_ps"] == pytest.approx(row["msd_final_A2"] / argyrodite_traj.duration_ps)
+    assert row["n_li"] == 192
+
+
+def test_lips_is_flagged_non_diffusive(kinisi_inputs):
+    # Li7P3S11: sub-diffusive over its length (log-log slope ~0.55, plateau ~1.4 A^2).
+    from ase.io import read
+
+    frames = read(kinisi_inputs / "LiPS.exyz", format="extxyz", index=":")
+    cell = frames[0].cell.array
+    frac = unwrap_fractional(np.array([a.get_scaled_positions() for a in frames]))
+    traj = Trajectory(frac @ cell, frames[0].numbers, cell, 0.020, 600.0, "Li7P3S11")
+    row = label_trajectory(traj, LabelSettings())
+    assert row["diffusive"] is False
+    assert math.isnan(row["D_cm2_s"]) and math.isnan(row["sigma_S_cm"])
+    assert row["msd_final_A2"] > 0 and row["msd_slope"] < 0.8
+
+
+def test_nernst_einstein_by_hand():
+    # n = 1 Li / 100 A^3 = 1e28 m^-3, D = 1e-5 cm^2/s = 1e-9 m^2/s, T = 300 K:
+    # sigma = n e^2 D / (kB T) = 1e28 * (1.602e-19)^2 * 1e-9 / (1.381e-23 * 300) = 61.97 S/m
+    assert nernst_einstein_S_cm(1e-5, 0.01, 300.0) == pytest.approx(0.6197, rel=1e-3)
+
+
+def test_arrhenius_recovers_activation_energy():
+    kB = 8.617333262e-5
+    T = np.array([600.0, 800.0, 1000.0, 1200.0])
+    D = 1e-3 * np.exp(-0.25 / (kB * T))
+    fit = arrhenius_fit(T, D, 0.05 * D)
+    assert fit["Ea_eV"] == pytest.approx(0.25, abs=1e-9)
+    assert fit["log10_D0_cm2_s"] == pytest.approx(-3.0, abs=1e-9)
+    rows = [{"status": "ok", "diffusive": True, "temperature_K": t, "D_cm2_s": d, "D_std_cm2_s": 0.05 * d,
+             "li_density_A3": 0.02} for t, d in zip(T, D, strict=True)]
+    out = arrhenius_row("m", rows)
+    assert out["status"] == "ok" and out["extrapolated"] is True
+    assert out["D_300K_cm2_s"] == pytest.approx(1e-3 * math.exp(-0.25 / (kB * 300)), rel=1e-6)
+    assert "needs >= 3" in arrhenius_row("m", rows[:2])["status"]
+
+
+def _toy(n_frames=50, numbers=(3, 3, 8), **kw):
+    rng = np.random.default_rng(0)
+    pos = np.cumsum(rng.normal(0, 0.1, (n_frames, len(numbers), 3)), axis=0)
+    args = {"positions_A": pos, "numbers": np.array(numbers), "cell_A": np.eye(3) * 5, "frame_dt_ps": 0.01,
+            "temperature_K": 800.0, "material_id": "toy"}
+    args.update(kw)
+    return Trajectory(**args)
+
+
+@pytest.mark.parametrize(
+    ("traj", "reason"),
+    [
+        (_toy(n_frames=5), "too few frames: 5 < 20"),
+        (_toy(numbers=(11, 11, 8)), "no Li atoms"),
+        (_toy(cell_A=np.zeros((3, 3))), "non-zero volume"),
+    ],
+)
+def test_bad_trajectories_give_reasons(traj, reason):
+    with pytest.raises(LabelError, match=reason):
+        label_trajectory(traj, LabelSettings())
+
+
+def test_nan_positions_give_a_reason():
+    t = _toy()
+    t.positions_A[10, 0, 0] = np.nan
+    with pytest.raises(LabelError, match="NaN"):
+        label_trajectory(t, LabelSettings())
+
+
+def test_label_files_writes_rows_for_good_and_bad_runs(tmp_path):
+    from ionscreen.md import MDSettings, run_md, skipped_run
+    from tests.conftest import li3n
+
+    s = MDSettings(temperature_K=800.0, n_steps=60, timestep_fs=1.0, interval=2, mlip="lj")
+    run_md(li3n() * (2, 2, 1), s, tmp_path / "ok.parquet", material_id="Li3N", progress=False)
+    skipped_run(tmp_path / "skip.parquet", "Li3N", MDSettings(temperature_K=1200.0), "rejected at fetch")
+    rows = label_files([tmp_path / "ok.parquet", tmp_path / "skip.parquet"], LabelSettings(n_dt=20),
+                       tmp_path / "labels.parquet", tmp_path / "arr.parquet", tmp_path / "msd.json")
+    df = schema.read_table(tmp_path / "labels.parquet", "labels")
+    assert df["status"].tolist() == ["ok", "skipped"]
+    assert rows[0]["diffusive"] is False  # 0.06 ps never leaves the vibrational regime
+    assert df["msd_final_A2"].iloc[0] > 0
+    assert "needs >= 3" in schema.read_table(tmp_path / "arr.parquet", "arrhenius")["status"].iloc[0]

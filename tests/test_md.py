@@ -1,0 +1,83 @@
+"""MD plumbing with ASE's Lennard-Jones (fast) and one real SevenNet-0 smoke run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from ionscreen import schema
+from ionscreen.labels import load_trajectory
+from ionscreen.md import MDError, MDSettings, md_for_material, run_md
+from tests.conftest import li3n
+
+
+def lj(**kw) -> MDSettings:
+    return MDSettings(**{"temperature_K": 600.0, "n_steps": 40, "timestep_fs": 1.0, "interval": 4,
+                         "mlip": "lj", "seed": 7, "chunk_frames": 3, **kw})
+
+
+def test_trajectory_table_and_metadata(tmp_path):
+    out = tmp_path / "t.parquet"
+    row = run_md(li3n() * (2, 2, 2), lj(), out, material_id="Li3N", progress=False)
+    assert row["status"] == "ok" and row["n_frames"] == 11 and row["n_steps"] == 40
+    df = schema.read_table(out, "trajectory")
+    assert df["frame"].tolist() == list(range(11))
+    assert df["time_ps"].iloc[-1] == pytest.approx(0.040)
+    assert len(df["positions_A"][0]) == 32 * 3
+    meta = schema.read_provenance(out)
+    assert meta["atomic_numbers"].count(3) == 24 and meta["seed"] == 7 and meta["mlip"] == "lj"
+    assert meta["thermostat"] == "nose-hoover" and meta["interval_steps"] == 4
+
+
+def test_seeded_runs_are_reproducible_and_seeds_differ(tmp_path):
+    a = run_md(li3n(), lj(), tmp_path / "a.parquet", progress=False)
+    b = run_md(li3n(), lj(), tmp_path / "b.parquet", progress=False)
+    c = run_md(li3n(), lj(seed=8), tmp_path / "c.parquet", progress=False)
+    assert a["status"] == b["status"] == c["status"] == "ok"
+    pa_ = load_trajectory(tmp_path / "a.parquet")[0].positions_A
+    np.testing.assert_array_equal(pa_, load_trajectory(tmp_path / "b.parquet")[0].positions_A)
+    assert not np.allclose(pa_, load_trajectory(tmp_path / "c.parquet")[0].positions_A)
+
+
+def test_positions_are_unwrapped(tmp_path):
+    # A small cell and a hot run: atoms cross the cell boundary, positions must not jump back.
+    # kT at 3000 K is 25x LJ's well depth: the atoms of a 3.2 A Li3N cell fly across it.
+    row = run_md(li3n(), lj(temperature_K=3000.0, n_steps=400, interval=2), tmp_path / "t.parquet", progress=False)
+    assert row["status"] == "ok"
+    traj, _ = load_trajectory(tmp_path / "t.parquet")
+    steps = np.linalg.norm(np.diff(traj.positions_A, axis=0), axis=-1)
+    assert steps.max() < 1.0  # no frame-to-frame jump of about a cell length (3.2-3.9 A)
+    assert np.abs(traj.positions_A - traj.positions_A[0]).max() > 3.0  # it did leave the cell
+
+
+@pytest.mark.parametrize("name", ["langevin", "andersen"])
+def test_thermostats_that_suppress_diffusion_are_refused(tmp_path, name):
+    with pytest.raises(MDError, match="refused for transport labels"):
+        run_md(li3n(), lj(thermostat=name), tmp_path / "t.parquet", progress=False)
+
+
+def test_divergence_stops_the_run_with_a_reason(tmp_path):
+    # Two atoms 0.4 A apart: the collapse check fires on the first frame.
+    s = Structure(Lattice.cubic(5.0), ["Li", "Li", "N"], [[0, 0, 0], [0.08, 0, 0], [0.5, 0.5, 0.5]])
+    row = run_md(s, lj(), tmp_path / "t.parquet", progress=False)
+    assert row["status"] == "failed" and "atoms collapsed" in row["reason"]
+    assert schema.read_provenance(tmp_path / "t.parquet")["status"] == "failed"
+
+
+def test_rejected_material_gives_a_skipped_run(tmp_path):
+    schema.write_table([], tmp_path / "s.parquet", "structures")
+    row = md_for_material(tmp_path / "s.parquet", "gone", lj(), tmp_path / "t.parquet", tmp_path / "r.parquet", progress=False)
+    assert row["status"] == "skipped"
+    assert load_trajectory(tmp_path / "t.parquet")[0] is None
+    assert schema.read_table(tmp_path / "r.parquet", "md_runs")["status"].tolist() == ["skipped"]
+
+
+@pytest.mark.slow
+def test_sevennet_smoke_on_li3n(tmp_path):
+    row = run_md(li3n(), MDSettings(temperature_K=800, n_steps=10, timestep_fs=1.0, interval=5, threads=1, device="cpu"),
+                 tmp_path / "t.parquet", material_id="Li3N", progress=False)
+    assert row["status"] == "ok" and row["mlip"] == "7net-0" and row["n_frames"] == 3
+    e = schema.read_table(tmp_path / "t.parquet", "trajectory")["potential_energy_eV"]
+    # SevenNet-0 energy of Li3N: about -4.3 eV/atom (DFT-PBE scale), not LJ's ~0.
+    assert -6.0 < e.iloc[0] / 4 < -3.0

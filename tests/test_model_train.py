@@ -1,0 +1,83 @@
+"""Features, grouped splits, the training loop and the checkpoint that loads alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ionscreen import schema
+from ionscreen.model import Batch, expand_features, load_predictor
+from ionscreen.train import TrainConfig, grouped_split, regression_metrics, train
+
+
+def test_feature_expansion_shapes_and_values():
+    e = np.array([[1.0, -2.0] + [0.0] * 975], dtype=np.float32)
+    x = expand_features(e, 1000.0)
+    assert x.shape == (1, 2935)
+    assert x[0, 0] == 1 and x[0, 977 + 1] == 4 and x[0, 2 * 977 + 1] == -8
+    np.testing.assert_allclose(x[0, -4:], [1.0, 0.2, 0.04, 0.008], rtol=1e-6)
+    assert expand_features(e, 1000.0, poly=False).shape == (1, 981)
+
+
+def test_grouped_split_never_splits_a_composition():
+    groups = [f"c{i % 10}" for i in range(60)]
+    split = grouped_split(groups, 0.2, 0.2, seed=3)
+    for g in set(groups):
+        assert len({s for s, gg in zip(split, groups, strict=True) if gg == g}) == 1
+    assert sorted(pd.Series(split).value_counts().to_dict().items()) == [("test", 12), ("train", 36), ("validation", 12)]
+    with pytest.raises(ValueError, match="too few"):
+        grouped_split(["a", "b"], 0.5, 0.5, 0)
+
+
+def test_metrics_by_hand():
+    m = regression_metrics(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.5, 1.0, 2.0, 2.5]))
+    assert m["mae"] == pytest.approx(0.25) and m["spearman"] == pytest.approx(1.0)
+    assert m["r2"] == pytest.approx(1 - 0.5 / 5.0)
+
+
+def synthetic(n_materials=200, n_li=4, dim=8, seed=0):
+    """Materials whose log10 target depends on two embedding coordinates and on temperature."""
+    rng = np.random.default_rng(seed)
+    emb_rows, labels, structures = [], [], []
+    for m in range(n_materials):
+        offset = rng.normal(0, 1.0, dim)  # what makes a material itself
+        e = (offset + rng.normal(0, 0.1, (n_li, dim))).astype(np.float32)  # its Li sites differ a little
+        signal = float(np.tanh(e[:, 0].mean()) + 0.5 * e[:, 1].mean())
+        structures.append({"material_id": f"m{m}", "reduced_formula": f"Li{m + 1}O", "structure_json": "{}"})
+        for k in range(n_li):
+            emb_rows.append({"material_id": f"m{m}", "atom_index": k, "species": "Li", "embedding": e[k],
+                             "model": "7net-0", "layer": 10, "variant": "full"})
+        for T in (600.0, 1000.0):
+            labels.append({"material_id": f"m{m}", "temperature_K": T, "status": "ok",
+                           "msd_final_A2": 10 ** (signal + T / 1000.0)})
+    return pd.DataFrame(labels), pd.DataFrame(emb_rows), pd.DataFrame(structures)
+
+
+def test_training_learns_and_checkpoint_loads_alone(tmp_path):
+    labels, emb, structs = synthetic()
+    cfg = TrainConfig(decoder_widths=[32, 32], epochs=40, patience=10, seeds=[0, 1], val_fraction=0.25, lr=1e-3,
+                      batch_materials=8)
+    meta = train(labels, emb, structs, cfg, tmp_path / "model", tmp_path / "metrics.parquet", tmp_path / "pred.parquet",
+                 embedding_meta={"model": "7net-0", "layer": 10, "variant": "full"})
+    metrics = schema.read_table(tmp_path / "metrics.parquet", "metrics")
+    val = metrics[(metrics["split"] == "validation") & metrics["temperature_K"].isna()].iloc[0]
+    y = np.log10(labels["msd_final_A2"].to_numpy())
+    baseline = np.mean(np.abs(y - y.mean()))  # predicting the mean
+    assert val["mae"] < 0.25 * baseline, (val["mae"], baseline)
+    assert meta["temperature_range_K"] == [600.0, 1000.0]
+    # The checkpoint reproduces the training-time predictions without ionscreen.train.
+    pred = schema.read_table(tmp_path / "pred.parquet", "training_predictions")
+    p = load_predictor(tmp_path / "model")
+    first = emb[emb["material_id"] == pred["material_id"].iloc[0]]
+    batch = Batch.build([np.stack(first["embedding"].to_list())], [pred["temperature_K"].iloc[0]])
+    mean, std, hidden = p.predict(batch)
+    assert mean[0] == pytest.approx(pred["prediction"].iloc[0], abs=1e-5)
+    assert std[0] == pytest.approx(pred["prediction_std"].iloc[0], abs=1e-5)
+    assert hidden.shape == (1, 2 * cfg.hidden_dim)
+
+
+def test_too_few_samples_is_a_clear_error(tmp_path):
+    labels, emb, structs = synthetic(n_materials=1)
+    with pytest.raises(ValueError, match="usable samples"):
+        train(labels.iloc[:1], emb, structs, TrainConfig(decoder_widths=[4]), tmp_path / "m")

@@ -1,0 +1,106 @@
+"""The whole DAG on the tiny .test configuration, and the workflow's static rules."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from ionscreen import schema
+from tests.conftest import REPO
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def _rule_blocks() -> dict[str, str]:
+    blocks: dict[str, str] = {}
+    for f in sorted((REPO / "rules").glob("*.smk")):
+        parts = re.split(r"^(?=rule |use rule )", f.read_text(), flags=re.M)
+        for p in parts[1:]:
+            name = re.match(r"(?:use rule \w+ as |rule )(\w+)", p).group(1)
+            blocks[name] = p
+    return blocks
+
+
+def test_every_rule_has_log_and_benchmark():
+    blocks = _rule_blocks()
+    assert {"prepare_training_structures", "md", "label", "embed_training", "train", "predict", "report"} <= set(blocks)
+    for name, text in blocks.items():
+        assert "    log:" in text, f"rule {name} has no log"
+        assert "    benchmark:" in text, f"rule {name} has no benchmark"
+
+
+def test_dry_run_lists_jobs_of_every_stage():
+    out = subprocess.run([SNAKEMAKE, "-n", "--cores", "8", "screen_candidates"], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    for rule in ("prepare_training_structures", "md", "label", "embed_training", "train", "predict", "report"):
+        assert int(counts.get(rule, 0)) >= 1, (rule, counts)
+    assert int(counts["md"]) == 9 * 2  # 9 training structures x 2 temperatures
+
+
+@pytest.fixture(scope="module")
+def workflow_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("wf")
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(work), "screen_candidates", "--cores", "2",
+           "--configfile", str(REPO / ".test/config.yaml")]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return work / "results-test", cmd
+
+
+@pytest.mark.slow
+def test_workflow_outputs_match_their_schemas(workflow_run):
+    results, _ = workflow_run
+    tables = sorted(results.rglob("*.parquet"))
+    assert len(tables) >= 20
+    for p in tables:
+        name = schema.read_provenance(p)["table"]
+        schema.validate(pq.read_table(p), name)  # exactly the declared columns and types
+
+
+@pytest.mark.slow
+def test_workflow_ranking_flags_and_rejections(workflow_run):
+    results, _ = workflow_run
+    ranking = schema.read_table(results / "screening/ranking.parquet", "predictions")
+    assert set(ranking["material_id"]) == {"LiBr", "Li2Se", "obelix-jqc"}
+    assert sorted(ranking.drop_duplicates("material_id")["rank"]) == [1, 2, 3]
+    assert np.isfinite(ranking["prediction"]).all() and (ranking["prediction_std"] > 0).all()
+    jqc = ranking[ranking["material_id"] == "obelix-jqc"]["flags"].iloc[0]
+    assert "disorder_resolved" in jqc and "elements_unseen_in_training" in jqc  # Bi never trained on
+    rejected = schema.read_table(results / "screening/rejected.parquet", "rejected").set_index("material_id")
+    assert set(rejected.index) == {"broken", "empty", "no-li-SiS4"}
+    assert rejected.loc["no-li-SiS4", "reason"] == "no Li in SiS4"
+    html = (results / "screening/report.html").read_text()
+    assert "Ranking" in html and html.count("<img") >= 3 and "obelix-jqc" in html
+
+
+@pytest.mark.slow
+def test_workflow_logs_benchmarks_and_idempotent_rerun(workflow_run):
+    results, cmd = workflow_run
+    stages = {p.name for p in (results / "benchmarks").iterdir()}
+    assert stages == {"fetch", "md", "label", "embed", "train", "screen"}
+    for tsv in (results / "benchmarks").rglob("*.tsv"):
+        assert (results / "logs" / tsv.parent.name / (tsv.stem + ".log")).exists(), tsv
+    again = subprocess.run([*cmd, "-n"], capture_output=True, text=True, check=True)
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.slow
+def test_cli_predict_equals_the_rule(workflow_run, tmp_path):
+    from ionscreen.cli import main
+
+    results, _ = workflow_run
+    out = tmp_path / "pred.parquet"
+    files = [str(REPO / "resources/structures/candidates/LiBr.json"), str(REPO / ".test/bad/empty.cif")]
+    assert main(["predict", "--model", str(results / "model"), *files, "--temperature", "800", "1000",
+                 "--relax-steps", "5", "--threads", "2", "--out", str(out)]) == 0
+    cli = schema.read_table(out, "predictions").set_index("temperature_K")
+    rule = schema.read_table(results / "screening/ranking.parquet", "predictions")
+    rule = rule[rule["material_id"] == "LiBr"].set_index("temperature_K")
+    np.testing.assert_allclose(cli.loc[[800.0, 1000.0], "prediction"], rule.loc[[800.0, 1000.0], "prediction"], atol=1e-4)
