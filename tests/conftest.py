@@ -37,25 +37,13 @@ def kinisi_inputs() -> Path:
     return Path(kinisi.__file__).parent / "tests" / "inputs"
 
 
-def unwrap_fractional(frac: np.ndarray) -> np.ndarray:
-    """Unwrap (n_frames, n_atoms, 3) fractional coordinates by minimum-image frame steps."""
-    d = np.diff(frac, axis=0)
-    d -= np.round(d)
-    return np.concatenate([frac[:1], frac[:1] + np.cumsum(d, axis=0)])
-
-
 @pytest.fixture(scope="session")
 def argyrodite_traj(kinisi_inputs):
     """kinisi's real Li6PS5Cl VASP trajectory: 140 frames, 2 fs x 50 steps between frames."""
-    from pymatgen.io.vasp import Xdatcar
+    from ionscreen.labels import read_trajectory
 
-    from ionscreen.labels import Trajectory
-
-    x = Xdatcar(str(kinisi_inputs / "example_XDATCAR.gz"))
-    frac = unwrap_fractional(np.array([s.frac_coords for s in x.structures]))
-    cell = x.structures[0].lattice.matrix
-    numbers = np.array([site.specie.Z for site in x.structures[0]])
-    return Trajectory(frac @ cell, numbers, cell, 2 * 50 / 1000.0, 700.0, "Li6PS5Cl")
+    traj, _ = read_trajectory(kinisi_inputs / "example_XDATCAR.gz", timestep_fs=2.0, interval=50, temperature_K=700.0)
+    return traj
 
 
 @pytest.fixture(scope="session")

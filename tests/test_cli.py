@@ -32,3 +32,31 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert main(["md", str(f), "--temperature", "900", "--steps", "10", "--thermostat", "langevin",
                  "--mlip", "lj", "--out", str(tmp_path / "t.parquet")]) == 2
     assert "refused for transport labels" in capsys.readouterr().err
+
+
+def test_label_xdatcar_gives_kinisi_documented_D(tmp_path, kinisi_inputs):
+    # kinisi docs: D = (1.24 +- 0.11) x 10^-5 cm^2/s for this Li6PS5Cl run (2 fs x 50, xy, 3 ps).
+    out = tmp_path / "l.parquet"
+    assert main(["label", str(kinisi_inputs / "example_XDATCAR.gz"), "--timestep-fs", "2", "--interval", "50",
+                 "--start-dt-ps", "3", "--dimension", "xy", "--temperature", "700", "--out", str(out)]) == 0
+    row = schema.read_table(out, "labels").iloc[0]
+    assert row["material_id"] == "example_XDATCAR"
+    assert abs(row["D_cm2_s"] / 1.24e-5 - 1) < 0.05
+    assert row["sigma_S_cm"] > 0
+
+
+def test_label_refuses_a_changing_cell(tmp_path, capsys):
+    from ase.io import write
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    frames = []
+    for k in range(30):
+        a = AseAtomsAdaptor.get_atoms(li3n() * (2, 2, 1))
+        a.set_cell(a.cell.array * (1 + 0.01 * k), scale_atoms=True)
+        frames.append(a)
+    path = tmp_path / "npt.extxyz"
+    write(path, frames, format="extxyz")
+    out = tmp_path / "l.parquet"
+    assert main(["label", str(path), "--timestep-fs", "1", "--interval", "10", "--out", str(out)]) == 1
+    row = schema.read_table(out, "labels").iloc[0]
+    assert row["status"] == "failed" and "inconsistent cell" in row["reason"]

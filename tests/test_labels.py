@@ -18,7 +18,6 @@ from ionscreen.labels import (
     label_trajectory,
     nernst_einstein_S_cm,
 )
-from tests.conftest import unwrap_fractional
 
 
 def test_argyrodite_fixed_window_matches_kinisi_documentation(argyrodite_traj):
@@ -48,12 +47,10 @@ def test_msd_final_is_single_origin_mean_over_li(argyrodite_traj):
 
 def test_lips_is_flagged_non_diffusive(kinisi_inputs):
     # Li7P3S11: sub-diffusive over its length (log-log slope ~0.55, plateau ~1.4 A^2).
-    from ase.io import read
+    from ionscreen.labels import read_trajectory
 
-    frames = read(kinisi_inputs / "LiPS.exyz", format="extxyz", index=":")
-    cell = frames[0].cell.array
-    frac = unwrap_fractional(np.array([a.get_scaled_positions() for a in frames]))
-    traj = Trajectory(frac @ cell, frames[0].numbers, cell, 0.020, 600.0, "Li7P3S11")
+    traj, _ = read_trajectory(kinisi_inputs / "LiPS.exyz", timestep_fs=1.0, interval=20)
+    assert traj.n_frames == 200 and len(traj.numbers) == 2688
     row = label_trajectory(traj, LabelSettings())
     assert row["diffusive"] is False
     assert math.isnan(row["D_cm2_s"]) and math.isnan(row["sigma_S_cm"])

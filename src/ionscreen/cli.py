@@ -32,7 +32,8 @@ def _label(a: argparse.Namespace) -> int:
     from ionscreen.labels import LabelSettings, label_files
 
     s = LabelSettings(specie=a.specie, dimension=a.dimension, start_dt_ps=a.start_dt_ps)
-    rows = label_files(a.traj, s, a.out)
+    opts = {"timestep_fs": a.timestep_fs, "interval": a.interval, "temperature_K": a.temperature}
+    rows = label_files(a.traj, s, a.out, read_options=opts)
     for r in rows:
         print(f"{r['material_id']} {r['temperature_K']:g} K: {r['status']} "
               f"msd_final={r.get('msd_final_A2', float('nan')):.4g} A^2 D={r.get('D_cm2_s', float('nan')):.4g} cm2/s "
@@ -101,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--specie", default="Li")
     lab.add_argument("--start-dt-ps", type=float, default=None)
     lab.add_argument("--dimension", default="xyz")
+    lab.add_argument("--timestep-fs", type=float, default=None, help="MD time step (non-Parquet input)")
+    lab.add_argument("--interval", type=int, default=None, help="steps between frames (non-Parquet input)")
+    lab.add_argument("--temperature", type=float, default=None, help="K, for sigma (non-Parquet input)")
     lab.add_argument("--out", required=True)
     lab.set_defaults(func=_label)
 

@@ -92,6 +92,73 @@ def load_trajectory(path: str | Path) -> tuple[Trajectory | None, dict[str, Any]
     return traj, meta
 
 
+def unwrap_fractional(frac: np.ndarray) -> np.ndarray:
+    """Unwrap (n_frames, n_atoms, 3) fractional coordinates by minimum-image steps between frames.
+
+    Already unwrapped input is returned unchanged, provided no atom moves more than half a cell
+    between frames.
+    """
+    d = np.diff(frac, axis=0)
+    d -= np.round(d)
+    return np.concatenate([frac[:1], frac[:1] + np.cumsum(d, axis=0)])
+
+
+def read_trajectory(
+    path: str | Path,
+    *,
+    timestep_fs: float | None = None,
+    interval: int | None = None,
+    temperature_K: float | None = None,
+) -> tuple[Trajectory | None, dict[str, Any]]:
+    """Any supported trajectory: the project's Parquet, a VASP XDATCAR(.gz), or a file ASE reads.
+
+    The last two carry no time information: ``timestep_fs`` and ``interval`` (steps between
+    frames) are required for them; ``temperature_K`` is needed for sigma. Positions are unwrapped
+    from the fractional coordinates; the cell must be constant (NVT).
+    """
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return load_trajectory(path)
+    if timestep_fs is None or interval is None:
+        raise LabelError(f"{path.name}: --timestep-fs and --interval are needed for non-Parquet trajectories")
+    name = path.name.lower()
+    try:
+        if "xdatcar" in name:
+            from pymatgen.io.vasp import Xdatcar
+
+            structs = Xdatcar(str(path)).structures
+            frac = np.array([s.frac_coords for s in structs])
+            cells = np.array([s.lattice.matrix for s in structs])
+            numbers = np.array([site.specie.Z for site in structs[0]])
+        else:
+            from ase.io import read
+
+            fmt = "extxyz" if name.endswith((".exyz", ".extxyz")) else None
+            frames = read(path, index=":", format=fmt)
+            frac = np.array([a.get_scaled_positions(wrap=False) for a in frames])
+            cells = np.array([a.cell.array for a in frames])
+            numbers = frames[0].numbers
+    except LabelError:
+        raise
+    except Exception as exc:
+        raise LabelError(f"{path.name}: unreadable trajectory ({type(exc).__name__}: {exc})") from exc
+    if len({len(f) for f in frac}) != 1:
+        raise LabelError(f"{path.name}: the number of atoms changes between frames")
+    if not np.allclose(cells, cells[0], atol=1e-6):
+        raise LabelError(f"{path.name}: inconsistent cell (the cell changes between frames; NVT needed)")
+    traj = Trajectory(unwrap_fractional(frac) @ cells[0], numbers, cells[0], timestep_fs * interval / 1000.0,
+                      float(temperature_K) if temperature_K else float("nan"), material_id(path))
+    return traj, {"material_id": traj.material_id, "temperature_K": traj.temperature_K}
+
+
+def material_id(path: Path) -> str:
+    """Material id of a trajectory file: its name without trajectory suffixes."""
+    name = path.name
+    for suffix in (".gz", ".parquet", ".traj", ".extxyz", ".exyz", ".xyz"):
+        name = name.removesuffix(suffix)
+    return name
+
+
 def _dims(dimension: str) -> list[int]:
     idx = ["xyz".index(c) for c in dimension]
     if not idx or len(set(idx)) != len(idx):
@@ -109,12 +176,10 @@ def check_trajectory(traj: Trajectory, settings: LabelSettings) -> np.ndarray:
     mask = traj.numbers == z
     if not mask.any():
         raise LabelError(f"no {settings.specie} atoms in the trajectory")
+    if traj.positions_A.ndim != 3 or traj.positions_A.shape[1:] != (len(traj.numbers), 3):
+        raise LabelError(f"positions have shape {traj.positions_A.shape}, expected (frames, {len(traj.numbers)}, 3)")
     if traj.n_frames < settings.min_frames:
         raise LabelError(f"too few frames: {traj.n_frames} < {settings.min_frames}")
-    if traj.positions_A.shape[1:] != (len(traj.numbers), 3):
-        raise LabelError(
-            f"positions have shape {traj.positions_A.shape[1:]}, expected ({len(traj.numbers)}, 3)"
-        )
     if not np.all(np.isfinite(traj.positions_A)):
         raise LabelError("positions contain NaN or inf")
     if traj.cell_A.shape != (3, 3) or abs(np.linalg.det(traj.cell_A)) < 1e-6:
@@ -318,14 +383,23 @@ def label_files(
     labels_out: str | Path,
     arrhenius_out: str | Path | None = None,
     msd_out: str | Path | None = None,
+    read_options: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Label trajectory tables (one material's temperatures, or any set); bad runs get a reason row."""
+    """Label trajectories (one material's temperatures, or any set); bad runs get a reason row.
+
+    ``read_options`` (timestep_fs, interval, temperature_K) apply to non-Parquet trajectories.
+    """
     import json
 
     rows: list[dict[str, Any]] = []
     curves: dict[str, Any] = {}
     for p in paths:
-        traj, meta = load_trajectory(p)
+        try:
+            traj, meta = read_trajectory(p, **(read_options or {}))
+        except LabelError as exc:
+            log.warning("cannot read %s: %s", p, exc)
+            rows.append(failed_row(material_id(Path(p)), float("nan"), "failed", str(exc)))
+            continue
         mid, temp = meta.get("material_id", Path(p).stem), float(meta.get("temperature_K", "nan"))
         if traj is None or meta.get("status") in ("skipped", "failed"):
             status = meta.get("status") or "skipped"
