@@ -34,6 +34,7 @@ rule report:
         metrics=rules.train.output.metrics,
         predictions=rules.train.output.predictions,
         labels=rules.collect_labels.output.labels,
+        arrhenius=rules.collect_labels.output.arrhenius,
         msd=rules.collect_labels.output.msd,
         runs=rules.collect_md_runs.output[0],
     output:

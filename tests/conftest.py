@@ -7,7 +7,6 @@ import os
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 

@@ -20,7 +20,7 @@ def _md(a: argparse.Namespace) -> int:
         raise SystemExit(f"ionscreen md: expected one structure file, got {len(files)}")
     s = MDSettings(temperature_K=a.temperature, n_steps=a.steps, timestep_fs=a.timestep_fs,
                    interval=a.interval, mlip=a.mlip, seed=a.seed, thermostat=a.thermostat,
-                   device=a.device, threads=a.threads)
+                   device=a.device, threads=a.threads, chunk_frames=a.chunk_frames)
     row = run_md(read_structure(files[0]), s, a.out, material_id=material_id(files[0]))
     if a.runs_out:
         schema.write_table([row], a.runs_out, "md_runs")
@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--thermostat", default="nose-hoover")
     m.add_argument("--device", default="auto")
     m.add_argument("--threads", type=int, default=2)
+    m.add_argument("--chunk-frames", type=int, default=200, help="frames per saved chunk (resume point)")
     m.add_argument("--runs-out", help="also write the md_runs row here")
     m.add_argument("--out", required=True)
     m.set_defaults(func=_md)

@@ -343,11 +343,27 @@ def arrhenius_fit(T_K: np.ndarray, D: np.ndarray, D_std: np.ndarray | None = Non
     resid = y * w - A @ coef
     dof = max(1, len(y) - 2)
     cov = np.linalg.inv(A.T @ A) * max(1.0, float(resid @ resid) / dof)
+    ea, ea_std = float(-coef[1] * K_B_EV), float(math.sqrt(cov[1, 1]) * K_B_EV)
     return {
-        "Ea_eV": float(-coef[1] * K_B_EV),
-        "Ea_std_eV": float(math.sqrt(cov[1, 1]) * K_B_EV),
+        "Ea_eV": ea, "Ea_std_eV": ea_std,
+        "Ea_ci95_low_eV": ea - 1.96 * ea_std, "Ea_ci95_high_eV": ea + 1.96 * ea_std,
         "log10_D0_cm2_s": float(coef[0] / math.log(10)),
+        "log10_D0_std_cm2_s": float(math.sqrt(cov[0, 0]) / math.log(10)),
+        "cov_lnD0_Ea": float(-cov[0, 1]),
     }
+
+
+def arrhenius_band(fit: dict[str, float], T_K: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(D, low, high) of the fitted line at ``T_K`` with a z-sigma band from the fit covariance."""
+    x = 1.0 / np.asarray(T_K, float)
+    ln_d0 = fit["log10_D0_cm2_s"] * math.log(10)
+    slope = -fit["Ea_eV"] / K_B_EV
+    var0 = (fit["log10_D0_std_cm2_s"] * math.log(10)) ** 2
+    var1 = (fit["Ea_std_eV"] / K_B_EV) ** 2
+    cov = -fit["cov_lnD0_Ea"]
+    ln_d = ln_d0 + slope * x
+    sd = np.sqrt(np.maximum(var0 + 2 * x * cov + x * x * var1, 0.0))
+    return np.exp(ln_d), np.exp(ln_d - z * sd), np.exp(ln_d + z * sd)
 
 
 def arrhenius_row(material_id: str, rows: list[dict[str, Any]], min_temperatures: int = 3) -> dict[str, Any]:
@@ -355,8 +371,9 @@ def arrhenius_row(material_id: str, rows: list[dict[str, Any]], min_temperatures
     nan = float("nan")
     good = [r for r in rows if r.get("status") == "ok" and r.get("diffusive") and r["D_cm2_s"] > 0]
     out: dict[str, Any] = {"material_id": material_id, "n_temperatures": len(good), "Ea_eV": nan,
-                           "Ea_std_eV": nan, "log10_D0_cm2_s": nan, "D_300K_cm2_s": nan,
-                           "sigma_300K_S_cm": nan, "extrapolated": True}
+                           "Ea_std_eV": nan, "Ea_ci95_low_eV": nan, "Ea_ci95_high_eV": nan,
+                           "log10_D0_cm2_s": nan, "log10_D0_std_cm2_s": nan, "cov_lnD0_Ea": nan,
+                           "D_300K_cm2_s": nan, "sigma_300K_S_cm": nan, "extrapolated": True}
     if len(good) < min_temperatures:
         out["status"] = f"needs >= {min_temperatures} diffusive temperatures, has {len(good)}"
         return out

@@ -114,6 +114,98 @@ def _divergence(atoms: Atoms, energy: float, prev_energy: float | None, s: MDSet
     return ""
 
 
+def _settings_key(s: MDSettings, atoms: Atoms) -> str:
+    """Hash of everything that determines the trajectory (a resume must match it)."""
+    import hashlib
+    import json
+
+    keep = {k: v for k, v in asdict(s).items() if k not in ("threads", "device", "chunk_frames")}
+    blob = json.dumps([keep, atoms.get_atomic_numbers().tolist(), np.round(atoms.positions, 6).tolist(),
+                       np.round(atoms.cell.array, 6).tolist()], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class ResumeStore:
+    """Chunks and integrator states of an unfinished run, in ``.<output name>.resume/`` beside it.
+
+    Chunk k (frames) is written atomically, then state k (positions, momenta, thermostat chain,
+    step, energy): a run killed at any point restarts from the last k that has both.
+    """
+
+    def __init__(self, out_path: Path, key: str) -> None:
+        self.dir = out_path.parent / f".{out_path.name}.resume"
+        self.key = key
+
+    def _atomic(self, path: Path, write: Any) -> None:
+        tmp = path.with_name(path.name + ".partial")
+        write(tmp)
+        import os
+
+        os.replace(tmp, path)
+
+    def start(self) -> dict[str, Any] | None:
+        """The last consistent state, or None (and a clean folder) to start from scratch."""
+        import shutil
+
+        key_file = self.dir / "key"
+        if self.dir.exists() and (not key_file.exists() or key_file.read_text() != self.key):
+            log.warning("discarding %s: it belongs to other settings or another structure", self.dir)
+            shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(self.key)
+        states = sorted(self.dir.glob("state_*.npz"))
+        for st in reversed(states):
+            k = int(st.stem.split("_")[1])
+            if (self.dir / f"chunk_{k:06d}.parquet").exists():
+                for stale in self.dir.glob("chunk_*.parquet"):  # chunks written after the last state
+                    if int(stale.stem.split("_")[1]) > k:
+                        stale.unlink()
+                with np.load(st) as z:
+                    return {name: z[name] for name in z.files} | {"chunk": k}
+        for stale in self.dir.glob("chunk_*.parquet"):
+            stale.unlink()
+        return None
+
+    def save(self, k: int, rows: list[dict[str, Any]], state: dict[str, Any]) -> None:
+        schema.write_table(rows, self.dir / f"chunk_{k:06d}.parquet", "trajectory")
+        def write_state(path: Path) -> None:
+            with open(path, "wb") as fh:
+                np.savez(fh, **state)
+
+        self._atomic(self.dir / f"state_{k:06d}.npz", write_state)
+
+    def chunks(self) -> list[Path]:
+        return sorted(self.dir.glob("chunk_*.parquet"))
+
+    def clear(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _capture(dyn: Any, atoms: Atoms, extra: dict[str, Any]) -> dict[str, Any]:
+    state = {"positions": atoms.get_positions(), "momenta": atoms.get_momenta(),
+             "nsteps": np.array(dyn.nsteps), **{k: np.asarray(v) for k, v in extra.items()}}
+    thermo = getattr(dyn, "_thermostat", None)
+    if thermo is not None:
+        state["eta"] = thermo._eta.copy()
+        state["p_eta"] = thermo._p_eta.copy()
+    return state
+
+
+def _restore(dyn: Any, atoms: Atoms, state: dict[str, Any]) -> None:
+    atoms.set_positions(state["positions"])
+    atoms.set_momenta(state["momenta"])
+    dyn.nsteps = int(state["nsteps"])
+    if hasattr(dyn, "_q"):
+        dyn._q = atoms.get_positions()
+        dyn._p = atoms.get_momenta()
+    thermo = getattr(dyn, "_thermostat", None)
+    if thermo is not None:
+        thermo._eta[:] = state["eta"]
+        thermo._p_eta[:] = state["p_eta"]
+
+
 def run_md(
     structure: Structure | Atoms,
     settings: MDSettings,
@@ -127,13 +219,17 @@ def run_md(
 
     ``structure`` is simulated as given (no supercell, no relaxation). Positions are stored
     unwrapped (ASE integrators never wrap) in A, every ``interval`` steps, frame 0 = start.
+    A run that was killed resumes from its last saved chunk (see :class:`ResumeStore`); the
+    finished table equals an uninterrupted run's.
     """
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
     from tqdm.auto import tqdm
 
     s = settings
     s.check()
+    out_path = Path(out_path)
     atoms = AseAtomsAdaptor.get_atoms(structure) if isinstance(structure, Structure) else structure.copy()
+    store = ResumeStore(out_path, _settings_key(s, atoms))
     if calc is None:
         mlip_mod.set_threads(s.threads)
         calc = mlip_mod.get_calculator(s.mlip, s.device)
@@ -142,55 +238,66 @@ def run_md(
     rng = np.random.default_rng(s.seed)
     MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=rng)
     Stationary(atoms)  # no net momentum: the cell does not drift
+    numbers, cell = atoms.get_atomic_numbers().tolist(), atoms.cell.array.tolist()
     dyn = _integrator(atoms, s)
 
     n_frames = s.n_steps // s.interval + 1
     frame_ps = s.timestep_fs * s.interval / 1000.0
-    meta = {
-        "material_id": material_id,
-        "atomic_numbers": atoms.get_atomic_numbers().tolist(),
-        "cell_A": atoms.cell.array.tolist(),
-        "pbc": atoms.pbc.tolist(),
-        "settings": asdict(s),
-        "mlip": s.mlip,
-        "thermostat": s.thermostat,
-        "seed": s.seed,
-        "timestep_fs": s.timestep_fs,
-        "interval_steps": s.interval,
-        "temperature_K": s.temperature_K,
-    }
     status, reason = "ok", ""
-    buf: list[dict[str, Any]] = []
     prev_e: float | None = None
-    frames_done = 0
+    first_frame, chunk, wall_before = 0, 0, 0.0
+    state = store.start()
+    if state is not None:
+        _restore(dyn, atoms, state)
+        first_frame, chunk = int(state["frames_done"]), int(state["chunk"]) + 1
+        prev_e, wall_before = float(state["prev_energy"]), float(state["wall_s"])
+        log.info("resuming %s at %g K from frame %d (step %d)", material_id, s.temperature_K,
+                 first_frame, int(state["nsteps"]))
+    resumed_at = first_frame
+    buf: list[dict[str, Any]] = []
+    frames_done = first_frame
     t0 = time.perf_counter()
+    bar = tqdm(total=n_frames, initial=first_frame, desc=f"md {material_id} {s.temperature_K:g} K",
+               unit="frame", disable=not progress, mininterval=2.0)
+    for frame in range(first_frame, n_frames):
+        if frame:
+            dyn.run(s.interval)
+        energy = float(atoms.get_potential_energy())
+        reason = _divergence(atoms, energy, prev_e, s)
+        if reason:
+            status = "failed"
+            log.error("MD of %s at %g K diverged at step %d: %s", material_id,
+                      s.temperature_K, frame * s.interval, reason)
+            break
+        prev_e = energy
+        buf.append({
+            "frame": frame, "step": frame * s.interval, "time_ps": frame * frame_ps,
+            "temperature_K": float(atoms.get_temperature()), "potential_energy_eV": energy,
+            "positions_A": atoms.get_positions().astype(np.float32).ravel(),
+        })
+        frames_done = frame + 1
+        if len(buf) >= s.chunk_frames:
+            store.save(chunk, buf, _capture(dyn, atoms, {
+                "frames_done": frames_done, "prev_energy": energy,
+                "wall_s": wall_before + time.perf_counter() - t0}))
+            chunk, buf = chunk + 1, []
+        bar.update(1)
+    bar.close()
+    wall = wall_before + time.perf_counter() - t0
+    meta = {
+        "material_id": material_id, "atomic_numbers": numbers, "cell_A": cell,
+        "pbc": atoms.pbc.tolist(), "settings": asdict(s), "mlip": s.mlip,
+        "thermostat": s.thermostat, "seed": s.seed, "timestep_fs": s.timestep_fs,
+        "interval_steps": s.interval, "temperature_K": s.temperature_K, "status": status,
+        "reason": reason,
+    }
+    import pyarrow.parquet as pq
+
     with schema.TableWriter(out_path, "trajectory", **meta) as writer:
-        bar = tqdm(total=n_frames, desc=f"md {material_id} {s.temperature_K:g} K", unit="frame",
-                   disable=not progress, mininterval=2.0)
-        for frame in range(n_frames):
-            if frame:
-                dyn.run(s.interval)
-            energy = float(atoms.get_potential_energy())
-            reason = _divergence(atoms, energy, prev_e, s)
-            if reason:
-                status = "failed"
-                log.error("MD of %s at %g K diverged at step %d: %s", material_id,
-                          s.temperature_K, frame * s.interval, reason)
-                break
-            prev_e = energy
-            buf.append({
-                "frame": frame, "step": frame * s.interval, "time_ps": frame * frame_ps,
-                "temperature_K": float(atoms.get_temperature()), "potential_energy_eV": energy,
-                "positions_A": atoms.get_positions().astype(np.float32).ravel(),
-            })
-            frames_done = frame + 1
-            if len(buf) >= s.chunk_frames:
-                writer.write(buf)
-                buf = []
-            bar.update(1)
+        for part in store.chunks():
+            writer.write(pq.read_table(part))
         writer.write(buf)
-        bar.close()
-    wall = time.perf_counter() - t0
+    store.clear()
     steps = max(0, frames_done - 1) * s.interval
     row = {
         "material_id": material_id, "temperature_K": float(s.temperature_K), "status": status,
@@ -198,24 +305,11 @@ def run_md(
         "timestep_fs": s.timestep_fs, "interval_steps": s.interval, "wall_s": wall,
         "steps_per_s": steps / wall if wall > 0 else float("nan"), "device": device,
         "mlip": s.mlip, "thermostat": s.thermostat, "seed": s.seed,
-        "trajectory_path": str(out_path),
+        "resumed_at_frame": resumed_at, "trajectory_path": str(out_path),
     }
-    if status == "failed":
-        # Keep the frames for diagnosis but mark the file so nothing mistakes it for a label source.
-        _restamp(out_path, status=status, reason=reason)
     log.info("MD %s %g K: %s, %d steps in %.1f s (%.2f steps/s)", material_id, s.temperature_K,
              status, steps, wall, row["steps_per_s"])
     return row
-
-
-def _restamp(path: str | Path, **extra: Any) -> None:
-    """Rewrite a table's provenance with extra keys (atomically)."""
-    import pyarrow.parquet as pq
-
-    meta = schema.read_provenance(path)
-    meta.update(extra)
-    meta.pop("table", None)
-    schema.write_table(pq.read_table(path), path, "trajectory", **meta)
 
 
 def skipped_run(path: str | Path, material_id: str, settings: MDSettings, reason: str) -> dict[str, Any]:
@@ -227,7 +321,8 @@ def skipped_run(path: str | Path, material_id: str, settings: MDSettings, reason
         "status": "skipped", "reason": reason, "n_atoms": 0, "n_steps": 0, "n_frames": 0,
         "timestep_fs": settings.timestep_fs, "interval_steps": settings.interval, "wall_s": 0.0,
         "steps_per_s": float("nan"), "device": "", "mlip": settings.mlip,
-        "thermostat": settings.thermostat, "seed": settings.seed, "trajectory_path": str(path),
+        "thermostat": settings.thermostat, "seed": settings.seed, "resumed_at_frame": 0,
+        "trajectory_path": str(path),
     }
 
 

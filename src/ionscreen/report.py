@@ -71,15 +71,40 @@ def msd_plot(curves: dict[str, Any]) -> str:
     return _png(fig)
 
 
-def arrhenius_plot(labels: pd.DataFrame) -> str:
-    fig, ax = _fig()
-    ok = labels[(labels["status"] == "ok")]
-    for mid, grp in ok.groupby("material_id"):
-        grp = grp.sort_values("temperature_K")
-        ax.semilogy(1000.0 / grp["temperature_K"], grp["msd_final_A2"], "o-", label=str(mid), ms=4)
-    ax.set(xlabel="1000 / T (1/K)", ylabel="MSD_final (A^2)")
+def arrhenius_plot(labels: pd.DataFrame, arrhenius: pd.DataFrame | None = None) -> tuple[str, str]:
+    """(image, caption). D with 95 % credible intervals and each fit with its 95 % band; without
+    any diffusive run, MSD_final against 1/T instead (and the caption says so)."""
+    from ionscreen.labels import arrhenius_band
+
+    fig, ax = _fig(6, 4.5)
+    ok = labels[labels["status"] == "ok"]
+    diff = ok[ok["diffusive"].fillna(False).astype(bool) & (ok["D_cm2_s"] > 0)]
+    if len(diff):
+        fits = arrhenius.set_index("material_id") if arrhenius is not None and len(arrhenius) else pd.DataFrame()
+        for mid, grp in diff.groupby("material_id"):
+            grp = grp.sort_values("temperature_K")
+            x = 1000.0 / grp["temperature_K"]
+            yerr = [grp["D_cm2_s"] - grp["D_ci95_low_cm2_s"], grp["D_ci95_high_cm2_s"] - grp["D_cm2_s"]]
+            bars = ax.errorbar(x, grp["D_cm2_s"], yerr=yerr, fmt="o", ms=4, capsize=2, label=str(mid))
+            if mid in fits.index and fits.loc[mid, "status"] == "ok":
+                T = np.linspace(grp["temperature_K"].min(), grp["temperature_K"].max(), 50)
+                d, lo, hi = arrhenius_band(fits.loc[mid].to_dict(), T)
+                color = bars[0].get_color()
+                ax.plot(1000.0 / T, d, color=color, lw=1)
+                ax.fill_between(1000.0 / T, lo, hi, color=color, alpha=0.2)
+        ax.set_yscale("log")
+        ax.set(xlabel="1000 / T (1/K)", ylabel="D* (cm^2/s)")
+        caption = ("Arrhenius plot: kinisi D* with 95 % credible intervals for diffusive runs; lines and "
+                   "bands are weighted Arrhenius fits with their 95 % band (>= 3 diffusive temperatures).")
+    else:
+        for mid, grp in ok.groupby("material_id"):
+            grp = grp.sort_values("temperature_K")
+            ax.semilogy(1000.0 / grp["temperature_K"], grp["msd_final_A2"], "o-", label=str(mid), ms=4)
+        ax.set(xlabel="1000 / T (1/K)", ylabel="MSD_final (A^2)")
+        caption = ("No run became diffusive (runs too short or Li caged), so there is no D or Arrhenius fit: "
+                   "MSD_final against 1/T is shown instead.")
     ax.legend(fontsize=6, ncol=2)
-    return _png(fig)
+    return _png(fig), caption
 
 
 def hidden_plot(ranking: pd.DataFrame, threshold: float) -> str:
@@ -106,6 +131,7 @@ def write_report(
     metrics_path: str | Path,
     training_predictions_path: str | Path,
     labels_path: str | Path,
+    arrhenius_path: str | Path | None = None,
     msd_curves_path: str | Path | None = None,
     md_runs_path: str | Path | None = None,
     top_k: int = 20,
@@ -116,12 +142,14 @@ def write_report(
     metrics = schema.read_table(metrics_path, "metrics")
     train_pred = schema.read_table(training_predictions_path, "training_predictions")
     labels = schema.read_table(labels_path, "labels")
+    arrhenius = schema.read_table(arrhenius_path, "arrhenius") if arrhenius_path and Path(arrhenius_path).exists() else None
     meta = json.loads((Path(model_dir) / "model.json").read_text())
     prov = schema.read_provenance(ranking_path)
     rank_T = prov.get("rank_temperature_K") or (ranking["temperature_K"].min() if len(ranking) else float("nan"))
     top = ranking[ranking["temperature_K"] == rank_T].head(top_k).copy()
     top["flags"] = top["flags"].map(lambda f: ", ".join(f) if len(f) else "")
     wide = ranking.pivot_table(index="material_id", columns="temperature_K", values="prediction") if len(ranking) else pd.DataFrame()
+    arr_img, arr_caption = arrhenius_plot(labels, arrhenius)
     curves = json.loads(Path(msd_curves_path).read_text()) if msd_curves_path and Path(msd_curves_path).exists() else {}
     parts = [
         f"<h1>ionscreen screening report</h1><p class=m>ionscreen {__version__}; target <b>{html.escape(meta['target'])}</b>; "
@@ -145,7 +173,7 @@ def write_report(
         "<h2>Training runs</h2><p>Li MSD against time interval (log-log); dotted lines mark the start of the fitted "
         "diffusive window where one was found.</p>",
         msd_plot(curves) if curves else "<p>no MSD curves</p>",
-        arrhenius_plot(labels),
+        f"<p>{arr_caption}</p>", arr_img,
         _table(labels[["material_id", "temperature_K", "status", "msd_final_A2", "D_cm2_s", "diffusive", "sigma_S_cm", "reason"]]),
     ]
     if md_runs_path and Path(md_runs_path).exists():

@@ -126,6 +126,7 @@ TABLES: dict[str, Table] = {
             C("mlip", pa.string(), "potential name or file"),
             C("thermostat", pa.string(), "integrator/thermostat"),
             C("seed", pa.int64(), "velocity seed"),
+            C("resumed_at_frame", pa.int32(), "0, or the frame an interrupted run resumed from"),
             C("trajectory_path", pa.string(), "where the frames are"),
         ),
         _t(
@@ -158,6 +159,10 @@ TABLES: dict[str, Table] = {
             C("n_temperatures", pa.int32(), "diffusive temperatures used"),
             C("Ea_eV", pa.float64(), "activation energy"),
             C("Ea_std_eV", pa.float64(), "its standard error"),
+            C("Ea_ci95_low_eV", pa.float64(), "Ea - 1.96 std"),
+            C("Ea_ci95_high_eV", pa.float64(), "Ea + 1.96 std"),
+            C("log10_D0_std_cm2_s", pa.float64(), "standard error of log10 D0"),
+            C("cov_lnD0_Ea", pa.float64(), "covariance of ln D0 and Ea/k_B (1/K), for bands"),
             C("log10_D0_cm2_s", pa.float64(), "prefactor"),
             C("D_300K_cm2_s", pa.float64(), "extrapolated to 300 K (an extrapolation)"),
             C("sigma_300K_S_cm", pa.float64(), "Nernst-Einstein at 300 K from D_300K"),
