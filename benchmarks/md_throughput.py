@@ -11,6 +11,7 @@ alpha-Li3N supercells (Rabenau & Schulz 1976 lattice) of 32, 64 and 128 atoms.
 from __future__ import annotations
 
 import argparse
+import warnings
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +23,8 @@ from pymatgen.io.ase import AseAtomsAdaptor
 
 from ionscreen import mlip
 from ionscreen.md import MDSettings, run_md
+
+warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 LI3N = Structure.from_spacegroup("P6/mmm", Lattice.hexagonal(3.648, 3.875), ["N", "Li", "Li"],
                                  [[0, 0, 0], [0, 0, 0.5], [1 / 3, 2 / 3, 0]])

@@ -65,6 +65,19 @@ def test_divergence_stops_the_run_with_a_reason(tmp_path):
     assert schema.read_provenance(tmp_path / "t.parquet")["status"] == "failed"
 
 
+def test_exploding_temperature_stops_the_run(tmp_path):
+    # Two Li 0.9 A apart (LJ sigma 2 A): the repulsion throws them apart far hotter than 3 x T.
+    # NVE: ~580 eV of repulsion become kinetic energy. Under Nose-Hoover the chain variables
+    # overflow instead, which stops the run as non-finite.
+    s = Structure(Lattice.cubic(8.0), ["Li", "Li", "N"], [[0, 0, 0], [0.1125, 0, 0], [0.5, 0.5, 0.5]])
+    row = run_md(s, lj(temperature_K=300.0, thermostat="nve"), tmp_path / "t.parquet", progress=False)
+    assert row["status"] == "failed" and row["reason"].startswith("temperature exploded")
+    assert row["n_frames"] == 1  # the sane first frame is kept for diagnosis
+    assert len(schema.read_table(tmp_path / "t.parquet", "trajectory")) == 1
+    row = run_md(s, lj(temperature_K=300.0), tmp_path / "nh.parquet", progress=False)
+    assert row["status"] == "failed" and row["reason"] == "non-finite positions or energy"
+
+
 def test_rejected_material_gives_a_skipped_run(tmp_path):
     schema.write_table([], tmp_path / "s.parquet", "structures")
     row = md_for_material(tmp_path / "s.parquet", "gone", lj(), tmp_path / "t.parquet", tmp_path / "r.parquet", progress=False)
@@ -81,3 +94,19 @@ def test_sevennet_smoke_on_li3n(tmp_path):
     e = schema.read_table(tmp_path / "t.parquet", "trajectory")["potential_energy_eV"]
     # SevenNet-0 energy of Li3N: about -4.3 eV/atom (DFT-PBE scale), not LJ's ~0.
     assert -6.0 < e.iloc[0] / 4 < -3.0
+
+
+@pytest.mark.slow
+def test_other_bundled_sevennet_model_by_name(tmp_path):
+    row = run_md(li3n(), MDSettings(temperature_K=800, n_steps=4, timestep_fs=1.0, interval=2, mlip="7net-l3i5",
+                                    device="cpu"), tmp_path / "t.parquet", progress=False)
+    assert row["status"] == "ok" and row["mlip"] == "7net-l3i5"
+
+
+def test_unknown_or_unavailable_mlip_is_a_clear_error(tmp_path):
+    from ionscreen.mlip import MLIPError, get_calculator
+
+    with pytest.raises(MLIPError, match="unknown MLIP"):
+        get_calculator("gpt-potential")
+    with pytest.raises(MLIPError, match="does not exist"):
+        get_calculator(str(tmp_path / "missing.model"))
