@@ -11,9 +11,9 @@ alpha-Li3N supercells (Rabenau & Schulz 1976 lattice) of 32, 64 and 128 atoms.
 from __future__ import annotations
 
 import argparse
-import warnings
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
