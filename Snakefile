@@ -22,6 +22,12 @@ include: "rules/train.smk"
 include: "rules/screen.smk"
 
 
+rule embed_trajectories_all:
+    """Trajectory embeddings of every training run (MOMENT, or the labelled Fourier-only fallback)."""
+    input:
+        rules.collect_trajectory_embeddings.output[0],
+
+
 rule screen_candidates:
     """The main target: ranked predictions for the candidates, and the report."""
     input:

@@ -34,3 +34,49 @@ use rule embed_training as embed_candidates with:
         log_path("embed", "embed_candidates"),
     benchmark:
         bench_path("embed", "embed_candidates")
+
+
+rule embed_trajectories:
+    """Trajectory embeddings of one material at every temperature (training only)."""
+    input:
+        trajectories=expand(f"{R}/md/{{{{material}}}}/{{temperature}}K.parquet", temperature=TEMPS),
+    output:
+        f"{R}/embeddings/trajectories/{{material}}.parquet",
+    params:
+        settings=lambda wc: {
+            "weights_dir": config["embed"]["trajectory"]["moment_weights"],
+            "mode": config["embed"]["trajectory"]["mode"],
+            "specie": config["label"]["specie"],
+        },
+        version=VERSION,
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+        gpu=0,
+    log:
+        log_path("embed", "trajectories_{material}"),
+    benchmark:
+        bench_path("embed", "trajectories_{material}")
+    conda:
+        "../envs/embed.yaml"
+    script:
+        "../workflow_scripts/embed_trajectories.py"
+
+
+rule collect_trajectory_embeddings:
+    input:
+        expand(f"{R}/embeddings/trajectories/{{material}}.parquet", material=TRAIN),
+    output:
+        f"{R}/embeddings/trajectories.parquet",
+    params:
+        table="trajectory_embeddings",
+        version=VERSION,
+    log:
+        log_path("embed", "collect_trajectory_embeddings"),
+    benchmark:
+        bench_path("embed", "collect_trajectory_embeddings")
+    conda:
+        "../envs/embed.yaml"
+    script:
+        "../workflow_scripts/collect.py"

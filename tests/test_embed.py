@@ -72,3 +72,20 @@ def test_invariant_variant_is_rotation_invariant():
     np.testing.assert_allclose(a, b, atol=2e-4)
     full = SevenNetEmbedder(device="cpu").atom_embeddings([s, rotated])
     assert np.abs(full[0] - full[1]).max() > 1e-2  # the paper's variant is not invariant
+
+
+def test_cli_embed_equals_independent_computation(tmp_path):
+    from ionscreen import schema
+    from ionscreen.cli import main
+
+    files = [REPO / "resources/structures/train/Li2O.json", REPO / "resources/structures/candidates/LiFePO4.json"]
+    out = tmp_path / "emb.parquet"
+    assert main(["embed", *map(str, files), "--out", str(out)]) == 0
+    df = schema.read_table(out, "embeddings")
+    for f in files:
+        s = read_structure(f)
+        ref = reference_embedding(s)
+        rows = df[df["material_id"] == f.stem]
+        li = [i for i, site in enumerate(s) if site.specie.symbol == "Li"]
+        assert rows["atom_index"].tolist() == li
+        np.testing.assert_allclose(np.stack(rows["embedding"].to_list()), ref[li], rtol=1e-5, atol=1e-5)

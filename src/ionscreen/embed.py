@@ -10,7 +10,8 @@ variant keeps the 128 scalars plus one norm per l > 0 channel (224 per atom) and
 edge part: 224 + 224 + 8 = 456 values.
 
 Many structures go through one forward pass as a graph of disjoint graphs (``batch_atoms``
-atoms per pass): identical to one-at-a-time results, faster on CPU and GPU.
+atoms per pass; default 256 on CPU, 8192 on GPU): identical to one-at-a-time results. Batching
+pays for tiny cells and on GPUs; on a 2-core CPU it is neutral for 100-atom cells (benchmark).
 """
 
 from __future__ import annotations
@@ -125,11 +126,18 @@ class SevenNetEmbedder:
         counts = np.bincount(out["batch"].cpu().numpy(), minlength=len(structures))
         return np.split(emb, np.cumsum(counts)[:-1])
 
-    def __call__(self, items: Sequence[tuple[str, Structure]], *, batch_atoms: int = 2000,
+    def default_batch_atoms(self) -> int:
+        """Atoms per forward pass. On CPU, batches beyond a few hundred atoms run slower (OBELiX
+        CIFs, 2 cores, best of 3: 39.7 structures/s at 256 atoms, 42.8 one at a time, 18.3 at
+        1000), and 256 still groups tiny cells, whose per-call overhead dominates. Large on GPU."""
+        return 256 if self.device == "cpu" else 8192
+
+    def __call__(self, items: Sequence[tuple[str, Structure]], *, batch_atoms: int | None = None,
                  progress: bool = True, specie: str = "Li") -> list[dict[str, Any]]:
         """Embedding rows (``specie`` atoms only) for (material_id, structure) pairs."""
         from tqdm.auto import tqdm
 
+        batch_atoms = batch_atoms or self.default_batch_atoms()
         rows: list[dict[str, Any]] = []
         batches: list[list[tuple[str, Structure]]] = [[]]
         size = 0
@@ -164,7 +172,7 @@ def embed_table(
     variant: str = "full",
     device: str = "auto",
     threads: int = 1,
-    batch_atoms: int = 2000,
+    batch_atoms: int | None = None,
     progress: bool = True,
 ) -> int:
     """Workflow entry: embed every structure of a ``structures`` table; returns rows written."""

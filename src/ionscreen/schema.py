@@ -180,6 +180,16 @@ TABLES: dict[str, Table] = {
             C("variant", pa.string(), "'full' (the paper's) or 'invariant'"),
         ),
         _t(
+            "trajectory_embeddings",
+            "Per Li atom and temperature: embedding of its displacement spectrum (training only).",
+            C("material_id", pa.string(), "material", False),
+            C("temperature_K", pa.float64(), "MD temperature", False),
+            C("atom_index", pa.int32(), "index of the atom in the structure", False),
+            C("embedder", pa.string(), "'moment:<weights dir>' or 'fourier-only' (fallback)", False),
+            C("mode", pa.string(), "window512, full, or resample512 (fourier-only)"),
+            C("embedding", F32_LIST, "512 values (MOMENT-1-small d_model, or resampled spectrum)"),
+        ),
+        _t(
             "predictions",
             "Predicted transport per candidate and temperature, ranked, with flags.",
             C("material_id", pa.string(), "candidate", False),

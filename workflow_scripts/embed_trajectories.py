@@ -1,0 +1,7 @@
+"""Rule shim: trajectory embeddings of one material's MD runs."""
+from ionscreen import logs, mlip
+from ionscreen.trajembed import embed_trajectories
+
+logs.setup(snakemake.log[0])
+mlip.set_threads(snakemake.threads)
+embed_trajectories(list(snakemake.input.trajectories), snakemake.output[0], **snakemake.params.settings)
