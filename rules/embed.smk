@@ -7,7 +7,13 @@ rule embed_training:
     output:
         f"{R}/embeddings/structures.parquet",
     params:
-        settings=lambda wc: config["embed"] | {"model": config["mlip"]["model"], "device": config["mlip"]["device"]},
+        settings=lambda wc: {
+            "layer": config["embed"]["layer"],
+            "variant": config["embed"]["variant"],
+            "batch_atoms": config["embed"]["batch_atoms"],
+            "model": config["mlip"]["model"],
+            "device": config["mlip"]["device"],
+        },
         version=VERSION,
     threads: config["embed"]["threads"]
     resources:

@@ -76,6 +76,8 @@ def test_workflow_ranking_flags_and_rejections(workflow_run):
     rejected = schema.read_table(results / "screening/rejected.parquet", "rejected").set_index("material_id")
     assert set(rejected.index) == {"broken", "empty", "no-li-SiS4"}
     assert rejected.loc["no-li-SiS4", "reason"] == "no Li in SiS4"
+    assert rejected["code"].to_dict() == {"broken": "unreadable", "empty": "empty_file", "no-li-SiS4": "no_li"}
+    assert ranking["Ea_eV"].notna().all() and ranking["extrapolated_300K"].all()
     html = (results / "screening/report.html").read_text()
     assert "Ranking" in html and html.count("<img") >= 3 and "obelix-jqc" in html
 

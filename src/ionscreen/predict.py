@@ -77,11 +77,35 @@ def predict_table(
                      "prediction": float(mean[k]), "prediction_std": float(std[k]), "flags": flags,
                      "formula": formula, "nearest_training_distance": float(dist[k])})
     df = pd.DataFrame(rows, columns=schema.spec("predictions").column_names)
+    df = add_arrhenius(df)
     if len(df):
         at = df[df["temperature_K"] == rank_T].sort_values("prediction", ascending=False)
         rank = {m: r + 1 for r, m in enumerate(at["material_id"])}
         df["rank"] = df["material_id"].map(rank).astype("int32")
         df = df.sort_values(["rank", "temperature_K"]).reset_index(drop=True)
+    return df
+
+
+def add_arrhenius(df: pd.DataFrame) -> pd.DataFrame:
+    """Per candidate, fit prediction (log10 target) = a - Ea / (k_B T ln 10) over its temperatures.
+
+    For a diffusivity or conductivity target Ea is the activation energy; for MSD over a fixed
+    duration it is the apparent one. Needs >= 2 temperatures; 300 K is an extrapolation unless it
+    lies within the predicted range.
+    """
+    from ionscreen.labels import K_B_EV
+
+    df = df.copy()
+    df["Ea_eV"], df["prediction_300K"], df["extrapolated_300K"] = np.nan, np.nan, True
+    for mid, grp in df.groupby("material_id"):
+        T = grp["temperature_K"].to_numpy(float)
+        if len(np.unique(T)) < 2:
+            continue
+        slope, intercept = np.polyfit(1.0 / T, grp["prediction"].to_numpy(float), 1)
+        sel = df["material_id"] == mid
+        df.loc[sel, "Ea_eV"] = -slope * K_B_EV * math.log(10)
+        df.loc[sel, "prediction_300K"] = intercept + slope / 300.0
+        df.loc[sel, "extrapolated_300K"] = not (T.min() <= 300.0 <= T.max())
     return df
 
 

@@ -158,7 +158,10 @@ def write_report(
         f"{meta['temperature_range_K'][0]:g}-{meta['temperature_range_K'][1]:g} K with {len(meta['config']['seeds'])} seeds.</p>",
         "<h2>Ranking</h2><p>Rank 1 = fastest predicted Li transport. <i>prediction_std</i> is the spread over the seed "
         "ensemble, not a calibrated error. Flags say why a number deserves caution.</p>",
-        _table(top[["rank", "material_id", "formula", "prediction", "prediction_std", "flags", "nearest_training_distance"]]),
+        _table(top[["rank", "material_id", "formula", "prediction", "prediction_std", "flags", "Ea_eV",
+                    "prediction_300K", "nearest_training_distance"]]),
+        "<p><i>Ea_eV</i> and <i>prediction_300K</i> come from an Arrhenius fit of each candidate's predictions "
+        "over the predicted temperatures; 300 K below that range is an extrapolation.</p>",
     ]
     if len(wide):
         parts += ["<h3>Predictions at every temperature</h3>", wide.reset_index().to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, classes="t")]

@@ -96,6 +96,7 @@ TABLES: dict[str, Table] = {
             C("material_id", pa.string(), "id of the input", False),
             C("source", pa.string(), "path or source name"),
             C("stage", pa.string(), "stage that rejected it (fetch, md, label, screen)"),
+            C("code", pa.string(), "machine-readable reason: no_li, unknown_element, too_large, ..."),
             C("reason", pa.string(), "one sentence saying what is wrong", False),
         ),
         _t(
@@ -201,6 +202,9 @@ TABLES: dict[str, Table] = {
             C("flags", STR_LIST, "reasons for caution; empty when none"),
             C("formula", pa.string(), "reduced formula"),
             C("nearest_training_distance", pa.float64(), "hidden-space distance to training"),
+            C("Ea_eV", pa.float64(), "Arrhenius fit of the predictions over the predicted temperatures"),
+            C("prediction_300K", pa.float64(), "that fit at 300 K (log10 target)"),
+            C("extrapolated_300K", pa.bool_(), "True: 300 K lies outside the predicted temperatures"),
         ),
         _t(
             "training_predictions",

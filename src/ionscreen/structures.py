@@ -33,7 +33,13 @@ STRUCTURE_NAMES = ("POSCAR", "CONTCAR")
 
 
 class StructureError(ValueError):
-    """An input structure cannot be used; the message is the reason for the rejected table."""
+    """An input structure cannot be used; the message is the reason for the rejected table and
+    ``code`` a short machine-readable key (no_li, unknown_element, overlapping_atoms, too_large,
+    unreadable, empty_file, missing_file, non_periodic, no_atoms, disorder_unresolved, mlip_failed)."""
+
+    def __init__(self, message: str, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 # ----------------------------------------------------------------------------- reading
@@ -70,16 +76,16 @@ def read_structure(path: str | Path) -> Structure:
     """Read a CIF, POSCAR or pymatgen-JSON file; StructureError with the reason if it fails."""
     path = Path(path)
     if not path.is_file():
-        raise StructureError(f"{path.name}: file does not exist")
+        raise StructureError(f"{path.name}: file does not exist", "missing_file")
     if path.stat().st_size == 0:
-        raise StructureError(f"{path.name}: file is empty")
+        raise StructureError(f"{path.name}: file is empty", "empty_file")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if path.suffix.lower() == ".json":
                 obj = json.loads(path.read_text())
                 if obj.get("@class") == "Molecule" or "lattice" not in obj:
-                    raise StructureError(f"{path.name}: non-periodic input (no lattice)")
+                    raise StructureError(f"{path.name}: non-periodic input (no lattice)", "non_periodic")
                 s = Structure.from_dict(obj)
             else:
                 s = Structure.from_file(path)
@@ -87,9 +93,9 @@ def read_structure(path: str | Path) -> Structure:
         raise
     except Exception as exc:  # pymatgen raises many types for malformed files
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise StructureError(f"{path.name}: unreadable structure ({msg[:200]})") from exc
+        raise StructureError(f"{path.name}: unreadable structure ({msg[:200]})", "unreadable") from exc
     if len(s) == 0:
-        raise StructureError(f"{path.name}: structure has no atoms")
+        raise StructureError(f"{path.name}: structure has no atoms", "no_atoms")
     return s
 
 
@@ -126,17 +132,17 @@ def check_structure(
     """Raise StructureError if ``s`` cannot be simulated or embedded."""
     elements = {el.symbol for el in s.composition.elements}
     if "Li" not in elements:
-        raise StructureError(f"no Li in {s.composition.reduced_formula}")
+        raise StructureError(f"no Li in {s.composition.reduced_formula}", "no_li")
     if known_elements is not None:
         unknown = sorted(elements - known_elements)
         if unknown:
-            raise StructureError(f"elements unknown to the MLIP: {', '.join(unknown)}")
+            raise StructureError(f"elements unknown to the MLIP: {', '.join(unknown)}", "unknown_element")
     if max_atoms is not None and len(s) > max_atoms:
-        raise StructureError(f"{len(s)} atoms exceed the limit of {max_atoms}")
+        raise StructureError(f"{len(s)} atoms exceed the limit of {max_atoms}", "too_large")
     if s.is_ordered:
         d = min_interatomic_distance(s)
         if d < min_distance_A:
-            raise StructureError(f"overlapping atoms: closest pair {d:.3f} A < {min_distance_A} A")
+            raise StructureError(f"overlapping atoms: closest pair {d:.3f} A < {min_distance_A} A", "overlapping_atoms")
 
 
 # ----------------------------------------------------------------------------- disorder
@@ -210,7 +216,8 @@ def order_structure(
         limit = f" within the limit of {max_atoms} atoms" if limited else ""
         raise StructureError(
             f"disorder cannot be resolved within {tolerance:.0%} composition error{limit} "
-            f"(best {err:.1%} in a {'x'.join(map(str, sc))} supercell)"
+            f"(best {err:.1%} in a {'x'.join(map(str, sc))} supercell)",
+            "disorder_unresolved",
         )
     rng = np.random.default_rng(seed)
     n = int(np.prod(sc))
@@ -232,7 +239,8 @@ def order_structure(
     if len(ordered) > max_atoms:
         raise StructureError(
             f"ordering needs a {'x'.join(map(str, sc))} supercell with {len(ordered)} atoms "
-            f"(limit {max_atoms})"
+            f"(limit {max_atoms})",
+            "too_large",
         )
     desc = (
         f"random fill (seed {seed}) of a {'x'.join(map(str, sc))} supercell, "
@@ -278,7 +286,7 @@ def relax_positions(s: Structure, calc: Any, *, fmax: float = 0.05, steps: int =
     forces = atoms.get_forces()
     energy = float(atoms.get_potential_energy())
     if not np.all(np.isfinite(forces)) or not math.isfinite(energy):
-        raise StructureError("MLIP gave non-finite energy or forces during relaxation")
+        raise StructureError("MLIP gave non-finite energy or forces during relaxation", "mlip_failed")
     relaxed = AseAtomsAdaptor.get_structure(atoms)
     return RelaxResult(relaxed, energy, float(np.linalg.norm(forces, axis=1).max()), n)
 
@@ -368,7 +376,8 @@ def prepare_many(
             row = prepare_structure(s, settings, calc, known)
         except StructureError as exc:
             log.warning("rejected %s: %s", mid, exc)
-            bad.append({"material_id": mid, "source": source, "stage": "fetch", "reason": str(exc)})
+            bad.append({"material_id": mid, "source": source, "stage": "fetch", "code": exc.code,
+                        "reason": str(exc)})
             continue
         ok.append({"material_id": mid, "source": source, **row})
         log.info("prepared %s: %s atoms, %s", mid, row["nsites"], row["ordering"])
