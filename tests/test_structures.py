@@ -81,16 +81,28 @@ def test_ordering_li7bio6_is_exact_and_seeded():
     c = order_structure(s, seed=1, max_atoms=200)
     assert a.structure.is_ordered
     assert a.structure.composition.reduced_formula == "Li7BiO6"
-    assert len(a.structure) == 112  # 2x2x2 supercell of 15 sites minus 8 Li vacancies
-    assert "2x2x2" in a.description and "0.0%" in a.description
+    # Li0-Li3 are 4 pairs of equivalent sites at 0.875: 2 x 0.875 x 4 cells = 7 Li per pair.
+    assert len(a.structure) == 56  # 1x2x2 supercell: 4 x 15 sites minus 4 Li vacancies
+    assert "1x2x2" in a.description and "0.0%" in a.description
     assert np.allclose(a.structure.frac_coords, b.structure.frac_coords)
     assert not np.allclose(a.structure.frac_coords, c.structure.frac_coords)
 
 
-def test_ordering_rejects_when_atom_limit_too_small():
+def test_ordering_li10gep2s12_and_the_atom_limit():
     s = read_structure(REPO / "resources/structures/candidates/Li10GeP2S12.json")
-    with pytest.raises(StructureError, match="within the limit of 100 atoms"):
-        order_structure(s, max_atoms=100)
+    r = order_structure(s, max_atoms=100)
+    assert r.structure.is_ordered and len(r.structure) == 50 and "2.9%" in r.description
+    with pytest.raises(StructureError, match="50 atoms \\(limit 40\\)") as exc:
+        order_structure(s, max_atoms=40)
+    assert exc.value.code == "too_large"
+
+
+def test_ordering_unresolvable_disorder_has_a_code():
+    # One site at 1/7 occupancy: no supercell up to 6 cells holds whole atoms within 5 %.
+    s = Structure(Lattice.cubic(5.0), [{"Li": 1 / 7}, "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    with pytest.raises(StructureError, match="within the limit of 4 atoms") as exc:
+        order_structure(s, max_atoms=4)
+    assert exc.value.code == "disorder_unresolved"
 
 
 def test_supercell_widths():

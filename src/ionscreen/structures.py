@@ -5,10 +5,10 @@ goes into the ``rejected`` table; a batch never stops on one bad input.
 
 Disorder policy (documented in README, recorded per structure in ``ordering``): a structure with
 partial occupancies is expanded to the smallest diagonal supercell (up to ``max_atoms``) in which
-each partially occupied site's images carry whole atoms with composition error <= 0.5 % (else the
-smallest within 5 %, else it is rejected with the best error found); each
-site's images are filled at random (seeded) with round(occupancy x images) atoms of each
-species (largest-remainder rounding), and vacancies are removed.
+every group of equivalent sites (same CIF label and occupancies) holds whole atoms with composition
+error <= 0.5 % (else the smallest within 5 %, else it is rejected with the best error found). Each
+group's images are filled at random (seeded) with round(occupancy x images) atoms of each species
+(largest-remainder rounding), and vacancies are removed.
 """
 
 from __future__ import annotations
@@ -179,16 +179,25 @@ def _site_counts(occ: dict[str, float], n_images: int) -> dict[str, int]:
     return counts
 
 
-def _composition_error(s: Structure, scale: tuple[int, int, int]) -> float:
-    n = int(np.prod(scale))
+def _site_groups(s: Structure) -> list[tuple[dict[str, float], list[int]]]:
+    """Sites grouped by CIF label and occupancies (a Wyckoff orbit, as the CIF lists it)."""
+    groups: dict[Any, tuple[dict[str, float], list[int]]] = {}
+    for i, site in enumerate(s):
+        occ = _occupancies(site)
+        key = (getattr(site, "label", None) or "", tuple(sorted((el, round(o, 6)) for el, o in occ.items())))
+        groups.setdefault(key, (occ, []))[1].append(i)
+    return list(groups.values())
+
+
+def _composition_error(groups: list[tuple[dict[str, float], list[int]]], n_cells: int) -> float:
+    """Largest relative error of any element's count when each group is filled with whole atoms."""
     target: dict[str, float] = {}
     got: dict[str, int] = {}
-    for site in s:
-        occ = _occupancies(site)
-        for el, c in _site_counts(occ, n).items():
+    for occ, idx in groups:
+        for el, c in _site_counts(occ, len(idx) * n_cells).items():
             got[el] = got.get(el, 0) + c
         for el, o in occ.items():
-            target[el] = target.get(el, 0.0) + o * n
+            target[el] = target.get(el, 0.0) + o * len(idx) * n_cells
     return max(abs(got.get(el, 0) - t) / t for el, t in target.items() if t > 0)
 
 
@@ -207,7 +216,8 @@ def order_structure(
     n_all = len(candidates)
     candidates = [sc for sc in candidates if occupied * np.prod(sc) <= max_atoms + 1e-9] or candidates[:1]
     limited = len(candidates) < n_all
-    errors = [(_composition_error(s, sc), sc) for sc in candidates]
+    groups = _site_groups(s)
+    errors = [(_composition_error(groups, int(np.prod(sc))), sc) for sc in candidates]
     # Smallest supercell that is (near) exact; else the smallest within tolerance; else the best.
     exact = [e for e in errors if e[0] <= EXACT_ORDERING_ERROR]
     within = [e for e in errors if e[0] <= tolerance]
@@ -224,17 +234,19 @@ def order_structure(
     big = s.copy()
     big.make_supercell(np.diag(sc))
     # Images of original site i are sites i*n ... i*n+n-1 in pymatgen's supercell ordering.
+    # Each group's whole atoms are spread at random over all images of all its sites.
     species: list[str] = []
     coords: list[np.ndarray] = []
-    for i, site in enumerate(s):
-        counts = _site_counts(_occupancies(site), n)
+    for occ, idx in groups:
+        slots = [i * n + k for i in idx for k in range(n)]
+        counts = _site_counts(occ, len(slots))
         labels = [el for el, c in counts.items() for _ in range(c)]
-        labels += [None] * (n - len(labels))
+        labels += [None] * (len(slots) - len(labels))
         rng.shuffle(labels)
-        for k, el in enumerate(labels):
+        for slot, el in zip(slots, labels, strict=True):
             if el is not None:
                 species.append(el)
-                coords.append(big[i * n + k].frac_coords)
+                coords.append(big[slot].frac_coords)
     ordered = Structure(big.lattice, species, coords)
     if len(ordered) > max_atoms:
         raise StructureError(
