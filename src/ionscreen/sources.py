@@ -2,7 +2,9 @@
 builds the DAG, so material ids are known up front and a dry run lists every job).
 
 A source is a mapping ``{type: directory, path: DIR}`` (CIF/POSCAR/JSON files; the id is the
-file stem) or ``{type: files, paths: [...]}``.
+file stem), ``{type: files, paths: [...]}``, or ``{type: materials_project, name: NAME, mp_ids:
+[...] | query: {...}}`` (fetched once into a frozen manifest, see ionscreen.mp; the id is the
+mp-id), or ``{type: obelix, path: resources/obelix}`` (the OBELiX CIFs; the id is the entry ID).
 """
 
 from __future__ import annotations
@@ -29,7 +31,15 @@ def _files(source: Mapping[str, Any], root: Path) -> list[Path]:
         return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
     if kind == "files":
         return [root / p for p in source["paths"]]
-    raise SourceError(f"unknown source type {kind!r} (directory, files)")
+    if kind == "obelix":
+        from ionscreen.obelix import cif_files
+
+        return list(cif_files(root / source.get("path", "resources/obelix")).values())
+    if kind == "materials_project":
+        from ionscreen.mp import materialize
+
+        return list(materialize(source, root).values())
+    raise SourceError(f"unknown source type {kind!r} (directory, files, obelix, materials_project)")
 
 
 def material_files(sources: Iterable[Mapping[str, Any]], root: str | Path = ".") -> dict[str, Path]:
