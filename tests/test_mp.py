@@ -113,3 +113,15 @@ def test_server_refusal_is_a_clear_error(monkeypatch):
                  json={"detail": "Invalid API key"}, status=401)
         with pytest.raises(mp.MPError, match="refused|failed"):
             mp.search(mp_ids=["mp-1960"])
+
+
+def test_prepared_structures_carry_hull_and_gap(online, tmp_path):
+    from ionscreen import schema
+    from ionscreen.structures import PrepareSettings, prepare_sources
+
+    files = material_files([{"type": "materials_project", "name": "demo", "mp_ids": ["mp-1960"]}], tmp_path)
+    prepare_sources(files, PrepareSettings(mlip="lj", min_width_A=0, relax_steps=0), tmp_path / "s.parquet",
+                    tmp_path / "r.parquet", relax=False, progress=False)
+    row = schema.read_table(tmp_path / "s.parquet", "structures").iloc[0]
+    assert row["material_id"] == "mp-1960" and row["source"] == "materials_project 2026.09.30"
+    assert row["e_above_hull_eV_atom"] == 0.0 and row["band_gap_eV"] == 5.0

@@ -396,6 +396,23 @@ def prepare_many(
     return ok, bad
 
 
+def database_properties(paths: Iterable[str | Path]) -> dict[str, dict[str, Any]]:
+    """{material_id: {e_above_hull_eV_atom, band_gap_eV, source}} for files that come from a
+    Materials Project manifest (resources/mp/NAME/manifest.json beside them)."""
+    out: dict[str, dict[str, Any]] = {}
+    for folder in {Path(p).parent for p in paths}:
+        manifest = folder / "manifest.json"
+        if not manifest.is_file():
+            continue
+        data = json.loads(manifest.read_text())
+        for m in data.get("materials", []):
+            out[str(m["material_id"])] = {
+                "e_above_hull_eV_atom": m.get("energy_above_hull"), "band_gap_eV": m.get("band_gap"),
+                "source": f"materials_project {data.get('db_version', '')}".strip(),
+            }
+    return out
+
+
 def prepare_sources(
     files: dict[str, str | Path],
     settings: PrepareSettings,
@@ -415,6 +432,9 @@ def prepare_sources(
                            relax=relax, progress=progress)
     for b in bad:
         b["stage"] = stage
+    known = database_properties(files.values())
+    for row in ok:
+        row.update(known.get(row["material_id"], {}))
     schema.write_table(ok, structures_out, "structures", settings=asdict(settings), relax=relax)
     schema.write_table(bad, rejected_out, "rejected", settings=asdict(settings))
     log.info("%d structures prepared, %d rejected", len(ok), len(bad))
