@@ -35,9 +35,10 @@ def test_every_rule_has_log_and_benchmark():
         assert "    benchmark:" in text, f"rule {name} has no benchmark"
 
 
-def test_dry_run_lists_jobs_of_every_stage():
-    out = subprocess.run([SNAKEMAKE, "-n", "--cores", "8", "screen_candidates"], cwd=REPO, capture_output=True,
-                         text=True, check=True).stdout
+def test_dry_run_lists_jobs_of_every_stage(tmp_path):
+    # An empty working directory: the answer must not depend on what a previous `make screen` left.
+    out = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n", "--cores", "8",
+                          "screen_candidates"], capture_output=True, text=True, check=True).stdout
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
     for rule in ("prepare_training_structures", "md", "label", "embed_training", "train", "predict", "report"):
         assert int(counts.get(rule, 0)) >= 1, (rule, counts)
