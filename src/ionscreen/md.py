@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -139,8 +140,6 @@ class ResumeStore:
     def _atomic(self, path: Path, write: Any) -> None:
         tmp = path.with_name(path.name + ".partial")
         write(tmp)
-        import os
-
         os.replace(tmp, path)
 
     def start(self) -> dict[str, Any] | None:

@@ -379,7 +379,7 @@ def prepare_many(
     from ionscreen import mlip
 
     known = mlip.known_elements(settings.mlip)
-    calc = mlip.get_calculator(settings.mlip, settings.device) if relax and settings.relax_steps >= 0 else None
+    calc = mlip.get_calculator(settings.mlip, settings.device) if relax else None
     ok: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
     for mid, source, obj in tqdm(items, desc="prepare structures", disable=not progress, unit="structure"):
