@@ -438,10 +438,7 @@ def label_files(
             by_mat.setdefault(r["material_id"], []).append(r)
         schema.write_table([arrhenius_row(m, rs) for m, rs in by_mat.items()], arrhenius_out, "arrhenius")
     if msd_out is not None:
-        Path(msd_out).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(f"{msd_out}.partial")
-        tmp.write_text(json.dumps(curves))
-        os.replace(tmp, msd_out)
+        schema.write_text_atomic(msd_out, json.dumps(curves))
     return rows
 
 
@@ -457,6 +454,4 @@ def collect_label_files(
     curves: dict[str, Any] = {}
     for p in msd:
         curves.update(json.loads(Path(p).read_text()))
-    tmp = Path(f"{msd_out}.partial")
-    tmp.write_text(json.dumps(curves))
-    os.replace(tmp, msd_out)
+    schema.write_text_atomic(msd_out, json.dumps(curves))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -137,11 +136,6 @@ class ResumeStore:
         self.dir = out_path.parent / f".{out_path.name}.resume"
         self.key = key
 
-    def _atomic(self, path: Path, write: Any) -> None:
-        tmp = path.with_name(path.name + ".partial")
-        write(tmp)
-        os.replace(tmp, path)
-
     def start(self) -> dict[str, Any] | None:
         """The last consistent state, or None (and a clean folder) to start from scratch."""
         import shutil
@@ -167,11 +161,8 @@ class ResumeStore:
 
     def save(self, k: int, rows: list[dict[str, Any]], state: dict[str, Any]) -> None:
         schema.write_table(rows, self.dir / f"chunk_{k:06d}.parquet", "trajectory")
-        def write_state(path: Path) -> None:
-            with open(path, "wb") as fh:
-                np.savez(fh, **state)
-
-        self._atomic(self.dir / f"state_{k:06d}.npz", write_state)
+        with schema.atomic_output(self.dir / f"state_{k:06d}.npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **state)
 
     def chunks(self) -> list[Path]:
         return sorted(self.dir.glob("chunk_*.parquet"))

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ionscreen.schema import atomic_output, write_text_atomic
+
 T0_K = 5000.0  # temperature scale of the AML code
 CHECKPOINT_FORMAT = "ionscreen-predictor-1"
 
@@ -137,8 +139,6 @@ class Predictor:
 def save_checkpoint(model_dir: str | Path, members: Sequence[StructurePredictor], *, x_mean: np.ndarray,
                     x_std: np.ndarray, train_hidden: np.ndarray, meta: dict[str, Any]) -> Path:
     """Write ``model.pt`` (tensors + metadata) and a readable ``model.json`` (metadata only)."""
-    import os
-
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     ckpt = {
@@ -149,10 +149,9 @@ def save_checkpoint(model_dir: str | Path, members: Sequence[StructurePredictor]
         "x_std": torch.from_numpy(np.asarray(x_std, np.float32)),
         "train_hidden": torch.from_numpy(np.asarray(train_hidden, np.float32)),
     }
-    tmp = model_dir / "model.pt.partial"
-    torch.save(ckpt, tmp)
-    os.replace(tmp, model_dir / "model.pt")
-    (model_dir / "model.json").write_text(json.dumps(meta, indent=2, default=str))
+    with atomic_output(model_dir / "model.pt") as tmp:
+        torch.save(ckpt, tmp)
+    write_text_atomic(model_dir / "model.json", json.dumps(meta, indent=2, default=str))
     return model_dir
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from ionscreen import schema
+
 log = logging.getLogger(__name__)
 
 ENDPOINT = "https://api.materialsproject.org/"
@@ -142,8 +144,6 @@ def materialize(source: Mapping[str, Any], root: str | Path = ".") -> dict[str, 
         data = {"request": request, "db_version": db_version, "endpoint": endpoint(),
                 "fetched": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "materials": [{k: v for k, v in d.items() if k not in ("structure",)} for d in docs]}
-        tmp = manifest.with_suffix(".json.partial")
-        tmp.write_text(json.dumps(data, indent=1, default=str))
-        os.replace(tmp, manifest)
+        schema.write_text_atomic(manifest, json.dumps(data, indent=1, default=str))
         log.info("fetched %d Materials Project structures (database %s) into %s", len(docs), db_version, folder)
     return {str(m["material_id"]): folder / f"{m['material_id']}.json" for m in data["materials"]}

@@ -12,7 +12,6 @@ import html
 import io
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -186,9 +185,4 @@ def write_report(
              "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}table.t td,table.t th{padding:3px 8px;"
              "border-bottom:1px solid #ddd}.m{color:#555}img{max-width:100%}</style>")
     doc = f"<!doctype html><html><head><meta charset='utf-8'><title>ionscreen report</title>{style}</head><body>{''.join(parts)}</body></html>"
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".html.partial")
-    tmp.write_text(doc)
-    os.replace(tmp, out)
-    return out
+    return schema.write_text_atomic(out, doc)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -325,6 +326,27 @@ def _temp_path(path: Path) -> Path:
     return Path(tmp)
 
 
+@contextmanager
+def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on error
+    removed. Whatever is written there never looks finished before it is."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_path(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write a text file (JSON, HTML, ...) atomically."""
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
 def write_table(
     data: pd.DataFrame | pa.Table | Iterable[Mapping[str, Any]],
     path: str | os.PathLike[str],
@@ -338,15 +360,9 @@ def write_table(
     spec_ = spec(table)
     tbl = _to_arrow(data, spec_)
     tbl = tbl.replace_schema_metadata(_with_metadata(tbl.schema, provenance(table, **meta)).metadata)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(path)
-    try:
+    with atomic_output(path) as tmp:
         pq.write_table(tbl, tmp, compression="zstd")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return Path(path)
 
 
 class TableWriter:
