@@ -93,7 +93,7 @@ def add_arrhenius(df: pd.DataFrame) -> pd.DataFrame:
     duration it is the apparent one. Needs >= 2 temperatures; 300 K is an extrapolation unless it
     lies within the predicted range.
     """
-    from ionscreen.labels import K_B_EV
+    from ionscreen.labels import K_B_EV, arrhenius_fit
 
     df = df.copy()
     df["Ea_eV"], df["prediction_300K"], df["extrapolated_300K"] = np.nan, np.nan, True
@@ -101,10 +101,10 @@ def add_arrhenius(df: pd.DataFrame) -> pd.DataFrame:
         T = grp["temperature_K"].to_numpy(float)
         if len(np.unique(T)) < 2:
             continue
-        slope, intercept = np.polyfit(1.0 / T, grp["prediction"].to_numpy(float), 1)
+        fit = arrhenius_fit(T, 10.0 ** grp["prediction"].to_numpy(float))  # predictions are log10 values
         sel = df["material_id"] == mid
-        df.loc[sel, "Ea_eV"] = -slope * K_B_EV * math.log(10)
-        df.loc[sel, "prediction_300K"] = intercept + slope / 300.0
+        df.loc[sel, "Ea_eV"] = fit["Ea_eV"]
+        df.loc[sel, "prediction_300K"] = fit["log10_D0_cm2_s"] - fit["Ea_eV"] / (K_B_EV * 300.0 * math.log(10))
         df.loc[sel, "extrapolated_300K"] = not (T.min() <= 300.0 <= T.max())
     return df
 
