@@ -99,7 +99,7 @@ class SevenNetEmbedder:
                 data = mod(data)
                 if idx == self.layer:
                     break
-        if "x" not in data or data["x"].shape[-1] != 480 and self.variant == "invariant":
+        if "x" not in data or (self.variant == "invariant" and data["x"].shape[-1] != 480):
             raise EmbedError(f"module {self.layer} gives no 480-d node features for the invariant variant")
         return {"x": data["x"], "edge_embedding": data["edge_embedding"],
                 "edge_attr": data["edge_attr"], "edge_index": data["edge_index"],

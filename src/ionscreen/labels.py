@@ -259,20 +259,23 @@ def diffusive_window(dt_ps: np.ndarray, msd: np.ndarray, settings: LabelSettings
         sel = (t >= t[i]) & (t <= hi)
         if sel.sum() < 4:
             break
-        slope = float(np.polyfit(np.log(t[sel]), np.log(m[sel]), 1)[0])
+        slope = loglog_slope(t[sel], m[sel])
         if lo_s <= slope <= hi_s:
             return float(t[i]), slope
     # Not diffusive: report the slope over the whole candidate window.
     sel = (t >= lo) & (t <= hi)
-    return None, float(np.polyfit(np.log(t[sel]), np.log(m[sel]), 1)[0]) if sel.sum() >= 2 else float("nan")
+    return None, loglog_slope(t[sel], m[sel])
+
+
+def loglog_slope(t: np.ndarray, msd: np.ndarray) -> float:
+    """Least-squares slope of log MSD against log t (NaN with fewer than 2 points)."""
+    return float(np.polyfit(np.log(t), np.log(msd), 1)[0]) if len(t) >= 2 else float("nan")
 
 
 def window_slope(dt_ps: np.ndarray, msd: np.ndarray, start_ps: float) -> float:
-    """Log-log slope of the MSD from ``start_ps`` to the end (least squares)."""
+    """Log-log slope of the MSD from ``start_ps`` to the end."""
     sel = (dt_ps >= start_ps) & (msd > 0)
-    if sel.sum() < 2:
-        return float("nan")
-    return float(np.polyfit(np.log(dt_ps[sel]), np.log(msd[sel]), 1)[0])
+    return loglog_slope(dt_ps[sel], msd[sel])
 
 
 def nernst_einstein_S_cm(D_cm2_s: float, n_li_per_A3: float, temperature_K: float, charge: float = 1.0) -> float:
