@@ -28,6 +28,7 @@ from ionscreen.schema import atomic_output, write_text_atomic
 
 T0_K = 5000.0  # temperature scale of the AML code
 CHECKPOINT_FORMAT = "ionscreen-predictor-1"
+TRAINER_FORMAT = "ionscreen-trainer-1"
 
 
 def expand_features(emb: np.ndarray, temperature_K: float, poly: bool = True) -> np.ndarray:
@@ -71,6 +72,33 @@ class StructurePredictor(nn.Module):
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor, n_seg: int) -> torch.Tensor:
         return self.decoder(self.pooled(x, seg, n_seg)).squeeze(-1)
+
+
+class DualModalTrainer(nn.Module):
+    """g(x, p): the AML trainer, which also sees trajectory embeddings p (training only).
+
+    Per Li atom the hidden state is ``h = E_x x + E_p p`` (two bias-free linear maps to d_h);
+    LayerNorm without affine parameters, mean over the material's Li atoms, decoder MLP. The
+    forward pass returns both predictions the loss needs: the combined one, and the structure-only
+    one through the same decoder (the alpha term that keeps ``E_x`` informative on its own).
+    """
+
+    def __init__(self, in_dim: int, traj_dim: int, hidden_dim: int = 8,
+                 decoder_widths: Sequence[int] = (4000, 4000, 4000)):
+        super().__init__()
+        self.encoder_x = nn.Linear(in_dim, hidden_dim, bias=False)
+        self.encoder_p = nn.Linear(traj_dim, hidden_dim, bias=False)
+        self.norm = nn.LayerNorm(hidden_dim, elementwise_affine=False)
+        self.decoder = mlp(hidden_dim, decoder_widths)
+
+    def hidden(self, x: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        """Per-atom combined hidden state before the norm (the closed form's regression target)."""
+        return self.encoder_x(x) + self.encoder_p(p)
+
+    def forward(self, x: torch.Tensor, p: torch.Tensor, seg: torch.Tensor, n_seg: int) -> tuple[torch.Tensor, torch.Tensor]:
+        combined = self.decoder(segment_mean(self.norm(self.hidden(x, p)), seg, n_seg)).squeeze(-1)
+        structure = self.decoder(segment_mean(self.norm(self.encoder_x(x)), seg, n_seg)).squeeze(-1)
+        return combined, structure
 
 
 @dataclass
@@ -161,3 +189,38 @@ def load_predictor(model_dir: str | Path) -> Predictor:
     if not path.is_file():
         raise FileNotFoundError(f"no model.pt in {model_dir}: train a model first (rule train)")
     return Predictor(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def save_trainers(model_dir: str | Path, trainers: Sequence[DualModalTrainer], *, x_mean: np.ndarray,
+                  x_std: np.ndarray, meta: dict[str, Any]) -> Path:
+    """Write ``trainer.pt``: the dual-modal trainers g (one per seed) that data-level transfer
+    starts from, with the input normalisation their structure encoders were trained on."""
+    ckpt = {
+        "format": TRAINER_FORMAT,
+        "meta": meta,
+        "members": [{k: v.detach().cpu() for k, v in g.state_dict().items()} for g in trainers],
+        "x_mean": torch.from_numpy(np.asarray(x_mean, np.float32)),
+        "x_std": torch.from_numpy(np.asarray(x_std, np.float32)),
+    }
+    path = Path(model_dir) / "trainer.pt"
+    with atomic_output(path) as tmp:
+        torch.save(ckpt, tmp)
+    return path
+
+
+def load_trainers(model_dir: str | Path) -> tuple[list[DualModalTrainer], dict[str, Any], np.ndarray, np.ndarray]:
+    """(trainers g, their metadata, x_mean, x_std) from ``trainer.pt`` of an AML model directory."""
+    path = Path(model_dir) / "trainer.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"no trainer.pt in {model_dir}: transfer needs a model trained with trajectories (train.aml: true)")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if ckpt.get("format") != TRAINER_FORMAT:
+        raise ValueError(f"{path} is not an ionscreen trainer checkpoint (format {ckpt.get('format')!r})")
+    arch = ckpt["meta"]["architecture"]
+    trainers = []
+    for state in ckpt["members"]:
+        g = DualModalTrainer(arch["in_dim"], arch["traj_dim"], arch["hidden_dim"], arch["decoder_widths"])
+        g.load_state_dict(state)
+        g.eval()
+        trainers.append(g)
+    return trainers, ckpt["meta"], ckpt["x_mean"].numpy(), ckpt["x_std"].numpy()

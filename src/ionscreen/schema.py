@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from ionscreen import __version__
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 METADATA_KEY = b"ionscreen"
 
 
@@ -227,6 +227,49 @@ TABLES: dict[str, Table] = {
             C("mae", pa.float64(), "mean absolute error, log10 units"),
             C("spearman", pa.float64(), "rank correlation"),
             C("r2", pa.float64(), "coefficient of determination"),
+            C("model", pa.string(), "f1 (AML), f2 (transfer), structure-only, or g (with trajectories)"),
+            C("seed", pa.int32(), "ensemble member; null = the ensemble mean"),
+            C("mae_seed_mean", pa.float64(), "ensemble rows: mean of the members' MAE"),
+            C("mae_seed_std", pa.float64(), "ensemble rows: std of the members' MAE"),
+        ),
+        _t(
+            "ablations",
+            "The AML paper's ablations on one grouped split: ensemble metrics per variant and split.",
+            C("variant", pa.string(), "full, no_aml, gradient_distillation, ...", False),
+            C("description", pa.string(), "what the variant changes"),
+            C("route", pa.string(), "aml or structure-only"),
+            C("trajectory_embedder", pa.string(), "moment:<dir> or fourier-only; null without AML"),
+            C("split", pa.string(), "train, validation or test", False),
+            C("n", pa.int32(), "samples"),
+            C("mae", pa.float64(), "ensemble MAE, log10 units"),
+            C("mae_seed_mean", pa.float64(), "mean of the members' MAE"),
+            C("mae_seed_std", pa.float64(), "std of the members' MAE"),
+            C("spearman", pa.float64(), "rank correlation of the ensemble"),
+            C("r2", pa.float64(), "coefficient of determination of the ensemble"),
+            C("train_seconds", pa.float64(), "wall time of the variant's training"),
+        ),
+        _t(
+            "cross_validation",
+            "k-fold composition-grouped cross-validation: the predictor and a random forest, same folds.",
+            C("model", pa.string(), "predictor (route) or random forest (composition)", False),
+            C("fold", pa.int32(), "fold index", False),
+            C("n_train", pa.int32(), "samples in the training folds"),
+            C("n_test", pa.int32(), "samples in the held-out fold"),
+            C("mae", pa.float64(), "MAE on the held-out fold, log10 units"),
+            C("spearman", pa.float64(), "rank correlation on the held-out fold"),
+            C("r2", pa.float64(), "coefficient of determination on the held-out fold"),
+            C("train_seconds", pa.float64(), "predictor training wall time"),
+        ),
+        _t(
+            "external_labels",
+            "Measured labels without MD (e.g. OBELiX room-temperature conductivity), one row per material.",
+            C("material_id", pa.string(), "material (structure file stem)", False),
+            C("temperature_K", pa.float64(), "measurement temperature", False),
+            C("status", pa.string(), "ok, or why the row cannot train (bound, missing)", False),
+            C("sigma_S_cm", pa.float64(), "ionic conductivity, S/cm; NaN for bounds"),
+            C("sigma_bound", pa.string(), "the raw bound, e.g. '<1E-10'"),
+            C("formula", pa.string(), "nominal reduced composition (groups the splits)"),
+            C("source", pa.string(), "data set"),
         ),
     ]
 }
