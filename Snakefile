@@ -33,4 +33,10 @@ rule screen_candidates:
     input:
         rules.predict.output.ranking,
         rules.report.output.html,
+
+
+rule default:
+    """What a bare `snakemake` builds: the rule named by config default_target (screen_candidates)."""
+    input:
+        getattr(rules, config["default_target"]).output or getattr(rules, config["default_target"]).input,
     default_target: True

@@ -1,4 +1,6 @@
 # Shared definitions: result paths, wildcard constraints, material lists, version param.
+from pathlib import Path
+
 import ionscreen
 from ionscreen.sources import MATERIAL_ID_PATTERN, material_files
 

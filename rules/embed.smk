@@ -86,3 +86,26 @@ rule collect_trajectory_embeddings:
         "../envs/embed.yaml"
     script:
         "../workflow_scripts/collect.py"
+
+
+use rule embed_trajectories as embed_trajectories_fourier with:
+    output:
+        f"{R}/embeddings/trajectories_fourier/{{material}}.parquet",
+    params:
+        settings=lambda wc: {"weights_dir": None, "mode": "window512", "specie": config["label"]["specie"]},
+        version=VERSION,
+    log:
+        log_path("embed", "trajectories_fourier_{material}"),
+    benchmark:
+        bench_path("embed", "trajectories_fourier_{material}")
+
+
+use rule collect_trajectory_embeddings as collect_fourier_trajectory_embeddings with:
+    input:
+        expand(f"{R}/embeddings/trajectories_fourier/{{material}}.parquet", material=TRAIN),
+    output:
+        f"{R}/embeddings/trajectories_fourier.parquet",
+    log:
+        log_path("embed", "collect_fourier_trajectory_embeddings"),
+    benchmark:
+        bench_path("embed", "collect_fourier_trajectory_embeddings")

@@ -1,18 +1,55 @@
-# Stage train: structure-only predictor ensemble on labels + embeddings.
+# Stage train: two-level AML (trainer g -> closed-form f1 -> fine-tuning), or data-level transfer,
+# or the structure-only predictor; plus the ablation table and grouped cross-validation.
+
+TRAIN_LABELS = config["train"].get("labels", "md")  # md: this workflow's MD labels; obelix: OBELiX sigma
+USE_TRAJECTORIES = (
+    TRAIN_LABELS == "md" and config["train"].get("aml", True) and not config["train"].get("transfer_from")
+)
+OBELIX_DIR = Path(workflow.basedir) / config["train"].get("obelix_dir", "resources/obelix")
+TRAIN_SETTINGS = {k: v for k, v in config["train"].items() if k not in ("labels", "obelix_dir")}
+
+
+def train_inputs(wildcards):
+    """Labels (MD or OBELiX), structure embeddings, structures; trajectory embeddings for AML."""
+    d = {
+        "embeddings": rules.embed_training.output[0],
+        "structures": rules.prepare_training_structures.output.structures,
+        "labels": rules.obelix_labels.output[0] if TRAIN_LABELS == "obelix" else rules.collect_labels.output.labels,
+    }
+    if USE_TRAJECTORIES:
+        d["trajectories"] = rules.collect_trajectory_embeddings.output[0]
+    return d
+
+
+rule obelix_labels:
+    """OBELiX room-temperature conductivities of the entries with a CIF (training split only)."""
+    input:
+        csv=f"{OBELIX_DIR}/train.csv",
+    output:
+        f"{R}/external/obelix_labels.parquet",
+    params:
+        folder=OBELIX_DIR,
+        version=VERSION,
+    log:
+        log_path("train", "obelix_labels"),
+    benchmark:
+        bench_path("train", "obelix_labels")
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow_scripts/obelix_labels.py"
 
 
 rule train:
     input:
-        labels=rules.collect_labels.output.labels,
-        embeddings=rules.embed_training.output[0],
-        structures=rules.prepare_training_structures.output.structures,
+        unpack(train_inputs),
     output:
         model=f"{R}/model/model.pt",
         model_json=f"{R}/model/model.json",
         metrics=report(f"{R}/train/metrics.parquet", category="Model"),
         predictions=f"{R}/train/predictions.parquet",
     params:
-        settings=config["train"],
+        settings=TRAIN_SETTINGS,
         embedding=lambda wc: {"model": config["mlip"]["model"], "layer": config["embed"]["layer"], "variant": config["embed"]["variant"]},
         version=VERSION,
     threads: 2
@@ -28,3 +65,62 @@ rule train:
         "../envs/train.yaml"
     script:
         "../workflow_scripts/train.py"
+
+
+def ablation_inputs(wildcards):
+    if TRAIN_LABELS != "md":
+        raise WorkflowError(f"ablations compare ways of using MD trajectories; train.labels is {TRAIN_LABELS!r}, which has none")
+    d = train_inputs(wildcards)
+    d["trajectories"] = rules.collect_trajectory_embeddings.output[0]
+    if config["embed"]["trajectory"]["moment_weights"]:  # MOMENT is configured: compare with Fourier-only
+        d["fourier"] = rules.collect_fourier_trajectory_embeddings.output[0]
+    return d
+
+
+rule ablations:
+    """The AML paper's ablations on one grouped split and the same seeds (snakemake ablations)."""
+    input:
+        unpack(ablation_inputs),
+    output:
+        report(f"{R}/train/ablations.parquet", category="Model"),
+    params:
+        settings=TRAIN_SETTINGS,
+        version=VERSION,
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=600,
+        gpu=0,
+    log:
+        log_path("train", "ablations"),
+    benchmark:
+        bench_path("train", "ablations")
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow_scripts/ablations.py"
+
+
+rule cross_validate:
+    """k-fold composition-grouped CV of the configured predictor next to a composition random forest."""
+    input:
+        unpack(train_inputs),
+    output:
+        report(f"{R}/train/cross_validation.parquet", category="Model"),
+    params:
+        settings=TRAIN_SETTINGS,
+        evaluate=config["evaluate"],
+        version=VERSION,
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=600,
+        gpu=0,
+    log:
+        log_path("train", "cross_validate"),
+    benchmark:
+        bench_path("train", "cross_validate")
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow_scripts/cross_validate.py"

@@ -43,12 +43,24 @@ def test_dry_run_lists_jobs_of_every_stage(tmp_path):
     for rule in ("prepare_training_structures", "md", "label", "embed_training", "train", "predict", "report"):
         assert int(counts.get(rule, 0)) >= 1, (rule, counts)
     assert int(counts["md"]) == 9 * 2  # 9 training structures x 2 temperatures
+    assert int(counts["embed_trajectories"]) == 9  # AML: the trainer sees trajectory embeddings
+
+
+def test_contract_obelix_command_dry_run(tmp_path):
+    # CONTRACT.md's literal command; --configfile also swallows "train" (see the file ./train).
+    out = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n", "--cores", "2",
+                          "--configfile", "config/obelix.yaml", "train"], cwd=REPO, capture_output=True, text=True,
+                         check=True).stdout
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    assert {k: int(v) for k, v in counts.items()} == {"obelix_labels": 1, "prepare_training_structures": 1,
+                                                      "embed_training": 1, "train": 1, "default": 1, "total": 5}
+    assert "results/obelix/model/model.pt" in out
 
 
 @pytest.fixture(scope="module")
 def workflow_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("wf")
-    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(work), "screen_candidates", "--cores", "2",
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(work), "screen_candidates", "ablations", "--cores", "2",
            "--configfile", str(REPO / ".test/config.yaml")]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -80,6 +92,7 @@ def test_workflow_ranking_flags_and_rejections(workflow_run):
     assert rejected["code"].to_dict() == {"broken": "unreadable", "empty": "empty_file", "no-li-SiS4": "no_li"}
     assert ranking["Ea_eV"].notna().all() and ranking["extrapolated_300K"].all()
     html = (results / "screening/report.html").read_text()
+    assert "Route: <b>aml</b> (trajectory embeddings: fourier-only)" in html
     assert "Ranking" in html and html.count("<img") >= 3 and "obelix-jqc" in html
 
 
@@ -107,3 +120,18 @@ def test_cli_predict_equals_the_rule(workflow_run, tmp_path):
     rule = schema.read_table(results / "screening/ranking.parquet", "predictions")
     rule = rule[rule["material_id"] == "LiBr"].set_index("temperature_K")
     np.testing.assert_allclose(cli.loc[[800.0, 1000.0], "prediction"], rule.loc[[800.0, 1000.0], "prediction"], atol=1e-4)
+
+
+@pytest.mark.slow
+def test_workflow_trains_with_aml_and_writes_ablations(workflow_run):
+    import json
+
+    results, _ = workflow_run
+    meta = json.loads((results / "model/model.json").read_text())
+    assert meta["route"] == "aml" and meta["trajectory_embedder"] == "fourier-only"
+    assert (results / "model/trainer.pt").is_file()
+    metrics = schema.read_table(results / "train/metrics.parquet", "metrics")
+    assert set(metrics["model"]) == {"f1 (AML)", "g (with trajectories)"}
+    abl = schema.read_table(results / "train/ablations.parquet", "ablations")
+    assert set(abl["variant"]) == {"full", "no_aml", "gradient_distillation", "no_polynomial_expansion", "no_alpha"}
+    assert abl["mae"].notna().all()

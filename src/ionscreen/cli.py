@@ -41,6 +41,25 @@ def _label(a: argparse.Namespace) -> int:
     return 0 if all(r["status"] == "ok" for r in rows) else 1
 
 
+def _ingest_liflow(a: argparse.Namespace) -> int:
+    from ionscreen.ingest import ingest_liflow
+    from ionscreen.labels import LabelSettings
+
+    n = ingest_liflow(a.data_dir, a.out, settings=LabelSettings(specie=a.specie, n_dt=a.n_dt),
+                      timestep_fs=a.timestep_fs, interval=a.interval, limit=a.limit)
+    print(f"{n['structures']} structures, {n['trajectories']} trajectories ({n['labelled']} labelled) -> {a.out}")
+    return 0
+
+
+def _ingest(a: argparse.Namespace) -> int:
+    from ionscreen.ingest import ingest_manifest
+    from ionscreen.labels import LabelSettings
+
+    n = ingest_manifest(a.manifest, a.out, settings=LabelSettings(specie=a.specie, n_dt=a.n_dt))
+    print(f"{n['structures']} structures, {n['trajectories']} trajectories ({n['labelled']} labelled) -> {a.out}")
+    return 0 if n["labelled"] == n["trajectories"] else 1
+
+
 def _embed(a: argparse.Namespace) -> int:
     from ionscreen import mlip, schema
     from ionscreen.embed import SevenNetEmbedder
@@ -130,6 +149,24 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--rejected-out", default=None)
     pr.add_argument("--out", required=True)
     pr.set_defaults(func=_predict)
+
+    il = sub.add_parser("ingest-liflow", help="a LiFlow data archive -> structures, labels (with split), trajectories")
+    il.add_argument("data_dir")
+    il.add_argument("--out", required=True, help="output directory")
+    il.add_argument("--timestep-fs", type=float, default=1.0, help="LiFlow: 1 fs")
+    il.add_argument("--interval", type=int, default=10, help="steps between saved frames (LiFlow: 10)")
+    il.add_argument("--specie", default="Li")
+    il.add_argument("--n-dt", type=int, default=100, help="time intervals in kinisi's fit")
+    il.add_argument("--limit", type=int, default=None, help="only the first N structures (a quick look)")
+    il.set_defaults(func=_ingest_liflow)
+
+    ig = sub.add_parser("ingest", help="your own trajectories, listed in a CSV manifest "
+                        "(material_id, temperature_K, path, timestep_fs, interval[, split])")
+    ig.add_argument("manifest")
+    ig.add_argument("--out", required=True)
+    ig.add_argument("--specie", default="Li")
+    ig.add_argument("--n-dt", type=int, default=100)
+    ig.set_defaults(func=_ingest)
     return p
 
 

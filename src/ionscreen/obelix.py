@@ -48,3 +48,32 @@ def cif_files(folder: str | Path) -> dict[str, Path]:
                     tar.extract(member, tmp, filter="data")
         tmp.rename(out)
     return {p.stem: p for p in sorted(out.glob("*.cif"))}
+
+
+ROOM_TEMPERATURE_K = 300.0  # OBELiX conductivities are room-temperature measurements
+
+
+def training_labels(folder: str | Path, out: str | Path | None = None) -> pd.DataFrame:
+    """The ``external_labels`` table of the OBELiX training split: one row per entry that has a
+    CIF (the structure model needs one), ``status`` 'ok' for a measured conductivity and 'bound'
+    for an upper bound such as "<1E-10" (kept, not trained on). ``formula`` is OBELiX's reduced
+    composition, which groups the splits."""
+    from ionscreen import schema
+
+    folder = Path(folder)
+    df = read_table(folder / "train.csv")
+    cifs = cif_files(folder)
+    df = df[df["ID"].isin(cifs)]
+    ok = df["sigma_S_cm"].notna() & (df["sigma_S_cm"] > 0)
+    labels = pd.DataFrame({
+        "material_id": df["ID"].astype(str),
+        "temperature_K": ROOM_TEMPERATURE_K,
+        "status": np.where(ok, "ok", np.where(df["sigma_bound"].notna(), "bound", "missing")),
+        "sigma_S_cm": df["sigma_S_cm"].astype(float),
+        "sigma_bound": df["sigma_bound"],
+        "formula": df["Reduced Composition"].astype(str),
+        "source": "OBELiX train",
+    })
+    if out is not None:
+        schema.write_table(labels, out, "external_labels", dataset="OBELiX", licence="CC BY 4.0")
+    return labels

@@ -169,7 +169,12 @@ def write_report(
     parts += [
         "<h2>Model quality</h2><p>Composition-grouped splits; the validation split chose the stopping epoch. "
         "Small data: read these numbers as a plumbing check, not as the model's accuracy.</p>",
-        parity_plot(train_pred, meta["target"]), _table(metrics),
+        f"<p>Route: <b>{html.escape(str(meta.get('route', 'structure-only')))}</b>"
+        + (f" (trajectory embeddings: {html.escape(str(meta['trajectory_embedder']))})" if meta.get("trajectory_embedder") else "")
+        + ". Ensemble rows; <i>mae_seed_mean</i> +- <i>mae_seed_std</i> is over the seeds. The g rows see the "
+        "trajectories and cannot screen: they show what the auxiliary modality carries.</p>",
+        parity_plot(train_pred, meta["target"]),
+        _table(metrics[metrics["seed"].isna()].drop(columns=["seed"])),
         "<h2>Where candidates sit relative to the training data</h2>",
         hidden_plot(ranking, meta["far_threshold"]) if len(ranking) else "<p>no candidates</p>",
         "<h2>Training runs</h2><p>Li MSD against time interval (log-log); dotted lines mark the start of the fitted "

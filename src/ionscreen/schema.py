@@ -152,6 +152,8 @@ TABLES: dict[str, Table] = {
             C("diffusive", pa.bool_(), "slope settled near 1 (D is meaningful)"),
             C("sigma_S_cm", pa.float64(), "Nernst-Einstein conductivity, Haven ratio 1"),
             C("li_density_A3", pa.float64(), "Li number density used for sigma (1/A^3)"),
+            C("split", pa.string(), "ingested data sets: the split they come with (train/test)"),
+            C("reference_msd_per_time_A2_ps", pa.float64(), "ingested LiFlow data: its own msd_t_Li"),
         ),
         _t(
             "arrhenius",
