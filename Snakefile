@@ -20,6 +20,7 @@ include: "rules/label.smk"
 include: "rules/embed.smk"
 include: "rules/train.smk"
 include: "rules/screen.smk"
+include: "rules/ingest.smk"
 
 
 rule embed_trajectories_all:

@@ -2,8 +2,8 @@
 # or the structure-only predictor; plus the ablation table and grouped cross-validation.
 
 TRAIN_LABELS = config["train"].get("labels", "md")  # md: this workflow's MD labels; obelix: OBELiX sigma
-USE_TRAJECTORIES = (
-    TRAIN_LABELS == "md" and config["train"].get("aml", True) and not config["train"].get("transfer_from")
+USE_TRAJECTORIES = (  # the MD labels (own or ingested) come with trajectories
+    TRAIN_LABELS in ("md", "liflow") and config["train"].get("aml", True) and not config["train"].get("transfer_from")
 )
 OBELIX_DIR = Path(workflow.basedir) / config["train"].get("obelix_dir", "resources/obelix")
 TRAIN_SETTINGS = {k: v for k, v in config["train"].items() if k not in ("labels", "obelix_dir")}
@@ -11,6 +11,15 @@ TRAIN_SETTINGS = {k: v for k, v in config["train"].items() if k not in ("labels"
 
 def train_inputs(wildcards):
     """Labels (MD or OBELiX), structure embeddings, structures; trajectory embeddings for AML."""
+    if TRAIN_LABELS == "liflow":  # an ingested archive: its structures, labels and trajectories
+        d = {
+            "embeddings": rules.embed_ingested.output[0],
+            "structures": rules.ingest_liflow.output.structures,
+            "labels": rules.ingest_liflow.output.labels,
+        }
+        if USE_TRAJECTORIES:
+            d["trajectories"] = rules.embed_ingested_trajectories.output[0]
+        return d
     d = {
         "embeddings": rules.embed_training.output[0],
         "structures": rules.prepare_training_structures.output.structures,
@@ -68,10 +77,13 @@ rule train:
 
 
 def ablation_inputs(wildcards):
-    if TRAIN_LABELS != "md":
-        raise WorkflowError(f"ablations compare ways of using MD trajectories; train.labels is {TRAIN_LABELS!r}, which has none")
+    if TRAIN_LABELS == "obelix":
+        raise WorkflowError("ablations compare ways of using MD trajectories; OBELiX (train.labels: obelix) has none")
     d = train_inputs(wildcards)
-    d["trajectories"] = rules.collect_trajectory_embeddings.output[0]
+    if TRAIN_LABELS == "liflow":
+        d["trajectories"] = rules.embed_ingested_trajectories.output[0]
+    else:
+        d["trajectories"] = rules.collect_trajectory_embeddings.output[0]
     if config["embed"]["trajectory"]["moment_weights"]:  # MOMENT is configured: compare with Fourier-only
         d["fourier"] = rules.collect_fourier_trajectory_embeddings.output[0]
     return d

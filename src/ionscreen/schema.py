@@ -263,6 +263,17 @@ TABLES: dict[str, Table] = {
             C("train_seconds", pa.float64(), "predictor training wall time"),
         ),
         _t(
+            "paper_table",
+            "MAE of the log10 target per temperature on a data set's test split, next to the AML paper's figures.",
+            C("method", pa.string(), "this run, or a published method", False),
+            C("temperature_K", pa.float64(), "temperature", False),
+            C("mae", pa.float64(), "mean absolute error, log10 units"),
+            C("n_test", pa.int32(), "test samples (published: 419 materials)"),
+            C("inference_s", pa.float64(), "wall time to predict the test materials from structure alone"),
+            C("source", pa.string(), "where the number comes from"),
+            C("target", pa.string(), "log10 target"),
+        ),
+        _t(
             "external_labels",
             "Measured labels without MD (e.g. OBELiX room-temperature conductivity), one row per material.",
             C("material_id", pa.string(), "material (structure file stem)", False),

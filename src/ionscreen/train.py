@@ -129,13 +129,15 @@ class Dataset:
     elements: list[set[str]]
     trajs: list[np.ndarray] | None = None  # per sample (n_li, 512) trajectory embeddings, same atom order
     trajectory_embedder: str | None = None
+    given_split: np.ndarray | None = None  # 'train'/'test' from the data set itself (e.g. LiFlow's CSVs)
 
     def subset(self, idx: np.ndarray) -> Dataset:
         pick = [int(i) for i in idx]
         return Dataset([self.material_ids[i] for i in pick], [self.groups[i] for i in pick],
                        self.temperatures[pick], self.y[pick], [self.embs[i] for i in pick],
                        [self.elements[i] for i in pick],
-                       None if self.trajs is None else [self.trajs[i] for i in pick], self.trajectory_embedder)
+                       None if self.trajs is None else [self.trajs[i] for i in pick], self.trajectory_embedder,
+                       None if self.given_split is None else self.given_split[pick])
 
 
 def _by_atom(grp: pd.DataFrame) -> tuple[tuple[int, ...], np.ndarray]:
@@ -188,6 +190,7 @@ def load_dataset(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.
         elements=[{el.symbol for el in Composition(formula[m]).elements} for m in ok["material_id"]],
         trajs=trajs,
         trajectory_embedder=embedder,
+        given_split=ok["split"].to_numpy(str) if "split" in ok.columns and ok["split"].notna().all() else None,
     )
 
 
@@ -205,6 +208,18 @@ def grouped_split(groups: list[str], val_fraction: float, test_fraction: float, 
     part.update({g: "validation" for g in uniq[n_test:n_test + n_val]})
     part.update({g: "train" for g in uniq[n_test + n_val:]})
     return np.array([part[g] for g in groups])
+
+
+def given_split_with_validation(data: Dataset, cfg: TrainConfig) -> np.ndarray:
+    """The data set's train/test split, with validation compositions drawn from its train part.
+    A composition in both parts stays whole on the test side of the validation draw."""
+    given = np.asarray(data.given_split)
+    if not set(given) <= {"train", "test"}:
+        raise ValueError(f"the labels' split column must hold train/test, found {sorted(set(given))}")
+    split = given.astype(object)
+    tr = np.flatnonzero(given == "train")
+    split[tr] = grouped_split([data.groups[i] for i in tr], cfg.val_fraction, 0.0, cfg.split_seed)
+    return split.astype(str)
 
 
 @dataclass
@@ -513,7 +528,11 @@ def train(
                             trajectories if cfg.aml and not cfg.transfer_from else None)
     if len(data.y) < 3:
         raise ValueError(f"only {len(data.y)} usable samples for target {cfg.target!r}: need >= 3")
-    if split is None:
+    if split is None and data.given_split is not None:
+        # The data set's own split (LiFlow): its test part stays test; validation compositions for
+        # early stopping come from its training part.
+        split = given_split_with_validation(data, cfg)
+    elif split is None:
         split = grouped_split(data.groups, cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
     train_idx = np.flatnonzero(split == "train")
     val_idx = np.flatnonzero(split == "validation")
