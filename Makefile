@@ -1,6 +1,7 @@
 # ionscreen: the two commands of the README.
 #   make screen  -> creates .venv (pinned) and runs `snakemake --cores 8 screen_candidates`
 #   make test    -> creates .venv if needed and runs the test suite (what CI runs)
+#   make test-slurm -> a real one-node SLURM on this machine runs the .test workflow (needs root)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -11,7 +12,7 @@ export HF_HUB_OFFLINE := 1
 export TQDM_DISABLE ?= 0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv screen test lint clean-results
+.PHONY: venv screen test test-slurm lint clean-results
 
 venv: $(STAMP)
 
@@ -38,6 +39,11 @@ screen: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests workflow_scripts benchmarks
 	$(BIN)/python -m pytest
+
+# A one-node SLURM on this machine (apt: slurm-wlm, munge), the .test workflow through the SLURM
+# executor plugin, a scancel fault test; stops the daemons it started. Needs root. Not in `make test`.
+test-slurm: $(STAMP)
+	bash .ci/test-slurm
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow_scripts benchmarks

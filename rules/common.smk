@@ -32,5 +32,7 @@ def mlip_settings():
     return {"mlip": config["mlip"]["model"], "device": config["mlip"]["device"]}
 
 
-# One slot of the local mlip_jobs cap (profiles/default); 0 on a cluster, where it must not bind.
-MLIP_SLOT = 1 if workflow.local_exec else 0
+# One slot of the local mlip_jobs cap (profiles/default). The executor is not known while the
+# Snakefile is parsed (workflow.local_exec is always True here), so the cluster profiles set
+# mlip_jobs to 0 on these rules (set-resources), where the cap must not bind.
+MLIP_SLOT = 1

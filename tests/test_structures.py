@@ -12,6 +12,7 @@ from ionscreen import schema
 from ionscreen.structures import (
     PrepareSettings,
     StructureError,
+    balance_charge,
     check_structure,
     order_structure,
     perpendicular_widths,
@@ -103,6 +104,30 @@ def test_ordering_unresolvable_disorder_has_a_code():
     with pytest.raises(StructureError, match="within the limit of 4 atoms") as exc:
         order_structure(s, max_atoms=4)
     assert exc.value.code == "disorder_unresolved"
+
+
+def _li_cl_o(decorated: bool) -> Structure:
+    """Li 3 x 0.5, Cl 1, O 0.25 per cell: neutral as written (1.5 - 1 - 0.5 = 0)."""
+    li, cl, o = ("Li+", "Cl-", "O2-") if decorated else ("Li", "Cl", "O")
+    species = [{li: 0.5}, {li: 0.5}, {li: 0.5}, {cl: 1.0}, {o: 0.25}]
+    coords = [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0.5, 0.5, 0.5], [0, 0.5, 0.5]]
+    s = Structure(Lattice.cubic(4.0), species, coords)
+    for k, lab in enumerate(["Li1", "Li1", "Li1", "Cl1", "O1"]):
+        s[k].label = lab
+    return s
+
+
+def test_ordering_keeps_charge_balance_where_oxidation_states_are_known():
+    # Within 9 atoms the best supercell has 3 cells: Li 4.5 -> 4, Cl 3, O 0.75 -> 1, charge -1.
+    plain = order_structure(_li_cl_o(False), max_atoms=9, tolerance=0.4)
+    c = plain.structure.composition.element_composition
+    assert (c["Li"], c["Cl"], c["O"]) == (4, 3, 1)
+    assert "charge" not in plain.description  # no oxidation states: nothing to balance against
+    bal = order_structure(_li_cl_o(True), max_atoms=9, tolerance=0.4)
+    comp = bal.structure.composition.element_composition
+    assert (comp["Li"], comp["Cl"], comp["O"]) == (5, 3, 1)  # one Li added on a Li site: neutral
+    assert "charge balanced (Li +1)" in bal.description and "left" not in bal.description
+    assert balance_charge([{"Li": 1}], [{"Li": 1.0}], [1], {"Li": 1.0}) == ({"Li": -1}, 0.0)
 
 
 def test_supercell_widths():

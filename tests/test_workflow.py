@@ -135,3 +135,20 @@ def test_workflow_trains_with_aml_and_writes_ablations(workflow_run):
     abl = schema.read_table(results / "train/ablations.parquet", "ablations")
     assert set(abl["variant"]) == {"full", "no_aml", "gradient_distillation", "no_polynomial_expansion", "no_alpha"}
     assert abl["mae"].notna().all()
+
+
+def test_slurm_profile_batches_md_runs(tmp_path):
+    """100 structures x 4 temperatures: 400 MD runs in 20 md_batch submissions, not 400 jobs."""
+    src = (REPO / "resources/structures/train/Li2O.json").read_text()
+    (tmp_path / "structs").mkdir()
+    for i in range(100):
+        (tmp_path / "structs" / f"m{i:03d}.json").write_text(src)
+    (tmp_path / "cfg.yaml").write_text(f"train_sources: [{{type: directory, path: {tmp_path / 'structs'}}}]\n"
+                                       "md: {temperatures_K: [600, 800, 1000, 1200]}\n")
+    out = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n", "--profile",
+                          str(REPO / "profiles/slurm"), "screen_candidates", "--configfile", str(tmp_path / "cfg.yaml")],
+                         capture_output=True, text=True, check=True).stdout
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
+    assert int(counts["md"]) == 400
+    assert out.count("Group job md_batch") == 20
+    assert out.count("Group job analysis_batch") == 4  # 100 label + 100 trajectory-embedding jobs

@@ -8,7 +8,11 @@ partial occupancies is expanded to the smallest diagonal supercell (up to ``max_
 every group of equivalent sites (same CIF label and occupancies) holds whole atoms with composition
 error <= 0.5 % (else the smallest within 5 %, else it is rejected with the best error found). Each
 group's images are filled at random (seeded) with round(occupancy x images) atoms of each species
-(largest-remainder rounding), and vacancies are removed.
+(largest-remainder rounding), and vacancies are removed. Where the input carries oxidation states
+(pymatgen Species, or a CIF's _atom_type_oxidation_number) and the rounded counts leave a net
+charge, single atoms are added or removed on the sites that already hold that species, choosing
+each time the move that keeps the composition closest, until the cell is neutral (or no move
+helps); the ``ordering`` text says what was moved and any charge left.
 """
 
 from __future__ import annotations
@@ -179,6 +183,52 @@ def _site_counts(occ: dict[str, float], n_images: int) -> dict[str, int]:
     return counts
 
 
+def _oxidation_states(s: Structure) -> dict[str, float] | None:
+    """{element: occupancy-weighted mean oxidation state} when every species carries one, else None."""
+    total: dict[str, float] = {}
+    weight: dict[str, float] = {}
+    for site in s:
+        for sp, o in site.species.items():
+            ox = getattr(sp, "oxi_state", None)
+            if ox is None:
+                return None
+            el = sp.symbol
+            total[el] = total.get(el, 0.0) + float(ox) * float(o)
+            weight[el] = weight.get(el, 0.0) + float(o)
+    return {el: total[el] / weight[el] for el in total}
+
+
+def balance_charge(counts: list[dict[str, int]], exact: list[dict[str, float]], sizes: list[int],
+                   oxi: dict[str, float], max_moves: int = 64) -> tuple[dict[str, int], float]:
+    """Add or remove single atoms (in place, on groups that hold that species) until the summed
+    charge is 0 or no move lowers it; each move is the one with the smallest relative deviation
+    from the exact count. Returns ({element: net atoms moved}, charge left in e)."""
+    def charge() -> float:
+        return sum(c * oxi[el] for cnt in counts for el, c in cnt.items())
+
+    moved: dict[str, int] = {}
+    q = charge()
+    for _ in range(max_moves):
+        if abs(q) < 1e-6:
+            break
+        best: tuple[tuple[float, float], int, str, int] | None = None
+        for g, cnt in enumerate(counts):
+            for el, c in cnt.items():
+                for d in (1, -1):
+                    if c + d < 0 or (d > 0 and sum(cnt.values()) >= sizes[g]) or abs(q + d * oxi[el]) >= abs(q) - 1e-9:
+                        continue
+                    key = (abs(c + d - exact[g][el]) / max(exact[g][el], 1e-9), abs(q + d * oxi[el]))
+                    if best is None or key < best[0]:
+                        best = (key, g, el, d)
+        if best is None:
+            break
+        _, g, el, d = best
+        counts[g][el] += d
+        moved[el] = moved.get(el, 0) + d
+        q = charge()
+    return {el: m for el, m in moved.items() if m}, q
+
+
 def _site_groups(s: Structure) -> list[tuple[dict[str, float], list[int]]]:
     """Sites grouped by CIF label and occupancies (a Wyckoff orbit, as the CIF lists it)."""
     groups: dict[Any, tuple[dict[str, float], list[int]]] = {}
@@ -235,11 +285,20 @@ def order_structure(
     big.make_supercell(np.diag(sc))
     # Images of original site i are sites i*n ... i*n+n-1 in pymatgen's supercell ordering.
     # Each group's whole atoms are spread at random over all images of all its sites.
+    slots_of = [[i * n + k for i in idx for k in range(n)] for _, idx in groups]
+    counts_of = [_site_counts(occ, len(slots)) for (occ, _), slots in zip(groups, slots_of, strict=True)]
+    charge_note = ""
+    oxi = _oxidation_states(s)
+    if oxi is not None:
+        exact = [{el: o * len(slots) for el, o in occ.items()} for (occ, _), slots in zip(groups, slots_of, strict=True)]
+        moved, q = balance_charge(counts_of, exact, [len(sl) for sl in slots_of], oxi)
+        if moved:
+            charge_note = ", charge balanced (" + ", ".join(f"{el} {m:+d}" for el, m in sorted(moved.items())) + ")"
+        if abs(q) > 1e-6:
+            charge_note += f", net charge {q:+.2f} e left"
     species: list[str] = []
     coords: list[np.ndarray] = []
-    for occ, idx in groups:
-        slots = [i * n + k for i in idx for k in range(n)]
-        counts = _site_counts(occ, len(slots))
+    for slots, counts in zip(slots_of, counts_of, strict=True):
         labels = [el for el, c in counts.items() for _ in range(c)]
         labels += [None] * (len(slots) - len(labels))
         rng.shuffle(labels)
@@ -256,7 +315,7 @@ def order_structure(
         )
     desc = (
         f"random fill (seed {seed}) of a {'x'.join(map(str, sc))} supercell, "
-        f"composition error {err:.1%}, vacancies removed"
+        f"composition error {err:.1%}, vacancies removed{charge_note}"
     )
     return OrderingResult(ordered.get_sorted_structure(), desc)
 

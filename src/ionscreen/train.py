@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -108,6 +108,8 @@ class TrainConfig:
     split_seed: int = 0
     # Hidden-space distance quantile (on validation, else training) that marks far_from_training.
     far_quantile: float = 0.95
+    # auto = cuda when a GPU is visible (the 3 x 4000 decoder is ~170x the cost of 3 x 64 on a CPU).
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.init not in ("closed_form", "distillation"):
@@ -194,6 +196,22 @@ def load_dataset(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.
     )
 
 
+class TrainingTables(NamedTuple):
+    labels: pd.DataFrame
+    embeddings: pd.DataFrame
+    structures: pd.DataFrame
+    trajectories: pd.DataFrame | None
+
+
+def read_training_tables(paths: Any) -> TrainingTables:
+    """The tables a training rule gets (``paths``: snakemake's ``input`` or a mapping with labels,
+    embeddings, structures and, optionally, trajectories)."""
+    traj = paths.get("trajectories")
+    return TrainingTables(schema.read_table(paths["labels"]), schema.read_table(paths["embeddings"], "embeddings"),
+                          schema.read_table(paths["structures"], "structures"),
+                          schema.read_table(traj, "trajectory_embeddings") if traj else None)
+
+
 def grouped_split(groups: list[str], val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
     """'train' / 'validation' / 'test' per sample; every group lands in exactly one part."""
     uniq = sorted(set(groups))
@@ -239,8 +257,13 @@ class Tensors:
         """(x, p, seg, n) for samples ``idx``, renumbered 0..n-1."""
         rows = np.concatenate([self.rows_of[i] for i in idx])
         seg = np.concatenate([np.full(len(self.rows_of[i]), k) for k, i in enumerate(idx)])
-        r = torch.from_numpy(rows)
-        return self.x[r], None if self.p is None else self.p[r], torch.from_numpy(seg), len(idx)
+        r = torch.from_numpy(rows).to(self.x.device)
+        return self.x[r], None if self.p is None else self.p[r], torch.from_numpy(seg).to(self.x.device), len(idx)
+
+    def to(self, device: str) -> Tensors:
+        self.x, self.y = self.x.to(device), self.y.to(device)
+        self.p = None if self.p is None else self.p.to(device)
+        return self
 
 
 def _standardise(a: np.ndarray, train_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -296,14 +319,14 @@ def ridge_closed_form(x: torch.Tensor, h: torch.Tensor, lam: float, chunk: int =
 
     X^T X and X^T H are accumulated in chunks of rows, so memory is O(F^2), not O(rows * F)."""
     f = x.shape[1]
-    xtx = torch.zeros(f, f, dtype=torch.float64)
-    xth = torch.zeros(f, h.shape[1], dtype=torch.float64)
+    xtx = torch.zeros(f, f, dtype=torch.float64, device=x.device)
+    xth = torch.zeros(f, h.shape[1], dtype=torch.float64, device=x.device)
     for s in range(0, len(x), chunk):
         xc, hc = x[s:s + chunk].double(), h[s:s + chunk].double()
         xtx += xc.T @ xc
         xth += xc.T @ hc
     reg = lam * float(torch.diagonal(xtx).mean())
-    xtx += reg * torch.eye(f, dtype=torch.float64)
+    xtx += reg * torch.eye(f, dtype=torch.float64, device=x.device)
     chol = torch.linalg.cholesky(xtx)
     return torch.cholesky_solve(xth, chol)
 
@@ -383,7 +406,7 @@ def train_trainer(run: _Run, seed: int) -> DualModalTrainer:
     cfg, t = run.cfg, run.t
     assert t.p is not None
     torch.manual_seed(seed)
-    g = DualModalTrainer(t.x.shape[1], t.p.shape[1], cfg.hidden_dim, cfg.decoder_widths)
+    g = DualModalTrainer(t.x.shape[1], t.p.shape[1], cfg.hidden_dim, cfg.decoder_widths).to(t.x.device)
     opt = torch.optim.Adam(g.parameters(), lr=cfg.trainer_lr)
     def loss(idx: np.ndarray) -> torch.Tensor:
         return run.trainer_loss(g, idx)
@@ -396,12 +419,12 @@ def init_from_trainer(run: _Run, g: DualModalTrainer, seed: int) -> StructurePre
     """Step 4b: f1's encoder fits g's per-atom combined hidden state H = X W_x + P W_p from X alone
     (closed-form ridge, or gradient distillation); f1's decoder is a copy of g's."""
     cfg, t = run.cfg, run.t
-    rows = torch.from_numpy(np.concatenate([t.rows_of[i] for i in run.train_idx]))
+    rows = torch.from_numpy(np.concatenate([t.rows_of[i] for i in run.train_idx])).to(t.x.device)
     x = t.x[rows]
     with torch.no_grad():
         h = g.hidden(x, t.p[rows])
     torch.manual_seed(seed)
-    f1 = StructurePredictor(x.shape[1], cfg.hidden_dim, cfg.decoder_widths)
+    f1 = StructurePredictor(x.shape[1], cfg.hidden_dim, cfg.decoder_widths).to(x.device)
     f1.decoder.load_state_dict(g.decoder.state_dict())
     if cfg.init == "closed_form":
         w = ridge_closed_form(x, h, cfg.ridge_lambda)
@@ -410,7 +433,7 @@ def init_from_trainer(run: _Run, g: DualModalTrainer, seed: int) -> StructurePre
     else:  # gradient distillation: the same regression target, reached by Adam on the MSE
         opt = torch.optim.Adam(f1.encoder.parameters(), lr=cfg.distill_lr)
         for _ in range(cfg.distill_epochs):
-            for s in torch.randperm(len(x)).split(4096):
+            for s in torch.randperm(len(x), device=x.device).split(4096):
                 opt.zero_grad()
                 torch.nn.functional.mse_loss(f1.encoder(x[s]), h[s]).backward()
                 opt.step()
@@ -431,7 +454,7 @@ def finetune(run: _Run, f1: StructurePredictor, seed: int) -> StructurePredictor
 def from_scratch(run: _Run, seed: int) -> StructurePredictor:
     """No AML: the structure-only predictor trained directly on the labels."""
     torch.manual_seed(seed)
-    f = StructurePredictor(run.t.x.shape[1], run.cfg.hidden_dim, run.cfg.decoder_widths)
+    f = StructurePredictor(run.t.x.shape[1], run.cfg.hidden_dim, run.cfg.decoder_widths).to(run.t.x.device)
     opt = torch.optim.Adam(f.parameters(), lr=run.cfg.lr, weight_decay=run.cfg.weight_decay)
     def loss(idx: np.ndarray) -> torch.Tensor:
         return run.predictor_loss(f, idx)
@@ -444,7 +467,7 @@ def transfer(run: _Run, g: DualModalTrainer, f1: StructurePredictor, seed: int) 
     """Level 2: f2 = g's structure encoder + f1's decoder, trained on the new data set with
     per-layer learning rates and an exponential decay per epoch."""
     cfg = run.cfg
-    f2 = StructurePredictor(run.t.x.shape[1], cfg.hidden_dim, cfg.decoder_widths)
+    f2 = StructurePredictor(run.t.x.shape[1], cfg.hidden_dim, cfg.decoder_widths).to(run.t.x.device)
     with torch.no_grad():
         f2.encoder.weight.copy_(g.encoder_x.weight)
     f2.decoder.load_state_dict(f1.decoder.state_dict())
@@ -466,9 +489,9 @@ def transfer(run: _Run, g: DualModalTrainer, f1: StructurePredictor, seed: int) 
 
 
 def _predict(members: Sequence[nn.Module], t: Tensors, n: int, fn: Callable[[nn.Module, torch.Tensor, torch.Tensor | None, torch.Tensor], torch.Tensor]) -> np.ndarray:
-    seg = torch.from_numpy(np.concatenate([np.full(len(r), i) for i, r in enumerate(t.rows_of)]))
+    seg = torch.from_numpy(np.concatenate([np.full(len(r), i) for i, r in enumerate(t.rows_of)])).to(t.x.device)
     with torch.no_grad():
-        return np.stack([fn(m, t.x, t.p, seg).numpy() * t.y_std + t.y_mean for m in members])
+        return np.stack([fn(m, t.x, t.p, seg).cpu().numpy() * t.y_std + t.y_mean for m in members])
 
 
 def _metric_rows(data: Dataset, split: np.ndarray, per_seed: np.ndarray, target: str, model: str) -> list[dict[str, Any]]:
@@ -556,7 +579,10 @@ def train(
         if embedding_meta and tmeta.get("embedding") and tmeta["embedding"] != embedding_meta:
             raise ValueError(f"transfer_from {cfg.transfer_from} was trained on embeddings {tmeta['embedding']}, "
                              f"this data set has {embedding_meta}")
-    t = make_tensors(data, train_idx, cfg.poly_expansion, x_norm)
+    from ionscreen.mlip import resolve_device
+
+    device = resolve_device(cfg.device)
+    t = make_tensors(data, train_idx, cfg.poly_expansion, x_norm).to(device)
     if source is not None and t.x.shape[1] != source[0][0].encoder_x.in_features:
         raise ValueError(f"features have {t.x.shape[1]} columns; the transferred encoder expects {source[0][0].encoder_x.in_features}")
 
@@ -571,7 +597,8 @@ def train(
             trainers_out.append(g)
         elif how == "transfer":
             assert source is not None
-            f = transfer(run, source[0][k % len(source[0])], source[1][k % len(source[1])], seed)
+            g_src, f_src = source[0][k % len(source[0])].to(device), source[1][k % len(source[1])].to(device)
+            f = transfer(run, g_src, f_src, seed)
         else:
             f = from_scratch(run, seed)
         members.append(f)
@@ -580,9 +607,9 @@ def train(
     per_seed = _predict(members, t, len(data.y), lambda m, x, p, seg: m(x, seg, len(data.y)))
     pred = per_seed.mean(axis=0)
     pred_std = per_seed.std(axis=0, ddof=1) if len(members) > 1 else np.zeros_like(pred)
-    seg_all = torch.from_numpy(np.concatenate([np.full(len(r), i) for i, r in enumerate(t.rows_of)]))
+    seg_all = torch.from_numpy(np.concatenate([np.full(len(r), i) for i, r in enumerate(t.rows_of)])).to(device)
     with torch.no_grad():
-        hidden = np.concatenate([m.pooled(t.x, seg_all, len(data.y)).numpy() for m in members], axis=1)
+        hidden = np.concatenate([m.pooled(t.x, seg_all, len(data.y)).cpu().numpy() for m in members], axis=1)
 
     # far_from_training threshold: distances of held-out (else training, leave-one-out) samples.
     train_h = hidden[train_idx]
@@ -617,6 +644,7 @@ def train(
         "training_materials": sorted(set(data.material_ids[i] for i in train_idx)),
         "far_threshold": far_threshold,
         "embedding": embedding_meta or {},
+        "device": device,
         "train_seconds": time.perf_counter() - t_start,
     }
     if model_dir is not None:
@@ -632,7 +660,7 @@ def train(
                           "split": split, "y_log10": data.y, "prediction": pred,
                           "prediction_std": pred_std}),
             predictions_out, "training_predictions", target=target)
-    log.info("trained %d members (%s) in %.1f s", len(members), how, meta["train_seconds"])
+    log.info("trained %d members (%s, %s) in %.1f s", len(members), how, device, meta["train_seconds"])
     return {**meta, "metrics": pd.DataFrame(metrics), "predictions": per_seed}
 
 
