@@ -118,6 +118,8 @@ def test_aml_checkpoint_and_data_level_transfer(tmp_path):
     cfg = TrainConfig(**{**SMALL, "trainer_epochs": 20, "test_fraction": 0.0})
     meta = train(labels, emb, structs, cfg, tmp_path / "aml", tmp_path / "metrics.parquet", trajectories=traj)
     assert meta["route"] == "aml" and meta["trajectory_embedder"] == "synthetic"
+    assert [(h["seed"], h["loop"]) for h in meta["history"]] == [(0, "trainer g"), (0, "fine-tune f1"),
+                                                                 (1, "trainer g"), (1, "fine-tune f1")]
     metrics = schema.read_table(tmp_path / "metrics.parquet", "metrics")
     assert {"f1 (AML)", "g (with trajectories)"} == set(metrics["model"])
     assert set(metrics["seed"].dropna()) == {0, 1}

@@ -374,7 +374,9 @@ class _Run:
     def __init__(self, t: Tensors, data: Dataset, train_idx: np.ndarray, select_idx: np.ndarray,
                  cfg: TrainConfig, seed: int):
         self.t, self.cfg, self.train_idx, self.select_idx = t, cfg, train_idx, select_idx
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
+        self.history: list[dict[str, Any]] = []  # one entry per training loop (goes into model.json)
         by_material: dict[str, list[int]] = {}
         for i in train_idx:
             by_material.setdefault(data.material_ids[i], []).append(int(i))
@@ -410,8 +412,9 @@ def train_trainer(run: _Run, seed: int) -> DualModalTrainer:
     opt = torch.optim.Adam(g.parameters(), lr=cfg.trainer_lr)
     def loss(idx: np.ndarray) -> torch.Tensor:
         return run.trainer_loss(g, idx)
-    fit(g, opt, loss, lambda: run.score(loss), run.batches, epochs=cfg.trainer_epochs, patience=cfg.patience,
+    result = fit(g, opt, loss, lambda: run.score(loss), run.batches, epochs=cfg.trainer_epochs, patience=cfg.patience,
         name=f"seed {seed} trainer g")
+    run.history.append({"seed": seed, "loop": "trainer g", **result})
     return g
 
 
@@ -446,8 +449,9 @@ def finetune(run: _Run, f1: StructurePredictor, seed: int) -> StructurePredictor
     def loss(idx: np.ndarray) -> torch.Tensor:
         return run.predictor_loss(f1, idx)
     opt = torch.optim.Adam(f1.parameters(), lr=run.cfg.finetune_lr)
-    fit(f1, opt, loss, lambda: run.score(loss), run.batches, epochs=run.cfg.finetune_epochs,
+    result = fit(f1, opt, loss, lambda: run.score(loss), run.batches, epochs=run.cfg.finetune_epochs,
         patience=run.cfg.patience, name=f"seed {seed} fine-tune f1")
+    run.history.append({"seed": seed, "loop": "fine-tune f1", **result})
     return f1
 
 
@@ -458,8 +462,9 @@ def from_scratch(run: _Run, seed: int) -> StructurePredictor:
     opt = torch.optim.Adam(f.parameters(), lr=run.cfg.lr, weight_decay=run.cfg.weight_decay)
     def loss(idx: np.ndarray) -> torch.Tensor:
         return run.predictor_loss(f, idx)
-    fit(f, opt, loss, lambda: run.score(loss), run.batches, epochs=run.cfg.epochs, patience=run.cfg.patience,
+    result = fit(f, opt, loss, lambda: run.score(loss), run.batches, epochs=run.cfg.epochs, patience=run.cfg.patience,
         name=f"seed {seed} structure-only f")
+    run.history.append({"seed": seed, "loop": "structure-only f", **result})
     return f
 
 
@@ -480,8 +485,9 @@ def transfer(run: _Run, g: DualModalTrainer, f1: StructurePredictor, seed: int) 
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=cfg.transfer_decay)
     def loss(idx: np.ndarray) -> torch.Tensor:
         return run.predictor_loss(f2, idx)
-    fit(f2, opt, loss, lambda: run.score(loss), run.batches, epochs=cfg.transfer_epochs, patience=cfg.patience,
+    result = fit(f2, opt, loss, lambda: run.score(loss), run.batches, epochs=cfg.transfer_epochs, patience=cfg.patience,
         scheduler=sched, name=f"seed {seed} transfer f2")
+    run.history.append({"seed": seed, "loop": "transfer f2", **result})
     return f2
 
 
@@ -589,6 +595,7 @@ def train(
     # Step 4: one member per seed.
     members: list[StructurePredictor] = []
     trainers_out: list[DualModalTrainer] = []
+    history: list[dict[str, Any]] = []
     for k, seed in enumerate(cfg.seeds):
         run = _Run(t, data, train_idx, select_idx, cfg, seed)
         if how == "aml":
@@ -602,6 +609,7 @@ def train(
         else:
             f = from_scratch(run, seed)
         members.append(f)
+        history += run.history
 
     # Ensemble predictions on every sample (log10 target units) and hidden vectors.
     per_seed = _predict(members, t, len(data.y), lambda m, x, p, seg: m(x, seg, len(data.y)))
@@ -645,6 +653,7 @@ def train(
         "far_threshold": far_threshold,
         "embedding": embedding_meta or {},
         "device": device,
+        "history": history,
         "train_seconds": time.perf_counter() - t_start,
     }
     if model_dir is not None:
