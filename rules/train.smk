@@ -1,11 +1,11 @@
 # Stage train: two-level AML (trainer g -> closed-form f1 -> fine-tuning), or data-level transfer,
 # or the structure-only predictor; plus the ablation table and grouped cross-validation.
 
-TRAIN_LABELS = config["train"].get("labels", "md")  # md: this workflow's MD labels; obelix: OBELiX sigma
+TRAIN_LABELS = config["train"]["labels"]  # defaults filled by the schema; md: this workflow's MD labels; obelix: OBELiX sigma
 USE_TRAJECTORIES = (  # the MD labels (own or ingested) come with trajectories
-    TRAIN_LABELS in ("md", "liflow") and config["train"].get("aml", True) and not config["train"].get("transfer_from")
+    TRAIN_LABELS in ("md", "liflow") and config["train"]["aml"] and not config["train"]["transfer_from"]
 )
-OBELIX_DIR = Path(workflow.basedir) / config["train"].get("obelix_dir", "resources/obelix")
+OBELIX_DIR = Path(workflow.basedir) / config["train"]["obelix_dir"]
 TRAIN_SETTINGS = {k: v for k, v in config["train"].items() if k not in ("labels", "obelix_dir")}
 
 

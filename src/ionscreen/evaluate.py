@@ -35,7 +35,7 @@ PUBLISHED: dict[str, tuple[float, dict[int, float]]] = {
 def paper_table(model_dir: str | Path, structures_path: str | Path, labels_path: str | Path, out: str | Path,
                 *, markdown_out: str | Path | None = None, device: str = "auto", batch_atoms: int | None = None) -> pd.DataFrame:
     """Rows (method, temperature_K, mae, n_test, inference_s, source) for this run and the paper."""
-    from ionscreen.embed import SevenNetEmbedder
+    from ionscreen.embed import SevenNetEmbedder, embeddings_by_material
     from ionscreen.mlip import resolve_device
     from ionscreen.model import Batch, load_predictor
     from ionscreen.structures import structure_from_row
@@ -57,12 +57,9 @@ def paper_table(model_dir: str | Path, structures_path: str | Path, labels_path:
                                 emb_meta.get("variant", "full"), device)
     t0 = time.perf_counter()
     items = [(m, structure_from_row({"structure_json": structures.loc[m, "structure_json"]})) for m in mats]
-    rows = embedder(items, batch_atoms=batch_atoms, progress=False)
-    by_mat: dict[str, list[np.ndarray]] = {}
-    for r in rows:
-        by_mat.setdefault(r["material_id"], []).append(np.asarray(r["embedding"], np.float32))
+    by_mat = embeddings_by_material(pd.DataFrame(embedder(items, batch_atoms=batch_atoms, progress=False)))
     samples = [(m, float(t)) for m, t in zip(test["material_id"], test["temperature_K"], strict=True) if m in by_mat]
-    batch = Batch.build([np.stack(by_mat[m]) for m, _ in samples], [t for _, t in samples], meta.get("poly_expansion", True))
+    batch = Batch.build([by_mat[m] for m, _ in samples], [t for _, t in samples], meta.get("poly_expansion", True))
     pred, _, _ = predictor.predict(batch)
     inference_s = time.perf_counter() - t0
 

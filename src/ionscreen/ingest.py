@@ -37,7 +37,7 @@ from ionscreen.labels import (
     LabelSettings,
     Trajectory,
     failed_row,
-    label_trajectory,
+    label_or_failed,
     read_trajectory,
 )
 from ionscreen.sources import MATERIAL_ID_PATTERN
@@ -143,12 +143,8 @@ def _window(traj: Trajectory, t_start: Any, t_end: Any) -> Trajectory:
 
 
 def _label(traj: Trajectory, settings: LabelSettings, extra: dict[str, Any]) -> dict[str, Any]:
-    try:
-        row = label_trajectory(traj, settings)
-        row.pop("_msd", None)
-    except LabelError as exc:
-        log.warning("cannot label %s at %g K: %s", traj.material_id, traj.temperature_K, exc)
-        row = failed_row(traj.material_id, traj.temperature_K, "failed", str(exc))
+    row = label_or_failed(traj, settings)
+    row.pop("_msd", None)
     return {**row, **extra}
 
 

@@ -397,6 +397,19 @@ def failed_row(material_id: str, temperature_K: float, status: str, reason: str)
             "reason": reason, "diffusive": False}
 
 
+def label_or_failed(traj: Trajectory, settings: LabelSettings, material_id: str | None = None,
+                    temperature_K: float | None = None) -> dict[str, Any]:
+    """``label_trajectory``'s row, or a 'failed' row with the reason (logged) when it cannot label;
+    the failed row names ``material_id``/``temperature_K`` (default: the trajectory's)."""
+    try:
+        return label_trajectory(traj, settings)
+    except LabelError as exc:
+        mid = traj.material_id if material_id is None else material_id
+        temp = traj.temperature_K if temperature_K is None else temperature_K
+        log.warning("cannot label %s at %g K: %s", mid, temp, exc)
+        return failed_row(mid, temp, "failed", str(exc))
+
+
 def label_files(
     paths: list[str | Path],
     settings: LabelSettings,
@@ -426,11 +439,9 @@ def label_files(
             rows.append(failed_row(mid, temp, status if status != "ok" else "skipped",
                                    meta.get("reason") or "trajectory has no frames"))
             continue
-        try:
-            row = label_trajectory(traj, settings)
-        except LabelError as exc:
-            log.warning("cannot label %s at %g K: %s", mid, temp, exc)
-            rows.append(failed_row(mid, temp, "failed", str(exc)))
+        row = label_or_failed(traj, settings, mid, temp)
+        if row["status"] != "ok":
+            rows.append(row)
             continue
         curves[f"{mid}|{temp:g}"] = {**row.pop("_msd"), "start_dt_ps": row["start_dt_ps"]}
         rows.append(row)

@@ -247,6 +247,7 @@ class Tensors:
     x: torch.Tensor  # (rows, F) structure-temperature features
     p: torch.Tensor | None  # (rows, 512) trajectory embeddings
     y: torch.Tensor  # (samples,) standardised log10 target
+    seg: torch.Tensor  # (rows,) sample index of every row
     rows_of: list[np.ndarray]
     x_mean: np.ndarray
     x_std: np.ndarray
@@ -261,7 +262,7 @@ class Tensors:
         return self.x[r], None if self.p is None else self.p[r], torch.from_numpy(seg).to(self.x.device), len(idx)
 
     def to(self, device: str) -> Tensors:
-        self.x, self.y = self.x.to(device), self.y.to(device)
+        self.x, self.y, self.seg = self.x.to(device), self.y.to(device), self.seg.to(device)
         self.p = None if self.p is None else self.p.to(device)
         return self
 
@@ -293,7 +294,7 @@ def make_tensors(data: Dataset, train_idx: np.ndarray, poly: bool,
         x=torch.from_numpy(((batch.x - x_mean) / x_std).astype(np.float32)),
         p=p,
         y=torch.from_numpy(((data.y - y_mean) / y_std).astype(np.float32)),
-        rows_of=rows_of, x_mean=x_mean, x_std=x_std, y_mean=y_mean, y_std=y_std,
+        seg=torch.from_numpy(batch.seg), rows_of=rows_of, x_mean=x_mean, x_std=x_std, y_mean=y_mean, y_std=y_std,
     )
 
 
@@ -494,10 +495,10 @@ def transfer(run: _Run, g: DualModalTrainer, f1: StructurePredictor, seed: int) 
 # ----------------------------------------------------------------------------- the whole run
 
 
-def _predict(members: Sequence[nn.Module], t: Tensors, n: int, fn: Callable[[nn.Module, torch.Tensor, torch.Tensor | None, torch.Tensor], torch.Tensor]) -> np.ndarray:
-    seg = torch.from_numpy(np.concatenate([np.full(len(r), i) for i, r in enumerate(t.rows_of)])).to(t.x.device)
+def _predict(members: Sequence[nn.Module], t: Tensors, forward: Callable[[nn.Module], torch.Tensor]) -> np.ndarray:
+    """(members, samples) predictions on every sample, in log10 target units."""
     with torch.no_grad():
-        return np.stack([fn(m, t.x, t.p, seg).cpu().numpy() * t.y_std + t.y_mean for m in members])
+        return np.stack([forward(m).cpu().numpy() * t.y_std + t.y_mean for m in members])
 
 
 def _metric_rows(data: Dataset, split: np.ndarray, per_seed: np.ndarray, target: str, model: str) -> list[dict[str, Any]]:
@@ -612,12 +613,12 @@ def train(
         history += run.history
 
     # Ensemble predictions on every sample (log10 target units) and hidden vectors.
-    per_seed = _predict(members, t, len(data.y), lambda m, x, p, seg: m(x, seg, len(data.y)))
+    n = len(data.y)
+    per_seed = _predict(members, t, lambda m: m(t.x, t.seg, n))
     pred = per_seed.mean(axis=0)
     pred_std = per_seed.std(axis=0, ddof=1) if len(members) > 1 else np.zeros_like(pred)
-    seg_all = torch.from_numpy(np.concatenate([np.full(len(r), i) for i, r in enumerate(t.rows_of)])).to(device)
     with torch.no_grad():
-        hidden = np.concatenate([m.pooled(t.x, seg_all, len(data.y)).cpu().numpy() for m in members], axis=1)
+        hidden = np.concatenate([m.pooled(t.x, t.seg, n).cpu().numpy() for m in members], axis=1)
 
     # far_from_training threshold: distances of held-out (else training, leave-one-out) samples.
     train_h = hidden[train_idx]
@@ -633,7 +634,7 @@ def train(
     model_name = {"aml": "f1 (AML)", "transfer": "f2 (transfer)", "structure-only": "structure-only"}[how]
     metrics = _metric_rows(data, split, per_seed, target, model_name)
     if trainers_out:  # g with trajectories: what the auxiliary modality makes possible, for comparison
-        g_pred = _predict(trainers_out, t, len(data.y), lambda g, x, p, seg: g(x, p, seg, len(data.y))[0])
+        g_pred = _predict(trainers_out, t, lambda g: g(t.x, t.p, t.seg, n)[0])
         metrics += _metric_rows(data, split, g_pred, target, "g (with trajectories)")
     train_elements = sorted(set().union(*(data.elements[i] for i in train_idx)))
     meta = {
