@@ -1,6 +1,7 @@
 # ionscreen: screen crystal structures for fast Li-ion transport.
 #   snakemake --cores 8 screen_candidates         (the main job)
 #   snakemake screen_candidates --cores 2 --configfile .test/config.yaml   (tiny end-to-end)
+#   snakemake train --configfile config/obelix.yaml   (target first: --configfile takes several files)
 # Entry only: configuration, validation, includes, targets. Science lives in src/ionscreen.
 from snakemake.utils import min_version, validate
 
@@ -26,13 +27,13 @@ include: "rules/ingest.smk"
 rule embed_trajectories_all:
     """Trajectory embeddings of every training run (MOMENT, or the labelled Fourier-only fallback)."""
     input:
-        rules.collect_trajectory_embeddings.output[0],
+        rules.collect_trajectory_embeddings.output.embeddings,
 
 
 rule screen_candidates:
     """The main target: ranked predictions for the candidates, and the report."""
     input:
-        rules.predict.output.ranking,
+        rules.rank.output.ranking,
         rules.report.output.html,
 
 

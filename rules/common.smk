@@ -1,23 +1,37 @@
-# Shared definitions: result paths, wildcard constraints, material lists, version param.
+# Shared definitions: result paths, wildcard constraints, material lists and shards, stage
+# versions, and every named input/params function the rules use.
+from dataclasses import asdict
 from pathlib import Path
 
-import ionscreen
-from ionscreen.sources import MATERIAL_ID_PATTERN, material_files
+from ionscreen.schema import STAGE_VERSIONS
+from ionscreen.structures import candidate_settings
+from ionscreen.sources import MATERIAL_ID_PATTERN, assign_shards, material_files
 
 R = config["results"]
-import ionscreen.schema
 
-VERSION = f"{ionscreen.__version__}+schema{ionscreen.schema.SCHEMA_VERSION}"
+# Only the main Snakemake process may query Materials Project or grow the shard record. A job
+# that a cluster executor submits (--mode remote) or a local group job (--mode subprocess) parses
+# this file again: it reads the frozen manifests and the shard record, never the network.
+MAIN_PROCESS = not (workflow.remote_exec or workflow.subprocess_exec)
 
-# Material ids are known when the DAG is built (file stems), so a dry run lists every job.
-TRAIN = material_files(config["train_sources"], workflow.basedir)
-CANDIDATES = material_files(config["candidate_sources"], workflow.basedir)
+# Material ids are known when the DAG is built (file stems, frozen manifests), so a dry run lists
+# every job, and each per-material job depends only on its own material's files.
+TRAIN = material_files(config["train_sources"], workflow.basedir, fetch=MAIN_PROCESS)
+CANDIDATES = material_files(config["candidate_sources"], workflow.basedir, fetch=MAIN_PROCESS)
+SHARDS = assign_shards(CANDIDATES, config["screen"]["shard_size"], f"{R}/screening/shards.json",
+                       update=MAIN_PROCESS)
 TEMPS = [int(t) if float(t).is_integer() else t for t in config["md"]["temperatures_K"]]
+
+# Where the training data come from: md (this workflow's MD), obelix (measured sigma), liflow (an
+# ingested archive). Each source feeds the same trainset tables (rules/train.smk).
+TRAIN_LABELS = config["train"]["labels"]
+RUN_MD = TRAIN_LABELS == "md"
 
 
 wildcard_constraints:
     material=MATERIAL_ID_PATTERN,
     temperature=r"\d+(\.\d+)?",
+    shard=r"\d{5}",
 
 
 def log_path(stage, name):
@@ -28,6 +42,12 @@ def bench_path(stage, name):
     return f"{R}/benchmarks/{stage}/{name}.tsv"
 
 
+def canonical(d):
+    """A settings dict with sorted keys: Snakemake compares params as written, so the order in
+    which YAML files list keys must not make finished jobs look changed."""
+    return {k: canonical(v) if isinstance(v, dict) else v for k, v in sorted(d.items())}
+
+
 def mlip_settings():
     return {"mlip": config["mlip"]["model"], "device": config["mlip"]["device"]}
 
@@ -36,3 +56,176 @@ def mlip_settings():
 # Snakefile is parsed (workflow.local_exec is always True here), so the cluster profiles set
 # mlip_jobs to 0 on these rules (set-resources), where the cap must not bind.
 MLIP_SLOT = 1
+
+
+# ---------------------------------------------------------------- fetch: per material, per shard
+
+
+def training_file(wildcards):
+    return str(TRAIN[wildcards.material])
+
+
+def training_file_map(wildcards):
+    return {wildcards.material: str(TRAIN[wildcards.material])}
+
+
+def training_prepare_settings():
+    return canonical({**config["prepare"], **mlip_settings()})
+
+
+def candidate_prepare_settings():
+    """Candidates are embedded, not simulated (ionscreen.structures.candidate_settings, which
+    `ionscreen predict` uses too): no supercell, the screening atom budget, the ordering fallback."""
+    settings = candidate_settings(
+        **{k: v for k, v in config["prepare"].items() if k not in ("min_width_A", "max_atoms", "relax_steps")},
+        **mlip_settings(),
+        max_atoms=config["screen"]["max_atoms"],
+        relax_steps=config["screen"]["relax_steps"],
+    )
+    return canonical(asdict(settings))
+
+
+def shard_files(wildcards):
+    return [str(CANDIDATES[m]) for m in SHARDS[wildcards.shard]]
+
+
+def shard_file_map(wildcards):
+    return {m: str(CANDIDATES[m]) for m in SHARDS[wildcards.shard]}
+
+
+def per_material(pattern, materials=None):
+    """Paths of a per-material pattern over the training materials."""
+    return [pattern.format(material=m) for m in (TRAIN if materials is None else materials)]
+
+
+def per_shard(name):
+    return [f"{R}/screening/shards/{k}/{name}.parquet" for k in SHARDS]
+
+
+# ---------------------------------------------------------------- md, label, embed
+
+
+def md_settings():
+    return canonical({k: v for k, v in config["md"].items() if k != "temperatures_K"} | mlip_settings())
+
+
+def label_settings():
+    return canonical(config["label"])
+
+
+def material_trajectories(wildcards):
+    return [f"{R}/md/{wildcards.material}/{t}K.parquet" for t in TEMPS]
+
+
+def embed_settings():
+    return canonical({
+        "layer": config["embed"]["layer"],
+        "variant": config["embed"]["variant"],
+        "batch_atoms": config["embed"]["batch_atoms"],
+        "model": config["mlip"]["model"],
+        "device": config["mlip"]["device"],
+    })
+
+
+def trajectory_embed_settings():
+    return canonical({
+        "weights_dir": config["embed"]["trajectory"]["moment_weights"],
+        "mode": config["embed"]["trajectory"]["mode"],
+        "specie": config["label"]["specie"],
+    })
+
+
+def fourier_embed_settings():
+    return {"weights_dir": None, "mode": "window512", "specie": config["label"]["specie"]}
+
+
+# ---------------------------------------------------------------- train: the trainset contract
+
+
+USE_TRAJECTORIES = (  # the MD labels (own or ingested) come with trajectories; AML uses them
+    TRAIN_LABELS in ("md", "liflow") and config["train"]["aml"] and not config["train"]["transfer_from"]
+)
+OBELIX_DIR = Path(workflow.basedir) / config["train"]["obelix_dir"]
+TRAIN_SETTINGS = canonical({k: v for k, v in config["train"].items() if k not in ("labels", "obelix_dir")})
+EVALUATE_SETTINGS = canonical(config["evaluate"])
+TRAINSET = {name: f"{R}/trainset/{name}.parquet" for name in ("labels", "structures", "embeddings", "trajectory_embeddings")}
+
+
+def trainset_sources(wildcards):
+    """The source's tables: labels, structures, embeddings (+ trajectory embeddings for AML)."""
+    if TRAIN_LABELS == "liflow":  # an ingested archive: its structures, labels and trajectories
+        d = {
+            "labels": rules.ingest_liflow.output.labels,
+            "structures": rules.ingest_liflow.output.structures,
+            "embeddings": rules.embed_ingested.output[0],
+        }
+        if USE_TRAJECTORIES:
+            d["trajectories"] = rules.embed_ingested_trajectories.output[0]
+        return d
+    d = {
+        "labels": rules.obelix_labels.output[0] if TRAIN_LABELS == "obelix" else rules.collect_labels.output.labels,
+        "structures": rules.collect_structures.output.structures,
+        "embeddings": rules.collect_embeddings.output.embeddings,
+    }
+    if USE_TRAJECTORIES:
+        d["trajectories"] = rules.collect_trajectory_embeddings.output.embeddings
+    return d
+
+
+def trainset_tables(wildcards):
+    return TRAINSET
+
+
+def ablation_inputs(wildcards):
+    if not USE_TRAJECTORIES:
+        raise WorkflowError("ablations compare ways of using MD trajectories: they need train.labels md or liflow "
+                            "and train.aml true")
+    d = dict(TRAINSET)
+    if config["embed"]["trajectory"]["moment_weights"] and TRAIN_LABELS == "md":  # MOMENT configured: compare with Fourier-only
+        d["fourier"] = rules.collect_fourier_trajectory_embeddings.output.embeddings
+    return d
+
+
+def embedding_meta():
+    return {"model": config["mlip"]["model"], "layer": config["embed"]["layer"], "variant": config["embed"]["variant"]}
+
+
+def report_inputs(wildcards):
+    """The ranking, rejections, the model and the trainset; the MD tables only when MD ran."""
+    d = {
+        "ranking": rules.rank.output.ranking,
+        "rejected": [rules.collect_structures.output.rejected, rules.rank.output.rejected],
+        "model": rules.train.output.model_json,
+        "metrics": rules.train.output.metrics,
+        "predictions": rules.train.output.predictions,
+        "labels": TRAINSET["labels"],
+    }
+    if RUN_MD:
+        d |= {
+            "arrhenius": rules.collect_labels.output.arrhenius,
+            "msd": rules.collect_labels.output.msd,
+            "runs": rules.collect_md_runs.output.runs,
+        }
+    return d
+
+
+def ingest_label_settings():
+    return canonical({k: config["label"][k] for k in ("specie", "dimension", "n_dt")})
+
+
+def liflow_csvs(wildcards):
+    return sorted(str(p) for p in Path(config["liflow"]["data_dir"]).glob("*_*K.csv"))
+
+
+# Gathers, the trainset copy, the ranking merge and the report only read and write tables: on a
+# cluster they run in the main process instead of waiting in the queue.
+localrules:
+    collect_structures,
+    collect_embeddings,
+    collect_md_runs,
+    collect_labels,
+    collect_trajectory_embeddings,
+    collect_fourier_trajectory_embeddings,
+    trainset,
+    rank,
+    report,

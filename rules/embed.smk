@@ -1,60 +1,74 @@
-# Stage embed: SevenNet structure embeddings (one row per Li atom), batched.
+# Stage embed: SevenNet structure embeddings (one row per Li atom), one job per training material
+# and one per candidate shard; MOMENT / Fourier trajectory embeddings per material (training).
 
 
-rule embed_training:
+rule embed_structure:
+    """SevenNet embeddings of one prepared training material."""
     input:
-        structures=rules.prepare_training_structures.output.structures,
+        structures=f"{R}/structures/prepared/{{material}}.parquet",
     output:
-        f"{R}/embeddings/structures.parquet",
+        f"{R}/embeddings/structures/{{material}}.parquet",
     params:
-        settings=lambda wc: {
-            "layer": config["embed"]["layer"],
-            "variant": config["embed"]["variant"],
-            "batch_atoms": config["embed"]["batch_atoms"],
-            "model": config["mlip"]["model"],
-            "device": config["mlip"]["device"],
-        },
-        version=VERSION,
+        settings=embed_settings(),
+        stage_version=STAGE_VERSIONS["embed"],
     threads: config["embed"]["threads"]
     resources:
         mem_mb=4000,
-        runtime=60,
+        runtime=30,
         gpu=0,
         mlip_jobs=MLIP_SLOT,
     log:
-        log_path("embed", "embed_training"),
+        log_path("embed", "embed_{material}"),
     benchmark:
-        bench_path("embed", "embed_training")
+        bench_path("embed", "embed_{material}")
     conda:
         "../envs/embed.yaml"
     script:
         "../workflow_scripts/embed.py"
 
 
-use rule embed_training as embed_candidates with:
+rule collect_embeddings:
     input:
-        structures=rules.prepare_candidates.output.structures,
+        embeddings=per_material(f"{R}/embeddings/structures/{{material}}.parquet"),
     output:
-        f"{R}/screening/embeddings.parquet",
+        embeddings=f"{R}/embeddings/structures.parquet",
+    params:
+        tables={"embeddings": "embeddings"},
     log:
-        log_path("embed", "embed_candidates"),
+        log_path("embed", "collect_embeddings"),
     benchmark:
-        bench_path("embed", "embed_candidates")
+        bench_path("embed", "collect_embeddings")
+    conda:
+        "../envs/embed.yaml"
+    script:
+        "../workflow_scripts/collect.py"
+
+
+use rule embed_structure as embed_candidates with:
+    input:
+        structures=f"{R}/screening/shards/{{shard}}/candidates.parquet",
+    output:
+        f"{R}/screening/shards/{{shard}}/embeddings.parquet",
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=0,
+        mlip_jobs=MLIP_SLOT,
+    log:
+        log_path("embed", "embed_candidates_{shard}"),
+    benchmark:
+        bench_path("embed", "embed_candidates_{shard}")
 
 
 rule embed_trajectories:
     """Trajectory embeddings of one material at every temperature (training only)."""
     input:
-        trajectories=expand(f"{R}/md/{{{{material}}}}/{{temperature}}K.parquet", temperature=TEMPS),
+        trajectories=material_trajectories,
     output:
         f"{R}/embeddings/trajectories/{{material}}.parquet",
     params:
-        settings=lambda wc: {
-            "weights_dir": config["embed"]["trajectory"]["moment_weights"],
-            "mode": config["embed"]["trajectory"]["mode"],
-            "specie": config["label"]["specie"],
-        },
-        version=VERSION,
+        settings=trajectory_embed_settings(),
+        stage_version=STAGE_VERSIONS["trajembed"],
     threads: 1
     resources:
         mem_mb=3000,
@@ -72,12 +86,11 @@ rule embed_trajectories:
 
 rule collect_trajectory_embeddings:
     input:
-        expand(f"{R}/embeddings/trajectories/{{material}}.parquet", material=TRAIN),
+        embeddings=per_material(f"{R}/embeddings/trajectories/{{material}}.parquet"),
     output:
-        f"{R}/embeddings/trajectories.parquet",
+        embeddings=f"{R}/embeddings/trajectories.parquet",
     params:
-        table="trajectory_embeddings",
-        version=VERSION,
+        tables={"embeddings": "trajectory_embeddings"},
     log:
         log_path("embed", "collect_trajectory_embeddings"),
     benchmark:
@@ -92,8 +105,8 @@ use rule embed_trajectories as embed_trajectories_fourier with:
     output:
         f"{R}/embeddings/trajectories_fourier/{{material}}.parquet",
     params:
-        settings=lambda wc: {"weights_dir": None, "mode": "window512", "specie": config["label"]["specie"]},
-        version=VERSION,
+        settings=fourier_embed_settings(),
+        stage_version=STAGE_VERSIONS["trajembed"],
     log:
         log_path("embed", "trajectories_fourier_{material}"),
     benchmark:
@@ -102,9 +115,9 @@ use rule embed_trajectories as embed_trajectories_fourier with:
 
 use rule collect_trajectory_embeddings as collect_fourier_trajectory_embeddings with:
     input:
-        expand(f"{R}/embeddings/trajectories_fourier/{{material}}.parquet", material=TRAIN),
+        embeddings=per_material(f"{R}/embeddings/trajectories_fourier/{{material}}.parquet"),
     output:
-        f"{R}/embeddings/trajectories_fourier.parquet",
+        embeddings=f"{R}/embeddings/trajectories_fourier.parquet",
     log:
         log_path("embed", "collect_fourier_trajectory_embeddings"),
     benchmark:

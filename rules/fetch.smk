@@ -1,59 +1,76 @@
-# Stage fetch: read, validate, order disorder, build supercells, relax positions.
+# Stage fetch: read, validate, order disorder, build supercells, relax positions; one job per
+# training material (MD of a material depends on its own prepared file only) and one per
+# candidate shard; gather rules write the tables users read.
 
 
-rule prepare_training_structures:
+rule prepare_structure:
+    """One training material: a structures row, or a rejected row with the reason."""
     input:
-        files=list(TRAIN.values()),
+        training_file,
     output:
-        structures=f"{R}/structures/structures.parquet",
-        rejected=f"{R}/structures/rejected.parquet",
+        structures=f"{R}/structures/prepared/{{material}}.parquet",
+        rejected=f"{R}/structures/rejected/{{material}}.parquet",
     params:
-        files=TRAIN,
-        settings=lambda wc: {**config["prepare"], **mlip_settings()},
-        relax=True,
-        version=VERSION,
-    threads: 2
+        files=training_file_map,
+        settings=training_prepare_settings(),
+        stage="fetch",
+        stage_version=STAGE_VERSIONS["prepare"],
+    threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=3000,
+        runtime=30,
         mlip_jobs=MLIP_SLOT,
     log:
-        log_path("fetch", "prepare_training_structures"),
+        log_path("fetch", "prepare_{material}"),
     benchmark:
-        bench_path("fetch", "prepare_training_structures")
+        bench_path("fetch", "prepare_{material}")
     conda:
         "../envs/fetch.yaml"
     script:
         "../workflow_scripts/prepare_structures.py"
 
 
-rule prepare_candidates:
+rule collect_structures:
+    """The training structures and rejected inputs, gathered (cheap; re-runs freely)."""
     input:
-        files=list(CANDIDATES.values()),
+        structures=per_material(f"{R}/structures/prepared/{{material}}.parquet"),
+        rejected=per_material(f"{R}/structures/rejected/{{material}}.parquet"),
     output:
-        structures=f"{R}/screening/candidates.parquet",
-        rejected=f"{R}/screening/rejected.parquet",
+        structures=f"{R}/structures/structures.parquet",
+        rejected=f"{R}/structures/rejected.parquet",
     params:
-        files=CANDIDATES,
-        # Candidates are embedded, not simulated: no supercell, a larger atom limit.
-        settings=lambda wc: {
-            **config["prepare"],
-            **mlip_settings(),
-            "min_width_A": 0.0,
-            "max_atoms": config["screen"]["max_atoms"],
-            "relax_steps": config["screen"]["relax_steps"],
-        },
-        relax=True,
-        version=VERSION,
-    threads: 2
+        tables={"structures": "structures", "rejected": "rejected"},
+    log:
+        log_path("fetch", "collect_structures"),
+    benchmark:
+        bench_path("fetch", "collect_structures")
+    conda:
+        "../envs/fetch.yaml"
+    script:
+        "../workflow_scripts/collect.py"
+
+
+rule prepare_candidates:
+    """One shard of candidates (screen.shard_size of them)."""
+    input:
+        shard_files,
+    output:
+        structures=f"{R}/screening/shards/{{shard}}/candidates.parquet",
+        rejected=f"{R}/screening/shards/{{shard}}/rejected.parquet",
+    params:
+        files=shard_file_map,
+        settings=candidate_prepare_settings(),
+        stage="screen",
+        stage_version=STAGE_VERSIONS["prepare"],
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
         mlip_jobs=MLIP_SLOT,
     log:
-        log_path("fetch", "prepare_candidates"),
+        log_path("fetch", "prepare_candidates_{shard}"),
     benchmark:
-        bench_path("fetch", "prepare_candidates")
+        bench_path("fetch", "prepare_candidates_{shard}")
     conda:
         "../envs/fetch.yaml"
     script:

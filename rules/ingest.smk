@@ -8,17 +8,16 @@ INGEST = f"{R}/ingest"
 rule ingest_liflow:
     """Structures, labels (with the archive's split) and trajectories, streamed; resumes."""
     input:
-        csvs=lambda wc: sorted(str(p) for p in Path(LIFLOW_DIR).glob("*_*K.csv")),
+        csvs=liflow_csvs,
     output:
         structures=f"{INGEST}/structures.parquet",
         labels=f"{INGEST}/labels.parquet",
     params:
         data_dir=LIFLOW_DIR,
-        settings=lambda wc: {"specie": config["label"]["specie"], "dimension": config["label"]["dimension"],
-                             "n_dt": config["label"]["n_dt"]},
+        settings=ingest_label_settings(),
         timestep_fs=config["liflow"]["timestep_fs"],
         interval=config["liflow"]["interval"],
-        version=VERSION,
+        stage_version=STAGE_VERSIONS["label"],
     threads: 2
     resources:
         mem_mb=8000,
@@ -33,7 +32,7 @@ rule ingest_liflow:
         "../workflow_scripts/ingest_liflow.py"
 
 
-use rule embed_training as embed_ingested with:
+use rule embed_structure as embed_ingested with:
     input:
         structures=rules.ingest_liflow.output.structures,
     output:
@@ -51,13 +50,9 @@ rule embed_ingested_trajectories:
     output:
         f"{R}/embeddings/ingested_trajectories.parquet",
     params:
+        stage_version=STAGE_VERSIONS["trajembed"],
         trajectories=f"{INGEST}/trajectories",
-        settings=lambda wc: {
-            "weights_dir": config["embed"]["trajectory"]["moment_weights"],
-            "mode": config["embed"]["trajectory"]["mode"],
-            "specie": config["label"]["specie"],
-        },
-        version=VERSION,
+        settings=trajectory_embed_settings(),
     threads: 2
     resources:
         mem_mb=8000,
@@ -85,7 +80,6 @@ rule paper_table:
     params:
         device=config["mlip"]["device"],
         batch_atoms=config["embed"]["batch_atoms"],
-        version=VERSION,
     threads: 2
     resources:
         mem_mb=6000,

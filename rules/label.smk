@@ -1,16 +1,17 @@
-# Stage label: MSD, kinisi D* with credible interval, Nernst-Einstein sigma, Arrhenius.
+# Stage label: MSD, kinisi D* with credible interval, Nernst-Einstein sigma, Arrhenius; one job
+# per material over its temperatures.
 
 
 rule label:
     input:
-        trajectories=expand(f"{R}/md/{{{{material}}}}/{{temperature}}K.parquet", temperature=TEMPS),
+        trajectories=material_trajectories,
     output:
         labels=f"{R}/labels/{{material}}.parquet",
         arrhenius=f"{R}/labels/{{material}}.arrhenius.parquet",
         msd=f"{R}/labels/{{material}}.msd.json",
     params:
-        settings=config["label"],
-        version=VERSION,
+        settings=label_settings(),
+        stage_version=STAGE_VERSIONS["label"],
     threads: 1
     resources:
         mem_mb=3000,
@@ -27,15 +28,13 @@ rule label:
 
 rule collect_labels:
     input:
-        labels=expand(f"{R}/labels/{{material}}.parquet", material=TRAIN),
-        arrhenius=expand(f"{R}/labels/{{material}}.arrhenius.parquet", material=TRAIN),
-        msd=expand(f"{R}/labels/{{material}}.msd.json", material=TRAIN),
+        labels=per_material(f"{R}/labels/{{material}}.parquet"),
+        arrhenius=per_material(f"{R}/labels/{{material}}.arrhenius.parquet"),
+        msd=per_material(f"{R}/labels/{{material}}.msd.json"),
     output:
         labels=f"{R}/labels/labels.parquet",
         arrhenius=f"{R}/labels/arrhenius.parquet",
         msd=f"{R}/labels/msd_curves.json",
-    params:
-        version=VERSION,
     log:
         log_path("label", "collect_labels"),
     benchmark:

@@ -1,18 +1,16 @@
-# Stage md: one NVT run per material and temperature; rejected inputs give 'skipped' runs.
+# Stage md: one NVT run per material and temperature, reading only that material's prepared
+# structure; rejected inputs give 'skipped' runs.
 
 
 rule md:
     input:
-        structures=rules.prepare_training_structures.output.structures,
+        structures=f"{R}/structures/prepared/{{material}}.parquet",
     output:
         trajectory=f"{R}/md/{{material}}/{{temperature}}K.parquet",
         run=f"{R}/md/{{material}}/{{temperature}}K.run.parquet",
     params:
-        settings=lambda wc: {
-            k: v for k, v in config["md"].items() if k != "temperatures_K"
-        }
-        | mlip_settings(),
-        version=VERSION,
+        settings=md_settings(),
+        stage_version=STAGE_VERSIONS["md"],
     threads: config["md"]["threads"]
     resources:
         mem_mb=3000,
@@ -31,12 +29,11 @@ rule md:
 
 rule collect_md_runs:
     input:
-        expand(f"{R}/md/{{material}}/{{temperature}}K.run.parquet", material=TRAIN, temperature=TEMPS),
+        runs=[f"{R}/md/{m}/{t}K.run.parquet" for m in TRAIN for t in TEMPS],
     output:
-        f"{R}/md/runs.parquet",
+        runs=f"{R}/md/runs.parquet",
     params:
-        table="md_runs",
-        version=VERSION,
+        tables={"runs": "md_runs"},
     log:
         log_path("md", "collect_md_runs"),
     benchmark:

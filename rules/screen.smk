@@ -1,47 +1,62 @@
-# Stage screen: predictions for the candidates (no MD), ranking, flags, report.
+# Stage screen: predictions for the candidates (no MD), one job per shard, then one merge into the
+# ranking, the gathered candidate tables and the report.
 
 
 rule predict:
+    """Predictions for one shard of prepared, embedded candidates."""
     input:
         model=rules.train.output.model,
-        structures=rules.prepare_candidates.output.structures,
-        embeddings=rules.embed_candidates.output[0],
+        structures=f"{R}/screening/shards/{{shard}}/candidates.parquet",
+        embeddings=f"{R}/screening/shards/{{shard}}/embeddings.parquet",
     output:
-        ranking=f"{R}/screening/ranking.parquet",
+        predictions=f"{R}/screening/shards/{{shard}}/predictions.parquet",
     params:
         temperatures=config["screen"]["temperatures_K"],
         rank_temperature=config["screen"]["rank_temperature_K"],
-        version=VERSION,
+        stage_version=STAGE_VERSIONS["predict"],
     threads: 1
     resources:
         mem_mb=3000,
         runtime=30,
     log:
-        log_path("screen", "predict"),
+        log_path("screen", "predict_{shard}"),
     benchmark:
-        bench_path("screen", "predict")
+        bench_path("screen", "predict_{shard}")
     conda:
         "../envs/screen.yaml"
     script:
         "../workflow_scripts/predict.py"
 
 
+rule rank:
+    """Every shard's predictions ranked together; candidates and rejections gathered."""
+    input:
+        predictions=per_shard("predictions"),
+        structures=per_shard("candidates"),
+        rejected=per_shard("rejected"),
+    output:
+        ranking=f"{R}/screening/ranking.parquet",
+        structures=f"{R}/screening/candidates.parquet",
+        rejected=f"{R}/screening/rejected.parquet",
+    params:
+        rank_temperature=config["screen"]["rank_temperature_K"],
+    log:
+        log_path("screen", "rank"),
+    benchmark:
+        bench_path("screen", "rank")
+    conda:
+        "../envs/screen.yaml"
+    script:
+        "../workflow_scripts/rank.py"
+
+
 rule report:
     input:
-        ranking=rules.predict.output.ranking,
-        rejected=[rules.prepare_training_structures.output.rejected, rules.prepare_candidates.output.rejected],
-        model=rules.train.output.model_json,
-        metrics=rules.train.output.metrics,
-        predictions=rules.train.output.predictions,
-        labels=rules.collect_labels.output.labels,
-        arrhenius=rules.collect_labels.output.arrhenius,
-        msd=rules.collect_labels.output.msd,
-        runs=rules.collect_md_runs.output[0],
+        unpack(report_inputs),
     output:
         html=report(f"{R}/screening/report.html", category="Screening"),
     params:
         top_k=config["screen"]["top_k"],
-        version=VERSION,
     log:
         log_path("screen", "report"),
     benchmark:

@@ -1,33 +1,7 @@
-# Stage train: two-level AML (trainer g -> closed-form f1 -> fine-tuning), or data-level transfer,
-# or the structure-only predictor; plus the ablation table and grouped cross-validation.
-
-TRAIN_LABELS = config["train"]["labels"]  # defaults filled by the schema; md: this workflow's MD labels; obelix: OBELiX sigma
-USE_TRAJECTORIES = (  # the MD labels (own or ingested) come with trajectories
-    TRAIN_LABELS in ("md", "liflow") and config["train"]["aml"] and not config["train"]["transfer_from"]
-)
-OBELIX_DIR = Path(workflow.basedir) / config["train"]["obelix_dir"]
-TRAIN_SETTINGS = {k: v for k, v in config["train"].items() if k not in ("labels", "obelix_dir")}
-
-
-def train_inputs(wildcards):
-    """Labels (MD or OBELiX), structure embeddings, structures; trajectory embeddings for AML."""
-    if TRAIN_LABELS == "liflow":  # an ingested archive: its structures, labels and trajectories
-        d = {
-            "embeddings": rules.embed_ingested.output[0],
-            "structures": rules.ingest_liflow.output.structures,
-            "labels": rules.ingest_liflow.output.labels,
-        }
-        if USE_TRAJECTORIES:
-            d["trajectories"] = rules.embed_ingested_trajectories.output[0]
-        return d
-    d = {
-        "embeddings": rules.embed_training.output[0],
-        "structures": rules.prepare_training_structures.output.structures,
-        "labels": rules.obelix_labels.output[0] if TRAIN_LABELS == "obelix" else rules.collect_labels.output.labels,
-    }
-    if USE_TRAJECTORIES:
-        d["trajectories"] = rules.collect_trajectory_embeddings.output[0]
-    return d
+# Stage train: one training-set contract (trainset/), whatever the source; two-level AML
+# (trainer g -> closed-form f1 -> fine-tuning), data-level transfer, or the structure-only
+# predictor; plus the ablation table and grouped cross-validation. All of them read trainset/
+# (input functions in rules/common.smk).
 
 
 rule obelix_labels:
@@ -38,7 +12,6 @@ rule obelix_labels:
         f"{R}/external/obelix_labels.parquet",
     params:
         folder=OBELIX_DIR,
-        version=VERSION,
     log:
         log_path("train", "obelix_labels"),
     benchmark:
@@ -49,9 +22,28 @@ rule obelix_labels:
         "../workflow_scripts/obelix_labels.py"
 
 
+rule trainset:
+    """The training-set tables every training rule reads, from whichever source is configured."""
+    input:
+        unpack(trainset_sources),
+    output:
+        **TRAINSET,
+    params:
+        source=TRAIN_LABELS,
+        stage_version=STAGE_VERSIONS["trainset"],
+    log:
+        log_path("train", "trainset"),
+    benchmark:
+        bench_path("train", "trainset")
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow_scripts/trainset.py"
+
+
 rule train:
     input:
-        unpack(train_inputs),
+        unpack(trainset_tables),
     output:
         model=f"{R}/model/model.pt",
         model_json=f"{R}/model/model.json",
@@ -59,8 +51,7 @@ rule train:
         predictions=f"{R}/train/predictions.parquet",
     params:
         settings=TRAIN_SETTINGS,
-        embedding=lambda wc: {"model": config["mlip"]["model"], "layer": config["embed"]["layer"], "variant": config["embed"]["variant"]},
-        version=VERSION,
+        embedding=embedding_meta(),
     threads: 2
     resources:
         mem_mb=6000,
@@ -76,19 +67,6 @@ rule train:
         "../workflow_scripts/train.py"
 
 
-def ablation_inputs(wildcards):
-    if TRAIN_LABELS == "obelix":
-        raise WorkflowError("ablations compare ways of using MD trajectories; OBELiX (train.labels: obelix) has none")
-    d = train_inputs(wildcards)
-    if TRAIN_LABELS == "liflow":
-        d["trajectories"] = rules.embed_ingested_trajectories.output[0]
-    else:
-        d["trajectories"] = rules.collect_trajectory_embeddings.output[0]
-    if config["embed"]["trajectory"]["moment_weights"]:  # MOMENT is configured: compare with Fourier-only
-        d["fourier"] = rules.collect_fourier_trajectory_embeddings.output[0]
-    return d
-
-
 rule ablations:
     """The AML paper's ablations on one grouped split and the same seeds (snakemake ablations)."""
     input:
@@ -97,7 +75,6 @@ rule ablations:
         report(f"{R}/train/ablations.parquet", category="Model"),
     params:
         settings=TRAIN_SETTINGS,
-        version=VERSION,
     threads: 2
     resources:
         mem_mb=6000,
@@ -116,13 +93,12 @@ rule ablations:
 rule cross_validate:
     """k-fold composition-grouped CV of the configured predictor next to a composition random forest."""
     input:
-        unpack(train_inputs),
+        unpack(trainset_tables),
     output:
         report(f"{R}/train/cross_validation.parquet", category="Model"),
     params:
         settings=TRAIN_SETTINGS,
-        evaluate=config["evaluate"],
-        version=VERSION,
+        evaluate=EVALUATE_SETTINGS,
     threads: 2
     resources:
         mem_mb=6000,

@@ -48,6 +48,45 @@ def test_liflow_archive_labels_split_and_trajectories(tmp_path):
     np.testing.assert_array_equal(traj.positions_A.astype(np.float32), arch["Li3N"])
 
 
+def test_example_archive_has_liflows_own_layout(tmp_path):
+    """What LiFlow's loader (liflow/data/dataset.py) does with the files works on ours."""
+    write_example_archive(tmp_path / "arch", _structures(["Li3N", "LiCl"]), temperatures=(600,), n_frames=11)
+    element_idx = np.load(tmp_path / "arch/element_index.npy")  # a plain array, no pickle
+    numbers = np.load(tmp_path / "arch/atomic_numbers.npy", allow_pickle=True).item()
+    lattice = np.load(tmp_path / "arch/lattice.npy", allow_pickle=True).item()
+    assert element_idx.ndim == 1 and element_idx[[3, 7, 17]].tolist() == [0, 1, 2]
+    assert sorted(element_idx[numbers["Li3N"]].tolist()) == [0, 0, 0, 1] and lattice["LiCl"].shape == (3, 3)
+    row = pd.read_csv(tmp_path / "arch/train_600K.csv").iloc[0]
+    frames = np.load(tmp_path / "arch/positions_600K.npz")[row["name"]]
+    assert (row["t_start"], row["t_end"]) == (0, 11) and frames[row["t_start"]:row["t_end"]].shape[0] == 11
+
+
+def test_liflow_window_is_frame_indices(tmp_path):
+    arch = tmp_path / "arch"
+    expected = write_example_archive(arch, _structures(["Li3N", "Li2O"]), temperatures=(800,), n_frames=101)
+    csv = pd.read_csv(arch / "train_800K.csv")
+    csv["t_start"], csv["t_end"] = 20, 81  # frames 20..80: 60 frame intervals = 0.6 ps of the 1 ps run
+    csv.loc[csv["name"] == "Li2O", "t_end"] = 102  # past the last frame
+    csv.to_csv(arch / "train_800K.csv", index=False)
+    ingest_liflow(arch, tmp_path / "out", settings=FAST)
+    labels = schema.read_table(tmp_path / "out/labels.parquet", "labels").set_index("material_id")
+    full = expected.set_index("name")["msd_t_Li"]
+    # Straight-line motion: MSD/t grows linearly with the window, so 0.6 ps gives 0.6 x the full run's.
+    assert labels.loc["Li3N", "status"] == "ok" and labels.loc["Li3N", "n_frames"] == 61
+    np.testing.assert_allclose(labels.loc["Li3N", "duration_ps"], 0.6)
+    np.testing.assert_allclose(labels.loc["Li3N", "msd_per_time_A2_ps"], 0.6 * full["Li3N"], rtol=1e-5)
+    assert labels.loc["Li2O", "status"] == "failed"
+    assert "does not fit the trajectory's 101 frames" in labels.loc["Li2O", "reason"]
+
+
+def test_dict_style_element_index_is_refused_clearly(tmp_path):
+    arch = tmp_path / "arch"
+    write_example_archive(arch, _structures(["Li2O"]), temperatures=(600,), n_frames=11)
+    np.save(arch / "element_index.npy", np.array({"Li2O": np.array([3, 8])}, dtype=object), allow_pickle=True)
+    with pytest.raises(IngestError, match="element lookup table, a plain integer array"):
+        ingest_liflow(arch, tmp_path / "out")
+
+
 def test_liflow_ingest_memory_is_bounded(tmp_path):
     """Peak Python/numpy memory does not grow with the archive: 4x the structures, same peak."""
     base = Structure.from_file(TRAIN_DIR / "Li2O.json") * (3, 3, 3)  # 81 atoms

@@ -121,3 +121,36 @@ def test_label_files_writes_rows_for_good_and_bad_runs(tmp_path):
     assert rows[0]["diffusive"] is False  # 0.06 ps never leaves the vibrational regime
     assert df["msd_final_A2"].iloc[0] > 0
     assert "needs >= 3" in schema.read_table(tmp_path / "arr.parquet", "arrhenius")["status"].iloc[0]
+
+
+def test_slow_run_keeps_an_upper_bound_on_D():
+    """A slow conductor (D far below what a short run resolves) is not diffusive, but its label row
+    keeps an upper bound on D (and sigma) instead of dropping out of the training data."""
+    rng = np.random.default_rng(1)
+    n_frames, dt_ps, n_li = 400, 0.01, 32
+    D_true_A2_ps = 0.02  # 2e-6 cm^2/s
+    walk = np.cumsum(rng.normal(0, math.sqrt(2 * D_true_A2_ps * dt_ps), (n_frames, n_li, 3)), axis=0)
+    vib = rng.normal(0, 0.25, (n_frames, n_li, 3))  # thermal vibration, 0.19 A^2 floor
+    host = rng.normal(0, 0.05, (n_frames, 8, 3)) + 2.0
+    pos = np.concatenate([walk + vib + 5.0, host], axis=1)
+    traj = Trajectory(pos, np.array([3] * n_li + [16] * 8), np.eye(3) * 12.0, dt_ps, 600.0, "slow")
+    row = label_trajectory(traj, LabelSettings(n_dt=40))
+    assert row["diffusive"] is False and math.isnan(row["D_cm2_s"])
+    D_true = D_true_A2_ps * 1e-4
+    assert D_true < row["D_upper_cm2_s"] < 10 * D_true
+    assert row["sigma_upper_S_cm"] == pytest.approx(nernst_einstein_S_cm(row["D_upper_cm2_s"], n_li / 12.0**3, 600.0))
+
+
+def test_arrhenius_interval_uses_student_t():
+    from scipy.stats import t as student_t
+
+    kB = 8.617333262e-5
+    T = np.array([600.0, 800.0, 1000.0, 1200.0])
+    D = 1e-3 * np.exp(-0.25 / (kB * T)) * np.array([1.1, 0.9, 1.05, 0.97])  # scatter beyond the errors
+    fit = arrhenius_fit(T, D, 0.01 * D)
+    t95 = student_t.ppf(0.975, 2)
+    assert fit["t95"] == pytest.approx(4.303, abs=1e-3)
+    assert fit["Ea_ci95_high_eV"] - fit["Ea_eV"] == pytest.approx(t95 * fit["Ea_std_eV"])
+    # cov_lnD0_Ea is the covariance of ln D0 and Ea/k_B (K): its correlation is a number in [-1, 1].
+    corr = fit["cov_lnD0_Ea"] / (fit["log10_D0_std_cm2_s"] * math.log(10) * fit["Ea_std_eV"] / kB)
+    assert -1.0 <= corr <= 1.0 and corr > 0.9  # ln D0 and Ea rise together

@@ -57,6 +57,27 @@ def test_thermostats_that_suppress_diffusion_are_refused(tmp_path, name):
         run_md(li3n(), lj(thermostat=name), tmp_path / "t.parquet", progress=False)
 
 
+@pytest.mark.parametrize("name", ["NVE", "Nve", " nve "])
+def test_thermostat_names_are_taken_in_any_case(tmp_path, name):
+    """'NVE' runs NVE (constant total energy), not the default Nose-Hoover."""
+    from ase import units
+
+    row = run_md(li3n() * (2, 2, 2), lj(thermostat=name, n_steps=200, interval=20, temperature_K=300.0),
+                 tmp_path / "t.parquet", progress=False)
+    assert row["status"] == "ok" and row["thermostat"] == "nve"
+    assert schema.read_provenance(tmp_path / "t.parquet")["thermostat"] == "nve"
+    df = schema.read_table(tmp_path / "t.parquet", "trajectory")
+    kinetic = df["temperature_K"].to_numpy() * 1.5 * units.kB * 32  # ASE: 3N/2 kT
+    total = df["potential_energy_eV"].to_numpy() + kinetic
+    assert np.ptp(total) < 0.01 * np.ptp(df["potential_energy_eV"].to_numpy()) + 1e-6
+
+
+@pytest.mark.parametrize("name", ["nosehoover", "Langevine", "npt"])
+def test_unknown_thermostats_are_refused(tmp_path, name):
+    with pytest.raises(MDError, match="unknown thermostat"):
+        run_md(li3n(), lj(thermostat=name), tmp_path / "t.parquet", progress=False)
+
+
 def test_divergence_stops_the_run_with_a_reason(tmp_path):
     # Two atoms 0.4 A apart: the collapse check fires on the first frame.
     s = Structure(Lattice.cubic(5.0), ["Li", "Li", "N"], [[0, 0, 0], [0.08, 0, 0], [0.5, 0.5, 0.5]])

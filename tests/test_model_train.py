@@ -81,3 +81,39 @@ def test_too_few_samples_is_a_clear_error(tmp_path):
     labels, emb, structs = synthetic(n_materials=1)
     with pytest.raises(ValueError, match="usable samples"):
         train(labels.iloc[:1], emb, structs, TrainConfig(decoder_widths=[4]), tmp_path / "m")
+
+
+def test_upper_bounds_train_as_censored_targets(tmp_path):
+    """Slow materials whose MD gave only an upper bound on D: dropping them biases the model toward
+    fast conductors; as censored targets they pull its predictions for slow materials down."""
+    labels, emb, structs = synthetic(n_materials=160, seed=1)
+    true = np.log10(labels["msd_final_A2"].to_numpy()) - 6.0  # a D-like target, log10 cm^2/s
+    slow = true < np.quantile(true, 0.4)
+    labels = labels.drop(columns="msd_final_A2").assign(
+        D_cm2_s=np.where(slow, np.nan, 10**true),
+        D_upper_cm2_s=np.where(slow, 10 ** (true + 0.3), np.nan),  # the bound lies above the value
+        diffusive=~slow)
+    split = grouped_split(list(structs.set_index("material_id").loc[labels["material_id"], "reduced_formula"]),
+                          0.3, 0.0, 0)
+    held_out_slow = (split == "validation") & slow
+    bias = {}
+    for censored in (True, False):
+        cfg = TrainConfig(target="D_cm2_s", decoder_widths=[32, 32], epochs=60, patience=15, seeds=[0],
+                          val_fraction=0.3, batch_materials=8, censored=censored, aml=False)
+        meta = train(labels, emb, structs, cfg, tmp_path / f"m{censored}", tmp_path / f"metrics{censored}.parquet",
+                     tmp_path / f"pred{censored}.parquet")
+        pred = schema.read_table(tmp_path / f"pred{censored}.parquet", "training_predictions")
+        assert meta["route"] == "structure-only"
+        if censored:
+            assert pred["censored"].sum() == slow.sum()  # every bound is a training sample
+            metrics = schema.read_table(tmp_path / f"metrics{censored}.parquet", "metrics")
+            n_val = metrics[(metrics["split"] == "validation") & metrics["temperature_K"].isna() & metrics["seed"].isna()]["n"].iloc[0]
+            assert n_val == ((split == "validation") & ~slow).sum()  # metrics: exact labels only
+        p = load_predictor(tmp_path / f"m{censored}")
+        rows = np.flatnonzero(held_out_slow)
+        embs = [np.stack(emb[emb["material_id"] == labels["material_id"].iloc[i]]["embedding"].to_list()) for i in rows]
+        mean, _, _ = p.predict(Batch.build(embs, labels["temperature_K"].to_numpy()[rows]))
+        bias[censored] = float(np.mean(mean - true[rows]))
+    print("bias on held-out slow materials (log10):", bias)
+    assert bias[False] > 0.3  # without the bounds the slow materials are predicted too fast
+    assert bias[True] < 0.5 * bias[False]

@@ -125,3 +125,61 @@ def test_prepared_structures_carry_hull_and_gap(online, tmp_path):
     row = schema.read_table(tmp_path / "s.parquet", "structures").iloc[0]
     assert row["material_id"] == "mp-1960" and row["source"] == "materials_project 2026.09.30"
     assert row["e_above_hull_eV_atom"] == 0.0 and row["band_gap_eV"] == 5.0
+
+
+def test_submitted_job_never_queries_materials_project_even_with_refresh(online, tmp_path):
+    src = {"type": "materials_project", "name": "demo", "mp_ids": ["mp-1960"], "refresh": True}
+    files = material_files([src], tmp_path)  # the main process: refresh fetches
+    n_calls = len(online.calls)
+    assert any("/materials/summary/" in c.request.url for c in online.calls)
+    f = files["mp-1960"]
+    mtime = f.stat().st_mtime_ns
+    # A submitted job (fetch=False) reads the frozen manifest: not one request.
+    assert material_files([src], tmp_path, fetch=False) == files
+    assert len(online.calls) == n_calls
+    # A refresh that finds the same structure leaves its file untouched: nothing downstream goes stale.
+    time.sleep(0.01)
+    material_files([src], tmp_path)
+    assert len(online.calls) > n_calls and f.stat().st_mtime_ns == mtime
+
+
+def test_submitted_job_without_a_manifest_is_a_clear_error(tmp_path):
+    src = {"type": "materials_project", "name": "never", "mp_ids": ["mp-1960"], "refresh": True}
+    with pytest.raises(mp.MPError, match="may not fetch"):
+        material_files([src], tmp_path, fetch=False)
+
+
+def _snakemake_parse(tmp_path, mode: str, endpoint: str):
+    """Build the DAG as the main process (mode default) or as a submitted cluster job (mode remote)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import REPO
+
+    cfg = tmp_path / "mp.yaml"
+    cfg.write_text("train_sources: [{type: materials_project, name: demo, mp_ids: [mp-1960], refresh: true, "
+                   f"cache: {tmp_path / 'mp'}}}]\n")
+    snakemake = str(Path(sys.executable).with_name("snakemake"))
+    env = {**os.environ, "MP_API_KEY": "x" * 32, "MP_API_ENDPOINT": endpoint}
+    cmd = [snakemake, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path / "work"), "-n", "--cores", "1",
+           "--configfile", str(cfg), "--mode", mode, "collect_structures"]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_snakefile_fetches_only_in_the_main_process(online, tmp_path):
+    """The Snakefile itself: a submitted job (--mode remote) parses with refresh: true and makes no
+    request; the main process does ask (here an endpoint on loopback where nothing listens)."""
+    material_files([{"type": "materials_project", "name": "demo", "mp_ids": ["mp-1960"], "cache": str(tmp_path / "mp")}],
+                   tmp_path)  # the frozen manifest a main process left (replayed HTTP)
+    import socket
+
+    with socket.socket() as s:  # a loopback port with no server: any connection attempt fails at once
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    endpoint = f"http://127.0.0.1:{port}/"
+    main = _snakemake_parse(tmp_path, "default", endpoint)
+    assert main.returncode != 0 and "unreachable" in main.stdout + main.stderr
+    job = _snakemake_parse(tmp_path, "remote", endpoint)
+    assert job.returncode == 0, job.stderr[-2000:]

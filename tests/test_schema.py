@@ -95,3 +95,31 @@ def test_rows_with_missing_fields_become_nulls(tmp_path):
     df = schema.read_table(schema.write_table(rows, tmp_path / "l.parquet", "labels"), "labels")
     assert df["n_li"].tolist()[0] == 4 and pd.isna(df["n_li"].tolist()[1])
     assert pd.isna(df["diffusive"].tolist()[1])
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_written_files_get_the_umask_permissions(tmp_path, umask, mode):
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        row = {"material_id": "m", "source": "s", "stage": "fetch", "code": "x", "reason": "r"}
+        table = schema.write_table([row], tmp_path / "t.parquet", "rejected")
+        text = schema.write_text_atomic(tmp_path / "r.html", "<html></html>")
+        with schema.TableWriter(tmp_path / "traj.parquet", "trajectory") as w:
+            w.write([{"frame": 0, "positions_A": [0.0, 0.0, 0.0]}])
+        gathered = tmp_path / "all.parquet"
+        assert schema.concat_files([table, table], gathered, "rejected") == 2
+    finally:
+        os.umask(old)
+    for p in (table, text, tmp_path / "traj.parquet", gathered):
+        assert stat.S_IMODE(p.stat().st_mode) == mode, (p.name, oct(p.stat().st_mode))
+
+
+def test_concat_files_refuses_a_foreign_table(tmp_path):
+    good = schema.write_table([{"material_id": "m", "reason": "r"}], tmp_path / "a.parquet", "rejected")
+    bad = schema.write_table([{"material_id": "m", "temperature_K": 300.0}], tmp_path / "b.parquet", "md_runs")
+    with pytest.raises(schema.TableSchemaError):
+        schema.concat_files([good, bad], tmp_path / "out.parquet", "rejected")
+    assert not (tmp_path / "out.parquet").exists()

@@ -14,6 +14,7 @@ from ionscreen.structures import (
     StructureError,
     balance_charge,
     check_structure,
+    min_interatomic_distance,
     order_structure,
     perpendicular_widths,
     prepare_sources,
@@ -104,6 +105,50 @@ def test_ordering_unresolvable_disorder_has_a_code():
     with pytest.raises(StructureError, match="within the limit of 4 atoms") as exc:
         order_structure(s, max_atoms=4)
     assert exc.value.code == "disorder_unresolved"
+
+
+def test_prediction_fallback_orders_what_training_rejects():
+    s = Structure(Lattice.cubic(5.0), [{"Li": 1 / 7}, "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    r = order_structure(s, max_atoms=4, fallback=True)  # the best ordering found, with its error
+    assert r.structure.is_ordered and r.error > 0.05 and "approximate" in r.description
+    s = read_structure(REPO / "resources/structures/candidates/Li10GeP2S12.json")
+    r = order_structure(s, max_atoms=40, fallback=True)  # over the budget: used, and said so
+    assert len(r.structure) == 50 and "50 atoms exceed the budget of 40" in r.description
+
+
+def _split_sites(n_pairs: int = 6) -> Structure:
+    """Positional disorder as CIFs write it: each Li sits on one of two sites 0.3 A apart (0.5 each)."""
+    rng = np.random.default_rng(3)
+    centres = rng.uniform(0, 1, (n_pairs, 3))
+    species, coords = [], []
+    for c in centres:
+        for shift in (-0.15, 0.15):
+            species.append({"Li": 0.5})
+            coords.append(c + [shift / 8.0, 0, 0])
+    species += ["Cl"] * 2
+    coords += [[0.25, 0.25, 0.25], [0.75, 0.75, 0.75]]
+    return Structure(Lattice.cubic(8.0), species, coords)
+
+
+def test_split_sites_are_filled_one_atom_per_pair():
+    s = _split_sites()
+    for seed in range(5):
+        r = order_structure(s, seed=seed, max_atoms=200)
+        assert r.structure.composition["Li"] == 6  # one Li per pair: the composition is exact
+        assert min_interatomic_distance(r.structure) > 0.5, r.description
+    assert any("moved off split sites" in order_structure(s, seed=k).description for k in range(5))
+
+
+def test_candidate_settings_are_one_set_of_defaults():
+    import yaml
+
+    from ionscreen.structures import CANDIDATE_MAX_ATOMS, candidate_settings
+
+    schema = yaml.safe_load((REPO / "config/config.schema.yaml").read_text())
+    assert schema["properties"]["screen"]["properties"]["max_atoms"]["default"] == CANDIDATE_MAX_ATOMS
+    assert yaml.safe_load((REPO / "config.yaml").read_text())["screen"]["max_atoms"] == CANDIDATE_MAX_ATOMS
+    c = candidate_settings(relax_steps=5)
+    assert (c.max_atoms, c.min_width_A, c.relax_steps, c.ordering_fallback) == (CANDIDATE_MAX_ATOMS, 0.0, 5, True)
 
 
 def _li_cl_o(decorated: bool) -> Structure:

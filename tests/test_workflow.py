@@ -29,32 +29,44 @@ def _rule_blocks() -> dict[str, str]:
 
 def test_every_rule_has_log_and_benchmark():
     blocks = _rule_blocks()
-    assert {"prepare_training_structures", "md", "label", "embed_training", "train", "predict", "report"} <= set(blocks)
+    assert {"prepare_structure", "md", "label", "embed_structure", "trainset", "train", "predict", "rank", "report"} <= set(blocks)
     for name, text in blocks.items():
         assert "    log:" in text, f"rule {name} has no log"
         assert "    benchmark:" in text, f"rule {name} has no benchmark"
 
 
+def _dry_run(*args, cwd=None, env=None) -> tuple[dict[str, int], str]:
+    proc = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-n", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M)}
+    return counts, proc.stdout
+
+
 def test_dry_run_lists_jobs_of_every_stage(tmp_path):
     # An empty working directory: the answer must not depend on what a previous `make screen` left.
-    out = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n", "--cores", "8",
-                          "screen_candidates"], capture_output=True, text=True, check=True).stdout
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
-    for rule in ("prepare_training_structures", "md", "label", "embed_training", "train", "predict", "report"):
-        assert int(counts.get(rule, 0)) >= 1, (rule, counts)
-    assert int(counts["md"]) == 9 * 2  # 9 training structures x 2 temperatures
-    assert int(counts["embed_trajectories"]) == 9  # AML: the trainer sees trajectory embeddings
+    counts, _ = _dry_run("-d", str(tmp_path), "--cores", "8", "screen_candidates")
+    for rule in ("prepare_structure", "md", "label", "embed_structure", "trainset", "train", "predict", "rank", "report"):
+        assert counts.get(rule, 0) >= 1, (rule, counts)
+    assert counts["md"] == 9 * 2  # 9 training structures x 2 temperatures
+    assert counts["prepare_structure"] == counts["embed_structure"] == counts["label"] == 9  # one job per material
+    assert counts["embed_trajectories"] == 9  # AML: the trainer sees trajectory embeddings
+    assert counts["prepare_candidates"] == counts["predict"] == 1  # 10 candidates, shards of 200
 
 
 def test_contract_obelix_command_dry_run(tmp_path):
-    # CONTRACT.md's literal command; --configfile also swallows "train" (see the file ./train).
-    out = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n", "--cores", "2",
-                          "--configfile", "config/obelix.yaml", "train"], cwd=REPO, capture_output=True, text=True,
-                         check=True).stdout
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
-    assert {k: int(v) for k, v in counts.items()} == {"obelix_labels": 1, "prepare_training_structures": 1,
-                                                      "embed_training": 1, "train": 1, "default": 1, "total": 5}
+    # CONTRACT.md's command, target first (--configfile takes several files).
+    counts, out = _dry_run("train", "-d", str(tmp_path), "--cores", "2", "--configfile", "config/obelix.yaml", cwd=REPO)
+    assert counts == {"obelix_labels": 1, "prepare_structure": 254, "embed_structure": 254, "collect_structures": 1,
+                      "collect_embeddings": 1, "trainset": 1, "train": 1, "total": 513}
     assert "results/obelix/model/model.pt" in out
+
+
+def test_obelix_screen_schedules_no_md(tmp_path):
+    counts, _ = _dry_run("screen_candidates", "-d", str(tmp_path), "--cores", "2", "--configfile", "config/obelix.yaml",
+                         cwd=REPO)
+    assert counts["report"] == 1 and counts["predict"] == 1
+    assert not {"md", "label", "collect_md_runs", "collect_labels", "embed_trajectories"} & set(counts), counts
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +149,7 @@ def test_workflow_trains_with_aml_and_writes_ablations(workflow_run):
     assert abl["mae"].notna().all()
 
 
-def test_slurm_profile_batches_md_runs(tmp_path):
+def test_slurm_profile_batches_per_material_jobs(tmp_path):
     """100 structures x 4 temperatures: 400 MD runs in 20 md_batch submissions, not 400 jobs."""
     src = (REPO / "resources/structures/train/Li2O.json").read_text()
     (tmp_path / "structs").mkdir()
@@ -145,10 +157,93 @@ def test_slurm_profile_batches_md_runs(tmp_path):
         (tmp_path / "structs" / f"m{i:03d}.json").write_text(src)
     (tmp_path / "cfg.yaml").write_text(f"train_sources: [{{type: directory, path: {tmp_path / 'structs'}}}]\n"
                                        "md: {temperatures_K: [600, 800, 1000, 1200]}\n")
-    out = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "-n", "--profile",
-                          str(REPO / "profiles/slurm"), "screen_candidates", "--configfile", str(tmp_path / "cfg.yaml")],
-                         capture_output=True, text=True, check=True).stdout
-    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, flags=re.M))
-    assert int(counts["md"]) == 400
+    counts, out = _dry_run("-d", str(tmp_path), "--profile", str(REPO / "profiles/slurm"), "screen_candidates",
+                           "--configfile", str(tmp_path / "cfg.yaml"))
+    assert counts["md"] == 400
     assert out.count("Group job md_batch") == 20
+    assert out.count("Group job structure_batch") == 2  # 100 x (prepare + embed), 50 materials a submission
     assert out.count("Group job analysis_batch") == 4  # 100 label + 100 trajectory-embedding jobs
+
+
+# ------------------------------------------------------------------ a campaign that grows
+
+
+@pytest.fixture
+def finished_copy(workflow_run, tmp_path):
+    """A copy of the finished .test campaign (results and Snakemake's records), free to grow."""
+    import shutil
+
+    results, _ = workflow_run
+    work = tmp_path / "campaign"
+    shutil.copytree(results.parent, work, symlinks=True)
+    return work
+
+
+def _grown_config(tmp_path, train_extra=(), candidates_extra=()) -> Path:
+    import yaml
+
+    cfg = yaml.safe_load((REPO / ".test/config.yaml").read_text())
+    cfg["train_sources"][0]["paths"] += list(train_extra)
+    cfg["candidate_sources"][0]["paths"] += list(candidates_extra)
+    path = tmp_path / "grown.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.mark.slow
+def test_added_training_structure_runs_only_its_own_jobs(finished_copy, tmp_path):
+    cfg = _grown_config(tmp_path, train_extra=["resources/structures/train/Li2S.json"])
+    counts, out = _dry_run("-d", str(finished_copy), "--cores", "2", "screen_candidates", "--configfile", str(cfg),
+                           cwd=REPO)
+    # The new material's per-material jobs ...
+    assert counts["prepare_structure"] == counts["embed_structure"] == counts["label"] == 1
+    assert counts["md"] == 2 and counts["embed_trajectories"] == 1
+    assert set(re.findall(r"wildcards: material=([^,\s]+)", out)) == {"Li2S"}
+    # ... the gathers, training, prediction and the report; nothing of the old materials or candidates.
+    for rule in ("collect_structures", "collect_embeddings", "collect_labels", "collect_md_runs",
+                 "collect_trajectory_embeddings", "trainset", "train", "rank", "report"):
+        assert counts[rule] == 1, (rule, counts)
+    assert counts["predict"] == 2  # the two candidate shards, with the retrained model
+    assert "prepare_candidates" not in counts and "embed_candidates" not in counts
+
+
+@pytest.mark.slow
+def test_package_patch_release_leaves_results_current_but_a_stage_version_does_not(finished_copy, tmp_path):
+    import os
+
+    site = tmp_path / "site"
+    site.mkdir()
+    args = ("-d", str(finished_copy), "--cores", "2", "screen_candidates", "ablations",
+            "--configfile", str(REPO / ".test/config.yaml"))
+    (site / "sitecustomize.py").write_text("import ionscreen\nionscreen.__version__ = '0.1.99'\n")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    counts, out = _dry_run(*args, env=env)
+    assert counts == {} and "Nothing to be done" in out
+    # The control: bumping the md stage version puts every MD run (and what follows) out of date.
+    (site / "sitecustomize.py").write_text("import ionscreen.schema\nionscreen.schema.STAGE_VERSIONS['md'] += 1\n")
+    counts, _ = _dry_run(*args, env=env)
+    assert counts["md"] == 5 * 2 and "prepare_structure" not in counts
+
+
+@pytest.mark.slow
+def test_added_candidates_are_screened_in_a_new_shard(finished_copy, tmp_path):
+    import json
+
+    results = finished_copy / "results-test"
+    before = schema.read_table(results / "screening/ranking.parquet", "predictions")
+    shards = json.loads((results / "screening/shards.json").read_text())["shards"]
+    assert sorted(shards) == ["00000", "00001"]
+    cfg = _grown_config(tmp_path, candidates_extra=["resources/structures/candidates/LiI.json"])
+    args = ("-d", str(finished_copy), "--cores", "2", "screen_candidates", "--configfile", str(cfg))
+    counts, out = _dry_run(*args, cwd=REPO)
+    assert counts["prepare_candidates"] == counts["embed_candidates"] == counts["predict"] == 1
+    assert set(re.findall(r"wildcards: shard=(\d+)", out)) == {"00002"}
+    assert {"md", "train", "prepare_structure"}.isdisjoint(counts)
+    proc = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), *args], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    after = schema.read_table(results / "screening/ranking.parquet", "predictions")
+    assert set(after["material_id"]) == set(before["material_id"]) | {"LiI"}
+    assert sorted(after.drop_duplicates("material_id")["rank"]) == [1, 2, 3, 4]
+    old = after[after["material_id"] != "LiI"].set_index(["material_id", "temperature_K"])["prediction"]
+    np.testing.assert_array_equal(old.sort_index(), before.set_index(["material_id", "temperature_K"])["prediction"].sort_index())
+    assert json.loads((results / "screening/shards.json").read_text())["shards"]["00002"] == ["LiI"]

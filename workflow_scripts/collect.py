@@ -1,6 +1,6 @@
-"""Rule shim: concatenate per-job tables of one declared table."""
+"""Rule shim: gather per-job files of declared tables into the tables users read (streamed)."""
 from ionscreen import logs, schema
 
 logs.setup(snakemake.log[0])
-schema.write_table(schema.concat_tables(snakemake.input, snakemake.params.table),
-                   snakemake.output[0], snakemake.params.table)
+for name, table in snakemake.params.tables.items():
+    schema.concat_files(snakemake.input[name], snakemake.output[name], table)

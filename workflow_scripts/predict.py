@@ -1,4 +1,4 @@
-"""Rule shim: rank the candidates with the trained predictor."""
+"""Rule shim: predictions for one shard of candidates with the trained predictor."""
 from pathlib import Path
 
 from ionscreen import logs
@@ -6,4 +6,4 @@ from ionscreen.predict import screen_tables
 
 logs.setup(snakemake.log[0])
 screen_tables(Path(snakemake.input.model).parent, snakemake.input.structures, snakemake.input.embeddings,
-              snakemake.params.temperatures, snakemake.output.ranking, snakemake.params.rank_temperature)
+              snakemake.params.temperatures, snakemake.output.predictions, snakemake.params.rank_temperature)

@@ -89,7 +89,7 @@ def _predict(a: argparse.Namespace) -> int:
 
     df, bad = predict_paths(a.model, a.structure, a.temperature, a.out, rejected_out=a.rejected_out,
                             rank_temperature_K=a.rank_temperature, relax_steps=a.relax_steps,
-                            device=a.device, threads=a.threads)
+                            max_atoms=a.max_atoms, device=a.device, threads=a.threads)
     for b in bad:
         print(f"rejected {b['material_id']}: {b['reason']}", file=sys.stderr)
     print(f"{df['material_id'].nunique() if len(df) else 0} structures predicted, {len(bad)} rejected -> {a.out}")
@@ -143,18 +143,32 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model", required=True, help="model directory written by the train rule")
     pr.add_argument("--temperature", type=float, nargs="+", required=True)
     pr.add_argument("--rank-temperature", type=float, default=None, help="default: lowest --temperature")
-    pr.add_argument("--relax-steps", type=int, default=0)
+    pr.add_argument("--relax-steps", type=int, default=0, help="MLIP relaxation steps (0: structures as given)")
+    pr.add_argument("--max-atoms", type=int, default=None,
+                    help="atom budget for ordering disorder (default: the workflow's screen.max_atoms default, 1000)")
     pr.add_argument("--device", default="auto")
     pr.add_argument("--threads", type=int, default=2)
     pr.add_argument("--rejected-out", default=None)
     pr.add_argument("--out", required=True)
     pr.set_defaults(func=_predict)
 
-    il = sub.add_parser("ingest-liflow", help="a LiFlow data archive -> structures, labels (with split), trajectories")
+    il = sub.add_parser(
+        "ingest-liflow", help="a LiFlow data archive -> structures, labels (with split), trajectories",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Reads a LiFlow data archive in the layout of LiFlow's own loader:\n"
+        "  element_index.npy       element lookup table: a plain integer array [n_elements], indexed by atomic number\n"
+        "  atomic_numbers.npy      pickled dict: structure name -> atomic numbers [n_atoms]\n"
+        "  lattice.npy             pickled dict: structure name -> cell [3, 3] (A)\n"
+        "  positions_{T}K.npz      structure name -> unwrapped positions [n_frames, n_atoms, 3] (A)\n"
+        "  {train,test}_{T}K.csv   name, temp, t_start, t_end, comp, msd_t_Li (A^2/ps), ...;\n"
+        "                          t_start/t_end are frame indices: frames t_start <= i < t_end are labelled\n"
+        "Frame time = --timestep-fs x --interval (LiFlow's protocol: 1 fs x 10 = 10 fs).\n"
+        "Writes OUT/structures.parquet, OUT/labels.parquet (with the CSVs' split, msd_t_Li kept as\n"
+        "reference_msd_per_time_A2_ps) and OUT/trajectories/<name>/<T>K.parquet; resumes.")
     il.add_argument("data_dir")
     il.add_argument("--out", required=True, help="output directory")
-    il.add_argument("--timestep-fs", type=float, default=1.0, help="LiFlow: 1 fs")
-    il.add_argument("--interval", type=int, default=10, help="steps between saved frames (LiFlow: 10)")
+    il.add_argument("--timestep-fs", type=float, default=1.0, help="MD time step, fs (LiFlow: 1)")
+    il.add_argument("--interval", type=int, default=10, help="MD steps between saved frames (LiFlow: 10)")
     il.add_argument("--specie", default="Li")
     il.add_argument("--n-dt", type=int, default=100, help="time intervals in kinisi's fit")
     il.add_argument("--limit", type=int, default=None, help="only the first N structures (a quick look)")

@@ -1,18 +1,26 @@
 """Bring existing MD into the project's tables, so nothing is re-run.
 
-``ingest_liflow`` reads a LiFlow data archive (Zenodo; the layout of LiFlow's code):
+``ingest_liflow`` reads a LiFlow data archive (Zenodo) in the layout LiFlow's own loader reads
+(learningmatter-mit/liflow, ``liflow/data/dataset.py``, and the archive's README):
 
-- ``atomic_numbers.npy``, ``lattice.npy``, ``element_index.npy``: pickled dicts keyed by structure
-  name (atomic numbers per atom; 3 x 3 cell in A; LiFlow's element indices, checked for coverage);
+- ``element_index.npy``: an element lookup table, a plain integer array of shape [n_elements]
+  indexed by atomic number (LiFlow's model embeds ``element_index[atomic_numbers]``). Loaded
+  without pickle; every atomic number of the archive must index into it;
+- ``atomic_numbers.npy``, ``lattice.npy``: pickled dicts keyed by structure name (atomic numbers
+  per atom; 3 x 3 cell in A);
 - ``positions_{T}K.npz``: structure name -> (frames, atoms, 3) unwrapped Cartesian positions, A;
-- ``{train,test}_{T}K.csv``: name, temp, t_start, t_end, comp, msd_t_Li (A^2/ps), ...
+- ``{train,test}_{T}K.csv``: ``name, temp, t_start, t_end, comp, msd_t_Li`` (A^2/ps), ...;
+  ``t_start`` and ``t_end`` are **frame indices** into the positions array (LiFlow's loader draws
+  frames with ``randint(t_start, t_end - delay)``), so the window is frames
+  ``t_start <= i < t_end``, Python's slice.
 
-and writes ``OUT/structures.parquet`` (frame 0 of the first temperature), one trajectory table per
-structure and temperature (``OUT/trajectories/<name>/<T>K.parquet``) and ``OUT/labels.parquet``
-(our labels recomputed from the positions, LiFlow's ``msd_t_Li`` kept as
-``reference_msd_per_time_A2_ps``, the split from the CSVs). It streams: one structure's positions
-at one temperature are in memory at a time (``np.load`` of an ``.npz`` reads one key on access), so
-the tens-of-GB archive never is.
+The frame time comes from ``timestep_fs`` x ``interval`` (LiFlow's protocol: 1 fs, a frame every
+10 steps). It writes ``OUT/structures.parquet`` (frame 0 of the first temperature), one trajectory
+table per structure and temperature (``OUT/trajectories/<name>/<T>K.parquet``, every frame) and
+``OUT/labels.parquet`` (our labels recomputed from the positions in the CSV's window, LiFlow's
+``msd_t_Li`` kept as ``reference_msd_per_time_A2_ps``, the split from the CSVs). It streams: one
+structure's positions at one temperature are in memory at a time (``np.load`` of an ``.npz``
+reads one key on access), so the tens-of-GB archive never is.
 
 ``ingest_manifest`` does the same for a directory of the user's own trajectory files (anything
 ``ionscreen label`` reads: the project's Parquet, ASE trajectories, extxyz, XDATCAR) described by
@@ -61,6 +69,23 @@ def _pickled_dict(path: Path) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise IngestError(f"{path} holds a {type(obj).__name__}, expected a dict keyed by structure name")
     return obj
+
+
+def element_table(path: Path) -> np.ndarray:
+    """LiFlow's ``element_index.npy``: an integer array indexed by atomic number."""
+    if not path.is_file():
+        raise IngestError(f"{path.name} is missing from {path.parent}: not a LiFlow data archive")
+    try:
+        table = np.load(path, allow_pickle=False)
+    except ValueError as exc:  # a pickled object: not LiFlow's layout
+        raise IngestError(
+            f"{path} holds a pickled object (a dict keyed by structure name?); LiFlow's element_index.npy is "
+            "an element lookup table, a plain integer array of shape [n_elements] indexed by atomic number"
+        ) from exc
+    if table.ndim != 1 or not np.issubdtype(table.dtype, np.integer):
+        raise IngestError(f"{path} holds a {table.dtype} array of shape {table.shape}; LiFlow's element_index.npy is "
+                          "a 1-d integer array indexed by atomic number")
+    return table
 
 
 def liflow_temperatures(data_dir: str | Path) -> list[int]:
@@ -132,14 +157,17 @@ def write_trajectory(path: Path, traj: Trajectory, *, timestep_fs: float, interv
     schema.write_table(tbl, path, "trajectory", **meta)
 
 
-def _window(traj: Trajectory, t_start: Any, t_end: Any) -> Trajectory:
-    """Frames within [t_start, t_end] ps (LiFlow's CSV columns), when given."""
+def frame_window(traj: Trajectory, t_start: Any, t_end: Any) -> Trajectory:
+    """Frames ``t_start <= i < t_end`` (LiFlow's CSV columns are frame indices), when given."""
     if t_start is None or t_end is None or not (np.isfinite(t_start) and np.isfinite(t_end)):
         return traj
-    if t_end > traj.duration_ps * 1.001 + 1e-9:
-        raise LabelError(f"t_end {t_end:g} exceeds the trajectory's {traj.duration_ps:g} ps: are t_start/t_end in ps?")
-    i0, i1 = int(round(t_start / traj.frame_dt_ps)), int(round(t_end / traj.frame_dt_ps))
-    return Trajectory(traj.positions_A[i0:i1 + 1], traj.numbers, traj.cell_A, traj.frame_dt_ps, traj.temperature_K, traj.material_id)
+    if float(t_start) != int(t_start) or float(t_end) != int(t_end):
+        raise LabelError(f"t_start {t_start!r} and t_end {t_end!r} must be whole frame indices (LiFlow's layout)")
+    i0, i1 = int(t_start), int(t_end)
+    if not 0 <= i0 < i1 <= traj.n_frames:
+        raise LabelError(f"frame window [{i0}, {i1}) does not fit the trajectory's {traj.n_frames} frames "
+                         "(t_start/t_end are frame indices)")
+    return Trajectory(traj.positions_A[i0:i1], traj.numbers, traj.cell_A, traj.frame_dt_ps, traj.temperature_K, traj.material_id)
 
 
 def _label(traj: Trajectory, settings: LabelSettings, extra: dict[str, Any]) -> dict[str, Any]:
@@ -157,13 +185,16 @@ def ingest_liflow(data_dir: str | Path, out_dir: str | Path, *, settings: LabelS
     settings = settings or LabelSettings()
     numbers = _pickled_dict(data_dir / "atomic_numbers.npy")
     lattice = _pickled_dict(data_dir / "lattice.npy")
-    element_index = _pickled_dict(data_dir / "element_index.npy")
+    elements = element_table(data_dir / "element_index.npy")
     temps = liflow_temperatures(data_dir)
     splits = liflow_splits(data_dir, temps)
     names = sorted(set(splits["name"]))
-    missing = [n for n in names if n not in numbers or n not in lattice or n not in element_index]
+    missing = [n for n in names if n not in numbers or n not in lattice]
     if missing:
-        raise IngestError(f"{len(missing)} structures in the CSVs lack atomic numbers, lattice or element index: {missing[:5]}")
+        raise IngestError(f"{len(missing)} structures in the CSVs lack atomic numbers or a lattice: {missing[:5]}")
+    top = max(int(np.max(numbers[n])) for n in names)
+    if top >= len(elements):
+        raise IngestError(f"atomic number {top} lies outside element_index.npy ({len(elements)} entries)")
     bad = [n for n in names if not re.fullmatch(MATERIAL_ID_PATTERN, n)]
     if bad:
         raise IngestError(f"structure names must match {MATERIAL_ID_PATTERN} to become material ids: {bad[:5]}")
@@ -199,7 +230,7 @@ def ingest_liflow(data_dir: str | Path, out_dir: str | Path, *, settings: LabelS
             if not path.exists():
                 write_trajectory(path, traj, timestep_fs=timestep_fs, interval=interval, source=source)
             try:
-                traj = _window(traj, getattr(rec, "t_start", None), getattr(rec, "t_end", None))
+                traj = frame_window(traj, getattr(rec, "t_start", None), getattr(rec, "t_end", None))
             except LabelError as exc:
                 label_rows.append({**failed_row(name, t, "failed", str(exc)), **extra})
                 continue
@@ -267,13 +298,12 @@ def write_example_archive(out_dir: str | Path, structures: list[tuple[str, Any]]
     dt_ps = timestep_fs * interval / 1000.0
     duration = (n_frames - 1) * dt_ps
     t = np.arange(n_frames)[:, None, None] * dt_ps
-    numbers, lattice, element_index = {}, {}, {}
+    numbers, lattice = {}, {}
     barrier = {name: rng.uniform(0.1, 0.6) for name, _ in structures}  # eV
     rows = []
     for name, s in structures:
         numbers[name] = np.array([site.specie.Z for site in s], dtype=np.int64)
         lattice[name] = np.asarray(s.lattice.matrix, dtype=np.float64)
-        element_index[name] = np.unique(numbers[name])
     for T in temps:
         positions = {}
         for name, s in structures:
@@ -283,11 +313,17 @@ def write_example_archive(out_dir: str | Path, structures: list[tuple[str, Any]]
             v *= (speed / np.linalg.norm(v, axis=1))[:, None] * li[:, None]
             positions[name] = (s.cart_coords[None] + v[None] * t).astype(np.float32)
             msd = float(np.mean(np.sum((positions[name][-1] - positions[name][0])[li].astype(np.float64) ** 2, axis=1)))
-            rows.append({"name": name, "temp": T, "t_start": 0.0, "t_end": duration, "comp": s.composition.reduced_formula,
+            rows.append({"name": name, "temp": T, "t_start": 0, "t_end": n_frames, "comp": s.composition.reduced_formula,
                          "msd_t_Li": msd / duration, "split": "test" if name in test_names else "train"})
         np.savez(out / f"positions_{T}K.npz", **positions)
-    for fname, d in (("atomic_numbers.npy", numbers), ("lattice.npy", lattice), ("element_index.npy", element_index)):
+    for fname, d in (("atomic_numbers.npy", numbers), ("lattice.npy", lattice)):
         np.save(out / fname, np.array(d, dtype=object), allow_pickle=True)
+    # LiFlow's element lookup table: index = atomic number, value = the model's element index
+    # (-1: not in the data set).
+    present = sorted({int(z) for z in np.concatenate(list(numbers.values()))})
+    table = np.full(max(present) + 1, -1, dtype=np.int64)
+    table[present] = np.arange(len(present))
+    np.save(out / "element_index.npy", table)
     df = pd.DataFrame(rows)
     for T in temps:
         for split in ("train", "test"):

@@ -313,7 +313,21 @@ def label_trajectory(traj: Trajectory, settings: LabelSettings | None = None) ->
         diffusive = start is not None
     row.update(start_dt_ps=start if start is not None else float("nan"), msd_slope=slope, diffusive=diffusive)
     nan = float("nan")
-    row.update(D_cm2_s=nan, D_std_cm2_s=nan, D_ci95_low_cm2_s=nan, D_ci95_high_cm2_s=nan, sigma_S_cm=nan)
+    row.update(D_cm2_s=nan, D_std_cm2_s=nan, D_ci95_low_cm2_s=nan, D_ci95_high_cm2_s=nan, sigma_S_cm=nan,
+               D_upper_cm2_s=nan, sigma_upper_S_cm=nan)
+    if not diffusive:
+        # No diffusive regime within the run (slow or caged Li): D is not measurable, but it is
+        # bounded. The running coefficient MSD(dt) / (2 d dt) approaches D from above when the
+        # vibrational floor (and a caged, negative velocity-correlation tail) add to the MSD, so
+        # its value at the longest well-sampled interval (window_ceiling x duration) is an upper
+        # bound. Training can use it as a censored target instead of dropping the run, which
+        # would bias the data toward fast conductors.
+        well = (dt_ps > 0) & (dt_ps <= s.window_ceiling * traj.duration_ps) & (msd > 0)
+        if well.any():
+            i = np.flatnonzero(well)[-1]
+            upper = float(msd[i] / (2 * len(dims) * dt_ps[i]) * 1e-4)  # A^2/ps -> cm^2/s
+            row.update(D_upper_cm2_s=upper,
+                       sigma_upper_S_cm=nernst_einstein_S_cm(upper, n_li / volume, traj.temperature_K))
     if diffusive:
         if (dt_ps >= start).sum() < 3:
             raise LabelError(f"start_dt {start:g} ps leaves fewer than 3 time intervals to fit")
@@ -333,7 +347,15 @@ def label_trajectory(traj: Trajectory, settings: LabelSettings | None = None) ->
 
 
 def arrhenius_fit(T_K: np.ndarray, D: np.ndarray, D_std: np.ndarray | None = None) -> dict[str, float]:
-    """Weighted least squares of ln D = ln D0 - Ea / (k_B T). Returns Ea_eV, Ea_std_eV, log10_D0."""
+    """Weighted least squares of ln D = ln D0 - Ea / (k_B T).
+
+    Returns Ea_eV and its standard error Ea_std_eV, log10_D0_cm2_s with its standard error, the
+    covariance ``cov_lnD0_Ea`` of ln D0 and Ea/k_B (unit K) and the 95 % interval of Ea. The
+    parameter covariance is scaled by chi^2/dof (dof = n - 2) when that exceeds 1, so the interval
+    uses Student's t quantile at dof (``t95``; 4.30 for four temperatures), not the normal 1.96.
+    """
+    from scipy.stats import t as student_t
+
     T_K, D = np.asarray(T_K, float), np.asarray(D, float)
     x = 1.0 / T_K
     y = np.log(D)
@@ -347,17 +369,20 @@ def arrhenius_fit(T_K: np.ndarray, D: np.ndarray, D_std: np.ndarray | None = Non
     dof = max(1, len(y) - 2)
     cov = np.linalg.inv(A.T @ A) * max(1.0, float(resid @ resid) / dof)
     ea, ea_std = float(-coef[1] * K_B_EV), float(math.sqrt(cov[1, 1]) * K_B_EV)
+    t95 = float(student_t.ppf(0.975, dof))
     return {
-        "Ea_eV": ea, "Ea_std_eV": ea_std,
-        "Ea_ci95_low_eV": ea - 1.96 * ea_std, "Ea_ci95_high_eV": ea + 1.96 * ea_std,
+        "Ea_eV": ea, "Ea_std_eV": ea_std, "t95": t95,
+        "Ea_ci95_low_eV": ea - t95 * ea_std, "Ea_ci95_high_eV": ea + t95 * ea_std,
         "log10_D0_cm2_s": float(coef[0] / math.log(10)),
         "log10_D0_std_cm2_s": float(math.sqrt(cov[0, 0]) / math.log(10)),
         "cov_lnD0_Ea": float(-cov[0, 1]),
     }
 
 
-def arrhenius_band(fit: dict[str, float], T_K: np.ndarray, z: float = 1.96) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(D, low, high) of the fitted line at ``T_K`` with a z-sigma band from the fit covariance."""
+def arrhenius_band(fit: dict[str, float], T_K: np.ndarray, z: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(D, low, high) of the fitted line at ``T_K``: a 95 % band from the fit covariance (``z``
+    defaults to the fit's Student-t quantile)."""
+    z = fit.get("t95", 1.96) if z is None else z
     x = 1.0 / np.asarray(T_K, float)
     ln_d0 = fit["log10_D0_cm2_s"] * math.log(10)
     slope = -fit["Ea_eV"] / K_B_EV
@@ -376,7 +401,7 @@ def arrhenius_row(material_id: str, rows: list[dict[str, Any]], min_temperatures
     out: dict[str, Any] = {"material_id": material_id, "n_temperatures": len(good), "Ea_eV": nan,
                            "Ea_std_eV": nan, "Ea_ci95_low_eV": nan, "Ea_ci95_high_eV": nan,
                            "log10_D0_cm2_s": nan, "log10_D0_std_cm2_s": nan, "cov_lnD0_Ea": nan,
-                           "D_300K_cm2_s": nan, "sigma_300K_S_cm": nan, "extrapolated": True}
+                           "t95": nan, "D_300K_cm2_s": nan, "sigma_300K_S_cm": nan, "extrapolated": True}
     if len(good) < min_temperatures:
         out["status"] = f"needs >= {min_temperatures} diffusive temperatures, has {len(good)}"
         return out

@@ -61,7 +61,9 @@ class MDSettings:
     max_energy_jump_eV_atom: float = 1.0
 
     def check(self) -> None:
-        t = self.thermostat.lower()
+        """Refuse settings that cannot give a transport trajectory; thermostat names are taken in
+        any case and stored lower-case (``NVE`` runs NVE, not the default Nose-Hoover)."""
+        t = self.thermostat.strip().lower()
         if t in REFUSED_THERMOSTATS:
             raise MDError(
                 f"thermostat {self.thermostat!r} is refused for transport labels: "
@@ -69,6 +71,7 @@ class MDSettings:
             )
         if t not in TRANSPORT_THERMOSTATS:
             raise MDError(f"unknown thermostat {self.thermostat!r}; use one of {TRANSPORT_THERMOSTATS}")
+        self.thermostat = t
         if self.n_steps < self.interval or self.interval < 1:
             raise MDError(f"need n_steps >= interval >= 1 (got {self.n_steps}, {self.interval})")
         if self.temperature_K <= 0 or self.timestep_fs <= 0:
@@ -76,7 +79,10 @@ class MDSettings:
 
 
 def _integrator(atoms: Atoms, s: MDSettings) -> Any:
-    if s.thermostat == "nve":
+    name = s.thermostat.strip().lower()
+    if name not in TRANSPORT_THERMOSTATS:
+        raise MDError(f"unknown thermostat {s.thermostat!r}; use one of {TRANSPORT_THERMOSTATS}")
+    if name == "nve":
         from ase.md.verlet import VelocityVerlet
 
         return VelocityVerlet(atoms, timestep=s.timestep_fs * units.fs)

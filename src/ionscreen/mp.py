@@ -125,13 +125,19 @@ def search(query: Mapping[str, Any] | None = None, mp_ids: list[str] | None = No
     return out, db_version
 
 
-def materialize(source: Mapping[str, Any], root: str | Path = ".") -> dict[str, Path]:
-    """{mp-id: structure file} for a materials_project source, fetching only when needed."""
+def materialize(source: Mapping[str, Any], root: str | Path = ".", *, fetch: bool = True) -> dict[str, Path]:
+    """{mp-id: structure file} for a materials_project source, fetching only when needed.
+
+    ``fetch=False`` never touches the network: the frozen manifest is read even when the source
+    says ``refresh: true`` (a submitted cluster job reads what the main process fetched)."""
     name = source.get("name") or "mp"
     folder = Path(root) / source.get("cache", "resources/mp") / name
     manifest = folder / "manifest.json"
     request = {"mp_ids": source.get("mp_ids"), "query": source.get("query")}
-    if manifest.exists() and not source.get("refresh", False):
+    if not fetch and not manifest.exists():
+        raise MPError(f"{manifest} does not exist and this process may not fetch (a submitted job); "
+                      "run the workflow from the main process first")
+    if manifest.exists() and not (fetch and source.get("refresh", False)):
         data = json.loads(manifest.read_text())
         if data["request"] != request:
             raise MPError(f"{manifest} was fetched for another request; set refresh: true or another name")
@@ -140,7 +146,11 @@ def materialize(source: Mapping[str, Any], root: str | Path = ".") -> dict[str, 
         docs, db_version = search(source.get("query"), source.get("mp_ids"))
         folder.mkdir(parents=True, exist_ok=True)
         for d in docs:
-            (folder / f"{d['material_id']}.json").write_text(json.dumps(d["structure"]))
+            # Unchanged structures keep their file (and its mtime): a refresh must not make every
+            # prepared structure, and with it every MD run, look out of date.
+            f, text = folder / f"{d['material_id']}.json", json.dumps(d["structure"])
+            if not f.is_file() or f.read_text() != text:
+                schema.write_text_atomic(f, text)
         data = {"request": request, "db_version": db_version, "endpoint": endpoint(),
                 "fetched": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "materials": [{k: v for k, v in d.items() if k not in ("structure",)} for d in docs]}

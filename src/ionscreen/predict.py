@@ -9,6 +9,10 @@ SevenNet embeddings, then the trained ensemble. Each (candidate, temperature) ro
 - ``elements_unseen_in_training``: the candidate has elements no training material had.
 - ``far_from_training``: hidden-space distance to the nearest training sample above the
   threshold set on validation data at training time.
+- ``composition_approximate``: the disorder could only be ordered with a composition error above
+  5 % within the atom budget (``ordering_error`` of the candidates table); the best ordering found
+  was embedded.
+- ``relaxation_not_converged``: the MLIP relaxation stopped with forces above its threshold.
 Inputs that cannot be predicted at all (unreadable, no Li, elements unknown to the MLIP,
 overlapping atoms, too large) go to the rejected table with the reason.
 """
@@ -29,6 +33,8 @@ from ionscreen.embed import embeddings_by_material
 from ionscreen.model import Batch, Predictor, load_predictor
 
 log = logging.getLogger(__name__)
+
+APPROXIMATE_ORDERING = 0.05  # composition error above which an ordering is flagged (the ordering tolerance)
 
 
 def predict_table(
@@ -67,6 +73,11 @@ def predict_table(
         flags = []
         if str(info.loc[m, "ordering"]) not in ("none", "", "nan"):
             flags.append("disorder_resolved")
+        if float(info.loc[m].get("ordering_error", 0.0) or 0.0) > APPROXIMATE_ORDERING:
+            flags.append("composition_approximate")
+        converged = info.loc[m].get("relax_converged")
+        if converged is not None and not pd.isna(converged) and not bool(converged):
+            flags.append("relaxation_not_converged")
         if not tmin <= t <= tmax:
             flags.append("temperature_outside_training")
         if {el.symbol for el in Composition(formula).elements} - train_el:
@@ -77,34 +88,74 @@ def predict_table(
                      "prediction": float(mean[k]), "prediction_std": float(std[k]), "flags": flags,
                      "formula": formula, "nearest_training_distance": float(dist[k])})
     df = pd.DataFrame(rows, columns=schema.spec("predictions").column_names)
-    df = add_arrhenius(df)
-    if len(df):
-        at = df[df["temperature_K"] == rank_T].sort_values("prediction", ascending=False)
-        rank = {m: r + 1 for r, m in enumerate(at["material_id"])}
-        df["rank"] = df["material_id"].map(rank).astype("int32")
-        df = df.sort_values(["rank", "temperature_K"]).reset_index(drop=True)
+    return rank_predictions(add_arrhenius(df), rank_T)
+
+
+def rank_predictions(df: pd.DataFrame, rank_temperature_K: float) -> pd.DataFrame:
+    """Rank candidates by their prediction at ``rank_temperature_K`` (1 = fastest transport)."""
+    if not len(df):
+        return df
+    at = df[df["temperature_K"] == float(rank_temperature_K)].sort_values(["prediction", "material_id"],
+                                                                         ascending=[False, True], kind="stable")
+    rank = {m: r + 1 for r, m in enumerate(at["material_id"])}
+    df = df.copy()
+    df["rank"] = df["material_id"].map(rank).astype("int32")
+    return df.sort_values(["rank", "temperature_K"], kind="stable").reset_index(drop=True)
+
+
+def merge_predictions(paths: Sequence[str | Path], out: str | Path, rank_temperature_K: float) -> pd.DataFrame:
+    """Workflow entry: the predictions of every candidate shard, ranked together, into ``out``."""
+    frames = [schema.read_table(p, "predictions") for p in paths]
+    provs = [schema.read_provenance(p) for p in paths]
+    frames = [f for f in frames if len(f)]
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=schema.spec("predictions").column_names)
+    df = rank_predictions(df, rank_temperature_K)
+    meta = {k: provs[0].get(k) for k in ("model_dir", "target")} if provs else {}
+    schema.write_table(df, out, "predictions", rank_temperature_K=rank_temperature_K, shards=len(paths), **meta)
+    log.info("ranked %d candidates from %d shards", df["material_id"].nunique() if len(df) else 0, len(paths))
     return df
 
 
-def add_arrhenius(df: pd.DataFrame) -> pd.DataFrame:
-    """Per candidate, fit prediction (log10 target) = a - Ea / (k_B T ln 10) over its temperatures.
+def arrhenius_kind(target: str) -> str:
+    """What an Arrhenius fit of predictions of ``target`` (a labels column) means.
 
-    For a diffusivity or conductivity target Ea is the activation energy; for MSD over a fixed
-    duration it is the apparent one. Needs >= 2 temperatures; 300 K is an extrapolation unless it
-    lies within the predicted range.
+    - ``activation (D)``: ln D against 1/T; Ea is the activation energy of diffusion.
+    - ``activation (sigma T)``: Nernst-Einstein makes sigma ~ D / T, so ln(sigma T) against 1/T
+      gives the same Ea (fitting ln sigma alone comes out k_B T too low).
+    - ``apparent (MSD)``: an MSD over a fixed duration (or MSD / duration) includes the
+      vibrational floor that does not activate, so its "Ea" is only an apparent one.
+    """
+    t = target.removeprefix("log10_")
+    if t.startswith("D_"):
+        return "activation (D)"
+    if t.startswith("sigma"):
+        return "activation (sigma T)"
+    return "apparent (MSD)"
+
+
+def add_arrhenius(df: pd.DataFrame) -> pd.DataFrame:
+    """Per candidate, an Arrhenius fit of its predictions (log10 target) over its temperatures,
+    the kind of Ea that gives (``arrhenius_kind``) and the fit's value at 300 K (log10 target).
+
+    Needs >= 2 temperatures; 300 K is an extrapolation unless it lies within the predicted range.
     """
     from ionscreen.labels import K_B_EV, arrhenius_fit
 
     df = df.copy()
     df["Ea_eV"], df["prediction_300K"], df["extrapolated_300K"] = np.nan, np.nan, True
+    df["Ea_kind"] = [arrhenius_kind(str(t)) for t in df["target"]] if len(df) else []
     for mid, grp in df.groupby("material_id"):
         T = grp["temperature_K"].to_numpy(float)
         if len(np.unique(T)) < 2:
             continue
-        fit = arrhenius_fit(T, 10.0 ** grp["prediction"].to_numpy(float))  # predictions are log10 values
+        value = 10.0 ** grp["prediction"].to_numpy(float)  # predictions are log10 values
+        sigma_like = arrhenius_kind(str(grp["target"].iloc[0])) == "activation (sigma T)"
+        fit = arrhenius_fit(T, value * T if sigma_like else value)
+        ln10 = math.log(10)
+        at_300 = fit["log10_D0_cm2_s"] - fit["Ea_eV"] / (K_B_EV * 300.0 * ln10)  # log10 of the fitted quantity
         sel = df["material_id"] == mid
         df.loc[sel, "Ea_eV"] = fit["Ea_eV"]
-        df.loc[sel, "prediction_300K"] = fit["log10_D0_cm2_s"] - fit["Ea_eV"] / (K_B_EV * 300.0 * math.log(10))
+        df.loc[sel, "prediction_300K"] = at_300 - math.log10(300.0) if sigma_like else at_300
         df.loc[sel, "extrapolated_300K"] = not (T.min() <= 300.0 <= T.max())
     return df
 
@@ -135,6 +186,7 @@ def predict_paths(
     rejected_out: str | Path | None = None,
     rank_temperature_K: float | None = None,
     relax_steps: int = 0,
+    max_atoms: int | None = None,
     device: str = "auto",
     threads: int = 1,
     progress: bool = True,
@@ -143,7 +195,7 @@ def predict_paths(
     from ionscreen import mlip
     from ionscreen.embed import SevenNetEmbedder
     from ionscreen.structures import (
-        PrepareSettings,
+        candidate_settings,
         list_structure_files,
         material_id,
         prepare_many,
@@ -153,8 +205,8 @@ def predict_paths(
     emb_meta = predictor.meta.get("embedding", {})
     mlip.set_threads(threads)
     files = list_structure_files(paths)
-    settings = PrepareSettings(mlip=emb_meta.get("model", "7net-0"), device=device, min_width_A=0.0,
-                               relax_steps=relax_steps)
+    settings = candidate_settings(mlip=emb_meta.get("model", "7net-0"), device=device, relax_steps=relax_steps,
+                                  **({} if max_atoms is None else {"max_atoms": max_atoms}))
     ok, bad = prepare_many([(material_id(f), str(f), f) for f in files], settings,
                            relax=relax_steps > 0, progress=progress)
     for b in bad:

@@ -42,9 +42,14 @@ def _fig(w: float = 5.0, h: float = 4.0) -> tuple[Any, Any]:
 def parity_plot(pred: pd.DataFrame, target: str) -> str:
     fig, ax = _fig()
     colors = {"train": "#9aa5b1", "validation": "#d9480f", "test": "#1c7ed6"}
-    for part, grp in pred.groupby("split"):
+    censored = pred["censored"].fillna(False).astype(bool) if "censored" in pred.columns else pd.Series(False, index=pred.index)
+    for part, grp in pred[~censored].groupby("split"):
         ax.errorbar(grp["y_log10"], grp["prediction"], yerr=grp["prediction_std"], fmt="o", ms=5,
                     color=colors.get(part, "k"), label=part, alpha=0.85)
+    if censored.any():  # an upper bound: any prediction left of the diagonal at or below it is right
+        b = pred[censored]
+        ax.scatter(b["y_log10"], b["prediction"], marker="<", s=30, facecolors="none", edgecolors="#555",
+                   label="upper bound (censored)")
     lo = float(np.nanmin(pred[["y_log10", "prediction"]].to_numpy())) - 0.2
     hi = float(np.nanmax(pred[["y_log10", "prediction"]].to_numpy())) + 0.2
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)
@@ -148,7 +153,6 @@ def write_report(
     top = ranking[ranking["temperature_K"] == rank_T].head(top_k).copy()
     top["flags"] = top["flags"].map(lambda f: ", ".join(f) if len(f) else "")
     wide = ranking.pivot_table(index="material_id", columns="temperature_K", values="prediction") if len(ranking) else pd.DataFrame()
-    arr_img, arr_caption = arrhenius_plot(labels, arrhenius)
     curves = json.loads(Path(msd_curves_path).read_text()) if msd_curves_path and Path(msd_curves_path).exists() else {}
     parts = [
         f"<h1>ionscreen screening report</h1><p class=m>ionscreen {__version__}; target <b>{html.escape(meta['target'])}</b>; "
@@ -157,7 +161,7 @@ def write_report(
         f"{meta['temperature_range_K'][0]:g}-{meta['temperature_range_K'][1]:g} K with {len(meta['config']['seeds'])} seeds.</p>",
         "<h2>Ranking</h2><p>Rank 1 = fastest predicted Li transport. <i>prediction_std</i> is the spread over the seed "
         "ensemble, not a calibrated error. Flags say why a number deserves caution.</p>",
-        _table(top[["rank", "material_id", "formula", "prediction", "prediction_std", "flags", "Ea_eV",
+        _table(top[["rank", "material_id", "formula", "prediction", "prediction_std", "flags", "Ea_eV", "Ea_kind",
                     "prediction_300K", "nearest_training_distance"]]),
         "<p><i>Ea_eV</i> and <i>prediction_300K</i> come from an Arrhenius fit of each candidate's predictions "
         "over the predicted temperatures; 300 K below that range is an extrapolation.</p>",
@@ -177,15 +181,24 @@ def write_report(
         _table(metrics[metrics["seed"].isna()].drop(columns=["seed"])),
         "<h2>Where candidates sit relative to the training data</h2>",
         hidden_plot(ranking, meta["far_threshold"]) if len(ranking) else "<p>no candidates</p>",
-        "<h2>Training runs</h2><p>Li MSD against time interval (log-log); dotted lines mark the start of the fitted "
-        "diffusive window where one was found.</p>",
-        msd_plot(curves) if curves else "<p>no MSD curves</p>",
-        f"<p>{arr_caption}</p>", arr_img,
-        _table(labels[["material_id", "temperature_K", "status", "msd_final_A2", "D_cm2_s", "diffusive", "sigma_S_cm", "reason"]]),
     ]
-    if md_runs_path and Path(md_runs_path).exists():
+    if md_runs_path and Path(md_runs_path).exists():  # this workflow ran MD: its runs, MSD curves and fits
+        arr_img, arr_caption = arrhenius_plot(labels, arrhenius)
         runs = schema.read_table(md_runs_path, "md_runs")
-        parts += ["<h3>MD runs</h3>", _table(runs[["material_id", "temperature_K", "status", "n_atoms", "n_steps", "wall_s", "steps_per_s", "mlip", "reason"]])]
+        parts += [
+            "<h2>Training runs</h2><p>Li MSD against time interval (log-log); dotted lines mark the start of the "
+            "fitted diffusive window where one was found.</p>",
+            msd_plot(curves) if curves else "<p>no MSD curves</p>",
+            f"<p>{arr_caption}</p>", arr_img,
+            _table(labels[["material_id", "temperature_K", "status", "msd_final_A2", "D_cm2_s", "diffusive", "sigma_S_cm", "reason"]]),
+            "<h3>MD runs</h3>",
+            _table(runs[["material_id", "temperature_K", "status", "n_atoms", "n_steps", "wall_s", "steps_per_s", "mlip", "reason"]]),
+        ]
+    else:
+        source = str(labels["source"].iloc[0]) if "source" in labels.columns and len(labels) else "external"
+        n_ok = int((labels["status"] == "ok").sum())
+        parts += [f"<h2>Training data</h2><p>{n_ok} labelled rows from <b>{html.escape(source)}</b> "
+                  f"({len(labels) - n_ok} other rows: bounds, failures). No MD was run by this workflow.</p>"]
     style = ("<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
              "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}table.t td,table.t th{padding:3px 8px;"
              "border-bottom:1px solid #ddd}.m{color:#555}img{max-width:100%}</style>")

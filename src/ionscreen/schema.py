@@ -2,7 +2,9 @@
 
 Column names carry their units (``_A`` angstrom, ``_eV``, ``_K``, ``_ps``, ``_cm2_s``, ``_S_cm``).
 Writes are atomic: the table goes to a temporary file in the destination folder and is renamed
-into place, so a half-written table never looks finished. Every file carries provenance in the
+into place, so a half-written table never looks finished. The finished file gets the permissions
+the user's umask gives a new file (0644 under umask 022), so a research group can read shared
+results; the temporary file itself is private until the rename. Every file carries provenance in the
 Parquet key-value metadata under the key ``ionscreen``: package version, table name, schema
 version, model and parameters.
 
@@ -29,6 +31,21 @@ from ionscreen import __version__
 
 SCHEMA_VERSION = "2"
 METADATA_KEY = b"ionscreen"
+
+# What decides whether a finished result is out of date: one version per stage, bumped by hand
+# when what the stage computes would change (a new ordering rule, another integrator, a fixed
+# label formula). The package version is recorded in every file's provenance but never makes a
+# result stale: installing a patch release must not re-run weeks of MD. The rules pass
+# ``STAGE_VERSIONS[stage]`` as a param, so Snakemake re-runs exactly the stages whose number moved.
+STAGE_VERSIONS: dict[str, int] = {
+    "prepare": 2,  # read, order disorder, supercell, relax (structures.py); 2: split sites separated
+    "md": 1,  # NVT MD (md.py)
+    "label": 1,  # MSD, kinisi D, sigma, Arrhenius (labels.py)
+    "embed": 1,  # SevenNet structure embeddings (embed.py)
+    "trajembed": 1,  # MOMENT / Fourier trajectory embeddings (trajembed.py)
+    "trainset": 1,  # the training-set tables (trainset.py)
+    "predict": 1,  # predictions of one candidate shard (predict.py)
+}
 
 
 class TableSchemaError(ValueError):
@@ -82,6 +99,7 @@ TABLES: dict[str, Table] = {
             C("nsites", pa.int32(), "atoms in the prepared cell"),
             C("li_fraction", pa.float64(), "fraction of atoms that are Li"),
             C("ordering", pa.string(), "what was done to disorder ('none' when ordered)"),
+            C("ordering_error", pa.float64(), "largest relative composition error of the ordering (0 when ordered)"),
             C("supercell", pa.string(), "supercell diagonal, e.g. '2x2x1'"),
             C("min_width_A", pa.float64(), "smallest perpendicular width of the prepared cell"),
             C("e_above_hull_eV_atom", pa.float64(), "energy above hull, where known"),
@@ -89,6 +107,7 @@ TABLES: dict[str, Table] = {
             C("relax_energy_eV", pa.float64(), "MLIP energy after position relaxation"),
             C("relax_max_force_eV_A", pa.float64(), "largest force after relaxation"),
             C("relax_steps", pa.int32(), "optimiser steps taken"),
+            C("relax_converged", pa.bool_(), "largest force <= relax_fmax_eV_A; null when not relaxed"),
             C("structure_json", pa.string(), "pymatgen Structure.as_dict() as JSON", False),
         ),
         _t(
@@ -151,6 +170,8 @@ TABLES: dict[str, Table] = {
             C("msd_slope", pa.float64(), "log-log MSD slope in the fitted window (not diffusive: 5-50 % of the run)"),
             C("diffusive", pa.bool_(), "slope settled near 1 (D is meaningful)"),
             C("sigma_S_cm", pa.float64(), "Nernst-Einstein conductivity, Haven ratio 1"),
+            C("D_upper_cm2_s", pa.float64(), "not diffusive: upper bound on D, MSD(dt)/(2 d dt) at the longest well-sampled dt"),
+            C("sigma_upper_S_cm", pa.float64(), "upper bound on sigma (Nernst-Einstein of D_upper; measured bounds such as OBELiX '<1E-10')"),
             C("li_density_A3", pa.float64(), "Li number density used for sigma (1/A^3)"),
             C("split", pa.string(), "ingested data sets: the split they come with (train/test)"),
             C("reference_msd_per_time_A2_ps", pa.float64(), "ingested LiFlow data: its own msd_t_Li"),
@@ -163,10 +184,11 @@ TABLES: dict[str, Table] = {
             C("n_temperatures", pa.int32(), "diffusive temperatures used"),
             C("Ea_eV", pa.float64(), "activation energy"),
             C("Ea_std_eV", pa.float64(), "its standard error"),
-            C("Ea_ci95_low_eV", pa.float64(), "Ea - 1.96 std"),
-            C("Ea_ci95_high_eV", pa.float64(), "Ea + 1.96 std"),
+            C("Ea_ci95_low_eV", pa.float64(), "Ea - t(0.975, n-2) std (Student t: the variance is scaled by chi^2/dof)"),
+            C("Ea_ci95_high_eV", pa.float64(), "Ea + t(0.975, n-2) std"),
             C("log10_D0_std_cm2_s", pa.float64(), "standard error of log10 D0"),
-            C("cov_lnD0_Ea", pa.float64(), "covariance of ln D0 and Ea/k_B (1/K), for bands"),
+            C("cov_lnD0_Ea", pa.float64(), "covariance of ln D0 and Ea/k_B (K), for bands"),
+            C("t95", pa.float64(), "the Student-t quantile the 95 % interval and bands use"),
             C("log10_D0_cm2_s", pa.float64(), "prefactor"),
             C("D_300K_cm2_s", pa.float64(), "extrapolated to 300 K (an extrapolation)"),
             C("sigma_300K_S_cm", pa.float64(), "Nernst-Einstein at 300 K from D_300K"),
@@ -206,6 +228,7 @@ TABLES: dict[str, Table] = {
             C("formula", pa.string(), "reduced formula"),
             C("nearest_training_distance", pa.float64(), "hidden-space distance to training"),
             C("Ea_eV", pa.float64(), "Arrhenius fit of the predictions over the predicted temperatures"),
+            C("Ea_kind", pa.string(), "activation (D), activation (sigma T) or apparent (MSD: includes the vibrational floor)"),
             C("prediction_300K", pa.float64(), "that fit at 300 K (log10 target)"),
             C("extrapolated_300K", pa.bool_(), "True: 300 K lies outside the predicted temperatures"),
         ),
@@ -218,6 +241,7 @@ TABLES: dict[str, Table] = {
             C("y_log10", pa.float64(), "log10 of the label"),
             C("prediction", pa.float64(), "ensemble mean, log10"),
             C("prediction_std", pa.float64(), "ensemble spread"),
+            C("censored", pa.bool_(), "True: y_log10 is an upper bound (trained as a censored target)"),
         ),
         _t(
             "metrics",
@@ -286,6 +310,15 @@ TABLES: dict[str, Table] = {
         ),
     ]
 }
+
+
+TABLES["trainset_labels"] = _t(
+    "trainset_labels",
+    "The training set's labels, whatever their source (own MD, LiFlow archive, OBELiX measurements).",
+    *TABLES["labels"].columns,
+    C("group", pa.string(), "composition that grouped splits keep together (reduced formula)"),
+    C("source", pa.string(), "md, liflow or obelix"),
+)
 
 
 def spec(name: str) -> Table:
@@ -382,16 +415,37 @@ def _temp_path(path: Path) -> Path:
     return Path(tmp)
 
 
+def current_umask() -> int:
+    """The process umask (read from /proc where possible: setting it to ask is not thread-safe)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """Give ``tmp`` the mode a plain new file would get under the umask (mkstemp makes it 0600),
+    then rename it onto ``path``."""
+    os.chmod(tmp, 0o666 & ~current_umask())
+    os.replace(tmp, path)
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``, on error
-    removed. Whatever is written there never looks finished before it is."""
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` with the
+    umask's permissions, on error removed. Whatever is written there never looks finished before
+    it is."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_path(path)
     try:
         yield tmp
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -445,7 +499,7 @@ class TableWriter:
 
     def close(self) -> Path:
         self._writer.close()
-        os.replace(self._tmp, self.path)
+        publish(self._tmp, self.path)
         return self.path
 
     def abort(self) -> None:
@@ -484,3 +538,13 @@ def concat_tables(paths: Iterable[str | os.PathLike[str]], table: str) -> pd.Dat
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in spec(table).column_names})
     return pd.concat(frames, ignore_index=True)
+
+
+def concat_files(paths: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str], table: str,
+                 **meta: Any) -> int:
+    """Gather files of one declared table into ``out``, one file in memory at a time (10,000
+    per-material files make a large table; its size never has to fit twice). Returns rows."""
+    with TableWriter(out, table, **meta) as w:
+        for p in paths:
+            w.write(pq.read_table(p).replace_schema_metadata(None))  # validated against the declaration
+        return w.rows

@@ -5,6 +5,13 @@ A source is a mapping ``{type: directory, path: DIR}`` (CIF/POSCAR/JSON files; t
 file stem), ``{type: files, paths: [...]}``, or ``{type: materials_project, name: NAME, mp_ids:
 [...] | query: {...}}`` (fetched once into a frozen manifest, see ionscreen.mp; the id is the
 mp-id), or ``{type: obelix, path: resources/obelix}`` (the OBELiX CIFs; the id is the entry ID).
+
+Only the main Snakemake process may fetch (``fetch=True``): a job that a cluster executor
+submits parses the Snakefile again, and it must read the frozen manifest, never the network.
+
+Candidates are screened in shards (``assign_shards``): a shard's membership is frozen in a small
+JSON file the first time it is seen, so candidates added later go to new shards and finished
+shards stay finished.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ class SourceError(ValueError):
     pass
 
 
-def _files(source: Mapping[str, Any], root: Path) -> list[Path]:
+def _files(source: Mapping[str, Any], root: Path, fetch: bool = True) -> list[Path]:
     kind = source.get("type", "directory")
     if kind == "directory":
         d = root / source["path"]
@@ -38,15 +45,19 @@ def _files(source: Mapping[str, Any], root: Path) -> list[Path]:
     if kind == "materials_project":
         from ionscreen.mp import materialize
 
-        return list(materialize(source, root).values())
+        return list(materialize(source, root, fetch=fetch).values())
     raise SourceError(f"unknown source type {kind!r} (directory, files, obelix, materials_project)")
 
 
-def material_files(sources: Iterable[Mapping[str, Any]], root: str | Path = ".") -> dict[str, Path]:
-    """{material_id: file} over all sources; ids must be unique and wildcard-safe."""
+def material_files(sources: Iterable[Mapping[str, Any]], root: str | Path = ".", *,
+                   fetch: bool = True) -> dict[str, Path]:
+    """{material_id: file} over all sources; ids must be unique and wildcard-safe.
+
+    ``fetch=False`` (a submitted cluster job): Materials Project sources are read from their
+    frozen manifests, whatever ``refresh`` says, and never queried."""
     out: dict[str, Path] = {}
     for src in sources:
-        for f in _files(src, Path(root)):
+        for f in _files(src, Path(root), fetch):
             mid = f.stem
             if not re.fullmatch(MATERIAL_ID_PATTERN, mid):
                 raise SourceError(f"{f}: material id {mid!r} must match {MATERIAL_ID_PATTERN}")
@@ -54,3 +65,45 @@ def material_files(sources: Iterable[Mapping[str, Any]], root: str | Path = ".")
                 raise SourceError(f"material id {mid!r} appears twice: {out[mid]} and {f}")
             out[mid] = f
     return out
+
+
+def assign_shards(ids: Iterable[str], shard_size: int, manifest: str | Path | None = None, *,
+                  update: bool = True) -> dict[str, list[str]]:
+    """{shard name: material ids} with membership that survives a growing candidate set.
+
+    Ids already in ``manifest`` keep their shard; ids that left the set leave their shard; new ids
+    (sorted) fill new shards of ``shard_size``, numbered after the last one, so adding candidates
+    never changes a finished shard. A changed ``shard_size`` starts over. ``update=False`` (a
+    submitted cluster job) reads the manifest and leaves unknown ids out. Without a manifest the
+    sorted ids are cut into shards of ``shard_size``.
+    """
+    import json
+
+    from ionscreen import schema
+
+    if shard_size < 1:
+        raise SourceError(f"shard size must be >= 1, got {shard_size}")
+    ids = sorted(set(ids))
+    path = Path(manifest) if manifest is not None else None
+    old: dict[str, list[str]] = {}
+    if path is not None and path.is_file():
+        data = json.loads(path.read_text())
+        if data.get("shard_size") == shard_size:
+            old = {k: list(v) for k, v in data["shards"].items()}
+    present = set(ids)
+    shards = {k: [m for m in v if m in present] for k, v in old.items()}
+    shards = {k: v for k, v in shards.items() if v}
+    if not update:
+        return shards
+    seen = {m for v in old.values() for m in v}
+    new = [m for m in ids if m not in seen]
+    next_index = 1 + max((int(k) for k in old), default=-1)
+    for i in range(0, len(new), shard_size):
+        shards[f"{next_index:05d}"] = new[i:i + shard_size]
+        next_index += 1
+    # Ids that left keep no place; the frozen record keeps every shard ever made (a removed id
+    # coming back returns to its old shard).
+    record = {k: list(dict.fromkeys(old.get(k, []) + shards.get(k, []))) for k in sorted(set(old) | set(shards))}
+    if path is not None and (record != old or not path.is_file()):
+        schema.write_text_atomic(path, json.dumps({"shard_size": shard_size, "shards": record}, indent=0))
+    return shards

@@ -159,6 +159,7 @@ EXACT_ORDERING_ERROR = 0.005  # composition error treated as exact when choosing
 class OrderingResult:
     structure: Structure
     description: str
+    error: float = 0.0  # largest relative composition error of any element (0 when ordered)
 
 
 def _occupancies(site: Any) -> dict[str, float]:
@@ -251,10 +252,69 @@ def _composition_error(groups: list[tuple[dict[str, float], list[int]]], n_cells
     return max(abs(got.get(el, 0) - t) / t for el, t in target.items() if t > 0)
 
 
+def _separate_split_sites(big: Structure, occupant: dict[int, str], slots_of: list[list[int]],
+                          min_distance_A: float, rng: np.random.Generator) -> int:
+    """Move atoms off occupied slots closer than ``min_distance_A`` to each other.
+
+    CIFs describe positional disorder as split sites: two partially occupied positions a few
+    tenths of an angstrom apart, of which one holds the atom. A random fill can occupy both; each
+    such atom moves to a free slot of its own site group that clashes with no occupied slot, so
+    the composition stays the same. Returns how many atoms moved (the clash stays where no free
+    slot exists, and the overlap check rejects the structure)."""
+    if min_distance_A <= 0:
+        return 0
+    i_idx, j_idx, _, _ = big.get_neighbor_list(min_distance_A)
+    close: dict[int, set[int]] = {}
+    for i, j in zip(i_idx.tolist(), j_idx.tolist(), strict=True):
+        if i != j:
+            close.setdefault(i, set()).add(j)
+    if not close:
+        return 0
+    group_of = {slot: g for g, slots in enumerate(slots_of) for slot in slots}
+
+    def clashes(slot: int, ignore: int = -1) -> bool:
+        return any(n in occupant and n != ignore for n in close.get(slot, ()))
+
+    moved = 0
+    for _ in range(len(occupant)):
+        bad = [k for k in sorted(occupant) if clashes(k)]
+        if not bad:
+            break
+        k = bad[0]
+        free = [t for t in slots_of[group_of[k]] if t not in occupant and not clashes(t, ignore=k)]
+        if not free:
+            break
+        occupant[free[int(rng.integers(len(free)))]] = occupant.pop(k)
+        moved += 1
+    return moved
+
+
+def _drop_clashes(big: Structure, occupant: dict[int, str], min_distance_A: float) -> int:
+    """Remove the later atom of every occupied pair closer than ``min_distance_A``; returns how many."""
+    if min_distance_A <= 0:
+        return 0
+    i_idx, j_idx, _, _ = big.get_neighbor_list(min_distance_A)
+    dropped = 0
+    for i, j in sorted(zip(i_idx.tolist(), j_idx.tolist(), strict=True)):
+        if i != j and i in occupant and j in occupant:
+            occupant.pop(max(i, j))
+            dropped += 1
+    return dropped
+
+
 def order_structure(
-    s: Structure, *, seed: int = 0, max_atoms: int = 200, tolerance: float = 0.05
+    s: Structure, *, seed: int = 0, max_atoms: int = 200, tolerance: float = 0.05, fallback: bool = False,
+    min_distance_A: float = 0.5,
 ) -> OrderingResult:
-    """Resolve partial occupancies (policy in the module docstring)."""
+    """Resolve partial occupancies (policy in the module docstring).
+
+    ``fallback`` (prediction): where no supercell within ``max_atoms`` reaches ``tolerance``, the
+    best ordering found is used instead of a rejection, and its composition error is reported
+    (``OrderingResult.error``, the ``ordering_error`` column, the ``composition_approximate``
+    flag); where even the smallest cell exceeds ``max_atoms``, that cell is used and the
+    description says so. A model that embeds structures can still say something about such a
+    material; MD of it would not be worth its cost, so training structures keep the rejection.
+    """
     if s.is_ordered:
         return OrderingResult(s.copy(), "none")
     n_sites = len(s)
@@ -272,7 +332,7 @@ def order_structure(
     exact = [e for e in errors if e[0] <= EXACT_ORDERING_ERROR]
     within = [e for e in errors if e[0] <= tolerance]
     err, sc = exact[0] if exact else within[0] if within else min(errors, key=lambda e: e[0])
-    if err > tolerance:
+    if err > tolerance and not fallback:
         limit = f" within the limit of {max_atoms} atoms" if limited else ""
         raise StructureError(
             f"disorder cannot be resolved within {tolerance:.0%} composition error{limit} "
@@ -296,28 +356,42 @@ def order_structure(
             charge_note = ", charge balanced (" + ", ".join(f"{el} {m:+d}" for el, m in sorted(moved.items())) + ")"
         if abs(q) > 1e-6:
             charge_note += f", net charge {q:+.2f} e left"
-    species: list[str] = []
-    coords: list[np.ndarray] = []
+    occupant: dict[int, str] = {}
     for slots, counts in zip(slots_of, counts_of, strict=True):
         labels = [el for el, c in counts.items() for _ in range(c)]
         labels += [None] * (len(slots) - len(labels))
         rng.shuffle(labels)
-        for slot, el in zip(slots, labels, strict=True):
-            if el is not None:
-                species.append(el)
-                coords.append(big[slot].frac_coords)
-    ordered = Structure(big.lattice, species, coords)
+        occupant.update({slot: el for slot, el in zip(slots, labels, strict=True) if el is not None})
+    moved_off = _separate_split_sites(big, occupant, slots_of, min_distance_A, rng)
+    if moved_off:
+        charge_note += f", {moved_off} atom{'s' * (moved_off > 1)} moved off split sites"
+    if fallback:  # clashes no move could resolve: drop the atom, and count it in the composition error
+        dropped = _drop_clashes(big, occupant, min_distance_A)
+        if dropped:
+            target: dict[str, float] = {}
+            for (occ, _), slots in zip(groups, slots_of, strict=True):
+                for el, o in occ.items():
+                    target[el] = target.get(el, 0.0) + o * len(slots)
+            got = {el: sum(1 for v in occupant.values() if v == el) for el in target}
+            err = max(err, max(abs(got[el] - t) / t for el, t in target.items() if t > 0))
+            charge_note += f", {dropped} clashing atom{'s' * (dropped > 1)} dropped"
+    ordered = Structure(big.lattice, [occupant[k] for k in sorted(occupant)],
+                        [big[k].frac_coords for k in sorted(occupant)])
+    over = ""
     if len(ordered) > max_atoms:
-        raise StructureError(
-            f"ordering needs a {'x'.join(map(str, sc))} supercell with {len(ordered)} atoms "
-            f"(limit {max_atoms})",
-            "too_large",
-        )
+        if not fallback:
+            raise StructureError(
+                f"ordering needs a {'x'.join(map(str, sc))} supercell with {len(ordered)} atoms "
+                f"(limit {max_atoms})",
+                "too_large",
+            )
+        over = f", {len(ordered)} atoms exceed the budget of {max_atoms}"
+    approx = f" (approximate: best within {max_atoms} atoms, tolerance {tolerance:.0%})" if err > tolerance else ""
     desc = (
         f"random fill (seed {seed}) of a {'x'.join(map(str, sc))} supercell, "
-        f"composition error {err:.1%}, vacancies removed{charge_note}"
+        f"composition error {err:.1%}{approx}, vacancies removed{charge_note}{over}"
     )
-    return OrderingResult(ordered.get_sorted_structure(), desc)
+    return OrderingResult(ordered.get_sorted_structure(), desc, float(err))
 
 
 # ----------------------------------------------------------------------------- supercell
@@ -377,6 +451,23 @@ class PrepareSettings:
     order_seed: int = 0
     relax_steps: int = 100  # 0: no relaxation
     relax_fmax_eV_A: float = 0.05
+    # Prediction: use the best ordering found (flagged) instead of rejecting a structure whose
+    # disorder cannot be resolved within tolerance and the atom budget (see order_structure).
+    ordering_fallback: bool = False
+
+
+# Candidates are embedded, not simulated: the embedding costs time linear in atoms (README,
+# "Screening cost"), so the prediction budget is far larger than MD's.
+CANDIDATE_MAX_ATOMS = 1000
+
+
+def candidate_settings(**overrides: Any) -> PrepareSettings:
+    """The one place candidate preparation is configured, for the workflow's rule and for
+    ``ionscreen predict``: no supercell (embeddings are per atom and periodic), no relaxation
+    (database structures are relaxed already), a budget of ``CANDIDATE_MAX_ATOMS`` and the ordering
+    fallback. ``overrides`` are PrepareSettings fields (mlip, device, relax_steps, max_atoms, ...)."""
+    base = {"min_width_A": 0.0, "max_atoms": CANDIDATE_MAX_ATOMS, "relax_steps": 0, "ordering_fallback": True}
+    return PrepareSettings(**{**base, **overrides})
 
 
 def prepare_structure(
@@ -388,7 +479,8 @@ def prepare_structure(
         spacegroup = s.get_space_group_info(symprec=0.1)[0]
     except Exception:  # spglib can fail on odd cells; not a reason to reject
         spacegroup = ""
-    ordered = order_structure(s, seed=settings.order_seed, max_atoms=settings.max_atoms)
+    ordered = order_structure(s, seed=settings.order_seed, max_atoms=settings.max_atoms,
+                              fallback=settings.ordering_fallback, min_distance_A=settings.min_distance_A)
     cell = ordered.structure
     sc = supercell_for_width(cell, settings.min_width_A)
     if np.prod(sc) > 1:
@@ -398,7 +490,7 @@ def prepare_structure(
         cell,
         known_elements=known,
         min_distance_A=settings.min_distance_A,
-        max_atoms=settings.max_atoms,
+        max_atoms=None if settings.ordering_fallback else settings.max_atoms,
     )
     row: dict[str, Any] = {
         "formula": cell.composition.formula.replace(" ", ""),
@@ -407,6 +499,7 @@ def prepare_structure(
         "nsites": len(cell),
         "li_fraction": cell.composition.get_atomic_fraction("Li"),
         "ordering": ordered.description,
+        "ordering_error": ordered.error,
         "supercell": "x".join(map(str, sc)),
         "min_width_A": float(perpendicular_widths(cell.lattice).min()),
     }
@@ -414,8 +507,12 @@ def prepare_structure(
         r = relax_positions(cell, calc, fmax=settings.relax_fmax_eV_A, steps=settings.relax_steps)
         cell = r.structure
         row.update(
-            relax_energy_eV=r.energy_eV, relax_max_force_eV_A=r.max_force_eV_A, relax_steps=r.steps
+            relax_energy_eV=r.energy_eV, relax_max_force_eV_A=r.max_force_eV_A, relax_steps=r.steps,
+            relax_converged=bool(r.max_force_eV_A <= settings.relax_fmax_eV_A),
         )
+        if not row["relax_converged"]:
+            log.warning("relaxation did not converge: largest force %.3f eV/A > %.3f after %d steps",
+                        r.max_force_eV_A, settings.relax_fmax_eV_A, r.steps)
     row["structure_json"] = json.dumps(cell.as_dict())
     return row
 
@@ -438,7 +535,8 @@ def prepare_many(
     from ionscreen import mlip
 
     known = mlip.known_elements(settings.mlip)
-    calc = mlip.get_calculator(settings.mlip, settings.device) if relax else None
+    # relax_steps 0 means no relaxation: the MLIP is not even loaded (seconds per job at scale).
+    calc = mlip.get_calculator(settings.mlip, settings.device) if relax and settings.relax_steps > 0 else None
     ok: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
     for mid, source, obj in tqdm(items, desc="prepare structures", disable=not progress, unit="structure"):

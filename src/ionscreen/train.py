@@ -63,6 +63,10 @@ class TrainConfig:
     decoder_widths: list[int] = field(default_factory=lambda: [4000, 4000, 4000])
     # Cubic expansion [e, e^2, e^3] of the embedding (ablation switch: false = e only).
     poly_expansion: bool = True
+    # Upper bounds train as censored targets: a non-diffusive MD run's D_upper / sigma_upper, a
+    # measured "<1E-10". Only a prediction above the bound costs (hinge), so slow conductors stay
+    # in the data instead of biasing it toward fast ones. Metrics use exact labels only.
+    censored: bool = True
 
     # --- Level 1, model-level AML (needs trajectory embeddings of the training set).
     # false = the "no AML" ablation: f1 trained from scratch on structures.
@@ -132,6 +136,12 @@ class Dataset:
     trajs: list[np.ndarray] | None = None  # per sample (n_li, 512) trajectory embeddings, same atom order
     trajectory_embedder: str | None = None
     given_split: np.ndarray | None = None  # 'train'/'test' from the data set itself (e.g. LiFlow's CSVs)
+    upper: np.ndarray | None = None  # per sample: True = y is an upper bound (censored), not a value
+
+    @property
+    def exact(self) -> np.ndarray:
+        """True where y is a measured or computed value (not an upper bound)."""
+        return np.ones(len(self.y), bool) if self.upper is None else ~self.upper
 
     def subset(self, idx: np.ndarray) -> Dataset:
         pick = [int(i) for i in idx]
@@ -139,7 +149,8 @@ class Dataset:
                        self.temperatures[pick], self.y[pick], [self.embs[i] for i in pick],
                        [self.elements[i] for i in pick],
                        None if self.trajs is None else [self.trajs[i] for i in pick], self.trajectory_embedder,
-                       None if self.given_split is None else self.given_split[pick])
+                       None if self.given_split is None else self.given_split[pick],
+                       None if self.upper is None else self.upper[pick])
 
 
 def _by_atom(grp: pd.DataFrame) -> tuple[tuple[int, ...], np.ndarray]:
@@ -147,11 +158,17 @@ def _by_atom(grp: pd.DataFrame) -> tuple[tuple[int, ...], np.ndarray]:
     return tuple(int(a) for a in grp["atom_index"]), np.stack([np.asarray(v, np.float32) for v in grp["embedding"]])
 
 
+# The upper-bound column of each target that has one (labels.py: non-diffusive runs; OBELiX bounds).
+UPPER_BOUND_COLUMN = {"D_cm2_s": "D_upper_cm2_s", "sigma_S_cm": "sigma_upper_S_cm"}
+
+
 def load_dataset(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.DataFrame, target: str,
-                 trajectories: pd.DataFrame | None = None) -> Dataset:
+                 trajectories: pd.DataFrame | None = None, *, censored: bool = False) -> Dataset:
     """Join labels with embeddings (and trajectory embeddings, atom by atom); keep rows with a
-    finite, positive target. A ``formula`` column in ``labels`` (e.g. OBELiX's nominal reduced
-    composition) takes precedence over the structure's formula for grouping."""
+    finite, positive target and, with ``censored``, rows whose target has only a finite, positive
+    upper bound (``UPPER_BOUND_COLUMN``; ``Dataset.upper`` marks them). A ``group`` (trainset) or
+    ``formula`` column in ``labels`` (e.g. OBELiX's nominal reduced composition) takes precedence
+    over the structure's formula for grouping."""
     from pymatgen.core import Composition
 
     if target not in labels.columns:
@@ -159,7 +176,13 @@ def load_dataset(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.
     structure_rows = {m: _by_atom(g) for m, g in embeddings.groupby("material_id", sort=False)}
     formula = dict(zip(structures["material_id"], structures["reduced_formula"], strict=True))
     value = pd.to_numeric(labels[target], errors="coerce")
-    ok = labels[(labels["status"] == "ok") & np.isfinite(value) & (value > 0)]
+    exact = (labels["status"] == "ok") & np.isfinite(value) & (value > 0)
+    bound_col = UPPER_BOUND_COLUMN.get(target)
+    bound = pd.to_numeric(labels[bound_col], errors="coerce") if censored and bound_col in labels.columns else None
+    is_bound = (labels["status"].isin(["ok", "bound"]) & ~exact & np.isfinite(bound) & (bound > 0)) \
+        if bound is not None else pd.Series(False, index=labels.index)
+    labels = labels.assign(**{target: value.where(exact, bound if bound is not None else np.nan)}, _upper=is_bound)
+    ok = labels[exact | is_bound]
     ok = ok[ok["material_id"].isin(structure_rows) & ok["material_id"].isin(formula)]
     traj_rows: dict[tuple[str, float], tuple[tuple[int, ...], np.ndarray]] = {}
     embedder = None
@@ -173,7 +196,12 @@ def load_dataset(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.
     if len(ok) < len(labels):
         log.info("training uses %d of %d label rows (others failed, skipped, non-positive %s or lack embeddings)",
                  len(ok), len(labels), target)
-    groups = list(ok["formula"]) if "formula" in ok.columns else [formula[m] for m in ok["material_id"]]
+    if "group" in ok.columns and ok["group"].notna().all():  # trainset labels say what to group by
+        groups = list(ok["group"].astype(str))
+    elif "formula" in ok.columns:
+        groups = list(ok["formula"])
+    else:
+        groups = [formula[m] for m in ok["material_id"]]
     trajs = None
     if traj_rows:
         trajs = []
@@ -193,6 +221,7 @@ def load_dataset(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.
         trajs=trajs,
         trajectory_embedder=embedder,
         given_split=ok["split"].to_numpy(str) if "split" in ok.columns and ok["split"].notna().all() else None,
+        upper=ok["_upper"].to_numpy(bool) if ok["_upper"].any() else None,
     )
 
 
@@ -204,12 +233,11 @@ class TrainingTables(NamedTuple):
 
 
 def read_training_tables(paths: Any) -> TrainingTables:
-    """The tables a training rule gets (``paths``: snakemake's ``input`` or a mapping with labels,
-    embeddings, structures and, optionally, trajectories)."""
-    traj = paths.get("trajectories")
-    return TrainingTables(schema.read_table(paths["labels"]), schema.read_table(paths["embeddings"], "embeddings"),
-                          schema.read_table(paths["structures"], "structures"),
-                          schema.read_table(traj, "trajectory_embeddings") if traj else None)
+    """The trainset tables (``paths``: snakemake's ``input`` or a mapping with labels, structures,
+    embeddings and trajectory_embeddings, see ionscreen.trainset); trajectories None when empty."""
+    from ionscreen.trainset import read_trainset
+
+    return TrainingTables(*read_trainset(paths))
 
 
 def grouped_split(groups: list[str], val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
@@ -253,6 +281,7 @@ class Tensors:
     x_std: np.ndarray
     y_mean: float
     y_std: float
+    upper: torch.Tensor  # (samples,) bool: the target is an upper bound
 
     def gather(self, idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, int]:
         """(x, p, seg, n) for samples ``idx``, renumbered 0..n-1."""
@@ -263,6 +292,7 @@ class Tensors:
 
     def to(self, device: str) -> Tensors:
         self.x, self.y, self.seg = self.x.to(device), self.y.to(device), self.seg.to(device)
+        self.upper = self.upper.to(device)
         self.p = None if self.p is None else self.p.to(device)
         return self
 
@@ -289,12 +319,14 @@ def make_tensors(data: Dataset, train_idx: np.ndarray, poly: bool,
         praw = np.concatenate(data.trajs).astype(np.float32)
         p_mean, p_std = _standardise(praw, train_rows)
         p = torch.from_numpy(((praw - p_mean) / p_std).astype(np.float32))
-    y_mean, y_std = float(data.y[train_idx].mean()), float(data.y[train_idx].std() or 1.0)
+    exact_train = train_idx[data.exact[train_idx]]  # bounds do not set the target's scale
+    y_mean, y_std = float(data.y[exact_train].mean()), float(data.y[exact_train].std() or 1.0)
     return Tensors(
         x=torch.from_numpy(((batch.x - x_mean) / x_std).astype(np.float32)),
         p=p,
         y=torch.from_numpy(((data.y - y_mean) / y_std).astype(np.float32)),
         seg=torch.from_numpy(batch.seg), rows_of=rows_of, x_mean=x_mean, x_std=x_std, y_mean=y_mean, y_std=y_std,
+        upper=torch.from_numpy(~data.exact),
     )
 
 
@@ -365,8 +397,11 @@ def fit(model: nn.Module, opt: torch.optim.Optimizer, step_loss: Callable[[np.nd
     return {"best_epoch": best_epoch, "selection_mae": best, "epochs_run": epoch}
 
 
-def _l1(pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.l1_loss(pred, y)
+def censored_l1(pred: torch.Tensor, y: torch.Tensor, upper: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error where y is a value; where y is an upper bound only the excess of the
+    prediction above it (a censored L1, zero for any prediction at or below the bound)."""
+    err = pred - y
+    return torch.where(upper, torch.relu(err), err.abs()).mean()
 
 
 class _Run:
@@ -391,13 +426,13 @@ class _Run:
 
     def predictor_loss(self, f: StructurePredictor, idx: np.ndarray) -> torch.Tensor:
         x, _, seg, n = self.t.gather(idx)
-        return _l1(f(x, seg, n), self.t.y[idx])
+        return censored_l1(f(x, seg, n), self.t.y[idx], self.t.upper[idx])
 
     def trainer_loss(self, g: DualModalTrainer, idx: np.ndarray) -> torch.Tensor:
         x, p, seg, n = self.t.gather(idx)
         combined, structure = g(x, p, seg, n)
-        y = self.t.y[idx]
-        return _l1(combined, y) + self.cfg.alpha * _l1(structure, y)
+        y, up = self.t.y[idx], self.t.upper[idx]
+        return censored_l1(combined, y, up) + self.cfg.alpha * censored_l1(structure, y, up)
 
     @torch.no_grad()
     def score(self, loss: Callable[[np.ndarray], torch.Tensor]) -> float:
@@ -503,11 +538,11 @@ def _predict(members: Sequence[nn.Module], t: Tensors, forward: Callable[[nn.Mod
 
 def _metric_rows(data: Dataset, split: np.ndarray, per_seed: np.ndarray, target: str, model: str) -> list[dict[str, Any]]:
     """Ensemble rows (seed null, with the seeds' MAE mean and std) and one row per seed, per split
-    and temperature (NaN = all temperatures)."""
+    and temperature (NaN = all temperatures); exact labels only (an upper bound has no error)."""
     rows = []
     ens = per_seed.mean(axis=0)
     for part in ("train", "validation", "test"):
-        sel = split == part
+        sel = (split == part) & data.exact
         if not sel.any():
             continue
         for temp in [math.nan, *sorted(set(data.temperatures[sel]))]:
@@ -555,9 +590,11 @@ def train(
     t_start = time.perf_counter()
     if data is None:
         data = load_dataset(labels, embeddings, structures, cfg.target,
-                            trajectories if cfg.aml and not cfg.transfer_from else None)
-    if len(data.y) < 3:
-        raise ValueError(f"only {len(data.y)} usable samples for target {cfg.target!r}: need >= 3")
+                            trajectories if cfg.aml and not cfg.transfer_from else None, censored=cfg.censored)
+    if data.exact.sum() < 3:
+        raise ValueError(f"only {int(data.exact.sum())} usable samples for target {cfg.target!r}: need >= 3")
+    if data.upper is not None:
+        log.info("%d of %d samples are upper bounds (censored targets)", int(data.upper.sum()), len(data.y))
     if split is None and data.given_split is not None:
         # The data set's own split (LiFlow): its test part stays test; validation compositions for
         # early stopping come from its training part.
@@ -668,7 +705,7 @@ def train(
         schema.write_table(
             pd.DataFrame({"material_id": data.material_ids, "temperature_K": data.temperatures,
                           "split": split, "y_log10": data.y, "prediction": pred,
-                          "prediction_std": pred_std}),
+                          "prediction_std": pred_std, "censored": ~data.exact}),
             predictions_out, "training_predictions", target=target)
     log.info("trained %d members (%s, %s) in %.1f s", len(members), how, device, meta["train_seconds"])
     return {**meta, "metrics": pd.DataFrame(metrics), "predictions": per_seed}
@@ -756,7 +793,8 @@ def cross_validate(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: p
     compositions for early stopping come from the training folds only."""
     from sklearn.ensemble import RandomForestRegressor
 
-    data = load_dataset(labels, embeddings, structures, cfg.target, trajectories if cfg.aml else None)
+    data = load_dataset(labels, embeddings, structures, cfg.target, trajectories if cfg.aml else None,
+                        censored=cfg.censored)
     folds = grouped_folds(data.groups, n_folds, seed)
     comp = composition_features(data.groups)
     rows = []
@@ -769,10 +807,11 @@ def cross_validate(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: p
         with tempfile.TemporaryDirectory() as tmp:
             res = train(labels, embeddings, structures, cfg, Path(tmp) / "model", split=split, data=data)
         p = res["predictions"].mean(axis=0)
-        rf = RandomForestRegressor(n_estimators=rf_trees, random_state=seed, n_jobs=-1).fit(comp[~test], data.y[~test])
-        for name, pr in ((f"predictor ({res['route']})", p[test]), ("random forest (composition)", rf.predict(comp[test]))):
-            rows.append({"model": name, "fold": k, "n_train": int((~test).sum()), "n_test": int(test.sum()),
-                         **{k2: v for k2, v in regression_metrics(data.y[test], pr).items() if k2 != "n"},
+        fit_rows, score = ~test & data.exact, test & data.exact  # the forest cannot use bounds; scores on values
+        rf = RandomForestRegressor(n_estimators=rf_trees, random_state=seed, n_jobs=-1).fit(comp[fit_rows], data.y[fit_rows])
+        for name, pr in ((f"predictor ({res['route']})", p[score]), ("random forest (composition)", rf.predict(comp[score]))):
+            rows.append({"model": name, "fold": k, "n_train": int((~test).sum()), "n_test": int(score.sum()),
+                         **{k2: v for k2, v in regression_metrics(data.y[score], pr).items() if k2 != "n"},
                          "train_seconds": res["train_seconds"] if name.startswith("predictor") else math.nan})
         log.info("fold %d: predictor MAE %.3f, random forest MAE %.3f", k, rows[-2]["mae"], rows[-1]["mae"])
     df = pd.DataFrame(rows)

@@ -1,0 +1,8 @@
+"""Rule shim: rank every shard's predictions together; gather candidates and rejections."""
+from ionscreen import logs, schema
+from ionscreen.predict import merge_predictions
+
+logs.setup(snakemake.log[0])
+merge_predictions(snakemake.input.predictions, snakemake.output.ranking, snakemake.params.rank_temperature)
+schema.concat_files(snakemake.input.structures, snakemake.output.structures, "structures")
+schema.concat_files(snakemake.input.rejected, snakemake.output.rejected, "rejected")
