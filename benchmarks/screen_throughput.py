@@ -1,20 +1,28 @@
-"""Screening throughput: (structure x temperature) predictions per second for the 254 OBELiX
-training CIFs at 4 temperatures, with the time of each stage (read/order, embed, predict).
+"""Screening throughput: the 254 OBELiX training CIFs at 4 temperatures, the plain path and
+``ionscreen.predict.Screener`` side by side in one run, per stage, with materials/s against the
+AML paper's figure (419 materials in 14 s on an RTX A6000, about 30 materials/s).
 
-Reference: the AML paper screened 419 materials in 14 s on an RTX A6000 (~30 materials/s).
+    python benchmarks/screen_throughput.py --model results/model [--repeat 1] [--skip-plain]
 
-    python benchmarks/screen_throughput.py --model results/model [--device auto]
+The plain path is what a user would write from the package's pieces (and what ``ionscreen
+predict`` did before the Screener): prepare every file (with its space group, serialised to
+JSON), rebuild the Structure from JSON, embed every atom and keep the Li rows, expand the features
+of every (material, T) sample and run the ensemble on them. Model loading is timed apart.
+``--repeat N`` screens the set N times under new names (N = 40: 10,160 files) and reports the
+peak memory (RSS) of the run, for the linear-time, bounded-memory check.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import tarfile
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 warnings.filterwarnings("ignore")
@@ -22,58 +30,112 @@ REPO = Path(__file__).resolve().parents[1]
 PAPER_MATERIALS, PAPER_SECONDS = 419, 14.0
 
 
+def plain_path(model_dir: str, files: list[Path], temps: list[float], device: str, max_atoms: int | None
+               ) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The path before the Screener, from public pieces; returns predictions and stage seconds."""
+    from ionscreen.embed import SevenNetEmbedder
+    from ionscreen.model import Batch, load_predictor
+    from ionscreen.structures import (
+        candidate_settings,
+        material_id,
+        prepare_many,
+        structure_from_row,
+    )
+
+    t = {}
+    t0 = time.perf_counter()
+    predictor = load_predictor(model_dir)
+    embedder = SevenNetEmbedder(device=device)
+    t["load"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    settings = candidate_settings(device=device, **({} if max_atoms is None else {"max_atoms": max_atoms}))
+    ok, _ = prepare_many([(material_id(f), str(f), f) for f in files], settings, relax=False, progress=False)
+    t["read"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    structures = [structure_from_row(r) for r in ok]
+    embs = []
+    batch, size = [], 0
+    for s in [*structures, None]:
+        if s is None or (batch and size + len(s) > embedder.default_batch_atoms()):
+            for st, e in zip(batch, embedder.atom_embeddings(batch), strict=True):
+                embs.append(e[[site.specie.symbol == "Li" for site in st]])
+            batch, size = [], 0
+        if s is not None:
+            batch.append(s)
+            size += len(s)
+    t["embed"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    samples = [(k, T) for k in range(len(ok)) for T in temps]
+    mean, std, hidden = predictor.predict(Batch.build([embs[k] for k, _ in samples], [T for _, T in samples]))
+    dist = np.linalg.norm(hidden[:, None] - predictor.train_hidden[None], axis=-1).min(axis=1)
+    t["predict"] = time.perf_counter() - t0
+    df = pd.DataFrame({"material_id": [ok[k]["material_id"] for k, _ in samples], "temperature_K": [T for _, T in samples],
+                       "prediction": mean, "prediction_std": std, "nearest_training_distance": dist})
+    return df, t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="results/model", help="model directory (make screen writes results/model)")
     ap.add_argument("--temperatures", type=float, nargs="+", default=[600.0, 800.0, 1000.0, 1200.0])
-    ap.add_argument("--max-atoms", type=int, default=400)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: the Screener's choice)")
+    ap.add_argument("--workers", type=int, default=None, help="reader processes (default: 1 on >= 2 cores)")
+    ap.add_argument("--repeat", type=int, default=1, help="screen the set this many times (10,000 structures: 40)")
+    ap.add_argument("--skip-plain", action="store_true", help="only the Screener (for --repeat runs)")
+    ap.add_argument("--max-atoms", type=int, default=None, help="ordering budget (default: the screening default, 1000)")
     a = ap.parse_args()
+    from ionscreen import mlip
+    from ionscreen.predict import Screener
 
-    t_start = time.perf_counter()
-    from ionscreen import mlip, schema
-    from ionscreen.embed import SevenNetEmbedder
-    from ionscreen.model import load_predictor
-    from ionscreen.predict import predict_table
-    from ionscreen.structures import PrepareSettings, prepare_many, structure_from_row
-
-    mlip.set_threads(a.threads)
-    predictor = load_predictor(a.model)
-    emb_meta = predictor.meta.get("embedding", {})
-    embedder = SevenNetEmbedder(emb_meta.get("model", "7net-0"), int(emb_meta.get("layer", 10)),
-                                emb_meta.get("variant", "full"), a.device)
-    t_load = time.perf_counter() - t_start
-
+    mlip.set_threads(a.threads or 2)  # the plain path: torch on both cores
+    paper = PAPER_MATERIALS / PAPER_SECONDS
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(REPO / "resources/obelix/train_cifs.tar.gz") as tar:
             tar.extractall(tmp, filter="data")
-        files = sorted(Path(tmp).rglob("*.cif"))
+        base = sorted(Path(tmp).rglob("*.cif"))
+        files = list(base)
+        if a.repeat > 1:
+            (Path(tmp) / "many").mkdir()
+            files = []
+            for r in range(a.repeat):
+                for f in base:
+                    g = Path(tmp) / "many" / f"{f.stem}-r{r:03d}.cif"
+                    g.symlink_to(f)
+                    files.append(g)
+        plain = None
+        if not a.skip_plain:
+            plain, tp = plain_path(a.model, files, a.temperatures, a.device, a.max_atoms)
         t0 = time.perf_counter()
-        ok, bad = prepare_many([(f.stem, str(f), f) for f in files],
-                               PrepareSettings(min_width_A=0.0, max_atoms=a.max_atoms, relax_steps=0),
-                               relax=False, progress=False)
-        t_read = time.perf_counter() - t0
-    structures = pd.DataFrame(ok, columns=schema.spec("structures").column_names)
-    t0 = time.perf_counter()
-    rows = embedder([(r["material_id"], structure_from_row(r)) for r in ok], progress=False)
-    t_embed = time.perf_counter() - t0
-    embeddings = pd.DataFrame(rows, columns=schema.spec("embeddings").column_names)
-    t0 = time.perf_counter()
-    pred = predict_table(predictor, structures, embeddings, a.temperatures)
-    t_pred = time.perf_counter() - t0
-
-    n, n_pred = len(ok), len(pred)
-    total = t_read + t_embed + t_pred
-    device = mlip.resolve_device(a.device)
-    print(f"{len(files)} CIFs -> {n} screened, {len(bad)} rejected (see benchmarks/embed_throughput.py for reasons)")
-    print(f"stage times on {device} ({a.threads} threads): read/order {t_read:.2f} s, embed {t_embed:.2f} s, "
-          f"predict {t_pred:.3f} s; total {total:.2f} s (+{t_load:.1f} s loading models)")
-    print(f"throughput: {n_pred / total:.1f} (structure x temperature) predictions/s, {n / total:.1f} materials/s "
-          f"at {len(a.temperatures)} temperatures")
-    paper = PAPER_MATERIALS / PAPER_SECONDS
-    print(f"AML paper: {PAPER_MATERIALS} materials in {PAPER_SECONDS:g} s on an RTX A6000 = {paper:.1f} materials/s; "
-          f"ratio ours/paper {n / total / paper:.2f}x (with model loading: {n / (total + t_load) / paper:.2f}x)")
+        screener = Screener(a.model, device=a.device, threads=a.threads, workers=a.workers, max_atoms=a.max_atoms)
+        # (the Screener sets torch's threads for this process; the plain path ran before it)
+        t_load = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        fast, bad = screener.screen(files, a.temperatures, progress=False)
+        t_fast = time.perf_counter() - t0
+    n = fast["material_id"].nunique()
+    peak_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    print(f"{len(files)} CIFs -> {n} screened ({int(fast.drop_duplicates('material_id').shape[0])} materials), "
+          f"{len(bad)} rejected, {len(a.temperatures)} temperatures, "
+          f"{screener.threads} torch thread(s) beside {screener.workers} reader process(es) (plain path: "
+          f"{a.threads or 2} threads), device {a.device}")
+    ft = screener.timings
+    print(f"{'stage':10s} {'plain (s)':>10s} {'Screener (s)':>13s}")
+    if plain is not None:
+        total_plain = tp["read"] + tp["embed"] + tp["predict"]
+        for k in ("read", "embed", "predict"):
+            print(f"{k:10s} {tp[k]:10.2f} {ft[k]:13.2f}" + ("   (waiting for the reader)" if k == "read" else ""))
+        print(f"{'total':10s} {total_plain:10.2f} {t_fast:13.2f}   ratio {total_plain / t_fast:.2f}x")
+        print(f"{'load':10s} {tp['load']:10.2f} {t_load:13.2f}")
+        m = plain.merge(fast, on=["material_id", "temperature_K"], suffixes=("_plain", "_fast"))
+        print(f"same predictions: {len(m)} rows, max |diff| {np.abs(m['prediction_plain'] - m['prediction_fast']).max():.2e} "
+              f"(std {np.abs(m['prediction_std_plain'] - m['prediction_std_fast']).max():.2e})")
+        print(f"plain path: {n / total_plain:.1f} materials/s = {n / total_plain / paper:.2f}x the paper's {paper:.1f}")
+    else:
+        print(f"{'total':10s} {'':10s} {t_fast:13.2f}   (read {ft['read']:.1f}, embed {ft['embed']:.1f}, "
+              f"predict {ft['predict']:.1f})")
+    print(f"Screener: {n / t_fast:.1f} materials/s = {n / t_fast / paper:.2f}x the paper's {paper:.1f} "
+          f"(model loading excluded: {t_load:.1f} s); peak RSS {peak_mb:.0f} MB")
 
 
 if __name__ == "__main__":

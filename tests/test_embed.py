@@ -51,6 +51,16 @@ def test_equals_independent_computation(embedder):
         np.testing.assert_allclose(g, ref, rtol=1e-5, atol=1e-5)
 
 
+def test_li_only_aggregation_equals_the_whole_cell(embedder):
+    structures = [li3n() * (2, 2, 2), read_structure(REPO / "resources/structures/candidates/LiFePO4.json")]
+    whole = embedder.atom_embeddings(structures)
+    li = embedder.atom_embeddings(structures, specie="Li")
+    for s, w, got in zip(structures, whole, li, strict=True):
+        mask = np.array([site.specie.symbol == "Li" for site in s])
+        assert got.shape == (mask.sum(), 977)
+        np.testing.assert_allclose(got, w[mask], rtol=1e-6, atol=1e-6)
+
+
 def test_rows_are_li_atoms_only(embedder):
     rows = embedder([("Li3N", li3n() * (2, 2, 2))], progress=False)
     assert len(rows) == 24 and {r["species"] for r in rows} == {"Li"}

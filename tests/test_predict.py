@@ -44,3 +44,75 @@ def test_arrhenius_of_msd_predictions_says_it_is_apparent():
     T = np.array([800.0, 1000.0])
     rows = [{"material_id": "m", "temperature_K": t, "prediction": v, "target": "msd_final_A2"} for t, v in zip(T, [0.1, 0.3], strict=True)]
     assert set(add_arrhenius(pd.DataFrame(rows))["Ea_kind"]) == {"apparent (MSD)"}
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A small predictor on 977-d embeddings (random, seeded), enough to compare two code paths."""
+    from ionscreen.train import TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    emb_rows, labels, structures = [], [], []
+    for m in range(24):
+        e = rng.normal(0, 1, (3, 977)).astype(np.float32)
+        structures.append({"material_id": f"m{m}", "reduced_formula": f"Li{m + 1}O", "structure_json": "{}"})
+        emb_rows += [{"material_id": f"m{m}", "atom_index": k, "species": "Li", "embedding": e[k], "model": "7net-0",
+                      "layer": 10, "variant": "full"} for k in range(3)]
+        labels += [{"material_id": f"m{m}", "temperature_K": T, "status": "ok",
+                    "msd_final_A2": 10 ** (float(e[:, 0].mean()) + T / 1000)} for T in (600.0, 1000.0)]
+    out = tmp_path_factory.mktemp("model") / "model"
+    train(pd.DataFrame(labels), pd.DataFrame(emb_rows), pd.DataFrame(structures),
+          TrainConfig(decoder_widths=[16, 16], epochs=3, seeds=[0, 1], val_fraction=0.25, aml=False), out,
+          embedding_meta={"model": "7net-0", "layer": 10, "variant": "full"})
+    return out
+
+
+def test_factorised_prediction_equals_the_per_sample_batch(tiny_model):
+    from ionscreen.model import Batch, load_predictor
+
+    p = load_predictor(tiny_model)
+    rng = np.random.default_rng(1)
+    embs = [rng.normal(0, 1, (n, 977)).astype(np.float32) for n in (1, 4, 7)]
+    temps = [600.0, 800.0, 1200.0]
+    mean, std, hidden = p.predict_materials(embs, temps)
+    ref_mean, ref_std, ref_hidden = p.predict(Batch.build([e for e in embs for _ in temps], temps * len(embs)))
+    np.testing.assert_allclose(mean.ravel(), ref_mean, atol=1e-5)
+    np.testing.assert_allclose(std.ravel(), ref_std, atol=1e-5)
+    np.testing.assert_allclose(hidden, ref_hidden, atol=1e-5)
+    d = p.nearest_training_distance(hidden, chunk=2)  # chunked = all at once
+    ref = np.linalg.norm(hidden[:, None] - p.train_hidden[None], axis=-1).min(axis=1)
+    np.testing.assert_allclose(d, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 1])
+def test_screener_equals_the_plain_path(tiny_model, workers):
+    """Parse once, Li-only aggregation, factorised encoder, a reader process: same numbers, flags,
+    ranks and rejections as prepare -> JSON -> embed every atom -> predict_table."""
+    from ionscreen.embed import SevenNetEmbedder
+    from ionscreen.predict import Screener, predict_table
+    from ionscreen.structures import (
+        candidate_settings,
+        material_id,
+        prepare_many,
+        structure_from_row,
+    )
+    from tests.conftest import REPO
+
+    files = [REPO / "resources/structures/candidates" / f for f in ("LiBr.json", "obelix-jqc.cif", "Li10GeP2S12.json")]
+    files.append(REPO / ".test/bad/no-li-SiS4.cif")
+    got, bad = Screener(tiny_model, device="cpu", workers=workers).screen(files, [600.0, 1000.0], 800.0, progress=False)
+    ok, ref_bad = prepare_many([(material_id(f), str(f), f) for f in files], candidate_settings(device="cpu"),
+                               relax=False, progress=False)
+    rows = SevenNetEmbedder(device="cpu")([(r["material_id"], structure_from_row(r)) for r in ok], progress=False)
+    from ionscreen.model import load_predictor
+
+    ref = predict_table(load_predictor(tiny_model), pd.DataFrame(ok), pd.DataFrame(rows), [600.0, 1000.0], 800.0)
+    key = ["material_id", "temperature_K"]
+    got, ref = got.sort_values(key).reset_index(drop=True), ref.sort_values(key).reset_index(drop=True)
+    assert list(got["material_id"]) == list(ref["material_id"]) and len(got) == 9  # 3 candidates x 3 T
+    np.testing.assert_allclose(got["prediction"], ref["prediction"], atol=1e-5)
+    np.testing.assert_allclose(got["prediction_std"], ref["prediction_std"], atol=1e-5)
+    assert [list(f) for f in got["flags"]] == [list(f) for f in ref["flags"]]
+    assert list(got["rank"]) == list(ref["rank"])
+    assert [b["reason"] for b in bad] == [b["reason"] for b in ref_bad] == ["no Li in SiS4"]

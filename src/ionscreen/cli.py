@@ -89,7 +89,7 @@ def _predict(a: argparse.Namespace) -> int:
 
     df, bad = predict_paths(a.model, a.structure, a.temperature, a.out, rejected_out=a.rejected_out,
                             rank_temperature_K=a.rank_temperature, relax_steps=a.relax_steps,
-                            max_atoms=a.max_atoms, device=a.device, threads=a.threads)
+                            max_atoms=a.max_atoms, device=a.device, threads=a.threads, workers=a.workers)
     for b in bad:
         print(f"rejected {b['material_id']}: {b['reason']}", file=sys.stderr)
     print(f"{df['material_id'].nunique() if len(df) else 0} structures predicted, {len(bad)} rejected -> {a.out}")
@@ -147,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--max-atoms", type=int, default=None,
                     help="atom budget for ordering disorder (default: the workflow's screen.max_atoms default, 1000)")
     pr.add_argument("--device", default="auto")
-    pr.add_argument("--threads", type=int, default=2)
+    pr.add_argument("--threads", type=int, default=None, help="torch threads (default: the cores the readers leave)")
+    pr.add_argument("--workers", type=int, default=None,
+                    help="reader processes that parse and order files while torch embeds (default: 1 on >= 2 cores)")
     pr.add_argument("--rejected-out", default=None)
     pr.add_argument("--out", required=True)
     pr.set_defaults(func=_predict)

@@ -105,25 +105,38 @@ class SevenNetEmbedder:
                 "edge_attr": data["edge_attr"], "edge_index": data["edge_index"],
                 "batch": data["batch"]}
 
-    def atom_embeddings(self, structures: Sequence[Structure]) -> list[np.ndarray]:
-        """Per structure, an (n_atoms, dim) float32 array of all atoms' embeddings."""
+    def atom_embeddings(self, structures: Sequence[Structure], specie: str | None = None) -> list[np.ndarray]:
+        """Per structure, an (n, dim) float32 array: every atom's embedding, or with ``specie``
+        only those atoms' (in site order). Only the rows asked for are aggregated, over their own
+        edges: a Li-only screen never builds the (edges x 977) message array of the whole cell."""
         import torch
 
         if not structures:
             return []
         out = self.forward_layers(structures)
         x = out["x"]
-        edge = out["edge_embedding"]
         if self.variant == "invariant":
             x = self._invariant_nodes(x)
+            edge = out["edge_embedding"]
         else:
-            edge = torch.cat([edge, out["edge_attr"]], -1)
+            edge = torch.cat([out["edge_embedding"], out["edge_attr"]], -1)
+        batch = out["batch"]
+        if specie is None:
+            keep = torch.ones(len(x), dtype=torch.bool, device=x.device)
+        else:
+            keep = torch.from_numpy(np.concatenate([[site.specie.symbol == specie for site in s] for s in structures])
+                                    ).to(x.device)
+        rows = torch.full((len(x),), -1, dtype=torch.long, device=x.device)
+        rows[keep] = torch.arange(int(keep.sum()), device=x.device)
         i, j = out["edge_index"]
-        msg = torch.cat([x[j], edge], -1)
-        agg = torch.zeros(len(x), msg.shape[1], dtype=msg.dtype, device=msg.device).index_add_(0, i, msg)
-        deg = torch.bincount(i, minlength=len(x)).clamp(min=1).to(msg.dtype)
-        emb = torch.cat([x, agg / deg[:, None]], -1).float().cpu().numpy()
-        counts = np.bincount(out["batch"].cpu().numpy(), minlength=len(structures))
+        on = keep[i]
+        r, jj = rows[i[on]], j[on]
+        n = int(keep.sum())
+        agg_x = torch.zeros(n, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, r, x[jj])
+        agg_e = torch.zeros(n, edge.shape[1], dtype=edge.dtype, device=x.device).index_add_(0, r, edge[on])
+        deg = torch.bincount(r, minlength=n).clamp(min=1).to(x.dtype)[:, None]
+        emb = torch.cat([x[keep], agg_x / deg, agg_e / deg], -1).float().cpu().numpy()
+        counts = np.bincount(batch[keep].cpu().numpy(), minlength=len(structures))
         return np.split(emb, np.cumsum(counts)[:-1])
 
     def default_batch_atoms(self) -> int:
@@ -151,13 +164,13 @@ class SevenNetEmbedder:
         for batch in batches:
             if not batch:
                 continue
-            embs = self.atom_embeddings([s for _, s in batch])
+            embs = self.atom_embeddings([s for _, s in batch], specie=specie)
             for (mid, s), e in zip(batch, embs, strict=True):
-                for k, site in enumerate(s):
-                    if site.specie.symbol == specie:
-                        rows.append({"material_id": mid, "atom_index": k, "species": specie,
-                                     "embedding": e[k], "model": self.name, "layer": self.layer,
-                                     "variant": self.variant})
+                idx = [k for k, site in enumerate(s) if site.specie.symbol == specie]
+                for k, v in zip(idx, e, strict=True):
+                    rows.append({"material_id": mid, "atom_index": k, "species": specie,
+                                 "embedding": v, "model": self.name, "layer": self.layer,
+                                 "variant": self.variant})
             bar.update(len(batch))
         bar.close()
         return rows

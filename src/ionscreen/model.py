@@ -156,12 +156,66 @@ class Predictor:
         std = p.std(axis=0, ddof=1) if len(p) > 1 else np.zeros(batch.n)
         return p.mean(axis=0), std, np.concatenate(hid, axis=1)
 
-    def nearest_training_distance(self, hidden: np.ndarray) -> np.ndarray:
-        """Euclidean distance of each hidden vector to its nearest training sample."""
+    @torch.no_grad()
+    def predict_materials(self, embs: Sequence[np.ndarray], temperatures_K: Sequence[float]
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every material at every temperature, with the structure work done once per material.
+
+        The encoder is linear in the standardised features [e, e^2, e^3, 1, t, t^2, t^3], so each
+        Li atom's encoding splits into a structure part (computed once, one matrix product for all
+        atoms and members) plus a temperature part (one vector per temperature and member). The
+        per-atom LayerNorm, the mean over Li and the decoder then run once over all (material, T)
+        rows. Equal to ``predict`` on ``Batch.build`` of the same samples (to float rounding).
+        Returns (mean, std) of shape (materials, temperatures), log10 target units, and the hidden
+        vectors (materials x temperatures, members x d_h), rows material-major.
+        """
+        n_mat, temps = len(embs), [float(t) for t in temperatures_K]
+        n_t, members = len(temps), self.members
+        d_h = members[0].encoder.out_features
+        if n_mat == 0:
+            return np.zeros((0, n_t)), np.zeros((0, n_t)), np.zeros((0, len(members) * d_h))
+        poly = bool(self.meta.get("poly_expansion", True))
+        mean64, std64 = self.x_mean.astype(np.float64), self.x_std.astype(np.float64)
+        W = np.concatenate([m.encoder.weight.double().numpy() for m in members])  # (members*d_h, F)
+        W = W / std64[None, :]
+        bias = -W @ mean64
+        n_struct = W.shape[1] - 4
+        e = np.concatenate(embs).astype(np.float64)
+        feats = np.concatenate([e, e * e, e * e * e], axis=1) if poly else e
+        if feats.shape[1] != n_struct:
+            raise ValueError(f"embeddings give {feats.shape[1]} structure features, the model expects {n_struct}")
+        h_struct = feats @ W[:, :n_struct].T + bias  # (atoms, members*d_h)
+        seg = np.repeat(np.arange(n_mat), [len(x) for x in embs])
+        counts = np.bincount(seg, minlength=n_mat)[:, None]
+        preds = np.empty((len(members), n_mat, n_t))
+        hidden = np.empty((n_mat, n_t, len(members) * d_h), dtype=np.float32)
+        for k, t in enumerate(temps):
+            tt = t / T0_K
+            h = h_struct + W[:, n_struct:] @ np.array([1.0, tt, tt * tt, tt**3])
+            h = h.reshape(len(h), len(members), d_h)
+            h = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + members[0].norm.eps)
+            pooled = np.zeros((n_mat, len(members), d_h))
+            np.add.at(pooled, seg, h)
+            pooled /= counts[:, :, None]
+            hidden[:, k] = pooled.reshape(n_mat, -1)
+            for j, m in enumerate(members):
+                z = torch.from_numpy(pooled[:, j].astype(np.float32))
+                preds[j, :, k] = m.decoder(z).squeeze(-1).numpy() * self.y_std + self.y_mean
+        std = preds.std(axis=0, ddof=1) if len(members) > 1 else np.zeros((n_mat, n_t))
+        return preds.mean(axis=0), std, hidden.reshape(n_mat * n_t, -1)
+
+    def nearest_training_distance(self, hidden: np.ndarray, chunk: int = 4096) -> np.ndarray:
+        """Euclidean distance of each hidden vector to its nearest training sample (in chunks of
+        ``chunk`` rows, so 100,000 candidates never need a candidates x training matrix at once)."""
         if len(hidden) == 0 or len(self.train_hidden) == 0:
             return np.full(len(hidden), np.nan)
-        d = np.linalg.norm(hidden[:, None, :] - self.train_hidden[None, :, :], axis=-1)
-        return d.min(axis=1)
+        ref = self.train_hidden.astype(np.float64)
+        out = np.empty(len(hidden))
+        for a in range(0, len(hidden), chunk):
+            h = hidden[a:a + chunk].astype(np.float64)
+            d2 = (h * h).sum(1)[:, None] + (ref * ref).sum(1)[None, :] - 2.0 * h @ ref.T
+            out[a:a + chunk] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+        return out
 
 
 def save_checkpoint(model_dir: str | Path, members: Sequence[StructurePredictor], *, x_mean: np.ndarray,

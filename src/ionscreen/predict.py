@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+import os
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,7 @@ import pandas as pd
 
 from ionscreen import schema
 from ionscreen.embed import embeddings_by_material
-from ionscreen.model import Batch, Predictor, load_predictor
+from ionscreen.model import Predictor, load_predictor
 
 log = logging.getLogger(__name__)
 
@@ -45,50 +47,75 @@ def predict_table(
     rank_temperature_K: float | None = None,
 ) -> pd.DataFrame:
     """Predictions rows (see the ``predictions`` table) for prepared, embedded candidates."""
-    from pymatgen.core import Composition
+    check_embeddings(predictor, embeddings)
+    embs = embeddings_by_material(embeddings)
+    info = structures[structures["material_id"].isin(embs)]
+    temps, rank_T = temperatures_with_rank(temperatures_K, rank_temperature_K)
+    df = prediction_rows(predictor, info, [embs[m] for m in info["material_id"]], temps)
+    return rank_predictions(add_arrhenius(df), rank_T)
 
-    meta = predictor.meta
-    emb_meta = meta.get("embedding", {})
+
+def check_embeddings(predictor: Predictor, embeddings: pd.DataFrame) -> None:
+    """Refuse candidate embeddings made with another model, layer or variant than the training ones."""
+    emb_meta = predictor.meta.get("embedding", {})
     if len(embeddings) and emb_meta:
         got = (str(embeddings["model"].iloc[0]), int(embeddings["layer"].iloc[0]), str(embeddings["variant"].iloc[0]))
         want = (emb_meta.get("model"), emb_meta.get("layer"), emb_meta.get("variant"))
         if got != want:
             raise ValueError(f"candidate embeddings {got} differ from the model's training embeddings {want}")
-    embs = embeddings_by_material(embeddings)
-    info = structures.set_index("material_id")
-    tmin, tmax = meta["temperature_range_K"]
-    train_el = set(meta["training_elements"])
-    ids = [m for m in info.index if m in embs]
+
+
+def temperatures_with_rank(temperatures_K: Sequence[float], rank_temperature_K: float | None) -> tuple[list[float], float]:
+    """The temperatures to predict (K), the ranking one included, and the ranking temperature."""
     temps = [float(t) for t in temperatures_K]
     rank_T = float(rank_temperature_K if rank_temperature_K is not None else min(temps))
     if rank_T not in temps:
         temps.append(rank_T)
-    samples = [(m, t) for m in ids for t in temps]
-    batch = Batch.build([embs[m] for m, _ in samples], [t for _, t in samples], meta["poly_expansion"])
-    mean, std, hidden = predictor.predict(batch) if samples else (np.zeros(0), np.zeros(0), np.zeros((0, 1)))
-    dist = predictor.nearest_training_distance(hidden)
+    return temps, rank_T
+
+
+def prediction_rows(predictor: Predictor, info: pd.DataFrame, embs: Sequence[np.ndarray],
+                    temperatures_K: Sequence[float]) -> pd.DataFrame:
+    """Unranked ``predictions`` rows with flags: ``info`` holds one structures row per material
+    (material_id, reduced_formula, ordering, ordering_error, relax_converged), ``embs`` its Li
+    embeddings in the same order. The structure part of the encoder runs once per material
+    (``Predictor.predict_materials``)."""
+    from pymatgen.core import Composition
+
+    meta = predictor.meta
+    temps = [float(t) for t in temperatures_K]
+    mean, std, hidden = predictor.predict_materials(embs, temps)
+    dist = predictor.nearest_training_distance(hidden).reshape(len(embs), len(temps))
+    tmin, tmax = meta["temperature_range_K"]
+    train_el = set(meta["training_elements"])
+    ids = info["material_id"].astype(str).to_numpy()
+    formulas = info["reduced_formula"].astype(str).to_numpy()
+    ordering = info["ordering"].astype(str).to_numpy() if "ordering" in info else np.full(len(ids), "none")
+    err = pd.to_numeric(info["ordering_error"], errors="coerce").fillna(0.0).to_numpy() \
+        if "ordering_error" in info else np.zeros(len(ids))
+    conv = info["relax_converged"].to_numpy() if "relax_converged" in info else np.full(len(ids), None)
     rows = []
-    for k, (m, t) in enumerate(samples):
-        formula = str(info.loc[m, "reduced_formula"])
-        flags = []
-        if str(info.loc[m, "ordering"]) not in ("none", "", "nan"):
-            flags.append("disorder_resolved")
-        if float(info.loc[m].get("ordering_error", 0.0) or 0.0) > APPROXIMATE_ORDERING:
-            flags.append("composition_approximate")
-        converged = info.loc[m].get("relax_converged")
-        if converged is not None and not pd.isna(converged) and not bool(converged):
-            flags.append("relaxation_not_converged")
-        if not tmin <= t <= tmax:
-            flags.append("temperature_outside_training")
-        if {el.symbol for el in Composition(formula).elements} - train_el:
-            flags.append("elements_unseen_in_training")
-        if math.isfinite(dist[k]) and dist[k] > meta["far_threshold"]:
-            flags.append("far_from_training")
-        rows.append({"material_id": m, "temperature_K": t, "target": meta["target"],
-                     "prediction": float(mean[k]), "prediction_std": float(std[k]), "flags": flags,
-                     "formula": formula, "nearest_training_distance": float(dist[k])})
-    df = pd.DataFrame(rows, columns=schema.spec("predictions").column_names)
-    return rank_predictions(add_arrhenius(df), rank_T)
+    for k, m in enumerate(ids):
+        per_material = []
+        if ordering[k] not in ("none", "", "nan"):
+            per_material.append("disorder_resolved")
+        if err[k] > APPROXIMATE_ORDERING:
+            per_material.append("composition_approximate")
+        if conv[k] is not None and not pd.isna(conv[k]) and not bool(conv[k]):
+            per_material.append("relaxation_not_converged")
+        unseen = bool({el.symbol for el in Composition(formulas[k]).elements} - train_el)
+        for j, t in enumerate(temps):
+            flags = list(per_material)
+            if not tmin <= t <= tmax:
+                flags.append("temperature_outside_training")
+            if unseen:
+                flags.append("elements_unseen_in_training")
+            if math.isfinite(dist[k, j]) and dist[k, j] > meta["far_threshold"]:
+                flags.append("far_from_training")
+            rows.append({"material_id": m, "temperature_K": t, "target": meta["target"],
+                         "prediction": float(mean[k, j]), "prediction_std": float(std[k, j]), "flags": flags,
+                         "formula": formulas[k], "nearest_training_distance": float(dist[k, j])})
+    return pd.DataFrame(rows, columns=schema.spec("predictions").column_names)
 
 
 def rank_predictions(df: pd.DataFrame, rank_temperature_K: float) -> pd.DataFrame:
@@ -137,27 +164,50 @@ def add_arrhenius(df: pd.DataFrame) -> pd.DataFrame:
     """Per candidate, an Arrhenius fit of its predictions (log10 target) over its temperatures,
     the kind of Ea that gives (``arrhenius_kind``) and the fit's value at 300 K (log10 target).
 
-    Needs >= 2 temperatures; 300 K is an extrapolation unless it lies within the predicted range.
+    The fit is ``labels.arrhenius_fit``'s unweighted least squares of ln y = ln y0 - Ea / (k_B T)
+    (y = sigma T for a conductivity target), solved for every candidate at once: with the same
+    temperatures the least-squares solution is one matrix product. Needs >= 2 temperatures; 300 K
+    is an extrapolation unless it lies within the predicted range.
     """
-    from ionscreen.labels import K_B_EV, arrhenius_fit
+    from ionscreen.labels import K_B_EV
 
     df = df.copy()
     df["Ea_eV"], df["prediction_300K"], df["extrapolated_300K"] = np.nan, np.nan, True
     df["Ea_kind"] = [arrhenius_kind(str(t)) for t in df["target"]] if len(df) else []
-    for mid, grp in df.groupby("material_id"):
-        T = grp["temperature_K"].to_numpy(float)
-        if len(np.unique(T)) < 2:
+    if not len(df):
+        return df
+    wide = df.pivot_table(index="material_id", columns="temperature_K", values="prediction", aggfunc="first")
+    kind = df.groupby("material_id", sort=False)["Ea_kind"].first()
+    ln10 = math.log(10)
+    fits = []
+    for temps, block in _complete_blocks(wide):
+        T = np.asarray(temps, float)
+        if len(T) < 2:
             continue
-        value = 10.0 ** grp["prediction"].to_numpy(float)  # predictions are log10 values
-        sigma_like = arrhenius_kind(str(grp["target"].iloc[0])) == "activation (sigma T)"
-        fit = arrhenius_fit(T, value * T if sigma_like else value)
-        ln10 = math.log(10)
-        at_300 = fit["log10_D0_cm2_s"] - fit["Ea_eV"] / (K_B_EV * 300.0 * ln10)  # log10 of the fitted quantity
-        sel = df["material_id"] == mid
-        df.loc[sel, "Ea_eV"] = fit["Ea_eV"]
-        df.loc[sel, "prediction_300K"] = at_300 - math.log10(300.0) if sigma_like else at_300
-        df.loc[sel, "extrapolated_300K"] = not (T.min() <= 300.0 <= T.max())
+        sigma_like = (kind.loc[block.index] == "activation (sigma T)").to_numpy()
+        ln_y = block.to_numpy(float) * ln10 + np.where(sigma_like[:, None], np.log(T)[None, :], 0.0)
+        coef = ln_y @ np.linalg.pinv(np.vstack([np.ones_like(T), 1.0 / T]).T).T  # (materials, [ln y0, -Ea/k_B])
+        ea = -coef[:, 1] * K_B_EV
+        at_300 = coef[:, 0] / ln10 - ea / (K_B_EV * 300.0 * ln10) - np.where(sigma_like, math.log10(300.0), 0.0)
+        fits.append(pd.DataFrame({"Ea_eV": ea, "prediction_300K": at_300,
+                                  "extrapolated_300K": not (T.min() <= 300.0 <= T.max())}, index=block.index))
+    if fits:
+        fit = pd.concat(fits)
+        for col in ("Ea_eV", "prediction_300K", "extrapolated_300K"):
+            df[col] = df["material_id"].map(fit[col]).fillna(df[col]) if col != "extrapolated_300K" else \
+                df["material_id"].map(fit[col]).fillna(True).astype(bool)
     return df
+
+
+def _complete_blocks(wide: pd.DataFrame) -> list[tuple[tuple[float, ...], pd.DataFrame]]:
+    """Materials grouped by the set of temperatures they were predicted at (one group in a screen)."""
+    have = wide.notna()
+    out = []
+    for pattern, idx in have.groupby(list(have.columns), sort=False).groups.items():
+        pattern = pattern if isinstance(pattern, tuple) else (pattern,)
+        cols = [c for c, on in zip(wide.columns, pattern, strict=True) if on]
+        out.append((tuple(cols), wide.loc[idx, cols]))
+    return out
 
 
 def screen_tables(
@@ -188,38 +238,147 @@ def predict_paths(
     relax_steps: int = 0,
     max_atoms: int | None = None,
     device: str = "auto",
-    threads: int = 1,
-    progress: bool = True,
+    threads: int | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """``ionscreen predict``: structure files in, ranked predictions out (one process)."""
-    from ionscreen import mlip
-    from ionscreen.embed import SevenNetEmbedder
-    from ionscreen.structures import (
-        candidate_settings,
-        list_structure_files,
-        material_id,
-        prepare_many,
-    )
-
-    predictor = load_predictor(model_dir)
-    emb_meta = predictor.meta.get("embedding", {})
-    mlip.set_threads(threads)
-    files = list_structure_files(paths)
-    settings = candidate_settings(mlip=emb_meta.get("model", "7net-0"), device=device, relax_steps=relax_steps,
-                                  **({} if max_atoms is None else {"max_atoms": max_atoms}))
-    ok, bad = prepare_many([(material_id(f), str(f), f) for f in files], settings,
-                           relax=relax_steps > 0, progress=progress)
-    for b in bad:
-        b["stage"] = "screen"
-    structures = pd.DataFrame(ok, columns=schema.spec("structures").column_names)
-    from ionscreen.structures import structure_from_row
-
-    embedder = SevenNetEmbedder(emb_meta.get("model", "7net-0"), int(emb_meta.get("layer", 10)),
-                                emb_meta.get("variant", "full"), device)
-    rows = embedder([(r["material_id"], structure_from_row(r)) for r in ok], progress=progress)
-    embeddings = pd.DataFrame(rows, columns=schema.spec("embeddings").column_names)
-    df = predict_table(predictor, structures, embeddings, temperatures_K, rank_temperature_K)
-    schema.write_table(df, out, "predictions", model_dir=str(model_dir), target=predictor.meta["target"])
+    """``ionscreen predict``: structure files in, ranked predictions out (see ``Screener``)."""
+    screener = Screener(model_dir, device=device, threads=threads, workers=workers, relax_steps=relax_steps,
+                        max_atoms=max_atoms)
+    df, bad = screener.screen(paths, temperatures_K, rank_temperature_K, progress=progress)
+    schema.write_table(df, out, "predictions", model_dir=str(model_dir), target=screener.predictor.meta["target"],
+                       rank_temperature_K=rank_temperature_K)
     if rejected_out is not None:
         schema.write_table(bad, rejected_out, "rejected")
     return df, bad
+
+
+def _prepare_worker(args: tuple[str, str, str, Any, frozenset[str] | None]
+                    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """A reader process's job: read, check and order one file (no MLIP: no relaxation here)."""
+    from ionscreen.structures import prepare_item
+
+    mid, source, path, settings, known = args
+    return prepare_item(mid, source, path, settings, None, known, symmetry=False, keep=True)
+
+
+class Screener:
+    """Structure files in, ranked predictions out, with the models loaded once per process.
+
+    What makes it fast, each checked equal to the plain path (tests/test_predict.py,
+    benchmarks/screen_throughput.py): every file is parsed once and the prepared Structure goes
+    straight to the embedder (no JSON round trip); no space-group search (screening does not
+    report it); only the Li rows of the embedding are aggregated; the encoder's structure part
+    runs once per material and the decoder once over all (material, T) rows
+    (``Predictor.predict_materials``); reading and ordering run in ``workers`` reader processes
+    while this process embeds (on 2 cores: one reader, torch on the other core). Files stream
+    in chunks of ``chunk``, so memory is bounded by a chunk whatever the number of candidates.
+    A progress bar (rate, ETA) shows on a terminal and stays quiet in logs and CI.
+    """
+
+    def __init__(self, model_dir: str | Path, *, device: str = "auto", threads: int | None = None, workers: int | None = None,
+                 relax_steps: int = 0, max_atoms: int | None = None, batch_atoms: int | None = None,
+                 chunk: int = 256) -> None:
+        from ionscreen import mlip
+        from ionscreen.embed import SevenNetEmbedder
+        from ionscreen.structures import candidate_settings
+
+        self.predictor = load_predictor(model_dir)
+        emb_meta = self.predictor.meta.get("embedding", {})
+        self.settings = candidate_settings(mlip=emb_meta.get("model", "7net-0"), device=device, relax_steps=relax_steps,
+                                           **({} if max_atoms is None else {"max_atoms": max_atoms}))
+        self.embedder = SevenNetEmbedder(emb_meta.get("model", "7net-0"), int(emb_meta.get("layer", 10)),
+                                         emb_meta.get("variant", "full"), device)
+        self.known = mlip.known_elements(self.settings.mlip)
+        # Relaxation needs the MLIP: then everything runs in this process.
+        self.calc = mlip.get_calculator(self.settings.mlip, device) if relax_steps > 0 else None
+        cores = os.cpu_count() or 1
+        self.workers = (1 if cores >= 2 else 0) if workers is None else workers
+        if self.calc is not None:
+            self.workers = 0
+        # Torch gets the cores the readers leave: on 2 cores, 1 thread beside 1 reader embeds the
+        # 254 OBELiX CIFs in 22.7 s; 2 threads fighting the reader for a core, in 24.7 s.
+        self.threads = max(1, cores - self.workers) if threads is None else threads
+        mlip.set_threads(self.threads)
+        self.batch_atoms = batch_atoms or self.embedder.default_batch_atoms()
+        self.chunk = chunk
+        self.timings: dict[str, float] = {}  # seconds per stage of the last screen (read = waiting for readers)
+
+    def _prepared(self, items: list[tuple[str, str, Path]]) -> Iterator[tuple[dict[str, Any] | None, dict[str, Any] | None]]:
+        from ionscreen.structures import prepare_item
+
+        if self.workers < 1:
+            for mid, source, path in items:
+                yield prepare_item(mid, source, path, self.settings, self.calc, self.known, symmetry=False, keep=True)
+            return
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        with ctx.Pool(self.workers) as pool:
+            args = [(mid, source, str(path), self.settings, self.known) for mid, source, path in items]
+            yield from pool.imap(_prepare_worker, args, chunksize=4)
+
+    def screen(self, paths: Sequence[str | Path], temperatures_K: Sequence[float],
+               rank_temperature_K: float | None = None, *, progress: bool | None = None
+               ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+        """(ranked predictions, rejected rows) for structure files or directories of them."""
+        from tqdm.auto import tqdm
+
+        from ionscreen.structures import list_structure_files, material_id
+
+        files = list_structure_files(paths)
+        temps, rank_T = temperatures_with_rank(temperatures_K, rank_temperature_K)
+        items = [(material_id(f), str(f), f) for f in files]
+        bad: list[dict[str, Any]] = []
+        frames: list[pd.DataFrame] = []
+        infos: list[dict[str, Any]] = []
+        embs: list[np.ndarray] = []
+        pending: list[dict[str, Any]] = []
+
+        clock = {"read": 0.0, "embed": 0.0, "predict": 0.0}
+
+        def embed_pending() -> None:
+            if pending:
+                t0 = time.perf_counter()
+                out = self.embedder.atom_embeddings([r.pop("_structure") for r in pending], specie="Li")
+                infos.extend(pending)
+                embs.extend(out)
+                pending.clear()
+                clock["embed"] += time.perf_counter() - t0
+
+        def predict_chunk() -> None:
+            embed_pending()
+            if infos:
+                t0 = time.perf_counter()
+                frames.append(prediction_rows(self.predictor, pd.DataFrame(infos), embs, temps))
+                infos.clear()
+                embs.clear()
+                clock["predict"] += time.perf_counter() - t0
+
+        bar = tqdm(total=len(items), desc="screen", unit="structure", disable=(not progress) if progress is not None else None)
+        stream = self._prepared(items)
+        while True:
+            t0 = time.perf_counter()
+            item = next(stream, None)
+            clock["read"] += time.perf_counter() - t0
+            if item is None:
+                break
+            row, rejected = item
+            bar.update(1)
+            if rejected is not None:
+                rejected["stage"] = "screen"
+                bad.append(rejected)
+                continue
+            pending.append(row)
+            if sum(r["nsites"] for r in pending) >= self.batch_atoms:
+                embed_pending()
+            if len(infos) >= self.chunk:
+                predict_chunk()
+        predict_chunk()
+        bar.close()
+        t0 = time.perf_counter()
+        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=schema.spec("predictions").column_names)
+        df = rank_predictions(add_arrhenius(df), rank_T)
+        clock["predict"] += time.perf_counter() - t0
+        self.timings = clock
+        return df, bad

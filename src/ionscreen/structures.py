@@ -471,14 +471,22 @@ def candidate_settings(**overrides: Any) -> PrepareSettings:
 
 
 def prepare_structure(
-    s: Structure, settings: PrepareSettings, calc: Any | None, known: frozenset[str] | None
+    s: Structure, settings: PrepareSettings, calc: Any | None, known: frozenset[str] | None, *,
+    symmetry: bool = True, keep: bool = False,
 ) -> dict[str, Any]:
-    """Order, supercell and relax one structure; returns a ``structures`` row (minus ids)."""
+    """Order, supercell and relax one structure; returns a ``structures`` row (minus ids).
+
+    ``symmetry=False`` skips the space-group search (a descriptive column; screening does not
+    need it). ``keep=True`` returns the prepared Structure itself under ``_structure`` instead of
+    serialising it to ``structure_json`` (a screen that embeds it at once need not round-trip it
+    through JSON)."""
     check_structure(s, known_elements=known, min_distance_A=settings.min_distance_A)
-    try:
-        spacegroup = s.get_space_group_info(symprec=0.1)[0]
-    except Exception:  # spglib can fail on odd cells; not a reason to reject
-        spacegroup = ""
+    spacegroup = ""
+    if symmetry:
+        try:
+            spacegroup = s.get_space_group_info(symprec=0.1)[0]
+        except Exception:  # spglib can fail on odd cells; not a reason to reject
+            spacegroup = ""
     ordered = order_structure(s, seed=settings.order_seed, max_atoms=settings.max_atoms,
                               fallback=settings.ordering_fallback, min_distance_A=settings.min_distance_A)
     cell = ordered.structure
@@ -513,7 +521,10 @@ def prepare_structure(
         if not row["relax_converged"]:
             log.warning("relaxation did not converge: largest force %.3f eV/A > %.3f after %d steps",
                         r.max_force_eV_A, settings.relax_fmax_eV_A, r.steps)
-    row["structure_json"] = json.dumps(cell.as_dict())
+    if keep:
+        row["_structure"] = cell
+    else:
+        row["structure_json"] = json.dumps(cell.as_dict())
     return row
 
 
@@ -540,17 +551,26 @@ def prepare_many(
     ok: list[dict[str, Any]] = []
     bad: list[dict[str, Any]] = []
     for mid, source, obj in tqdm(items, desc="prepare structures", disable=not progress, unit="structure"):
-        try:
-            s = read_structure(obj) if isinstance(obj, (str, Path)) else obj
-            row = prepare_structure(s, settings, calc, known)
-        except StructureError as exc:
-            log.warning("rejected %s: %s", mid, exc)
-            bad.append({"material_id": mid, "source": source, "stage": "fetch", "code": exc.code,
-                        "reason": str(exc)})
-            continue
-        ok.append({"material_id": mid, "source": source, **row})
-        log.info("prepared %s: %s atoms, %s", mid, row["nsites"], row["ordering"])
+        row, rejected = prepare_item(mid, source, obj, settings, calc, known)
+        if rejected is not None:
+            bad.append(rejected)
+        else:
+            ok.append(row)
     return ok, bad
+
+
+def prepare_item(mid: str, source: str, obj: Structure | str | Path, settings: PrepareSettings, calc: Any | None,
+                 known: frozenset[str] | None, **kw: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """One input: (structures row with ids, None), or (None, rejected row) with the reason.
+    ``kw`` goes to ``prepare_structure`` (symmetry, keep)."""
+    try:
+        s = read_structure(obj) if isinstance(obj, (str, Path)) else obj
+        row = prepare_structure(s, settings, calc, known, **kw)
+    except StructureError as exc:
+        log.warning("rejected %s: %s", mid, exc)
+        return None, {"material_id": mid, "source": source, "stage": "fetch", "code": exc.code, "reason": str(exc)}
+    log.info("prepared %s: %s atoms, %s", mid, row["nsites"], row["ordering"])
+    return {"material_id": mid, "source": source, **row}, None
 
 
 def database_properties(paths: Iterable[str | Path]) -> dict[str, dict[str, Any]]:
