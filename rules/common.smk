@@ -93,9 +93,9 @@ def shard_file_map(wildcards):
     return {m: str(CANDIDATES[m]) for m in SHARDS[wildcards.shard]}
 
 
-def per_material(pattern, materials=None):
+def per_material(pattern):
     """Paths of a per-material pattern over the training materials."""
-    return [pattern.format(material=m) for m in (TRAIN if materials is None else materials)]
+    return [pattern.format(material=m) for m in TRAIN]
 
 
 def per_shard(name):

@@ -184,23 +184,18 @@ class Predictor:
         feats = np.concatenate([e, e * e, e * e * e], axis=1) if poly else e
         if feats.shape[1] != n_struct:
             raise ValueError(f"embeddings give {feats.shape[1]} structure features, the model expects {n_struct}")
-        h_struct = feats @ W[:, :n_struct].T + bias  # (atoms, members*d_h)
-        seg = np.repeat(np.arange(n_mat), [len(x) for x in embs])
-        counts = np.bincount(seg, minlength=n_mat)[:, None]
+        h_struct = torch.from_numpy(feats @ W[:, :n_struct].T + bias)  # (atoms, members*d_h), float64
+        seg = torch.from_numpy(np.repeat(np.arange(n_mat), [len(x) for x in embs]))
         preds = np.empty((len(members), n_mat, n_t))
         hidden = np.empty((n_mat, n_t, len(members) * d_h), dtype=np.float32)
         for k, t in enumerate(temps):
             tt = t / T0_K
-            h = h_struct + W[:, n_struct:] @ np.array([1.0, tt, tt * tt, tt**3])
-            h = h.reshape(len(h), len(members), d_h)
-            h = (h - h.mean(-1, keepdims=True)) / np.sqrt(h.var(-1, keepdims=True) + members[0].norm.eps)
-            pooled = np.zeros((n_mat, len(members), d_h))
-            np.add.at(pooled, seg, h)
-            pooled /= counts[:, :, None]
-            hidden[:, k] = pooled.reshape(n_mat, -1)
+            h = h_struct + torch.from_numpy(W[:, n_struct:] @ np.array([1.0, tt, tt * tt, tt**3]))
+            h = nn.functional.layer_norm(h.view(len(h), len(members), d_h), (d_h,), eps=members[0].norm.eps)
+            pooled = segment_mean(h.reshape(len(h), -1), seg, n_mat).view(n_mat, len(members), d_h)
+            hidden[:, k] = pooled.reshape(n_mat, -1).numpy()
             for j, m in enumerate(members):
-                z = torch.from_numpy(pooled[:, j].astype(np.float32))
-                preds[j, :, k] = m.decoder(z).squeeze(-1).numpy() * self.y_std + self.y_mean
+                preds[j, :, k] = m.decoder(pooled[:, j].float()).squeeze(-1).numpy() * self.y_std + self.y_mean
         std = preds.std(axis=0, ddof=1) if len(members) > 1 else np.zeros((n_mat, n_t))
         return preds.mean(axis=0), std, hidden.reshape(n_mat * n_t, -1)
 

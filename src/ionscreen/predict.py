@@ -161,53 +161,34 @@ def arrhenius_kind(target: str) -> str:
 
 
 def add_arrhenius(df: pd.DataFrame) -> pd.DataFrame:
-    """Per candidate, an Arrhenius fit of its predictions (log10 target) over its temperatures,
-    the kind of Ea that gives (``arrhenius_kind``) and the fit's value at 300 K (log10 target).
+    """Per candidate, an Arrhenius fit of its predictions (log10 target) over its temperatures
+    (``labels.arrhenius_fit``; y = sigma T for a conductivity target), the kind of Ea that gives
+    (``arrhenius_kind``) and the fit's value at 300 K (log10 target).
 
-    The fit is ``labels.arrhenius_fit``'s unweighted least squares of ln y = ln y0 - Ea / (k_B T)
-    (y = sigma T for a conductivity target), solved for every candidate at once: with the same
-    temperatures the least-squares solution is one matrix product. Needs >= 2 temperatures; 300 K
-    is an extrapolation unless it lies within the predicted range.
+    Needs >= 2 temperatures; 300 K is an extrapolation unless it lies within the predicted range.
     """
-    from ionscreen.labels import K_B_EV
+    from ionscreen.labels import K_B_EV, arrhenius_fit
 
     df = df.copy()
     df["Ea_eV"], df["prediction_300K"], df["extrapolated_300K"] = np.nan, np.nan, True
     df["Ea_kind"] = [arrhenius_kind(str(t)) for t in df["target"]] if len(df) else []
-    if not len(df):
-        return df
-    wide = df.pivot_table(index="material_id", columns="temperature_K", values="prediction", aggfunc="first")
-    kind = df.groupby("material_id", sort=False)["Ea_kind"].first()
-    ln10 = math.log(10)
-    fits = []
-    for temps, block in _complete_blocks(wide):
-        T = np.asarray(temps, float)
-        if len(T) < 2:
+    fits: dict[str, tuple[float, float, bool]] = {}
+    for mid, grp in df.groupby("material_id", sort=False):
+        T = grp["temperature_K"].to_numpy(float)
+        if len(np.unique(T)) < 2:
             continue
-        sigma_like = (kind.loc[block.index] == "activation (sigma T)").to_numpy()
-        ln_y = block.to_numpy(float) * ln10 + np.where(sigma_like[:, None], np.log(T)[None, :], 0.0)
-        coef = ln_y @ np.linalg.pinv(np.vstack([np.ones_like(T), 1.0 / T]).T).T  # (materials, [ln y0, -Ea/k_B])
-        ea = -coef[:, 1] * K_B_EV
-        at_300 = coef[:, 0] / ln10 - ea / (K_B_EV * 300.0 * ln10) - np.where(sigma_like, math.log10(300.0), 0.0)
-        fits.append(pd.DataFrame({"Ea_eV": ea, "prediction_300K": at_300,
-                                  "extrapolated_300K": not (T.min() <= 300.0 <= T.max())}, index=block.index))
-    if fits:
-        fit = pd.concat(fits)
-        for col in ("Ea_eV", "prediction_300K", "extrapolated_300K"):
-            df[col] = df["material_id"].map(fit[col]).fillna(df[col]) if col != "extrapolated_300K" else \
-                df["material_id"].map(fit[col]).fillna(True).astype(bool)
+        value = 10.0 ** grp["prediction"].to_numpy(float)  # predictions are log10 values
+        sigma_like = grp["Ea_kind"].iloc[0] == "activation (sigma T)"
+        fit = arrhenius_fit(T, value * T if sigma_like else value)
+        at_300 = fit["log10_D0_cm2_s"] - fit["Ea_eV"] / (K_B_EV * 300.0 * math.log(10))  # log10 of the fitted quantity
+        fits[mid] = (fit["Ea_eV"], at_300 - math.log10(300.0) if sigma_like else at_300,
+                     not (T.min() <= 300.0 <= T.max()))
+    if fits:  # one assignment per column (a per-material .loc is quadratic in the candidates)
+        ids = df["material_id"]
+        df["Ea_eV"] = ids.map({m: f[0] for m, f in fits.items()})
+        df["prediction_300K"] = ids.map({m: f[1] for m, f in fits.items()})
+        df["extrapolated_300K"] = ids.map({m: f[2] for m, f in fits.items()}).fillna(True).astype(bool)
     return df
-
-
-def _complete_blocks(wide: pd.DataFrame) -> list[tuple[tuple[float, ...], pd.DataFrame]]:
-    """Materials grouped by the set of temperatures they were predicted at (one group in a screen)."""
-    have = wide.notna()
-    out = []
-    for pattern, idx in have.groupby(list(have.columns), sort=False).groups.items():
-        pattern = pattern if isinstance(pattern, tuple) else (pattern,)
-        cols = [c for c, on in zip(wide.columns, pattern, strict=True) if on]
-        out.append((tuple(cols), wide.loc[idx, cols]))
-    return out
 
 
 def screen_tables(
@@ -334,6 +315,7 @@ class Screener:
         infos: list[dict[str, Any]] = []
         embs: list[np.ndarray] = []
         pending: list[dict[str, Any]] = []
+        pending_atoms = 0
 
         clock = {"read": 0.0, "embed": 0.0, "predict": 0.0}
 
@@ -370,8 +352,10 @@ class Screener:
                 bad.append(rejected)
                 continue
             pending.append(row)
-            if sum(r["nsites"] for r in pending) >= self.batch_atoms:
+            pending_atoms += row["nsites"]
+            if pending_atoms >= self.batch_atoms:
                 embed_pending()
+                pending_atoms = 0
             if len(infos) >= self.chunk:
                 predict_chunk()
         predict_chunk()
