@@ -13,6 +13,7 @@ rule predict:
     params:
         temperatures=config["screen"]["temperatures_K"],
         rank_temperature=config["screen"]["rank_temperature_K"],
+        room_temperature_model=config["screen"]["room_temperature_model"],
         stage_version=STAGE_VERSIONS["predict"],
     threads: 1
     resources:

@@ -39,3 +39,14 @@ def test_arrhenius_plot_with_fits_and_without_diffusion():
     assert img.startswith('<img alt="plot" src="data:image/png;base64,') and "95 % band" in caption
     img, caption = arrhenius_plot(_labels(False), None)
     assert "No run became diffusive" in caption and "base64" in img
+
+
+def test_room_temperature_columns_format_sigma_std_and_flags():
+    from ionscreen.report import room_temperature_columns
+
+    rows = pd.DataFrame({"sigma_rt_log10_S_cm": [-2.0, np.nan], "sigma_rt_std": [0.5, np.nan],
+                         "sigma_rt_flags": [["far_from_training"], None]})
+    out = room_temperature_columns(rows)
+    assert list(out["sigma_RT (S/cm)"]) == ["1.00e-02", ""]
+    assert list(out["log10 sigma_RT"]) == ["-2.00 +- 0.50", ""]
+    assert list(out["sigma_RT flags"]) == ["far_from_training", ""]

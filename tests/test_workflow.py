@@ -103,9 +103,16 @@ def test_workflow_ranking_flags_and_rejections(workflow_run):
     assert rejected.loc["no-li-SiS4", "reason"] == "no Li in SiS4"
     assert rejected["code"].to_dict() == {"broken": "unreadable", "empty": "empty_file", "no-li-SiS4": "no_li"}
     assert ranking["Ea_eV"].notna().all() and ranking["extrapolated_300K"].all()
+    # the shipped OBELiX model's room-temperature sigma for every candidate: Li7BiO6 (OBELiX jqc,
+    # measured 1.6e-6 S/cm) comes back near its measurement; Bi is known to OBELiX, so no flag
+    assert ranking["sigma_rt_log10_S_cm"].notna().all() and (ranking["sigma_rt_std"] >= 0).all()
+    jqc_rt = ranking[ranking["material_id"] == "obelix-jqc"].iloc[0]
+    assert abs(jqc_rt["sigma_rt_log10_S_cm"] - np.log10(1.58489e-06)) < 0.5
+    assert "elements_unseen_in_training" not in jqc_rt["sigma_rt_flags"]
     html = (results / "screening/report.html").read_text()
     assert "Route: <b>aml</b> (trajectory embeddings: fourier-only)" in html
     assert "Ranking" in html and html.count("<img") >= 3 and "obelix-jqc" in html
+    assert "sigma_RT (S/cm)" in html and "obelix-rt" in html
 
 
 @pytest.mark.slow

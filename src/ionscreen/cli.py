@@ -85,18 +85,34 @@ def _embed(a: argparse.Namespace) -> int:
 
 
 def _predict(a: argparse.Namespace) -> int:
+    from ionscreen import roomtemp
     from ionscreen.predict import predict_paths
 
-    df, bad = predict_paths(a.model, a.structure, a.temperature, a.out, rejected_out=a.rejected_out,
-                            rank_temperature_K=a.rank_temperature, relax_steps=a.relax_steps,
-                            max_atoms=a.max_atoms, device=a.device, threads=a.threads, workers=a.workers)
+    if roomtemp.resolve(a.model) is not None:  # a shipped room-temperature model (obelix-rt)
+        df, bad = roomtemp.predict_paths(a.model, a.structure, a.temperature, a.out, rejected_out=a.rejected_out)
+    else:
+        df, bad = predict_paths(a.model, a.structure, a.temperature, a.out, rejected_out=a.rejected_out,
+                                rank_temperature_K=a.rank_temperature, relax_steps=a.relax_steps,
+                                max_atoms=a.max_atoms, device=a.device, threads=a.threads, workers=a.workers)
     for b in bad:
         print(f"rejected {b['material_id']}: {b['reason']}", file=sys.stderr)
     print(f"{df['material_id'].nunique() if len(df) else 0} structures predicted, {len(bad)} rejected -> {a.out}")
     return 0
 
 
+def _train_rt(a: argparse.Namespace) -> int:
+    from ionscreen.roomtemp import RoomTempConfig, train_room_temperature
+
+    meta, summary = train_room_temperature(a.obelix_dir, a.out, RoomTempConfig(n_trees=a.trees, seed=a.seed))
+    for model, r in summary.iterrows():
+        print(f"{model}: grouped {meta.cv['n_folds']}-fold CV MAE {r['mae_mean']:.3f} +- {r['mae_std']:.3f} (log10 S/cm)")
+    print(f"{meta.name}: {meta.n_train} entries -> {a.out} (model card: {a.out}/MODEL_CARD.md)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from ionscreen.roomtemp import RoomTempConfig
+
     p = argparse.ArgumentParser(prog="ionscreen", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
@@ -140,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("predict", help="trained predictor on new structures")
     pr.add_argument("structure", nargs="+")
-    pr.add_argument("--model", required=True, help="model directory written by the train rule")
+    pr.add_argument("--model", required=True,
+                    help="model directory written by the train rule, or 'obelix-rt': the shipped room-temperature "
+                    "conductivity model (OBELiX; --temperature 300 only; structures used as given)")
     pr.add_argument("--temperature", type=float, nargs="+", required=True)
     pr.add_argument("--rank-temperature", type=float, default=None, help="default: lowest --temperature")
     pr.add_argument("--relax-steps", type=int, default=0, help="MLIP relaxation steps (0: structures as given)")
@@ -153,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--rejected-out", default=None)
     pr.add_argument("--out", required=True)
     pr.set_defaults(func=_predict)
+
+    rt = sub.add_parser("train-rt", help="the room-temperature conductivity model (obelix-rt) from OBELiX, "
+                        "with its grouped CV and model card")
+    rt.add_argument("obelix_dir", help="OBELiX folder with train.csv (e.g. resources/obelix)")
+    rt.add_argument("--trees", type=int, default=RoomTempConfig.n_trees)
+    rt.add_argument("--seed", type=int, default=RoomTempConfig.seed)
+    rt.add_argument("--out", required=True, help="model directory (the shipped one: src/ionscreen/models/obelix-rt)")
+    rt.set_defaults(func=_train_rt)
 
     il = sub.add_parser(
         "ingest-liflow", help="a LiFlow data archive -> structures, labels (with split), trajectories",

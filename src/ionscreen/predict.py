@@ -198,13 +198,23 @@ def screen_tables(
     temperatures_K: Sequence[float],
     out: str | Path,
     rank_temperature_K: float | None = None,
+    room_temperature_model: str | None = None,
 ) -> pd.DataFrame:
-    """Workflow entry: predictions for prepared + embedded candidates, written to ``out``."""
+    """Workflow entry: predictions for prepared + embedded candidates, written to ``out``; with
+    ``room_temperature_model`` (e.g. ``obelix-rt``) each row also carries that model's
+    room-temperature sigma (``roomtemp.RoomTempModel.structure_table_columns``)."""
     predictor = load_predictor(model_dir)
-    df = predict_table(predictor, schema.read_table(structures_path, "structures"),
-                       schema.read_table(embeddings_path, "embeddings"), temperatures_K, rank_temperature_K)
+    structures = schema.read_table(structures_path, "structures")
+    df = predict_table(predictor, structures, schema.read_table(embeddings_path, "embeddings"), temperatures_K,
+                       rank_temperature_K)
+    if room_temperature_model:
+        from ionscreen.roomtemp import RoomTempModel
+
+        rt = RoomTempModel.named(room_temperature_model).structure_table_columns(
+            structures[structures["material_id"].isin(set(df["material_id"]))])
+        df = df.merge(rt, on="material_id", how="left")
     schema.write_table(df, out, "predictions", model_dir=str(model_dir), target=predictor.meta["target"],
-                       rank_temperature_K=rank_temperature_K)
+                       rank_temperature_K=rank_temperature_K, room_temperature_model=room_temperature_model)
     return df
 
 

@@ -122,6 +122,20 @@ def hidden_plot(ranking: pd.DataFrame, threshold: float) -> str:
     return _png(fig)
 
 
+RT_REPORT_COLUMNS = ["sigma_RT (S/cm)", "log10 sigma_RT", "sigma_RT flags"]
+
+
+def room_temperature_columns(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` (predictions) with the room-temperature model's columns as the report shows them:
+    sigma in S/cm, log10 sigma +- std, and flags; empty strings where the model did not run."""
+    rows = rows.copy()
+    x, s = rows["sigma_rt_log10_S_cm"].astype(float), rows["sigma_rt_std"].astype(float)
+    rows["sigma_RT (S/cm)"] = [f"{10 ** v:.2e}" if np.isfinite(v) else "" for v in x]
+    rows["log10 sigma_RT"] = [f"{v:.2f} +- {e:.2f}" if np.isfinite(v) else "" for v, e in zip(x, s, strict=True)]
+    rows["sigma_RT flags"] = [", ".join(f) if f is not None and len(f) else "" for f in rows["sigma_rt_flags"]]
+    return rows
+
+
 def _table(df: pd.DataFrame) -> str:
     return df.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t", na_rep="")
 
@@ -161,11 +175,17 @@ def write_report(
         f"{meta['temperature_range_K'][0]:g}-{meta['temperature_range_K'][1]:g} K with {len(meta['config']['seeds'])} seeds.</p>",
         "<h2>Ranking</h2><p>Rank 1 = fastest predicted Li transport. <i>prediction_std</i> is the spread over the seed "
         "ensemble, not a calibrated error. Flags say why a number deserves caution.</p>",
-        _table(top[["rank", "material_id", "formula", "prediction", "prediction_std", "flags", "Ea_eV", "Ea_kind",
-                    "prediction_300K", "nearest_training_distance"]]),
+        _table(room_temperature_columns(top)[["rank", "material_id", "formula", "prediction", "prediction_std", "flags",
+                                              "Ea_eV", "Ea_kind", "prediction_300K", *RT_REPORT_COLUMNS,
+                                              "nearest_training_distance"]]),
         "<p><i>Ea_eV</i> and <i>prediction_300K</i> come from an Arrhenius fit of each candidate's predictions "
         "over the predicted temperatures; 300 K below that range is an extrapolation.</p>",
     ]
+    if top["sigma_rt_log10_S_cm"].notna().any():
+        parts.append(f"<p><i>sigma_RT</i>: room-temperature (300 K) ionic conductivity from the shipped model "
+                     f"<b>{html.escape(str(prov.get('room_temperature_model')))}</b>, trained on OBELiX's measured "
+                     "conductivities (composition, cell volume and space group; its model card gives the "
+                     "cross-validated error, about 0.7 decades). <i>log10 sigma_RT</i> +- one calibrated std.</p>")
     if len(wide):
         parts += ["<h3>Predictions at every temperature</h3>", wide.reset_index().to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, classes="t")]
     if len(rejected):

@@ -44,7 +44,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "embed": 1,  # SevenNet structure embeddings (embed.py)
     "trajembed": 1,  # MOMENT / Fourier trajectory embeddings (trajembed.py)
     "trainset": 1,  # the training-set tables (trainset.py)
-    "predict": 1,  # predictions of one candidate shard (predict.py)
+    "predict": 2,  # predictions of one candidate shard (predict.py)
 }
 
 
@@ -231,6 +231,10 @@ TABLES: dict[str, Table] = {
             C("Ea_kind", pa.string(), "activation (D), activation (sigma T) or apparent (MSD: includes the vibrational floor)"),
             C("prediction_300K", pa.float64(), "that fit at 300 K (log10 target)"),
             C("extrapolated_300K", pa.bool_(), "True: 300 K lies outside the predicted temperatures"),
+            C("sigma_rt_log10_S_cm", pa.float64(),
+              "the shipped room-temperature model (obelix-rt): log10 sigma at 300 K, S/cm; null when not run"),
+            C("sigma_rt_std", pa.float64(), "its calibrated uncertainty (log10 units, one std)"),
+            C("sigma_rt_flags", STR_LIST, "its flags: elements_unseen_in_training, far_from_training (OBELiX)"),
         ),
         _t(
             "training_predictions",

@@ -786,16 +786,17 @@ def grouped_folds(groups: Sequence[str], n_folds: int, seed: int) -> np.ndarray:
 
 
 def cross_validate(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.DataFrame, cfg: TrainConfig,
-                   out: str | Path, *, n_folds: int = 5, seed: int = 0, trajectories: pd.DataFrame | None = None,
-                   rf_trees: int = 500) -> pd.DataFrame:
+                   out: str | Path | None, *, n_folds: int = 5, seed: int = 0, trajectories: pd.DataFrame | None = None,
+                   rf_trees: int = 500, fold_of: dict[str, int] | None = None) -> pd.DataFrame:
     """k-fold composition-grouped CV of the configured predictor and of a random forest on
     composition features, on the same samples and folds. Inside each fold, validation
-    compositions for early stopping come from the training folds only."""
+    compositions for early stopping come from the training folds only. ``fold_of`` (composition
+    -> fold) imposes folds made on a larger set, so other models can be compared fold by fold."""
     from sklearn.ensemble import RandomForestRegressor
 
     data = load_dataset(labels, embeddings, structures, cfg.target, trajectories if cfg.aml else None,
                         censored=cfg.censored)
-    folds = grouped_folds(data.groups, n_folds, seed)
+    folds = np.array([fold_of[g] for g in data.groups]) if fold_of else grouped_folds(data.groups, n_folds, seed)
     comp = composition_features(data.groups)
     rows = []
     for k in range(n_folds):
@@ -818,5 +819,6 @@ def cross_validate(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: p
     summary = df.groupby("model")["mae"].agg(["mean", "std"])
     for name, r in summary.iterrows():
         log.info("%d-fold grouped CV MAE (log10 %s) %s: %.3f +- %.3f", n_folds, cfg.target, name, r["mean"], r["std"])
-    schema.write_table(df, out, "cross_validation", config=asdict(cfg), n_folds=n_folds, seed=seed)
+    if out is not None:
+        schema.write_table(df, out, "cross_validation", config=asdict(cfg), n_folds=n_folds, seed=seed)
     return df

@@ -39,7 +39,7 @@ def trainset_labels(labels: pd.DataFrame, structures: pd.DataFrame, source: str)
     df = labels.copy()
     formula = dict(zip(structures["material_id"], structures["reduced_formula"], strict=True))
     if "sigma_bound" in df.columns:  # external_labels: measured values, bounds kept as rows
-        bound = df["sigma_bound"].where(df["sigma_bound"].notna(), None)
+        bound = [b if isinstance(b, str) and b.strip() else None for b in df["sigma_bound"]]
         df["reason"] = [f"measured bound {b}" if b else "" for b in bound]
         # "<1E-10": an upper bound, a censored target for sigma (">x" would be a lower bound: kept, unused).
         df["sigma_upper_S_cm"] = [float(b[1:]) if b and b.strip().startswith("<") else float("nan") for b in bound]

@@ -1,0 +1,133 @@
+"""OBELiX room-temperature model: grouped 5-fold CV on the training split, every model on the same
+folds (groups: OBELiX's reduced composition, ``train.grouped_folds``):
+
+- ``obelix-rt``, the shipped model (``ionscreen.roomtemp``), on all measured entries;
+- the baseline a user would write: a random forest on composition + lattice + space group;
+- the training mean;
+- the structure-only AML-route predictor (the workflow's model, trained as ``config/obelix.yaml``
+  says) on the entries with a CIF, next to the other two on exactly those entries.
+
+    python benchmarks/obelix_rt_cv.py [--fold-seeds 0 1 2] [--aml-fold-seeds 0] [--widths 4000 4000 4000]
+
+The AML route needs SevenNet embeddings of the CIF entries: they are prepared and embedded in this
+process as the workflow's obelix config does (no supercell, disorder ordered within 400 atoms, no
+relaxation) and cached under ``--cache`` (default results/obelix-cv-cache/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+warnings.filterwarnings("ignore")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def obelix_trainset(cache: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(trainset labels, structures, embeddings) of the OBELiX CIF entries, cached."""
+    import yaml
+
+    from ionscreen import mlip, schema
+    from ionscreen.embed import SevenNetEmbedder
+    from ionscreen.obelix import cif_files, training_labels
+    from ionscreen.structures import PrepareSettings, prepare_item
+    from ionscreen.trainset import trainset_labels
+
+    paths = {k: cache / f"{k}.parquet" for k in ("labels", "structures", "embeddings")}
+    if all(p.exists() for p in paths.values()):
+        return (schema.read_table(paths["labels"], "trainset_labels"), schema.read_table(paths["structures"], "structures"),
+                schema.read_table(paths["embeddings"], "embeddings"))
+    cfg = yaml.safe_load((REPO / "config/obelix.yaml").read_text())["prepare"]
+    settings = PrepareSettings(device="cpu", **cfg)
+    folder = REPO / "resources/obelix"
+    known = mlip.known_elements(settings.mlip)
+    rows = []
+    for mid, p in cif_files(folder).items():
+        row, _ = prepare_item(mid, "obelix", p, settings, None, known)
+        if row is not None:
+            rows.append(row)
+    structures = pd.DataFrame(rows)
+    from ionscreen.structures import structure_from_row
+
+    emb = SevenNetEmbedder(device="cpu")([(r["material_id"], structure_from_row(r)) for r in rows])
+    labels = trainset_labels(training_labels(folder), structures, "obelix")
+    cache.mkdir(parents=True, exist_ok=True)
+    schema.write_table(labels, paths["labels"], "trainset_labels")
+    schema.write_table(structures, paths["structures"], "structures")
+    schema.write_table(emb, paths["embeddings"], "embeddings", model="7net-0", layer=10, variant="full")
+    return obelix_trainset(cache)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fold-seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--aml-fold-seeds", type=int, nargs="*", default=[0], help="fold seeds for the AML route (slow)")
+    ap.add_argument("--widths", type=int, nargs="+", default=None, help="AML decoder widths (default: config/obelix.yaml)")
+    ap.add_argument("--cache", type=Path, default=REPO / "results/obelix-cv-cache")
+    a = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    import yaml
+
+    from ionscreen import mlip
+    from ionscreen.roomtemp import (
+        FOREST,
+        NAME,
+        RoomTempConfig,
+        cross_validate,
+        obelix_descriptors,
+        training_table,
+    )
+    from ionscreen.train import TrainConfig, grouped_folds
+    from ionscreen.train import cross_validate as aml_cv
+
+    mlip.set_threads(2)
+    table = training_table(REPO / "resources/obelix")
+    cfg = RoomTempConfig(fold_seeds=tuple(a.fold_seeds))
+    t0 = time.perf_counter()
+    X = obelix_descriptors(table)
+    cv, oof = cross_validate(table, X, cfg)
+    print(f"descriptors + {NAME} / forest CV: {time.perf_counter() - t0:.1f} s, {len(table)} entries\n")
+    print("All measured entries (MAE of log10 sigma, mean +- std over folds; per fold seed):")
+    for model, grp in cv.groupby("model", sort=False):
+        per_seed = grp.groupby("fold_seed")["mae"].mean()
+        print(f"  {model:55s} {grp['mae'].mean():.3f} +- {grp['mae'].std():.3f}   "
+              + " ".join(f"s{s}={v:.3f}" for s, v in per_seed.items()))
+    forest = cv[cv["model"] == FOREST]["mae"].mean()
+    print(f"  ratio {NAME} / forest: {cv[cv['model'] == NAME]['mae'].mean() / forest:.3f} (target <= 0.85)\n")
+    if not a.aml_fold_seeds:
+        return
+
+    labels, structures, embeddings = obelix_trainset(a.cache)
+    train_cfg = yaml.safe_load((REPO / "config/obelix.yaml").read_text())["train"]
+    train_cfg = {k: v for k, v in train_cfg.items() if k not in ("labels",)}
+    if a.widths:
+        train_cfg["decoder_widths"] = a.widths
+    tcfg = TrainConfig(**{**train_cfg, "device": "cpu"})
+    groups = list(table["Reduced Composition"].astype(str))
+    for fs in a.aml_fold_seeds:
+        folds = grouped_folds(groups, cfg.n_folds, fs)
+        fold_of = dict(zip(groups, folds.tolist(), strict=True))
+        labels_fs = labels[labels["group"].isin(fold_of)]
+        t0 = time.perf_counter()
+        res = aml_cv(labels_fs, embeddings, structures, tcfg, None, n_folds=cfg.n_folds, fold_of=fold_of)
+        sub_ids = set(labels_fs.loc[labels_fs["status"] == "ok", "material_id"]) & set(embeddings["material_id"])
+        o = oof[(oof["fold_seed"] == fs) & oof["ID"].isin(sub_ids)]
+        o = o.assign(fold=[fold_of[g] for g in table.set_index("ID").loc[o["ID"], "Reduced Composition"]])
+        print(f"Entries with a CIF (fold seed {fs}, {len(o)} entries, AML route {time.perf_counter() - t0:.0f} s, "
+              f"decoder {tcfg.decoder_widths}):")
+        for name, grp in res.groupby("model", sort=False):
+            print(f"  {name:55s} {grp['mae'].mean():.3f} +- {grp['mae'].std():.3f}")
+        for col, name in (("prediction", NAME), ("forest", FOREST)):
+            maes = o.groupby("fold").apply(lambda g, c=col: np.abs(g[c] - g["y"]).mean())
+            print(f"  {name:55s} {maes.mean():.3f} +- {maes.std():.3f}")
+
+
+if __name__ == "__main__":
+    main()

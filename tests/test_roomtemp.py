@@ -1,0 +1,135 @@
+"""The shipped room-temperature model (obelix-rt): descriptors, the numpy tree export, the
+shipped files, prediction from CIFs and the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ionscreen import roomtemp, schema
+from ionscreen.cli import main
+from ionscreen.obelix import cif_files, read_table
+from ionscreen.structures import read_structure
+
+REPO = Path(__file__).resolve().parents[1]
+OBELIX = REPO / "resources/obelix"
+
+
+def test_tree_export_predicts_exactly_as_scikit_learn_nan_included() -> None:
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 6))
+    y = X[:, 0] * 2 - X[:, 1] + rng.normal(scale=0.1, size=200)
+    X[rng.random(X.shape) < 0.05] = np.nan  # scikit-learn learns where missing values go
+    forest = ExtraTreesRegressor(n_estimators=25, max_features=0.5, random_state=0).fit(X, y)
+    Xq = rng.normal(size=(300, 6))
+    Xq[rng.random(Xq.shape) < 0.1] = np.nan
+    trees = roomtemp.TreeEnsemble.from_sklearn(forest)
+    assert np.abs(trees.tree_predictions(Xq).mean(0) - forest.predict(Xq)).max() < 1e-12
+
+
+def test_tree_export_round_trips_through_npz(tmp_path: Path) -> None:
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(50, 3)), rng.normal(size=50)
+    trees = roomtemp.TreeEnsemble.from_sklearn(ExtraTreesRegressor(n_estimators=5, random_state=0).fit(X, y))
+    trees.save(tmp_path / "t.npz")
+    again = roomtemp.TreeEnsemble.load(tmp_path / "t.npz")
+    np.testing.assert_array_equal(again.tree_predictions(X), trees.tree_predictions(X))
+
+
+def test_training_descriptors_from_the_table_match_those_from_the_cif() -> None:
+    """The model trains on OBELiX's table (composition, cell, space group) and predicts from
+    structures: both routes must give the same cell descriptors for the same entry."""
+    table = read_table(OBELIX / "train.csv").set_index("ID")
+    files = cif_files(OBELIX)
+    ids = ["jqc", "oi6", "2t8", "47i", "bq9"]  # cells with Z = 1, 1, 2, 2, 8 formula units
+    from_table = roomtemp.obelix_descriptors(table.loc[ids].reset_index())
+    from_cif = roomtemp.structure_descriptors([read_structure(files[i]) for i in ids])
+    cell = slice(-3, None)
+    np.testing.assert_allclose(from_cif[:, cell], from_table[:, cell], rtol=0.01)
+    # 132 Magpie statistics of the same composition agree as well
+    np.testing.assert_allclose(from_cif[:, :132], from_table[:, :132], rtol=1e-6, atol=1e-6)
+    assert from_table.shape[1] == len(roomtemp.descriptor_names()) == 270
+
+
+def test_shipped_model_loads_by_name_and_states_its_cv() -> None:
+    model = roomtemp.RoomTempModel.named("obelix-rt")
+    meta = model.meta
+    assert meta.target == "log10_sigma_S_cm" and meta.temperature_K == 300.0 and meta.n_train == 449
+    assert meta.descriptor_names == roomtemp.descriptor_names()
+    mae = meta.cv["mae"]
+    assert mae["obelix-rt"]["mean"] < mae[roomtemp.FOREST]["mean"] < mae["training mean"]["mean"]
+    assert abs(meta.cv["coverage_1std"] - 0.683) < 0.02
+    card = (model.directory / "MODEL_CARD.md").read_text()
+    assert "CC BY 4.0" in card and "Do not use it for" in card and f"{mae['obelix-rt']['mean']:.3f}" in card
+    assert sum(p.stat().st_size for p in model.directory.iterdir()) < 5e6  # small enough for git
+
+
+def test_meta_round_trips(tmp_path: Path) -> None:
+    meta = roomtemp.RoomTempModel.named("obelix-rt").meta
+    meta.to_json(tmp_path / "model.json")
+    assert roomtemp.RoomTempMeta.from_json(tmp_path / "model.json") == meta
+
+
+def test_shipped_model_reproduces_a_known_fast_conductor_and_flags_strangers() -> None:
+    model = roomtemp.RoomTempModel.named("obelix-rt")
+    lgps = read_table(OBELIX / "train.csv").set_index("ID").loc[["mtn"]]  # Li10GeP2S12, measured 2.5e-2 S/cm
+    mean, std, dist = model.predict(roomtemp.obelix_descriptors(lgps.reset_index()))
+    assert abs(mean[0] - np.log10(float(lgps["sigma_S_cm"].iloc[0]))) < 0.05 and dist[0] < 1e-6
+    # an element OBELiX never saw, in a made-up cell: flagged, still a finite number
+    rows = model.rows(["x"], ["LiPu2O5"], roomtemp.descriptors(["LiPu2O5"], [80.0], [1]))
+    assert np.isfinite(rows["prediction"].iloc[0])
+    assert "elements_unseen_in_training" in rows["flags"].iloc[0]
+
+
+def test_cli_predicts_every_readable_vendored_cif(tmp_path: Path) -> None:
+    out, rej = tmp_path / "p.parquet", tmp_path / "r.parquet"
+    assert main(["predict", "--model", "obelix-rt", str(OBELIX / "cifs"), "--temperature", "300",
+                 "--out", str(out), "--rejected-out", str(rej)]) == 0
+    pred, bad = schema.read_table(out, "predictions"), schema.read_table(rej, "rejected")
+    n_files = len(list((OBELIX / "cifs").glob("*.cif")))
+    assert len(pred) + len(bad) == n_files == 254
+    assert set(bad["code"]) == {"no_li"}  # the only CIFs not predicted have no Li
+    assert pred["prediction"].between(-20, 0).all() and (pred["temperature_K"] == 300).all()
+    assert sorted(pred["rank"]) == list(range(1, len(pred) + 1))
+    np.testing.assert_array_equal(pred["sigma_rt_log10_S_cm"], pred["prediction"])
+
+
+def test_cli_refuses_other_temperatures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cif = next(iter(cif_files(OBELIX).values()))
+    assert main(["predict", "--model", "obelix-rt", str(cif), "--temperature", "600",
+                 "--out", str(tmp_path / "p.parquet")]) == 2
+    assert "room temperature only" in capsys.readouterr().err
+
+
+def test_structure_table_columns_use_the_input_space_group() -> None:
+    from ionscreen.structures import candidate_settings, prepare_structure
+
+    files = cif_files(OBELIX)
+    rows = [{"material_id": i, **prepare_structure(read_structure(files[i]), candidate_settings(), None, None)}
+            for i in ("jqc", "mtn")]
+    cols = roomtemp.RoomTempModel.named("obelix-rt").structure_table_columns(pd.DataFrame(rows))
+    assert list(cols["material_id"]) == ["jqc", "mtn"]
+    assert cols["sigma_rt_log10_S_cm"].iloc[1] > cols["sigma_rt_log10_S_cm"].iloc[0] + 2  # LGPS >> Li7BiO6
+    assert (cols["sigma_rt_std"] >= 0).all()
+
+
+def test_training_writes_a_loadable_model_with_its_cv(tmp_path: Path) -> None:
+    small = tmp_path / "obelix"
+    small.mkdir()
+    table = pd.read_csv(OBELIX / "train.csv", dtype={"ID": str})
+    table.iloc[::4].to_csv(small / "train.csv", index=False)  # 120 entries
+    cfg = roomtemp.RoomTempConfig(n_trees=20, fold_seeds=(0,), rf_trees=50)
+    meta, summary = roomtemp.train_room_temperature(small, tmp_path / "m", cfg)
+    cv = pd.read_csv(tmp_path / "m/cross_validation.csv")
+    assert len(cv) == 3 * 5 and set(cv["model"]) == {"obelix-rt", roomtemp.FOREST, "training mean"}
+    assert summary.loc["obelix-rt", "mae_mean"] < summary.loc["training mean", "mae_mean"]
+    model = roomtemp.RoomTempModel(tmp_path / "m")
+    X = roomtemp.obelix_descriptors(roomtemp.training_table(small).head(3))
+    assert np.isfinite(model.predict(X)[0]).all()
