@@ -18,7 +18,8 @@ import numpy as np
 
 from ionscreen import mlip
 from ionscreen.embed import SevenNetEmbedder
-from ionscreen.structures import StructureError, check_structure, order_structure, read_structure
+from ionscreen.ordering import order_structure
+from ionscreen.structures import StructureError, check_structure, read_structure
 
 warnings.filterwarnings("ignore")
 REPO = Path(__file__).resolve().parents[1]

@@ -29,7 +29,8 @@ def main() -> None:
     from pymatgen.core import Structure
 
     from ionscreen.ingest import ingest_liflow, write_example_archive
-    from ionscreen.labels import LabelSettings, Trajectory, label_trajectory
+    from ionscreen.labels import LabelSettings, label_trajectory
+    from ionscreen.trajectory import Trajectory
 
     settings = LabelSettings(n_dt=50)
     base = Structure.from_file(REPO / "resources/structures/train/Li2O.json")

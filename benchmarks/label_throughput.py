@@ -22,7 +22,8 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 import numpy as np  # noqa: E402
 
-from ionscreen.labels import LabelSettings, Trajectory, label_trajectory, read_trajectory  # noqa: E402
+from ionscreen.labels import LabelSettings, label_trajectory  # noqa: E402
+from ionscreen.trajectory import Trajectory, read_trajectory  # noqa: E402
 
 
 def random_walk(n_frames: int, d_cm2_s: float, frame_ps: float, seed: int = 0) -> Trajectory:

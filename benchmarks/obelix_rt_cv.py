@@ -1,5 +1,5 @@
 """OBELiX room-temperature model: grouped 5-fold CV on the training split, every model on the same
-folds (groups: OBELiX's reduced composition, ``train.grouped_folds``):
+folds (groups: OBELiX's reduced composition, ``dataset.grouped_folds``):
 
 - ``obelix-rt``, the shipped model (``ionscreen.roomtemp``), on all measured entries;
 - the baseline a user would write: a random forest on composition + lattice + space group;
@@ -76,6 +76,8 @@ def main() -> None:
     import yaml
 
     from ionscreen import mlip
+    from ionscreen.dataset import grouped_folds
+    from ionscreen.evaluate import cross_validate as aml_cv
     from ionscreen.roomtemp import (
         FOREST,
         NAME,
@@ -84,8 +86,7 @@ def main() -> None:
         obelix_descriptors,
         training_table,
     )
-    from ionscreen.train import TrainConfig, grouped_folds
-    from ionscreen.train import cross_validate as aml_cv
+    from ionscreen.train import TrainConfig
 
     mlip.set_threads(2)
     table = training_table(REPO / "resources/obelix")

@@ -69,7 +69,7 @@ rule embed_ingested_trajectories:
 
 
 rule paper_table:
-    """MAE per temperature on the archive's test split, with inference time, next to METHOD.md section 5."""
+    """MAE per temperature on the archive's test split, with inference time, next to docs/method.md section 5."""
     input:
         model=rules.train.output.model,
         structures=rules.ingest_liflow.output.structures,

@@ -39,7 +39,7 @@ def kinisi_inputs() -> Path:
 @pytest.fixture(scope="session")
 def argyrodite_traj(kinisi_inputs):
     """kinisi's real Li6PS5Cl VASP trajectory: 140 frames, 2 fs x 50 steps between frames."""
-    from ionscreen.labels import read_trajectory
+    from ionscreen.trajectory import read_trajectory
 
     traj, _ = read_trajectory(kinisi_inputs / "example_XDATCAR.gz", timestep_fs=2.0, interval=50, temperature_K=700.0)
     return traj
@@ -52,3 +52,31 @@ def embedder():
 
     mlip.set_threads(2)
     return SevenNetEmbedder("7net-0", layer=10, variant="full", device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """A small structure-only predictor on 977-d embeddings (random, seeded: 24 materials x 3 Li,
+    MSD labels at 600 and 1000 K), trained for 3 epochs: ``dir/model``, ``dir/metrics.parquet``,
+    ``dir/pred.parquet``; returns (dir, embeddings table, structures rows)."""
+    import numpy as np
+    import pandas as pd
+
+    from ionscreen.train import TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    emb_rows, labels, structures = [], [], []
+    for m in range(24):
+        e = rng.normal(0, 1, (3, 977)).astype(np.float32)
+        structures.append({"material_id": f"m{m}", "reduced_formula": f"Li{m + 1}O", "ordering": "none",
+                           "structure_json": "{}"})
+        emb_rows += [{"material_id": f"m{m}", "atom_index": k, "species": "Li", "embedding": e[k], "model": "7net-0",
+                      "layer": 10, "variant": "full"} for k in range(3)]
+        labels += [{"material_id": f"m{m}", "temperature_K": t, "status": "ok", "reason": "", "diffusive": True,
+                    "msd_final_A2": 10 ** (float(e[:, 0].mean()) + t / 1000), "D_cm2_s": 1e-6 * t / 1000,
+                    "D_std_cm2_s": 1e-7, "sigma_S_cm": 1e-3} for t in (600.0, 1000.0)]
+    out = tmp_path_factory.mktemp("tiny")
+    train(pd.DataFrame(labels), pd.DataFrame(emb_rows), pd.DataFrame(structures),
+          TrainConfig(decoder_widths=[16, 16], epochs=3, seeds=[0, 1], val_fraction=0.25, aml=False), out / "model",
+          out / "metrics.parquet", out / "pred.parquet", embedding_meta={"model": "7net-0", "layer": 10, "variant": "full"})
+    return out, pd.DataFrame(emb_rows), structures, labels

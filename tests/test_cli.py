@@ -60,3 +60,26 @@ def test_label_refuses_a_changing_cell(tmp_path, capsys):
     assert main(["label", str(path), "--timestep-fs", "1", "--interval", "10", "--out", str(out)]) == 1
     row = schema.read_table(out, "labels").iloc[0]
     assert row["status"] == "failed" and "inconsistent cell" in row["reason"]
+
+
+def test_prepare_then_embed_orders_disorder_like_the_rule(tmp_path):
+    """``ionscreen prepare`` is the prepare rule's function; ``ionscreen embed`` on structure files
+    prepares them as candidates first (disorder ordered), so it equals embedding the prepared table."""
+    import numpy as np
+
+    from tests.conftest import REPO
+
+    cands = REPO / "resources/structures/candidates"
+    files = [str(cands / "obelix-jqc.cif"), str(cands / "LiBr.json"), str(REPO / ".test/bad/no-li-SiS4.cif")]
+    s, r = tmp_path / "s.parquet", tmp_path / "r.parquet"
+    assert main(["prepare", *files, "--candidates", "--out", str(s), "--rejected-out", str(r)]) == 0
+    prepared = schema.read_table(s, "structures").set_index("material_id")
+    assert set(prepared.index) == {"obelix-jqc", "LiBr"} and list(schema.read_table(r, "rejected")["code"]) == ["no_li"]
+    assert prepared.loc["obelix-jqc", "ordering"] != "none" and prepared.loc["LiBr", "ordering"] == "none"
+    assert prepared.loc["LiBr", "relax_steps"] is None or np.isnan(prepared.loc["LiBr", "relax_steps"])  # candidates: no relaxation
+    assert main(["embed", str(s), "--out", str(tmp_path / "a.parquet")]) == 0
+    assert main(["embed", *files[:2], "--out", str(tmp_path / "b.parquet")]) == 0
+    a = schema.read_table(tmp_path / "a.parquet", "embeddings").sort_values(["material_id", "atom_index"])
+    b = schema.read_table(tmp_path / "b.parquet", "embeddings").sort_values(["material_id", "atom_index"])
+    assert len(a) == len(b) > 0 and list(a["material_id"]) == list(b["material_id"])
+    np.testing.assert_allclose(np.stack(a["embedding"]), np.stack(b["embedding"]), atol=1e-6)

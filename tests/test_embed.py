@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def reference_embedding(structure, k=10):
-    """METHOD.md section 3 written out for one structure, without ionscreen.embed."""
+    """docs/method.md section 3 written out for one structure, without ionscreen.embed."""
     from pymatgen.io.ase import AseAtomsAdaptor
     from sevenn.atom_graph_data import AtomGraphData
     from sevenn.train.dataload import unlabeled_atoms_to_graph

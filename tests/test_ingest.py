@@ -12,7 +12,8 @@ from pymatgen.core import Structure
 from ionscreen import schema
 from ionscreen.cli import main
 from ionscreen.ingest import IngestError, ingest_liflow, ingest_manifest, write_example_archive
-from ionscreen.labels import LabelSettings, load_trajectory
+from ionscreen.labels import LabelSettings
+from ionscreen.trajectory import load_trajectory
 from tests.conftest import REPO
 
 FAST = LabelSettings(n_dt=12, n_samples=100, n_burn=50)

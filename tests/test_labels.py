@@ -8,16 +8,9 @@ import numpy as np
 import pytest
 
 from ionscreen import schema
-from ionscreen.labels import (
-    LabelError,
-    LabelSettings,
-    Trajectory,
-    arrhenius_fit,
-    arrhenius_row,
-    label_files,
-    label_trajectory,
-    nernst_einstein_S_cm,
-)
+from ionscreen.labels import LabelSettings, arrhenius_row, label_files, label_trajectory
+from ionscreen.trajectory import LabelError, Trajectory
+from ionscreen.transport import arrhenius_fit, nernst_einstein_S_cm
 
 
 def test_argyrodite_fixed_window_matches_kinisi_documentation(argyrodite_traj):
@@ -47,7 +40,7 @@ def test_msd_final_is_single_origin_mean_over_li(argyrodite_traj):
 
 def test_lips_is_flagged_non_diffusive(kinisi_inputs):
     # Li7P3S11: sub-diffusive over its length (log-log slope ~0.55, plateau ~1.4 A^2).
-    from ionscreen.labels import read_trajectory
+    from ionscreen.trajectory import read_trajectory
 
     traj, _ = read_trajectory(kinisi_inputs / "LiPS.exyz", timestep_fs=1.0, interval=20)
     assert traj.n_frames == 200 and len(traj.numbers) == 2688

@@ -7,8 +7,8 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from ionscreen import schema
-from ionscreen.labels import load_trajectory
 from ionscreen.md import MDError, MDSettings, md_for_material, run_md
+from ionscreen.trajectory import load_trajectory
 from tests.conftest import li3n
 
 

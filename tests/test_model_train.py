@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 
 from ionscreen import schema
+from ionscreen.dataset import grouped_split
+from ionscreen.metrics import regression_metrics
 from ionscreen.model import Batch, expand_features, load_predictor
-from ionscreen.train import TrainConfig, grouped_split, regression_metrics, train
+from ionscreen.train import TrainConfig, train
 
 
 def test_feature_expansion_shapes_and_values():
@@ -59,13 +61,13 @@ def test_training_learns_and_checkpoint_loads_alone(tmp_path):
     cfg = TrainConfig(decoder_widths=[32, 32], epochs=40, patience=10, seeds=[0, 1], val_fraction=0.25, lr=1e-3,
                       batch_materials=8)
     meta = train(labels, emb, structs, cfg, tmp_path / "model", tmp_path / "metrics.parquet", tmp_path / "pred.parquet",
-                 embedding_meta={"model": "7net-0", "layer": 10, "variant": "full"})
+                 embedding_meta={"model": "7net-0", "layer": 10, "variant": "full"}).meta
     metrics = schema.read_table(tmp_path / "metrics.parquet", "metrics")
     val = metrics[(metrics["split"] == "validation") & metrics["temperature_K"].isna()].iloc[0]
     y = np.log10(labels["msd_final_A2"].to_numpy())
     baseline = np.mean(np.abs(y - y.mean()))  # predicting the mean
     assert val["mae"] < 0.25 * baseline, (val["mae"], baseline)
-    assert meta["temperature_range_K"] == [600.0, 1000.0]
+    assert meta.temperature_range_K == [600.0, 1000.0]
     # The checkpoint reproduces the training-time predictions without ionscreen.train.
     pred = schema.read_table(tmp_path / "pred.parquet", "training_predictions")
     p = load_predictor(tmp_path / "model")
@@ -75,6 +77,11 @@ def test_training_learns_and_checkpoint_loads_alone(tmp_path):
     assert mean[0] == pytest.approx(pred["prediction"].iloc[0], abs=1e-5)
     assert std[0] == pytest.approx(pred["prediction_std"].iloc[0], abs=1e-5)
     assert hidden.shape == (1, 2 * cfg.hidden_dim)
+    # The typed model card: model.json and the checkpoint hold the same ModelMeta.
+    from ionscreen.model import ModelMeta
+
+    assert ModelMeta.from_json(tmp_path / "model") == p.meta == meta
+    assert p.meta.embedding == {"model": "7net-0", "layer": 10, "variant": "full"}
 
 
 def test_too_few_samples_is_a_clear_error(tmp_path):
@@ -101,9 +108,9 @@ def test_upper_bounds_train_as_censored_targets(tmp_path):
         cfg = TrainConfig(target="D_cm2_s", decoder_widths=[32, 32], epochs=60, patience=15, seeds=[0],
                           val_fraction=0.3, batch_materials=8, censored=censored, aml=False)
         meta = train(labels, emb, structs, cfg, tmp_path / f"m{censored}", tmp_path / f"metrics{censored}.parquet",
-                     tmp_path / f"pred{censored}.parquet")
+                     tmp_path / f"pred{censored}.parquet").meta
         pred = schema.read_table(tmp_path / f"pred{censored}.parquet", "training_predictions")
-        assert meta["route"] == "structure-only"
+        assert meta.route == "structure-only"
         if censored:
             assert pred["censored"].sum() == slow.sum()  # every bound is a training sample
             metrics = schema.read_table(tmp_path / f"metrics{censored}.parquet", "metrics")

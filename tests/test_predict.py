@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ionscreen.labels import K_B_EV
 from ionscreen.predict import add_arrhenius
+from ionscreen.transport import K_B_EV
 
 
 def test_arrhenius_of_predictions_recovers_Ea():
@@ -47,24 +47,9 @@ def test_arrhenius_of_msd_predictions_says_it_is_apparent():
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
+def tiny_model(tiny_run):
     """A small predictor on 977-d embeddings (random, seeded), enough to compare two code paths."""
-    from ionscreen.train import TrainConfig, train
-
-    rng = np.random.default_rng(0)
-    emb_rows, labels, structures = [], [], []
-    for m in range(24):
-        e = rng.normal(0, 1, (3, 977)).astype(np.float32)
-        structures.append({"material_id": f"m{m}", "reduced_formula": f"Li{m + 1}O", "structure_json": "{}"})
-        emb_rows += [{"material_id": f"m{m}", "atom_index": k, "species": "Li", "embedding": e[k], "model": "7net-0",
-                      "layer": 10, "variant": "full"} for k in range(3)]
-        labels += [{"material_id": f"m{m}", "temperature_K": T, "status": "ok",
-                    "msd_final_A2": 10 ** (float(e[:, 0].mean()) + T / 1000)} for T in (600.0, 1000.0)]
-    out = tmp_path_factory.mktemp("model") / "model"
-    train(pd.DataFrame(labels), pd.DataFrame(emb_rows), pd.DataFrame(structures),
-          TrainConfig(decoder_widths=[16, 16], epochs=3, seeds=[0, 1], val_fraction=0.25, aml=False), out,
-          embedding_meta={"model": "7net-0", "layer": 10, "variant": "full"})
-    return out
+    return tiny_run[0] / "model"
 
 
 def test_factorised_prediction_equals_the_per_sample_batch(tiny_model):
@@ -116,3 +101,50 @@ def test_screener_equals_the_plain_path(tiny_model, workers):
     assert [list(f) for f in got["flags"]] == [list(f) for f in ref["flags"]]
     assert list(got["rank"]) == list(ref["rank"])
     assert [b["reason"] for b in bad] == [b["reason"] for b in ref_bad] == ["no Li in SiS4"]
+
+
+def _training_embedding(tiny_run):
+    """The Li embeddings and formula of one material the tiny model trained on."""
+    from ionscreen.model import load_predictor
+
+    out, emb, structures, _ = tiny_run
+    first = load_predictor(out / "model").meta.training_materials[0]
+    rows = emb[emb["material_id"] == first].sort_values("atom_index")
+    return np.stack(rows["embedding"].to_list()), next(s["reduced_formula"] for s in structures if s["material_id"] == first)
+
+
+def test_predict_table_sets_each_flag_for_its_reason(tiny_model, tiny_run):
+    """Every flag of the predictions table, each raised by exactly its cause (README "Screening flags")."""
+    from ionscreen.model import load_predictor
+    from ionscreen.predict import predict_table
+
+    e, formula = _training_embedding(tiny_run)
+    cases = {  # material -> (structures row overrides, embedding)
+        "plain": ({}, e),
+        "disordered": ({"ordering": "random ordering of 1 site group (seed 0) in 1x1x2"}, e),
+        "approximate": ({"ordering": "best ordering found", "ordering_error": 0.08}, e),
+        "unrelaxed": ({"relax_converged": False}, e),
+        "stranger": ({"reduced_formula": "LiPuO3"}, e),
+        "far": ({}, e + 3.0),  # every feature shifted: hidden distance ~1.7 vs ~0.05 for the training material
+    }
+    structures, emb = [], []
+    for mid, (over, x) in cases.items():
+        structures.append({"material_id": mid, "reduced_formula": formula, "ordering": "none", "ordering_error": 0.0,
+                           "relax_converged": None, **over})
+        emb += [{"material_id": mid, "atom_index": k, "species": "Li", "embedding": x[k], "model": "7net-0",
+                 "layer": 10, "variant": "full"} for k in range(3)]
+    predictor = load_predictor(tiny_model)
+    # A 3-epoch model's LayerNorm'd hidden space keeps every distance below its validation
+    # threshold (3.4); a threshold between the two distances tests the comparison itself.
+    predictor.meta.far_threshold = 1.0
+    df = predict_table(predictor, pd.DataFrame(structures), pd.DataFrame(emb), [800.0, 1200.0], 800.0)
+    assert df.loc[df["material_id"] == "plain", "nearest_training_distance"].max() < 0.5
+    flags = {(r.material_id, r.temperature_K): set(r.flags) for r in df.itertuples()}
+    expected = {"plain": set(), "disordered": {"disorder_resolved"}, "approximate": {"disorder_resolved", "composition_approximate"},
+                "unrelaxed": {"relaxation_not_converged"}, "stranger": {"elements_unseen_in_training"},
+                "far": {"far_from_training"}}
+    for mid, want in expected.items():
+        assert flags[(mid, 800.0)] == want, (mid, flags[(mid, 800.0)])
+        # 1200 K lies above the training temperatures (600-1000 K): flagged for every candidate
+        assert flags[(mid, 1200.0)] - {"far_from_training"} == want - {"far_from_training"} | {"temperature_outside_training"}
+    assert sorted(df.drop_duplicates("material_id")["rank"]) == list(range(1, 7))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from ionscreen.labels import K_B_EV, arrhenius_band, arrhenius_fit, arrhenius_row
+from ionscreen.labels import arrhenius_row
 from ionscreen.report import arrhenius_plot
+from ionscreen.transport import K_B_EV, arrhenius_band, arrhenius_fit
 
 T = np.array([600.0, 800.0, 1000.0, 1200.0])
 
@@ -50,3 +52,52 @@ def test_room_temperature_columns_format_sigma_std_and_flags():
     assert list(out["sigma_RT (S/cm)"]) == ["1.00e-02", ""]
     assert list(out["log10 sigma_RT"]) == ["-2.00 +- 0.50", ""]
     assert list(out["sigma_RT flags"]) == ["far_from_training", ""]
+
+
+@pytest.fixture(scope="module")
+def report_inputs(tiny_run):
+    """The tables the report reads: the tiny model's (conftest ``tiny_run``) and a few rows."""
+    from ionscreen import schema
+    from ionscreen.model import load_predictor
+    from ionscreen.predict import predict_table
+
+    d, emb, structures, labels = tiny_run
+    ranking = predict_table(load_predictor(d / "model"), pd.DataFrame(structures[:3]),
+                            emb[emb["material_id"].isin(["m0", "m1", "m2"])], [600.0, 1000.0], 600.0)
+    ranking["sigma_rt_log10_S_cm"], ranking["sigma_rt_std"] = -3.5, 0.7
+    ranking["sigma_rt_flags"] = [[] for _ in range(len(ranking))]
+    schema.write_table(ranking, d / "ranking.parquet", "predictions", rank_temperature_K=600.0,
+                       room_temperature_model="obelix-rt")
+    schema.write_table([{"material_id": "bad", "source": "x.cif", "stage": "screen", "code": "no_li",
+                         "reason": "no Li in SiS4"}], d / "rejected.parquet", "rejected")
+    schema.write_table(labels, d / "labels.parquet", "labels")
+    schema.write_table([{"material_id": "m0", "temperature_K": 600.0, "status": "ok", "reason": "", "n_atoms": 8,
+                         "n_steps": 100, "wall_s": 1.0, "steps_per_s": 100.0, "mlip": "lj"}], d / "runs.parquet", "md_runs")
+    return d
+
+
+def _report(d, out, **extra):
+    from ionscreen.report import write_report
+
+    write_report(out, ranking_path=d / "ranking.parquet", rejected_paths=[d / "rejected.parquet"],
+                 model_dir=d / "model", metrics_path=d / "metrics.parquet",
+                 training_predictions_path=d / "pred.parquet", labels_path=d / "labels.parquet", **extra)
+    return out.read_text()
+
+
+def test_report_sections_without_md(report_inputs, tmp_path):
+    html = _report(report_inputs, tmp_path / "r.html")
+    for section in ("<h2>Ranking</h2>", "<h2>Rejected inputs</h2>", "<h2>Model quality</h2>",
+                    "<h2>Where candidates sit relative to the training data</h2>", "<h2>Training data</h2>"):
+        assert section in html, section
+    assert "No MD was run by this workflow" in html and "<h2>Training runs</h2>" not in html
+    assert "no Li in SiS4" in html and "sigma_RT (S/cm)" in html and "3.16e-04" in html  # 10^-3.5
+    assert "-3.50 +- 0.70" in html and "Route: <b>structure-only</b>" in html
+    assert html.count("<img") == 2  # parity plot, hidden-space plot
+
+
+def test_report_sections_with_md(report_inputs, tmp_path):
+    html = _report(report_inputs, tmp_path / "r.html", md_runs_path=report_inputs / "runs.parquet")
+    assert "<h2>Training runs</h2>" in html and "<h3>MD runs</h3>" in html and "No MD was run" not in html
+    assert html.count("<img") == 3  # + the Arrhenius plot (no MSD curves given: said in words)
+    assert "no MSD curves" in html

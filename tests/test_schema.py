@@ -9,7 +9,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from ionscreen import __version__, schema
+from ionscreen import __version__, atomic, schema
 
 
 def _rejected_rows():
@@ -17,7 +17,7 @@ def _rejected_rows():
 
 
 def test_contract_columns_are_declared():
-    # CONTRACT.md column lists: a change here is a change of the outside contract.
+    # The README's column lists: a change here is a change of the outside contract.
     contract = {
         "trajectory": ["frame", "time_ps", "temperature_K", "potential_energy_eV", "positions_A"],
         "labels": ["material_id", "temperature_K", "msd_final_A2", "msd_per_time_A2_ps", "D_cm2_s",
@@ -106,7 +106,7 @@ def test_written_files_get_the_umask_permissions(tmp_path, umask, mode):
     try:
         row = {"material_id": "m", "source": "s", "stage": "fetch", "code": "x", "reason": "r"}
         table = schema.write_table([row], tmp_path / "t.parquet", "rejected")
-        text = schema.write_text_atomic(tmp_path / "r.html", "<html></html>")
+        text = atomic.write_text_atomic(tmp_path / "r.html", "<html></html>")
         with schema.TableWriter(tmp_path / "traj.parquet", "trajectory") as w:
             w.write([{"frame": 0, "positions_A": [0.0, 0.0, 0.0]}])
         gathered = tmp_path / "all.parquet"

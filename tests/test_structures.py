@@ -9,13 +9,12 @@ import pytest
 from pymatgen.core import Lattice, Molecule, Structure
 
 from ionscreen import schema
+from ionscreen.ordering import balance_charge, order_structure
 from ionscreen.structures import (
     PrepareSettings,
     StructureError,
-    balance_charge,
     check_structure,
     min_interatomic_distance,
-    order_structure,
     perpendicular_widths,
     prepare_sources,
     read_structure,

@@ -8,23 +8,10 @@ import pytest
 import torch
 
 from ionscreen import schema
-from ionscreen.model import load_predictor, load_trainers
-from ionscreen.train import (
-    ABLATIONS,
-    TrainConfig,
-    _Run,
-    ablations,
-    composition_features,
-    cross_validate,
-    grouped_folds,
-    grouped_split,
-    init_from_trainer,
-    load_dataset,
-    make_tensors,
-    ridge_closed_form,
-    train,
-    train_trainer,
-)
+from ionscreen.dataset import grouped_folds, grouped_split, load_dataset, make_tensors
+from ionscreen.evaluate import ABLATIONS, ablations, composition_features, cross_validate
+from ionscreen.model import load_predictor, load_trainers, ridge_closed_form
+from ionscreen.train import Run, TrainConfig, init_from_trainer, train, train_trainer
 
 
 def aml_synthetic(n_materials=80, n_li=8, dim=48, traj_dim=12, seed=0, hidden_noise=0.3, temperatures=(800.0,)):
@@ -77,7 +64,7 @@ def test_closed_form_f1_reproduces_the_trainers_hidden_states():
     split = grouped_split(data.groups, cfg.val_fraction, 0.0, 0)
     train_idx = np.flatnonzero(split == "train")
     t = make_tensors(data, train_idx, cfg.poly_expansion)
-    run = _Run(t, data, train_idx, np.flatnonzero(split == "validation"), cfg, 0)
+    run = Run(t, data, train_idx, np.flatnonzero(split == "validation"), cfg, 0)
     g = train_trainer(run, 0)
     f1 = init_from_trainer(run, g, 0)
     rows = torch.from_numpy(np.concatenate([t.rows_of[i] for i in train_idx]))
@@ -97,7 +84,7 @@ def test_closed_form_f1_reproduces_the_trainers_hidden_states():
 
 
 def _test_mae(res):
-    m = res["metrics"]
+    m = res.metrics
     row = m[(m["split"] == "test") & m["seed"].isna() & m["temperature_K"].isna() & (m["model"] != "g (with trajectories)")]
     return float(row["mae"].iloc[0])
 
@@ -108,7 +95,7 @@ def test_aml_beats_no_aml_on_held_out_compositions(data_seed):
     cfg = dict(SMALL, split_seed=data_seed)
     aml = train(labels, emb, structs, TrainConfig(**cfg), None, trajectories=traj)
     plain = train(labels, emb, structs, TrainConfig(**cfg, aml=False), None, trajectories=traj)
-    assert aml["route"] == "aml" and plain["route"] == "structure-only"
+    assert aml.meta.route == "aml" and plain.meta.route == "structure-only"
     y = np.log10(labels["msd_final_A2"].to_numpy())
     assert _test_mae(aml) < 0.85 * _test_mae(plain) < 0.85 * np.mean(np.abs(y - y.mean())), (_test_mae(aml), _test_mae(plain))
 
@@ -116,16 +103,16 @@ def test_aml_beats_no_aml_on_held_out_compositions(data_seed):
 def test_aml_checkpoint_and_data_level_transfer(tmp_path):
     labels, emb, structs, traj = aml_synthetic(n_materials=40, seed=2, temperatures=(600.0, 1000.0))
     cfg = TrainConfig(**{**SMALL, "trainer_epochs": 20, "test_fraction": 0.0})
-    meta = train(labels, emb, structs, cfg, tmp_path / "aml", tmp_path / "metrics.parquet", trajectories=traj)
-    assert meta["route"] == "aml" and meta["trajectory_embedder"] == "synthetic"
-    assert [(h["seed"], h["loop"]) for h in meta["history"]] == [(0, "trainer g"), (0, "fine-tune f1"),
+    meta = train(labels, emb, structs, cfg, tmp_path / "aml", tmp_path / "metrics.parquet", trajectories=traj).meta
+    assert meta.route == "aml" and meta.trajectory_embedder == "synthetic"
+    assert [(h["seed"], h["loop"]) for h in meta.history] == [(0, "trainer g"), (0, "fine-tune f1"),
                                                                  (1, "trainer g"), (1, "fine-tune f1")]
     metrics = schema.read_table(tmp_path / "metrics.parquet", "metrics")
     assert {"f1 (AML)", "g (with trajectories)"} == set(metrics["model"])
     assert set(metrics["seed"].dropna()) == {0, 1}
     assert set(metrics["temperature_K"].dropna()) == {600.0, 1000.0}
     trainers, tmeta, _, _ = load_trainers(tmp_path / "aml")
-    assert len(trainers) == 2 and tmeta["architecture"]["traj_dim"] == 12
+    assert len(trainers) == 2 and tmeta.architecture["traj_dim"] == 12
 
     # A second data set: other materials, another target, one temperature, no trajectories.
     lab2, emb2, st2, _ = aml_synthetic(n_materials=30, seed=7, temperatures=(300.0,))
@@ -133,7 +120,7 @@ def test_aml_checkpoint_and_data_level_transfer(tmp_path):
     frozen = dict(SMALL, target="sigma_S_cm", test_fraction=0.0, transfer_from=str(tmp_path / "aml"),
                   transfer_epochs=5, transfer_lr_decoder=[0.0, 0.0, 0.0, 0.0], transfer_lr_encoder=1e-2)
     m2 = train(lab2, emb2, st2, TrainConfig(**frozen), tmp_path / "f2")
-    assert m2["route"] == "transfer"
+    assert m2.meta.route == "transfer"
     f1 = load_predictor(tmp_path / "aml").members[0]
     f2 = load_predictor(tmp_path / "f2").members[0]
     # Decoder learning rates of 0 leave f1's decoder as it was; the encoder (from g's E_x) moved.

@@ -55,7 +55,7 @@ def test_dry_run_lists_jobs_of_every_stage(tmp_path):
 
 
 def test_contract_obelix_command_dry_run(tmp_path):
-    # CONTRACT.md's command, target first (--configfile takes several files).
+    # The README's OBELiX command, target first (--configfile takes several files).
     counts, out = _dry_run("train", "-d", str(tmp_path), "--cores", "2", "--configfile", "config/obelix.yaml", cwd=REPO)
     assert counts == {"obelix_labels": 1, "prepare_structure": 254, "embed_structure": 254, "collect_structures": 1,
                       "collect_embeddings": 1, "trainset": 1, "train": 1, "total": 513}
@@ -254,3 +254,22 @@ def test_added_candidates_are_screened_in_a_new_shard(finished_copy, tmp_path):
     old = after[after["material_id"] != "LiI"].set_index(["material_id", "temperature_K"])["prediction"]
     np.testing.assert_array_equal(old.sort_index(), before.set_index(["material_id", "temperature_K"])["prediction"].sort_index())
     assert json.loads((results / "screening/shards.json").read_text())["shards"]["00002"] == ["LiI"]
+
+
+@pytest.mark.slow
+def test_cli_train_is_the_train_rule(workflow_run, tmp_path):
+    """``ionscreen train`` on the run's trainset with the run's config trains the rule's model."""
+    import json
+
+    from ionscreen.cli import main
+
+    results, _ = workflow_run
+    assert main(["train", str(results / "trainset"), "--config", str(REPO / "config.yaml"),
+                 str(REPO / ".test/config.yaml"), "--out", str(tmp_path / "model")]) == 0
+    rule = json.loads((results / "model/model.json").read_text())
+    cli = json.loads((tmp_path / "model/model.json").read_text())
+    for key in ("route", "target", "training_materials", "temperature_range_K", "architecture", "config", "embedding"):
+        assert cli[key] == rule[key], key
+    a = schema.read_table(results / "train/predictions.parquet", "training_predictions")
+    b = schema.read_table(tmp_path / "model/training_predictions.parquet", "training_predictions")
+    np.testing.assert_allclose(b["prediction"], a["prediction"], atol=1e-3)

@@ -2,7 +2,8 @@
 from pathlib import Path
 
 from ionscreen import logs, mlip
-from ionscreen.train import TrainConfig, read_training_tables, train
+from ionscreen.dataset import read_training_tables
+from ionscreen.train import TrainConfig, train
 
 logs.setup(snakemake.log[0])
 mlip.set_threads(snakemake.threads)

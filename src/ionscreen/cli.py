@@ -1,9 +1,10 @@
-"""The ``ionscreen`` command line (CONTRACT.md). Each subcommand calls the same package function
+"""The ``ionscreen`` command line (README "The command line"). Each subcommand calls the same package function
 as the workflow rule. Exit status 0 on success; otherwise one line saying why."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 
@@ -31,7 +32,7 @@ def _md(a: argparse.Namespace) -> int:
 def _label(a: argparse.Namespace) -> int:
     from ionscreen.labels import LabelSettings, label_files
 
-    s = LabelSettings(specie=a.specie, dimension=a.dimension, start_dt_ps=a.start_dt_ps)
+    s = LabelSettings(specie=a.specie, dimension=a.dimension, start_dt_ps=a.start_dt_ps, n_dt=a.n_dt)
     opts = {"timestep_fs": a.timestep_fs, "interval": a.interval, "temperature_K": a.temperature}
     rows = label_files(a.traj, s, a.out, read_options=opts)
     for r in rows:
@@ -60,28 +61,73 @@ def _ingest(a: argparse.Namespace) -> int:
     return 0 if n["labelled"] == n["trajectories"] else 1
 
 
+def _prepare_settings(a: argparse.Namespace) -> object:
+    from ionscreen.structures import PrepareSettings, candidate_settings
+
+    given = {k: getattr(a, k) for k in ("mlip", "device", "min_width_A", "max_atoms", "relax_steps",
+                                         "relax_fmax_eV_A", "order_seed", "min_distance_A") if getattr(a, k) is not None}
+    return candidate_settings(**given) if a.candidates else PrepareSettings(**given)
+
+
+def _prepare(a: argparse.Namespace) -> int:
+    from ionscreen.structures import list_structure_files, material_id, prepare_sources
+
+    files = {material_id(p): p for p in list_structure_files(a.structure)}
+    n_ok, n_bad = prepare_sources(files, _prepare_settings(a), a.out, a.rejected_out, stage="fetch")
+    print(f"{n_ok} structures prepared, {n_bad} rejected -> {a.out}, {a.rejected_out}")
+    return 0
+
+
 def _embed(a: argparse.Namespace) -> int:
-    from ionscreen import mlip, schema
-    from ionscreen.embed import SevenNetEmbedder
+    import tempfile
+    from pathlib import Path
+
+    from ionscreen.embed import embed_table
     from ionscreen.structures import (
-        StructureError,
+        candidate_settings,
         list_structure_files,
         material_id,
-        read_structure,
+        prepare_sources,
     )
 
-    mlip.set_threads(a.threads)
-    items, bad = [], []
-    for f in list_structure_files(a.structure):
-        try:
-            items.append((material_id(f), read_structure(f)))
-        except StructureError as exc:
-            log.error("%s", exc)
-            bad.append(f)
-    rows = SevenNetEmbedder(a.model, a.layer, a.variant, a.device)(items)
-    schema.write_table(rows, a.out, "embeddings", model=a.model, layer=a.layer, variant=a.variant)
-    print(f"{len(rows)} Li rows from {len(items)} structures -> {a.out}; {len(bad)} unreadable")
-    return 0 if not bad else 1
+    with tempfile.TemporaryDirectory() as tmp:
+        table = a.structure[0] if len(a.structure) == 1 and a.structure[0].endswith(".parquet") else None
+        if table is None:  # structure files: prepared (disorder ordered) as candidates are, then embedded
+            files = {material_id(p): p for p in list_structure_files(a.structure)}
+            table = str(Path(tmp) / "structures.parquet")
+            _, n_bad = prepare_sources(files, candidate_settings(mlip=a.model, device=a.device), table,
+                                       Path(tmp) / "rejected.parquet", stage="embed", relax=False, progress=False)
+            if n_bad:
+                print(f"{n_bad} structures rejected (see the log lines above)", file=sys.stderr)
+        n = embed_table(table, a.out, model=a.model, layer=a.layer, variant=a.variant, device=a.device,
+                        threads=a.threads)
+    print(f"{n} Li rows -> {a.out}")
+    return 0
+
+
+def _train(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import yaml
+
+    from ionscreen.dataset import read_training_tables
+    from ionscreen.train import TrainConfig, train
+
+    settings: dict[str, object] = {}
+    for path in a.config or []:  # later files override earlier ones, as snakemake's --configfile does
+        settings.update((yaml.safe_load(Path(path).read_text()) or {}).get("train") or {})
+    settings = {k: v for k, v in settings.items() if k not in ("labels", "obelix_dir")}
+    paths = {name: Path(a.trainset) / f"{name}.parquet"
+             for name in ("labels", "structures", "embeddings", "trajectory_embeddings")}
+    t = read_training_tables(paths)
+    first = t.embeddings.iloc[0] if len(t.embeddings) else None  # the embeddings say what made them
+    embedding = {"model": str(first["model"]), "layer": int(first["layer"]), "variant": str(first["variant"])} \
+        if first is not None else None
+    out = Path(a.out)
+    res = train(t.labels, t.embeddings, t.structures, TrainConfig(**settings), out, out / "metrics.parquet",
+                out / "training_predictions.parquet", trajectories=t.trajectories, embedding_meta=embedding)
+    print(f"{res.meta.route}: {len(res.members)} members on {len(res.meta.training_materials)} materials -> {out}")
+    return 0
 
 
 def _predict(a: argparse.Namespace) -> int:
@@ -111,7 +157,15 @@ def _train_rt(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser; every default comes from the dataclass the subcommand fills (one source of
+    defaults: tests/test_defaults.py checks it)."""
+    from ionscreen.embed import SevenNetEmbedder
+    from ionscreen.labels import LabelSettings
+    from ionscreen.md import MDSettings
     from ionscreen.roomtemp import RoomTempConfig
+    from ionscreen.structures import PrepareSettings
+
+    md, emb = MDSettings, SevenNetEmbedder.__init__.__defaults__
 
     p = argparse.ArgumentParser(prog="ionscreen", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -121,35 +175,50 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("structure")
     m.add_argument("--temperature", type=float, required=True, help="K")
     m.add_argument("--steps", type=int, required=True)
-    m.add_argument("--timestep-fs", type=float, default=1.0)
-    m.add_argument("--interval", type=int, default=10, help="steps between saved frames")
-    m.add_argument("--mlip", default="7net-0", help="SevenNet name, MACE .model file, or 'lj'")
-    m.add_argument("--seed", type=int, default=0)
-    m.add_argument("--thermostat", default="nose-hoover")
-    m.add_argument("--device", default="auto")
-    m.add_argument("--threads", type=int, default=2)
-    m.add_argument("--chunk-frames", type=int, default=200, help="frames per saved chunk (resume point)")
+    m.add_argument("--timestep-fs", type=float, default=md.timestep_fs)
+    m.add_argument("--interval", type=int, default=md.interval, help="steps between saved frames")
+    m.add_argument("--mlip", default=md.mlip, help="SevenNet name, MACE .model file, or 'lj'")
+    m.add_argument("--seed", type=int, default=md.seed)
+    m.add_argument("--thermostat", default=md.thermostat)
+    m.add_argument("--device", default=md.device)
+    m.add_argument("--threads", type=int, default=md.threads)
+    m.add_argument("--chunk-frames", type=int, default=md.chunk_frames, help="frames per saved chunk (resume point)")
     m.add_argument("--runs-out", help="also write the md_runs row here")
     m.add_argument("--out", required=True)
     m.set_defaults(func=_md)
 
     lab = sub.add_parser("label", help="transport labels of trajectories")
     lab.add_argument("traj", nargs="+")
-    lab.add_argument("--specie", default="Li")
-    lab.add_argument("--start-dt-ps", type=float, default=None)
-    lab.add_argument("--dimension", default="xyz")
+    lab.add_argument("--specie", default=LabelSettings.specie)
+    lab.add_argument("--start-dt-ps", type=float, default=LabelSettings.start_dt_ps)
+    lab.add_argument("--dimension", default=LabelSettings.dimension)
+    lab.add_argument("--n-dt", type=int, default=LabelSettings.n_dt, help="time intervals in kinisi's fit")
     lab.add_argument("--timestep-fs", type=float, default=None, help="MD time step (non-Parquet input)")
     lab.add_argument("--interval", type=int, default=None, help="steps between frames (non-Parquet input)")
     lab.add_argument("--temperature", type=float, default=None, help="K, for sigma (non-Parquet input)")
     lab.add_argument("--out", required=True)
     lab.set_defaults(func=_label)
 
-    e = sub.add_parser("embed", help="SevenNet structure embeddings (Li rows)")
-    e.add_argument("structure", nargs="+")
-    e.add_argument("--layer", type=int, default=10)
-    e.add_argument("--model", default="7net-0")
-    e.add_argument("--variant", default="full", choices=["full", "invariant"])
-    e.add_argument("--device", default="auto")
+    pp = sub.add_parser("prepare", help="read, check, order disorder, supercell and relax structures "
+                        "(the prepare rule's function)")
+    pp.add_argument("structure", nargs="+")
+    pp.add_argument("--candidates", action="store_true",
+                    help="candidate defaults (no supercell, no relaxation, 1000-atom budget, ordering fallback)")
+    for f in dataclasses.fields(PrepareSettings):
+        if f.name != "ordering_fallback":
+            pp.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default), default=None,
+                            help=f"default {f.default} (PrepareSettings; --candidates: candidate_settings())")
+    pp.add_argument("--rejected-out", required=True)
+    pp.add_argument("--out", required=True)
+    pp.set_defaults(func=_prepare)
+
+    e = sub.add_parser("embed", help="SevenNet structure embeddings (Li rows) of a prepared structures table, or "
+                       "of structure files (prepared as candidates first: disorder ordered)")
+    e.add_argument("structure", nargs="+", help="a structures .parquet, or structure files / folders")
+    e.add_argument("--layer", type=int, default=emb[1])
+    e.add_argument("--model", default=emb[0])
+    e.add_argument("--variant", default=emb[2], choices=["full", "invariant"])
+    e.add_argument("--device", default=emb[3])
     e.add_argument("--threads", type=int, default=2)
     e.add_argument("--out", required=True)
     e.set_defaults(func=_embed)
@@ -171,6 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--rejected-out", default=None)
     pr.add_argument("--out", required=True)
     pr.set_defaults(func=_predict)
+
+    tr = sub.add_parser("train", help="train the predictor ensemble on a trainset folder (the train rule's function)")
+    tr.add_argument("trainset", help="folder with labels, structures, embeddings, trajectory_embeddings .parquet "
+                    "(results/trainset/ of a run)")
+    tr.add_argument("--config", nargs="+", default=None,
+                    help="config YAML files whose train: sections set TrainConfig (later ones override)")
+    tr.add_argument("--out", required=True, help="model directory")
+    tr.set_defaults(func=_train)
 
     rt = sub.add_parser("train-rt", help="the room-temperature conductivity model (obelix-rt) from OBELiX, "
                         "with its grouped CV and model card")
@@ -197,8 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     il.add_argument("--out", required=True, help="output directory")
     il.add_argument("--timestep-fs", type=float, default=1.0, help="MD time step, fs (LiFlow: 1)")
     il.add_argument("--interval", type=int, default=10, help="MD steps between saved frames (LiFlow: 10)")
-    il.add_argument("--specie", default="Li")
-    il.add_argument("--n-dt", type=int, default=100, help="time intervals in kinisi's fit")
+    il.add_argument("--specie", default=LabelSettings.specie)
+    il.add_argument("--n-dt", type=int, default=LabelSettings.n_dt, help="time intervals in kinisi's fit")
     il.add_argument("--limit", type=int, default=None, help="only the first N structures (a quick look)")
     il.set_defaults(func=_ingest_liflow)
 
@@ -206,8 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(material_id, temperature_K, path, timestep_fs, interval[, split])")
     ig.add_argument("manifest")
     ig.add_argument("--out", required=True)
-    ig.add_argument("--specie", default="Li")
-    ig.add_argument("--n-dt", type=int, default=100)
+    ig.add_argument("--specie", default=LabelSettings.specie)
+    ig.add_argument("--n-dt", type=int, default=LabelSettings.n_dt)
     ig.set_defaults(func=_ingest)
     return p
 

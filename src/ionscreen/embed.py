@@ -1,4 +1,4 @@
-"""SevenNet structure embeddings (stage ``embed``), METHOD.md section 3.
+"""SevenNet structure embeddings (stage ``embed``), docs/method.md section 3.
 
 The forward pass runs SevenNet-0's module sequence up to module index ``layer`` (default 10,
 ``1_self_interaction_1``: 480 node features = 128x0e+64x1e+32x2e) and stops. With h the node
@@ -197,6 +197,13 @@ def embed_table(
     rows = SevenNetEmbedder(model, layer, variant, device)(items, batch_atoms=batch_atoms, progress=progress)
     schema.write_table(rows, out_path, "embeddings", model=model, layer=layer, variant=variant)
     return len(rows)
+
+
+def embedder_for(embedding: dict[str, Any], device: str = "auto") -> SevenNetEmbedder:
+    """The embedder a trained model needs: its ``ModelMeta.embedding`` (model, layer, variant;
+    SevenNet-0, layer 10, full when the model does not say)."""
+    return SevenNetEmbedder(embedding.get("model", "7net-0"), int(embedding.get("layer", 10)),
+                            embedding.get("variant", "full"), device)
 
 
 def embeddings_by_material(table: Any) -> dict[str, np.ndarray]:

@@ -40,15 +40,9 @@ import numpy as np
 import pandas as pd
 
 from ionscreen import schema
-from ionscreen.labels import (
-    LabelError,
-    LabelSettings,
-    Trajectory,
-    failed_row,
-    label_or_failed,
-    read_trajectory,
-)
+from ionscreen.labels import LabelSettings, failed_row, label_or_failed
 from ionscreen.sources import MATERIAL_ID_PATTERN
+from ionscreen.trajectory import LabelError, Trajectory, read_trajectory, write_trajectory
 
 log = logging.getLogger(__name__)
 
@@ -133,28 +127,6 @@ def structure_row(material_id: str, numbers: np.ndarray, cell: np.ndarray, posit
         "li_fraction": comp.get_atomic_fraction("Li"), "ordering": "none", "supercell": "1x1x1",
         "min_width_A": float(perpendicular_widths(s.lattice).min()), "structure_json": json.dumps(s.as_dict()),
     }
-
-
-def write_trajectory(path: Path, traj: Trajectory, *, timestep_fs: float, interval: int, source: str) -> None:
-    """The project's trajectory table for positions that already exist (energies unknown: NaN)."""
-    import pyarrow as pa
-
-    n, n_atoms = traj.positions_A.shape[:2]
-    values = pa.array(np.ascontiguousarray(traj.positions_A, dtype=np.float32).ravel())
-    offsets = pa.array(np.arange(n + 1, dtype=np.int32) * (n_atoms * 3))
-    frames = np.arange(n)
-    tbl = pa.table({
-        "frame": pa.array(frames, pa.int32()), "step": pa.array(frames * interval, pa.int64()),
-        "time_ps": pa.array(frames * traj.frame_dt_ps), "temperature_K": pa.array(np.full(n, np.nan)),
-        "potential_energy_eV": pa.array(np.full(n, np.nan)),
-        "positions_A": pa.ListArray.from_arrays(offsets, values),
-    })
-    meta = {"material_id": traj.material_id, "atomic_numbers": [int(z) for z in traj.numbers],
-            "cell_A": np.asarray(traj.cell_A).tolist(), "pbc": [True, True, True], "mlip": source,
-            "thermostat": "as recorded by the source", "seed": None, "timestep_fs": timestep_fs,
-            "interval_steps": interval, "temperature_K": traj.temperature_K, "status": "ok", "reason": "",
-            "ingested_from": source}
-    schema.write_table(tbl, path, "trajectory", **meta)
 
 
 def frame_window(traj: Trajectory, t_start: Any, t_end: Any) -> Trajectory:

@@ -10,9 +10,9 @@ Per material and temperature:
   ``window_floor`` and ``window_ceiling`` of the trajectory length, from which the log-log slope
   of the MSD (fitted up to the ceiling) lies in [slope_threshold, 1/slope_threshold] and where
   the MSD exceeds ``min_msd_A2`` (1 A^2: beyond vibrations). If there is none, ``diffusive`` is False and D, sigma are NaN: only the MSD values are reported.
-- sigma by Nernst-Einstein, sigma = n q^2 D / (k_B T), n = Li number density, Haven ratio 1.
-Across temperatures: Arrhenius fit of ln D against 1/T (weighted least squares), Ea in eV,
-extrapolation to 300 K flagged as extrapolated.
+- sigma by Nernst-Einstein (``transport.nernst_einstein_S_cm``), n = Li number density, Haven ratio 1.
+Across temperatures: the Arrhenius fit of ln D against 1/T (``transport.arrhenius_fit``), Ea in eV,
+extrapolation to 300 K flagged as extrapolated (the ``arrhenius`` table, ``arrhenius_row``).
 """
 
 from __future__ import annotations
@@ -26,35 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from ionscreen import schema
+from ionscreen import atomic, schema
+from ionscreen.trajectory import LabelError, Trajectory, read_trajectory
+from ionscreen.trajectory import material_id as trajectory_id
+from ionscreen.transport import K_B_EV, arrhenius_fit, nernst_einstein_S_cm
 
 log = logging.getLogger(__name__)
 
-K_B_EV = 8.617333262e-5  # eV/K
-K_B_J = 1.380649e-23  # J/K
-E_C = 1.602176634e-19  # C
-
-
-class LabelError(ValueError):
-    """A trajectory cannot be labelled; the message is the reason."""
-
-
-@dataclass
-class Trajectory:
-    positions_A: np.ndarray  # (n_frames, n_atoms, 3), unwrapped Cartesian
-    numbers: np.ndarray  # (n_atoms,)
-    cell_A: np.ndarray  # (3, 3)
-    frame_dt_ps: float  # time between saved frames
-    temperature_K: float
-    material_id: str = ""
-
-    @property
-    def n_frames(self) -> int:
-        return int(self.positions_A.shape[0])
-
-    @property
-    def duration_ps(self) -> float:
-        return (self.n_frames - 1) * self.frame_dt_ps
 
 
 @dataclass
@@ -71,92 +49,6 @@ class LabelSettings:
     n_samples: int = 1000  # kinisi posterior samples per walker
     n_burn: int = 500
     seed: int = 42
-
-
-def load_trajectory(path: str | Path) -> tuple[Trajectory | None, dict[str, Any]]:
-    """Read the project's trajectory table; (None, provenance) for an empty/skipped run."""
-    import pyarrow.parquet as pq
-
-    meta = schema.read_provenance(path)
-    tbl = pq.read_table(path, columns=["frame", "positions_A"])
-    if tbl.num_rows == 0:
-        return None, meta
-    numbers = np.asarray(meta["atomic_numbers"], dtype=int)
-    flat = tbl.column("positions_A").combine_chunks().flatten().to_numpy()
-    pos = flat.reshape(tbl.num_rows, len(numbers), 3).astype(np.float64)
-    traj = Trajectory(
-        positions_A=pos, numbers=numbers, cell_A=np.asarray(meta["cell_A"], dtype=float),
-        frame_dt_ps=meta["timestep_fs"] * meta["interval_steps"] / 1000.0,
-        temperature_K=float(meta["temperature_K"]), material_id=meta.get("material_id", ""),
-    )
-    return traj, meta
-
-
-def unwrap_fractional(frac: np.ndarray) -> np.ndarray:
-    """Unwrap (n_frames, n_atoms, 3) fractional coordinates by minimum-image steps between frames.
-
-    Already unwrapped input is returned unchanged, provided no atom moves more than half a cell
-    between frames.
-    """
-    d = np.diff(frac, axis=0)
-    d -= np.round(d)
-    return np.concatenate([frac[:1], frac[:1] + np.cumsum(d, axis=0)])
-
-
-def read_trajectory(
-    path: str | Path,
-    *,
-    timestep_fs: float | None = None,
-    interval: int | None = None,
-    temperature_K: float | None = None,
-) -> tuple[Trajectory | None, dict[str, Any]]:
-    """Any supported trajectory: the project's Parquet, a VASP XDATCAR(.gz), or a file ASE reads.
-
-    The last two carry no time information: ``timestep_fs`` and ``interval`` (steps between
-    frames) are required for them; ``temperature_K`` is needed for sigma. Positions are unwrapped
-    from the fractional coordinates; the cell must be constant (NVT).
-    """
-    path = Path(path)
-    if path.suffix == ".parquet":
-        return load_trajectory(path)
-    if timestep_fs is None or interval is None:
-        raise LabelError(f"{path.name}: --timestep-fs and --interval are needed for non-Parquet trajectories")
-    name = path.name.lower()
-    try:
-        if "xdatcar" in name:
-            from pymatgen.io.vasp import Xdatcar
-
-            structs = Xdatcar(str(path)).structures
-            frac = np.array([s.frac_coords for s in structs])
-            cells = np.array([s.lattice.matrix for s in structs])
-            numbers = np.array([site.specie.Z for site in structs[0]])
-        else:
-            from ase.io import read
-
-            fmt = "extxyz" if name.endswith((".exyz", ".extxyz")) else None
-            frames = read(path, index=":", format=fmt)
-            frac = np.array([a.get_scaled_positions(wrap=False) for a in frames])
-            cells = np.array([a.cell.array for a in frames])
-            numbers = frames[0].numbers
-    except LabelError:
-        raise
-    except Exception as exc:
-        raise LabelError(f"{path.name}: unreadable trajectory ({type(exc).__name__}: {exc})") from exc
-    if len({len(f) for f in frac}) != 1:
-        raise LabelError(f"{path.name}: the number of atoms changes between frames")
-    if not np.allclose(cells, cells[0], atol=1e-6):
-        raise LabelError(f"{path.name}: inconsistent cell (the cell changes between frames; NVT needed)")
-    traj = Trajectory(unwrap_fractional(frac) @ cells[0], numbers, cells[0], timestep_fs * interval / 1000.0,
-                      float(temperature_K) if temperature_K else float("nan"), material_id(path))
-    return traj, {"material_id": traj.material_id, "temperature_K": traj.temperature_K}
-
-
-def material_id(path: Path) -> str:
-    """Material id of a trajectory file: its name without trajectory suffixes."""
-    name = path.name
-    for suffix in (".gz", ".parquet", ".traj", ".extxyz", ".exyz", ".xyz"):
-        name = name.removesuffix(suffix)
-    return name
 
 
 def _dims(dimension: str) -> list[int]:
@@ -278,13 +170,6 @@ def window_slope(dt_ps: np.ndarray, msd: np.ndarray, start_ps: float) -> float:
     return loglog_slope(dt_ps[sel], msd[sel])
 
 
-def nernst_einstein_S_cm(D_cm2_s: float, n_li_per_A3: float, temperature_K: float, charge: float = 1.0) -> float:
-    """sigma = n (z e)^2 D / (k_B T), Haven ratio 1; D in cm^2/s, n in 1/A^3 -> S/cm."""
-    n_m3 = n_li_per_A3 * 1e30
-    D_m2_s = D_cm2_s * 1e-4
-    return n_m3 * (charge * E_C) ** 2 * D_m2_s / (K_B_J * temperature_K) / 100.0
-
-
 def label_trajectory(traj: Trajectory, settings: LabelSettings | None = None) -> dict[str, Any]:
     """All labels of one trajectory as a ``labels`` row (plus ``_msd`` curve for plots)."""
     import scipp as sc
@@ -344,54 +229,6 @@ def label_trajectory(traj: Trajectory, settings: LabelSettings | None = None) ->
 
 
 # ----------------------------------------------------------------------------- Arrhenius
-
-
-def arrhenius_fit(T_K: np.ndarray, D: np.ndarray, D_std: np.ndarray | None = None) -> dict[str, float]:
-    """Weighted least squares of ln D = ln D0 - Ea / (k_B T).
-
-    Returns Ea_eV and its standard error Ea_std_eV, log10_D0_cm2_s with its standard error, the
-    covariance ``cov_lnD0_Ea`` of ln D0 and Ea/k_B (unit K) and the 95 % interval of Ea. The
-    parameter covariance is scaled by chi^2/dof (dof = n - 2) when that exceeds 1, so the interval
-    uses Student's t quantile at dof (``t95``; 4.30 for four temperatures), not the normal 1.96.
-    """
-    from scipy.stats import t as student_t
-
-    T_K, D = np.asarray(T_K, float), np.asarray(D, float)
-    x = 1.0 / T_K
-    y = np.log(D)
-    if D_std is not None and np.all(np.asarray(D_std) > 0):
-        w = D / np.asarray(D_std, float)  # 1 / sigma of ln D
-    else:
-        w = np.ones_like(y)
-    A = np.vstack([np.ones_like(x), x]).T * w[:, None]
-    coef, *_ = np.linalg.lstsq(A, y * w, rcond=None)
-    resid = y * w - A @ coef
-    dof = max(1, len(y) - 2)
-    cov = np.linalg.inv(A.T @ A) * max(1.0, float(resid @ resid) / dof)
-    ea, ea_std = float(-coef[1] * K_B_EV), float(math.sqrt(cov[1, 1]) * K_B_EV)
-    t95 = float(student_t.ppf(0.975, dof))
-    return {
-        "Ea_eV": ea, "Ea_std_eV": ea_std, "t95": t95,
-        "Ea_ci95_low_eV": ea - t95 * ea_std, "Ea_ci95_high_eV": ea + t95 * ea_std,
-        "log10_D0_cm2_s": float(coef[0] / math.log(10)),
-        "log10_D0_std_cm2_s": float(math.sqrt(cov[0, 0]) / math.log(10)),
-        "cov_lnD0_Ea": float(-cov[0, 1]),
-    }
-
-
-def arrhenius_band(fit: dict[str, float], T_K: np.ndarray, z: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(D, low, high) of the fitted line at ``T_K``: a 95 % band from the fit covariance (``z``
-    defaults to the fit's Student-t quantile)."""
-    z = fit.get("t95", 1.96) if z is None else z
-    x = 1.0 / np.asarray(T_K, float)
-    ln_d0 = fit["log10_D0_cm2_s"] * math.log(10)
-    slope = -fit["Ea_eV"] / K_B_EV
-    var0 = (fit["log10_D0_std_cm2_s"] * math.log(10)) ** 2
-    var1 = (fit["Ea_std_eV"] / K_B_EV) ** 2
-    cov = -fit["cov_lnD0_Ea"]
-    ln_d = ln_d0 + slope * x
-    sd = np.sqrt(np.maximum(var0 + 2 * x * cov + x * x * var1, 0.0))
-    return np.exp(ln_d), np.exp(ln_d - z * sd), np.exp(ln_d + z * sd)
 
 
 def arrhenius_row(material_id: str, rows: list[dict[str, Any]], min_temperatures: int = 3) -> dict[str, Any]:
@@ -456,7 +293,7 @@ def label_files(
             traj, meta = read_trajectory(p, **(read_options or {}))
         except LabelError as exc:
             log.warning("cannot read %s: %s", p, exc)
-            rows.append(failed_row(material_id(Path(p)), float("nan"), "failed", str(exc)))
+            rows.append(failed_row(trajectory_id(Path(p)), float("nan"), "failed", str(exc)))
             continue
         mid, temp = meta.get("material_id", Path(p).stem), float(meta.get("temperature_K", "nan"))
         if traj is None or meta.get("status") in ("skipped", "failed"):
@@ -477,7 +314,7 @@ def label_files(
             by_mat.setdefault(r["material_id"], []).append(r)
         schema.write_table([arrhenius_row(m, rs) for m, rs in by_mat.items()], arrhenius_out, "arrhenius")
     if msd_out is not None:
-        schema.write_text_atomic(msd_out, json.dumps(curves))
+        atomic.write_text_atomic(msd_out, json.dumps(curves))
     return rows
 
 
@@ -493,4 +330,4 @@ def collect_label_files(
     curves: dict[str, Any] = {}
     for p in msd:
         curves.update(json.loads(Path(p).read_text()))
-    schema.write_text_atomic(msd_out, json.dumps(curves))
+    atomic.write_text_atomic(msd_out, json.dumps(curves))

@@ -1,6 +1,6 @@
 """MLIP molecular dynamics (stage ``md``): NVT Nose-Hoover, unwrapped positions, honest failure.
 
-The science default is the LiFlow protocol (METHOD.md section 1): 1 fs, 25 ps, a frame every 10
+The science default is the LiFlow protocol (docs/method.md section 1): 1 fs, 25 ps, a frame every 10
 steps, 600-1200 K. Langevin and Andersen thermostats are refused for transport labels because
 their random forces suppress diffusion. ``nve`` (velocity Verlet) is allowed for drift checks.
 
@@ -24,8 +24,9 @@ from ase import Atoms, units
 from pymatgen.core import Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
+from ionscreen import atomic, schema
 from ionscreen import mlip as mlip_mod
-from ionscreen import schema
+from ionscreen.trajectory import frame_row, run_meta
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class MDError(ValueError):
 
 @dataclass
 class MDSettings:
-    """One MD run. Defaults are the LiFlow protocol (METHOD.md section 1)."""
+    """One MD run. Defaults are the LiFlow protocol (docs/method.md section 1)."""
 
     temperature_K: float = 1000.0
     n_steps: int = 25_000
@@ -164,7 +165,7 @@ class ResumeStore:
 
     def save(self, k: int, rows: list[dict[str, Any]], state: dict[str, Any]) -> None:
         schema.write_table(rows, self.dir / f"chunk_{k:06d}.parquet", "trajectory")
-        with schema.atomic_output(self.dir / f"state_{k:06d}.npz") as tmp, open(tmp, "wb") as fh:
+        with atomic.atomic_output(self.dir / f"state_{k:06d}.npz") as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **state)
 
     def chunks(self) -> list[Path]:
@@ -263,11 +264,7 @@ def run_md(
                       s.temperature_K, frame * s.interval, reason)
             break
         prev_e = energy
-        buf.append({
-            "frame": frame, "step": frame * s.interval, "time_ps": frame * frame_ps,
-            "temperature_K": float(atoms.get_temperature()), "potential_energy_eV": energy,
-            "positions_A": atoms.get_positions().astype(np.float32).ravel(),
-        })
+        buf.append(frame_row(frame, s.interval, frame_ps, float(atoms.get_temperature()), energy, atoms.get_positions()))
         frames_done = frame + 1
         if len(buf) >= s.chunk_frames:
             store.save(chunk, buf, _capture(dyn, atoms, {
@@ -277,13 +274,9 @@ def run_md(
         bar.update(1)
     bar.close()
     wall = wall_before + time.perf_counter() - t0
-    meta = {
-        "material_id": material_id, "atomic_numbers": numbers, "cell_A": cell,
-        "pbc": atoms.pbc.tolist(), "settings": asdict(s), "mlip": s.mlip,
-        "thermostat": s.thermostat, "seed": s.seed, "timestep_fs": s.timestep_fs,
-        "interval_steps": s.interval, "temperature_K": s.temperature_K, "status": status,
-        "reason": reason,
-    }
+    meta = run_meta(material_id, numbers, cell, timestep_fs=s.timestep_fs, interval=s.interval,
+                    temperature_K=s.temperature_K, mlip=s.mlip, thermostat=s.thermostat, seed=s.seed, status=status,
+                    reason=reason, settings=asdict(s))
     import pyarrow.parquet as pq
 
     with schema.TableWriter(out_path, "trajectory", **meta) as writer:

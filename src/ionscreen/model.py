@@ -3,7 +3,7 @@
 This module is all that ``ionscreen predict`` needs: it loads a checkpoint directory without
 the training code (``ionscreen.train``).
 
-Features (METHOD.md sections 3-4), per Li atom and temperature T:
+Features (docs/method.md sections 3-4), per Li atom and temperature T:
   e (977)  ->  [e, e*e, e*e*e] (2931, cubic expansion; optional)  ->  + [1, T/T0, (T/T0)^2, (T/T0)^3]
   with T0 = 5000 K: 2935 values.
 Architecture (the AML paper's structure path): bias-free linear encoder to d_h, per-atom
@@ -15,8 +15,9 @@ both sets of statistics are stored in the checkpoint.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ionscreen.schema import atomic_output, write_text_atomic
+from ionscreen.atomic import atomic_output, write_text_atomic
 
 T0_K = 5000.0  # temperature scale of the AML code
 CHECKPOINT_FORMAT = "ionscreen-predictor-1"
@@ -117,14 +118,55 @@ class Batch:
         return Batch(x, seg, len(xs))
 
 
+@dataclass
+class ModelMeta:
+    """The model card of a trained predictor: stored in ``model.pt`` and as ``model.json``.
+
+    Units: temperatures in K, ``y_mean``/``y_std`` and ``far_threshold`` in the units of the
+    standardised log10 target and of the hidden space; ``train_seconds`` in s."""
+
+    target_column: str  # labels column the model predicts, e.g. msd_final_A2, D_cm2_s, sigma_S_cm
+    target: str  # "log10_" + target_column: what the predictions hold
+    route: str  # aml, structure-only or transfer (train.route)
+    architecture: dict[str, Any]  # in_dim, hidden_dim, decoder_widths (+ traj_dim for trainers)
+    poly_expansion: bool  # features [e, e^2, e^3] (True) or e alone
+    y_mean: float  # log10 target standardisation of the training samples
+    y_std: float
+    training_elements: list[str]
+    temperature_range_K: list[float]  # [lowest, highest] training temperature
+    training_materials: list[str]
+    far_threshold: float  # hidden-space distance above which a candidate is far_from_training
+    config: dict[str, Any] = field(default_factory=dict)  # the TrainConfig, as a dict
+    embedding: dict[str, Any] = field(default_factory=dict)  # model, layer, variant of the SevenNet embeddings
+    trajectory_embedder: str | None = None
+    device: str = "cpu"
+    history: list[dict[str, Any]] = field(default_factory=list)  # one entry per training loop
+    train_seconds: float = 0.0
+    version: str = ""  # package version that trained it (provenance only)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelMeta:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> ModelMeta:
+        """The metadata of a model directory (its ``model.json``) or of a ``model.json`` path."""
+        path = Path(path)
+        return cls.from_dict(json.loads((path / "model.json" if path.is_dir() else path).read_text()))
+
+
 class Predictor:
     """A loaded checkpoint: an ensemble of StructurePredictors plus normalisation and metadata."""
 
     def __init__(self, ckpt: dict[str, Any]):
         if ckpt.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"not an ionscreen predictor checkpoint (format {ckpt.get('format')!r})")
-        self.meta: dict[str, Any] = ckpt["meta"]
-        arch = self.meta["architecture"]
+        self.meta = ModelMeta.from_dict(ckpt["meta"])
+        arch = self.meta.architecture
         self.members: list[StructurePredictor] = []
         for state in ckpt["members"]:
             m = StructurePredictor(arch["in_dim"], arch["hidden_dim"], arch["decoder_widths"])
@@ -133,12 +175,12 @@ class Predictor:
             self.members.append(m)
         self.x_mean = ckpt["x_mean"].numpy()
         self.x_std = ckpt["x_std"].numpy()
-        self.y_mean, self.y_std = float(self.meta["y_mean"]), float(self.meta["y_std"])
+        self.y_mean, self.y_std = float(self.meta.y_mean), float(self.meta.y_std)
         self.train_hidden: np.ndarray = ckpt["train_hidden"].numpy()
 
     @property
     def target(self) -> str:
-        return self.meta["target_column"]
+        return self.meta.target_column
 
     def _tensors(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         x = (batch.x - self.x_mean) / self.x_std
@@ -174,7 +216,7 @@ class Predictor:
         d_h = members[0].encoder.out_features
         if n_mat == 0:
             return np.zeros((0, n_t)), np.zeros((0, n_t)), np.zeros((0, len(members) * d_h))
-        poly = bool(self.meta.get("poly_expansion", True))
+        poly = bool(self.meta.poly_expansion)
         mean64, std64 = self.x_mean.astype(np.float64), self.x_std.astype(np.float64)
         W = np.concatenate([m.encoder.weight.double().numpy() for m in members])  # (members*d_h, F)
         W = W / std64[None, :]
@@ -214,13 +256,13 @@ class Predictor:
 
 
 def save_checkpoint(model_dir: str | Path, members: Sequence[StructurePredictor], *, x_mean: np.ndarray,
-                    x_std: np.ndarray, train_hidden: np.ndarray, meta: dict[str, Any]) -> Path:
+                    x_std: np.ndarray, train_hidden: np.ndarray, meta: ModelMeta) -> Path:
     """Write ``model.pt`` (tensors + metadata) and a readable ``model.json`` (metadata only)."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     ckpt = {
         "format": CHECKPOINT_FORMAT,
-        "meta": meta,
+        "meta": meta.to_dict(),
         "members": [{k: v.detach().cpu() for k, v in m.state_dict().items()} for m in members],
         "x_mean": torch.from_numpy(np.asarray(x_mean, np.float32)),
         "x_std": torch.from_numpy(np.asarray(x_std, np.float32)),
@@ -228,7 +270,7 @@ def save_checkpoint(model_dir: str | Path, members: Sequence[StructurePredictor]
     }
     with atomic_output(model_dir / "model.pt") as tmp:
         torch.save(ckpt, tmp)
-    write_text_atomic(model_dir / "model.json", json.dumps(meta, indent=2, default=str))
+    write_text_atomic(model_dir / "model.json", json.dumps(meta.to_dict(), indent=2, default=str))
     return model_dir
 
 
@@ -241,12 +283,12 @@ def load_predictor(model_dir: str | Path) -> Predictor:
 
 
 def save_trainers(model_dir: str | Path, trainers: Sequence[DualModalTrainer], *, x_mean: np.ndarray,
-                  x_std: np.ndarray, meta: dict[str, Any]) -> Path:
+                  x_std: np.ndarray, meta: ModelMeta) -> Path:
     """Write ``trainer.pt``: the dual-modal trainers g (one per seed) that data-level transfer
     starts from, with the input normalisation their structure encoders were trained on."""
     ckpt = {
         "format": TRAINER_FORMAT,
-        "meta": meta,
+        "meta": meta.to_dict(),
         "members": [{k: v.detach().cpu() for k, v in g.state_dict().items()} for g in trainers],
         "x_mean": torch.from_numpy(np.asarray(x_mean, np.float32)),
         "x_std": torch.from_numpy(np.asarray(x_std, np.float32)),
@@ -257,7 +299,7 @@ def save_trainers(model_dir: str | Path, trainers: Sequence[DualModalTrainer], *
     return path
 
 
-def load_trainers(model_dir: str | Path) -> tuple[list[DualModalTrainer], dict[str, Any], np.ndarray, np.ndarray]:
+def load_trainers(model_dir: str | Path) -> tuple[list[DualModalTrainer], ModelMeta, np.ndarray, np.ndarray]:
     """(trainers g, their metadata, x_mean, x_std) from ``trainer.pt`` of an AML model directory."""
     path = Path(model_dir) / "trainer.pt"
     if not path.is_file():
@@ -272,4 +314,52 @@ def load_trainers(model_dir: str | Path) -> tuple[list[DualModalTrainer], dict[s
         g.load_state_dict(state)
         g.eval()
         trainers.append(g)
-    return trainers, ckpt["meta"], ckpt["x_mean"].numpy(), ckpt["x_std"].numpy()
+    return trainers, ModelMeta.from_dict(ckpt["meta"]), ckpt["x_mean"].numpy(), ckpt["x_std"].numpy()
+
+
+def load_transfer_source(model_dir: str | Path, poly_expansion: bool, hidden_dim: int, decoder_widths: Sequence[int],
+                         embedding: dict[str, Any] | None
+                         ) -> tuple[list[DualModalTrainer], list[StructurePredictor], tuple[np.ndarray, np.ndarray]]:
+    """(trainers g, predictors f1, their input normalisation) of an AML model directory that
+    data-level transfer starts from, checked against the architecture asked for and the data
+    set's embeddings (model, layer, variant)."""
+    trainers, tmeta, x_mean, x_std = load_trainers(model_dir)
+    arch = tmeta.architecture
+    if tmeta.poly_expansion != poly_expansion or arch["hidden_dim"] != hidden_dim or \
+            list(arch["decoder_widths"]) != list(decoder_widths):
+        raise ValueError(f"transfer_from {model_dir}: its architecture {arch} (poly_expansion "
+                         f"{tmeta.poly_expansion}) differs from this config's")
+    if embedding and tmeta.embedding and tmeta.embedding != embedding:
+        raise ValueError(f"transfer_from {model_dir} was trained on embeddings {tmeta.embedding}, "
+                         f"this data set has {embedding}")
+    return trainers, load_predictor(model_dir).members, (x_mean, x_std)
+
+
+def far_threshold(hidden: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, quantile: float) -> float:
+    """The far_from_training distance: ``quantile`` of the hidden-space distances of validation
+    samples (else training samples, leave-one-out) to their nearest training sample."""
+    train_h = hidden[train_idx]
+    if len(val_idx):
+        ref = np.linalg.norm(hidden[val_idx][:, None] - train_h[None], axis=-1).min(axis=1)
+    else:
+        d = np.linalg.norm(train_h[:, None] - train_h[None], axis=-1)
+        np.fill_diagonal(d, np.inf)
+        ref = d.min(axis=1)
+    return float(np.quantile(ref[np.isfinite(ref)], quantile)) if np.isfinite(ref).any() else math.inf
+
+
+def ridge_closed_form(x: torch.Tensor, h: torch.Tensor, lam: float, chunk: int = 8192) -> torch.Tensor:
+    """W = (X^T X + lam * mean(diag(X^T X)) I)^-1 X^T H in float64 by Cholesky; (F, d_h).
+
+    X^T X and X^T H are accumulated in chunks of rows, so memory is O(F^2), not O(rows * F)."""
+    f = x.shape[1]
+    xtx = torch.zeros(f, f, dtype=torch.float64, device=x.device)
+    xth = torch.zeros(f, h.shape[1], dtype=torch.float64, device=x.device)
+    for s in range(0, len(x), chunk):
+        xc, hc = x[s:s + chunk].double(), h[s:s + chunk].double()
+        xtx += xc.T @ xc
+        xth += xc.T @ hc
+    reg = lam * float(torch.diagonal(xtx).mean())
+    xtx += reg * torch.eye(f, dtype=torch.float64, device=x.device)
+    chol = torch.linalg.cholesky(xtx)
+    return torch.cholesky_solve(xth, chol)

@@ -6,7 +6,7 @@ database version, the query and every document, and one JSON structure file per 
 to it. Later runs read the manifest and never touch the network, so a rerun months later uses
 the same structures, unless ``refresh: true`` asks for a new fetch.
 
-Query defaults are LiFlow's (METHOD.md section 1): Li-containing, band gap > 2 eV, energy above
+Query defaults are LiFlow's (docs/method.md section 1): Li-containing, band gap > 2 eV, energy above
 hull < 0.1 eV/atom, GNoME entries excluded, and Li > 10 % of atoms (checked on the structures:
 the API has no such filter). Every key can be overridden.
 
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from ionscreen import schema
+from ionscreen import atomic
 
 log = logging.getLogger(__name__)
 
@@ -150,10 +150,10 @@ def materialize(source: Mapping[str, Any], root: str | Path = ".", *, fetch: boo
             # prepared structure, and with it every MD run, look out of date.
             f, text = folder / f"{d['material_id']}.json", json.dumps(d["structure"])
             if not f.is_file() or f.read_text() != text:
-                schema.write_text_atomic(f, text)
+                atomic.write_text_atomic(f, text)
         data = {"request": request, "db_version": db_version, "endpoint": endpoint(),
                 "fetched": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "materials": [{k: v for k, v in d.items() if k not in ("structure",)} for d in docs]}
-        schema.write_text_atomic(manifest, json.dumps(data, indent=1, default=str))
+        atomic.write_text_atomic(manifest, json.dumps(data, indent=1, default=str))
         log.info("fetched %d Materials Project structures (database %s) into %s", len(docs), db_version, folder)
     return {str(m["material_id"]): folder / f"{m['material_id']}.json" for m in data["materials"]}

@@ -57,7 +57,7 @@ def predict_table(
 
 def check_embeddings(predictor: Predictor, embeddings: pd.DataFrame) -> None:
     """Refuse candidate embeddings made with another model, layer or variant than the training ones."""
-    emb_meta = predictor.meta.get("embedding", {})
+    emb_meta = predictor.meta.embedding
     if len(embeddings) and emb_meta:
         got = (str(embeddings["model"].iloc[0]), int(embeddings["layer"].iloc[0]), str(embeddings["variant"].iloc[0]))
         want = (emb_meta.get("model"), emb_meta.get("layer"), emb_meta.get("variant"))
@@ -86,8 +86,8 @@ def prediction_rows(predictor: Predictor, info: pd.DataFrame, embs: Sequence[np.
     temps = [float(t) for t in temperatures_K]
     mean, std, hidden = predictor.predict_materials(embs, temps)
     dist = predictor.nearest_training_distance(hidden).reshape(len(embs), len(temps))
-    tmin, tmax = meta["temperature_range_K"]
-    train_el = set(meta["training_elements"])
+    tmin, tmax = meta.temperature_range_K
+    train_el = set(meta.training_elements)
     ids = info["material_id"].astype(str).to_numpy()
     formulas = info["reduced_formula"].astype(str).to_numpy()
     ordering = info["ordering"].astype(str).to_numpy() if "ordering" in info else np.full(len(ids), "none")
@@ -110,9 +110,9 @@ def prediction_rows(predictor: Predictor, info: pd.DataFrame, embs: Sequence[np.
                 flags.append("temperature_outside_training")
             if unseen:
                 flags.append("elements_unseen_in_training")
-            if math.isfinite(dist[k, j]) and dist[k, j] > meta["far_threshold"]:
+            if math.isfinite(dist[k, j]) and dist[k, j] > meta.far_threshold:
                 flags.append("far_from_training")
-            rows.append({"material_id": m, "temperature_K": t, "target": meta["target"],
+            rows.append({"material_id": m, "temperature_K": t, "target": meta.target,
                          "prediction": float(mean[k, j]), "prediction_std": float(std[k, j]), "flags": flags,
                          "formula": formulas[k], "nearest_training_distance": float(dist[k, j])})
     return pd.DataFrame(rows, columns=schema.spec("predictions").column_names)
@@ -162,12 +162,12 @@ def arrhenius_kind(target: str) -> str:
 
 def add_arrhenius(df: pd.DataFrame) -> pd.DataFrame:
     """Per candidate, an Arrhenius fit of its predictions (log10 target) over its temperatures
-    (``labels.arrhenius_fit``; y = sigma T for a conductivity target), the kind of Ea that gives
+    (``transport.arrhenius_fit``; y = sigma T for a conductivity target), the kind of Ea that gives
     (``arrhenius_kind``) and the fit's value at 300 K (log10 target).
 
     Needs >= 2 temperatures; 300 K is an extrapolation unless it lies within the predicted range.
     """
-    from ionscreen.labels import K_B_EV, arrhenius_fit
+    from ionscreen.transport import K_B_EV, arrhenius_fit
 
     df = df.copy()
     df["Ea_eV"], df["prediction_300K"], df["extrapolated_300K"] = np.nan, np.nan, True
@@ -213,7 +213,7 @@ def screen_tables(
         rt = RoomTempModel.named(room_temperature_model).structure_table_columns(
             structures[structures["material_id"].isin(set(df["material_id"]))])
         df = df.merge(rt, on="material_id", how="left")
-    schema.write_table(df, out, "predictions", model_dir=str(model_dir), target=predictor.meta["target"],
+    schema.write_table(df, out, "predictions", model_dir=str(model_dir), target=predictor.meta.target,
                        rank_temperature_K=rank_temperature_K, room_temperature_model=room_temperature_model)
     return df
 
@@ -237,7 +237,7 @@ def predict_paths(
     screener = Screener(model_dir, device=device, threads=threads, workers=workers, relax_steps=relax_steps,
                         max_atoms=max_atoms)
     df, bad = screener.screen(paths, temperatures_K, rank_temperature_K, progress=progress)
-    schema.write_table(df, out, "predictions", model_dir=str(model_dir), target=screener.predictor.meta["target"],
+    schema.write_table(df, out, "predictions", model_dir=str(model_dir), target=screener.predictor.meta.target,
                        rank_temperature_K=rank_temperature_K)
     if rejected_out is not None:
         schema.write_table(bad, rejected_out, "rejected")
@@ -271,15 +271,14 @@ class Screener:
                  relax_steps: int = 0, max_atoms: int | None = None, batch_atoms: int | None = None,
                  chunk: int = 256) -> None:
         from ionscreen import mlip
-        from ionscreen.embed import SevenNetEmbedder
+        from ionscreen.embed import embedder_for
         from ionscreen.structures import candidate_settings
 
         self.predictor = load_predictor(model_dir)
-        emb_meta = self.predictor.meta.get("embedding", {})
+        emb_meta = self.predictor.meta.embedding
         self.settings = candidate_settings(mlip=emb_meta.get("model", "7net-0"), device=device, relax_steps=relax_steps,
                                            **({} if max_atoms is None else {"max_atoms": max_atoms}))
-        self.embedder = SevenNetEmbedder(emb_meta.get("model", "7net-0"), int(emb_meta.get("layer", 10)),
-                                         emb_meta.get("variant", "full"), device)
+        self.embedder = embedder_for(emb_meta, device)
         self.known = mlip.known_elements(self.settings.mlip)
         # Relaxation needs the MLIP: then everything runs in this process.
         self.calc = mlip.get_calculator(self.settings.mlip, device) if relax_steps > 0 else None

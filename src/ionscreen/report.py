@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ionscreen import __version__, schema
+from ionscreen import __version__, atomic, schema
+from ionscreen.model import ModelMeta
 
 
 def _png(fig: Any) -> str:
@@ -78,7 +79,7 @@ def msd_plot(curves: dict[str, Any]) -> str:
 def arrhenius_plot(labels: pd.DataFrame, arrhenius: pd.DataFrame | None = None) -> tuple[str, str]:
     """(image, caption). D with 95 % credible intervals and each fit with its 95 % band; without
     any diffusive run, MSD_final against 1/T instead (and the caption says so)."""
-    from ionscreen.labels import arrhenius_band
+    from ionscreen.transport import arrhenius_band
 
     fig, ax = _fig(6, 4.5)
     ok = labels[labels["status"] == "ok"]
@@ -161,7 +162,7 @@ def write_report(
     train_pred = schema.read_table(training_predictions_path, "training_predictions")
     labels = schema.read_table(labels_path, "labels")
     arrhenius = schema.read_table(arrhenius_path, "arrhenius") if arrhenius_path and Path(arrhenius_path).exists() else None
-    meta = json.loads((Path(model_dir) / "model.json").read_text())
+    meta = ModelMeta.from_json(model_dir)
     prov = schema.read_provenance(ranking_path)
     rank_T = prov.get("rank_temperature_K") or (ranking["temperature_K"].min() if len(ranking) else float("nan"))
     top = ranking[ranking["temperature_K"] == rank_T].head(top_k).copy()
@@ -169,10 +170,10 @@ def write_report(
     wide = ranking.pivot_table(index="material_id", columns="temperature_K", values="prediction") if len(ranking) else pd.DataFrame()
     curves = json.loads(Path(msd_curves_path).read_text()) if msd_curves_path and Path(msd_curves_path).exists() else {}
     parts = [
-        f"<h1>ionscreen screening report</h1><p class=m>ionscreen {__version__}; target <b>{html.escape(meta['target'])}</b>; "
+        f"<h1>ionscreen screening report</h1><p class=m>ionscreen {__version__}; target <b>{html.escape(meta.target)}</b>; "
         f"{len(ranking['material_id'].unique()) if len(ranking) else 0} candidates ranked, {len(rejected)} rejected; "
-        f"ranking temperature {rank_T:g} K. Model trained on {len(meta['training_materials'])} materials at "
-        f"{meta['temperature_range_K'][0]:g}-{meta['temperature_range_K'][1]:g} K with {len(meta['config']['seeds'])} seeds.</p>",
+        f"ranking temperature {rank_T:g} K. Model trained on {len(meta.training_materials)} materials at "
+        f"{meta.temperature_range_K[0]:g}-{meta.temperature_range_K[1]:g} K with {len(meta.config['seeds'])} seeds.</p>",
         "<h2>Ranking</h2><p>Rank 1 = fastest predicted Li transport. <i>prediction_std</i> is the spread over the seed "
         "ensemble, not a calibrated error. Flags say why a number deserves caution.</p>",
         _table(room_temperature_columns(top)[["rank", "material_id", "formula", "prediction", "prediction_std", "flags",
@@ -193,14 +194,14 @@ def write_report(
     parts += [
         "<h2>Model quality</h2><p>Composition-grouped splits; the validation split chose the stopping epoch. "
         "Small data: read these numbers as a plumbing check, not as the model's accuracy.</p>",
-        f"<p>Route: <b>{html.escape(str(meta.get('route', 'structure-only')))}</b>"
-        + (f" (trajectory embeddings: {html.escape(str(meta['trajectory_embedder']))})" if meta.get("trajectory_embedder") else "")
+        f"<p>Route: <b>{html.escape(meta.route)}</b>"
+        + (f" (trajectory embeddings: {html.escape(str(meta.trajectory_embedder))})" if meta.trajectory_embedder else "")
         + ". Ensemble rows; <i>mae_seed_mean</i> +- <i>mae_seed_std</i> is over the seeds. The g rows see the "
         "trajectories and cannot screen: they show what the auxiliary modality carries.</p>",
-        parity_plot(train_pred, meta["target"]),
+        parity_plot(train_pred, meta.target),
         _table(metrics[metrics["seed"].isna()].drop(columns=["seed"])),
         "<h2>Where candidates sit relative to the training data</h2>",
-        hidden_plot(ranking, meta["far_threshold"]) if len(ranking) else "<p>no candidates</p>",
+        hidden_plot(ranking, meta.far_threshold) if len(ranking) else "<p>no candidates</p>",
     ]
     if md_runs_path and Path(md_runs_path).exists():  # this workflow ran MD: its runs, MSD curves and fits
         arr_img, arr_caption = arrhenius_plot(labels, arrhenius)
@@ -223,4 +224,4 @@ def write_report(
              "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}table.t td,table.t th{padding:3px 8px;"
              "border-bottom:1px solid #ddd}.m{color:#555}img{max-width:100%}</style>")
     doc = f"<!doctype html><html><head><meta charset='utf-8'><title>ionscreen report</title>{style}</head><body>{''.join(parts)}</body></html>"
-    return schema.write_text_atomic(out, doc)
+    return atomic.write_text_atomic(out, doc)

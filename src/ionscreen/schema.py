@@ -1,23 +1,16 @@
 """Every Parquet table of the pipeline, declared once, and the one way to write them.
 
 Column names carry their units (``_A`` angstrom, ``_eV``, ``_K``, ``_ps``, ``_cm2_s``, ``_S_cm``).
-Writes are atomic: the table goes to a temporary file in the destination folder and is renamed
-into place, so a half-written table never looks finished. The finished file gets the permissions
-the user's umask gives a new file (0644 under umask 022), so a research group can read shared
-results; the temporary file itself is private until the rename. Every file carries provenance in the
+Writes are atomic and keep the umask (``ionscreen.atomic``). Every file carries provenance in the
 Parquet key-value metadata under the key ``ionscreen``: package version, table name, schema
-version, model and parameters.
-
-Readers (pandas, polars, DuckDB) see plain columns; ``read_provenance`` returns the metadata.
+version, model and parameters (``read_provenance``); pandas, polars and DuckDB see plain columns.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ionscreen import __version__
+from ionscreen.atomic import atomic_output, publish, temp_path
 
 SCHEMA_VERSION = "2"
 METADATA_KEY = b"ionscreen"
@@ -44,7 +38,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "embed": 1,  # SevenNet structure embeddings (embed.py)
     "trajembed": 1,  # MOMENT / Fourier trajectory embeddings (trajembed.py)
     "trainset": 1,  # the training-set tables (trainset.py)
-    "predict": 2,  # predictions of one candidate shard (predict.py)
+    "predict": 2,  # predictions of one candidate shard (predict.py); 2: obelix-rt columns
 }
 
 
@@ -413,54 +407,6 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def _temp_path(path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
-def current_umask() -> int:
-    """The process umask (read from /proc where possible: setting it to ask is not thread-safe)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except OSError:
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def publish(tmp: Path, path: Path) -> None:
-    """Give ``tmp`` the mode a plain new file would get under the umask (mkstemp makes it 0600),
-    then rename it onto ``path``."""
-    os.chmod(tmp, 0o666 & ~current_umask())
-    os.replace(tmp, path)
-
-
-@contextmanager
-def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` with the
-    umask's permissions, on error removed. Whatever is written there never looks finished before
-    it is."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_path(path)
-    try:
-        yield tmp
-        publish(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write a text file (JSON, HTML, ...) atomically."""
-    with atomic_output(path) as tmp:
-        tmp.write_text(text)
-    return Path(path)
-
-
 def write_table(
     data: pd.DataFrame | pa.Table | Iterable[Mapping[str, Any]],
     path: str | os.PathLike[str],
@@ -480,17 +426,15 @@ def write_table(
 
 
 class TableWriter:
-    """Chunked atomic writer for long tables (trajectories): rows go to a temporary file in
-    row groups; ``close()`` renames it into place, ``abort()`` removes it.
-
-    Use as a context manager; an exception inside the block aborts the file.
-    """
+    """Chunked atomic writer for long tables (trajectories, gathers): rows go to a temporary file
+    in row groups; ``close()`` renames it into place, ``abort()`` (or an exception in a ``with``
+    block) removes it."""
 
     def __init__(self, path: str | os.PathLike[str], table: str, **meta: Any) -> None:
         self.path = Path(path)
         self.spec = spec(table)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = _temp_path(self.path)
+        self._tmp = temp_path(self.path)
         schema = _with_metadata(self.spec.schema, provenance(table, **meta))
         self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
         self.rows = 0

@@ -79,7 +79,7 @@ def assign_shards(ids: Iterable[str], shard_size: int, manifest: str | Path | No
     """
     import json
 
-    from ionscreen import schema
+    from ionscreen import atomic
 
     if shard_size < 1:
         raise SourceError(f"shard size must be >= 1, got {shard_size}")
@@ -105,5 +105,5 @@ def assign_shards(ids: Iterable[str], shard_size: int, manifest: str | Path | No
     # coming back returns to its old shard).
     record = {k: list(dict.fromkeys(old.get(k, []) + shards.get(k, []))) for k in sorted(set(old) | set(shards))}
     if path is not None and (record != old or not path.is_file()):
-        schema.write_text_atomic(path, json.dumps({"shard_size": shard_size, "shards": record}, indent=0))
+        atomic.write_text_atomic(path, json.dumps({"shard_size": shard_size, "shards": record}, indent=0))
     return shards

@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from ionscreen import schema
+from ionscreen import atomic, schema
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def trainset_labels(labels: pd.DataFrame, structures: pd.DataFrame, source: str)
 
 def _copy(src: str | Path, dst: str | Path, table: str) -> None:
     schema.validate(pq.read_schema(src).empty_table(), table)
-    with schema.atomic_output(dst) as tmp:
+    with atomic.atomic_output(dst) as tmp:
         shutil.copyfile(src, tmp)
 
 

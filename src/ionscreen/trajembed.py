@@ -152,7 +152,7 @@ def embed_trajectories(paths: list[str | Path], out: str | Path, *, weights_dir:
     """
     from ase.data import atomic_numbers
 
-    from ionscreen.labels import load_trajectory
+    from ionscreen.trajectory import load_trajectory
 
     embedder = get_embedder(weights_dir, mode, device)
     z = atomic_numbers[specie]

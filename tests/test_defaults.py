@@ -1,0 +1,64 @@
+"""One source of defaults: the dataclasses. The config schema's defaults and the command line's
+follow them; these tests fail when one drifts."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from ionscreen.cli import build_parser
+from ionscreen.embed import SevenNetEmbedder
+from ionscreen.labels import LabelSettings
+from ionscreen.md import MDSettings
+from ionscreen.structures import CANDIDATE_MAX_ATOMS, PrepareSettings
+from ionscreen.train import TrainConfig
+from tests.conftest import REPO
+
+SCHEMA = yaml.safe_load((REPO / "config/config.schema.yaml").read_text())["properties"]
+NOT_FIELDS = {("md", "temperatures_K"), ("train", "labels"), ("train", "obelix_dir")}  # workflow-only keys
+
+
+def defaults(cls: type) -> dict[str, object]:
+    return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            for f in dataclasses.fields(cls)}
+
+
+@pytest.mark.parametrize(("section", "cls"), [("prepare", PrepareSettings), ("md", MDSettings),
+                                              ("label", LabelSettings), ("train", TrainConfig)])
+def test_schema_defaults_equal_the_dataclass(section, cls):
+    fields = defaults(cls)
+    props = SCHEMA[section]["properties"]
+    checked = 0
+    for key, spec in props.items():
+        if (section, key) in NOT_FIELDS:
+            continue
+        assert key in fields, f"config {section}.{key} is no field of {cls.__name__}"
+        assert spec.get("default") == fields[key], f"{section}.{key}: schema {spec.get('default')!r}, {cls.__name__} {fields[key]!r}"
+        checked += 1
+    assert checked >= 4
+
+
+def test_candidate_budget_has_one_default():
+    assert SCHEMA["screen"]["properties"]["max_atoms"]["default"] == CANDIDATE_MAX_ATOMS
+
+
+def _parser_defaults(command: str, *required: str) -> dict[str, object]:
+    return vars(build_parser().parse_args([command, *required]))
+
+
+def test_command_line_defaults_equal_the_dataclasses():
+    md = _parser_defaults("md", "POSCAR", "--temperature", "1000", "--steps", "10", "--out", "x")
+    for name in ("timestep_fs", "interval", "mlip", "seed", "thermostat", "device", "threads", "chunk_frames"):
+        assert md[name] == getattr(MDSettings, name), name
+    lab = defaults(LabelSettings)
+    label = _parser_defaults("label", "t.parquet", "--out", "x")
+    for name in ("specie", "dimension", "start_dt_ps", "n_dt"):
+        assert label[name] == lab[name], name
+    for command, extra in (("ingest-liflow", ["d"]), ("ingest", ["m.csv"])):
+        args = _parser_defaults(command, *extra, "--out", "x")
+        assert args["n_dt"] == lab["n_dt"] and args["specie"] == lab["specie"]
+    emb = _parser_defaults("embed", "s.cif", "--out", "x")
+    model, layer, variant, device = SevenNetEmbedder.__init__.__defaults__
+    assert (emb["model"], emb["layer"], emb["variant"], emb["device"]) == (model, layer, variant, device)
