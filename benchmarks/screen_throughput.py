@@ -35,12 +35,8 @@ def plain_path(model_dir: str, files: list[Path], temps: list[float], device: st
     """The path before the Screener, from public pieces; returns predictions and stage seconds."""
     from ionscreen.embed import SevenNetEmbedder
     from ionscreen.model import Batch, load_predictor
-    from ionscreen.structures import (
-        candidate_settings,
-        material_id,
-        prepare_many,
-        structure_from_row,
-    )
+    from ionscreen.sources import material_id
+    from ionscreen.structures import candidate_settings, prepare_many, structure_from_row
 
     t = {}
     t0 = time.perf_counter()

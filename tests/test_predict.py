@@ -76,12 +76,8 @@ def test_screener_equals_the_plain_path(tiny_model, workers):
     ranks and rejections as prepare -> JSON -> embed every atom -> predict_table."""
     from ionscreen.embed import SevenNetEmbedder
     from ionscreen.predict import Screener, predict_table
-    from ionscreen.structures import (
-        candidate_settings,
-        material_id,
-        prepare_many,
-        structure_from_row,
-    )
+    from ionscreen.sources import material_id
+    from ionscreen.structures import candidate_settings, prepare_many, structure_from_row
     from tests.conftest import REPO
 
     files = [REPO / "resources/structures/candidates" / f for f in ("LiBr.json", "obelix-jqc.cif", "Li10GeP2S12.json")]
@@ -148,3 +144,30 @@ def test_predict_table_sets_each_flag_for_its_reason(tiny_model, tiny_run):
         # 1200 K lies above the training temperatures (600-1000 K): flagged for every candidate
         assert flags[(mid, 1200.0)] - {"far_from_training"} == want - {"far_from_training"} | {"temperature_outside_training"}
     assert sorted(df.drop_duplicates("material_id")["rank"]) == list(range(1, 7))
+
+
+def test_screen_tables_carries_the_room_temperature_model(tiny_model, embedder, tmp_path):
+    """The shard job's table: the workflow model's predictions and obelix-rt's sigma at 300 K per candidate."""
+    from ionscreen import schema
+    from ionscreen.predict import screen_tables
+    from ionscreen.structures import candidate_settings, prepare_structure, read_structure
+    from tests.conftest import REPO
+
+    rows = []
+    for name in ("LiBr.json", "obelix-jqc.cif"):
+        f = REPO / "resources/structures/candidates" / name
+        rows.append({"material_id": f.stem, "source": str(f), **prepare_structure(read_structure(f), candidate_settings(), None, None)})
+    schema.write_table(rows, tmp_path / "s.parquet", "structures")
+    from ionscreen.structures import structure_from_row
+
+    schema.write_table(embedder([(r["material_id"], structure_from_row(r)) for r in rows], progress=False),
+                       tmp_path / "e.parquet", "embeddings")
+    df = screen_tables(tiny_model, tmp_path / "s.parquet", tmp_path / "e.parquet", [600.0, 1000.0], tmp_path / "p.parquet",
+                       600.0, room_temperature_model="obelix-rt")
+    back = schema.read_table(tmp_path / "p.parquet", "predictions")
+    assert len(back) == 4 and back["sigma_rt_log10_S_cm"].notna().all() and len(df) == 4
+    per = back.groupby("material_id")["sigma_rt_log10_S_cm"].agg(["min", "max"])
+    assert (per["min"] == per["max"]).all()  # one room-temperature value per material, at every T row
+    # Li7BiO6 (OBELiX jqc, measured 1.6e-6 S/cm, in obelix-rt's training data) comes back near it
+    assert abs(per.loc["obelix-jqc", "min"] - np.log10(1.58489e-06)) < 0.5
+    assert schema.read_provenance(tmp_path / "p.parquet")["room_temperature_model"] == "obelix-rt"

@@ -38,3 +38,14 @@ def test_changed_shard_size_starts_over(tmp_path):
     assert assign_shards(["a", "b", "c"], 3, record) == {"00000": ["a", "b", "c"]}
     with pytest.raises(SourceError, match=">= 1"):
         assign_shards(["a"], 0, record)
+
+
+def test_a_poscar_takes_its_folder_name_as_id(tmp_path):
+    """One rule for ids from paths (``sources.material_id``): sources, the CLI and predict agree."""
+    from ionscreen.sources import material_id
+
+    (tmp_path / "Li3N").mkdir()
+    poscar = tmp_path / "Li3N" / "POSCAR"
+    poscar.write_text("x")
+    ids = material_files([{"type": "files", "paths": [str(poscar), str(REPO / "resources/structures/train/LiF.json")]}])
+    assert list(ids) == ["Li3N", "LiF"] and material_id(poscar) == "Li3N"

@@ -14,7 +14,8 @@ log = logging.getLogger("ionscreen")
 def _md(a: argparse.Namespace) -> int:
     from ionscreen import schema
     from ionscreen.md import MDSettings, run_md
-    from ionscreen.structures import list_structure_files, material_id, read_structure
+    from ionscreen.sources import list_structure_files, material_id
+    from ionscreen.structures import read_structure
 
     files = list_structure_files([a.structure])
     if len(files) != 1:
@@ -70,7 +71,8 @@ def _prepare_settings(a: argparse.Namespace) -> object:
 
 
 def _prepare(a: argparse.Namespace) -> int:
-    from ionscreen.structures import list_structure_files, material_id, prepare_sources
+    from ionscreen.sources import list_structure_files, material_id
+    from ionscreen.structures import prepare_sources
 
     files = {material_id(p): p for p in list_structure_files(a.structure)}
     n_ok, n_bad = prepare_sources(files, _prepare_settings(a), a.out, a.rejected_out, stage="fetch")
@@ -83,12 +85,8 @@ def _embed(a: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ionscreen.embed import embed_table
-    from ionscreen.structures import (
-        candidate_settings,
-        list_structure_files,
-        material_id,
-        prepare_sources,
-    )
+    from ionscreen.sources import list_structure_files, material_id
+    from ionscreen.structures import candidate_settings, prepare_sources
 
     with tempfile.TemporaryDirectory() as tmp:
         table = a.structure[0] if len(a.structure) == 1 and a.structure[0].endswith(".parquet") else None

@@ -117,16 +117,11 @@ def structure_row(material_id: str, numbers: np.ndarray, cell: np.ndarray, posit
 
     from pymatgen.core import Lattice, Structure
 
-    from ionscreen.structures import perpendicular_widths
+    from ionscreen.structures import cell_row
 
     s = Structure(Lattice(cell), [int(z) for z in numbers], positions, coords_are_cartesian=True, to_unit_cell=True)
-    comp = s.composition
-    return {
-        "material_id": material_id, "source": source, "formula": comp.formula.replace(" ", ""),
-        "reduced_formula": comp.reduced_formula, "spacegroup": None, "nsites": len(s),
-        "li_fraction": comp.get_atomic_fraction("Li"), "ordering": "none", "supercell": "1x1x1",
-        "min_width_A": float(perpendicular_widths(s.lattice).min()), "structure_json": json.dumps(s.as_dict()),
-    }
+    return {"material_id": material_id, "source": source, **cell_row(s, spacegroup=None),
+            "structure_json": json.dumps(s.as_dict())}
 
 
 def frame_window(traj: Trajectory, t_start: Any, t_end: Any) -> Trajectory:

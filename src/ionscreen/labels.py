@@ -295,7 +295,7 @@ def label_files(
             log.warning("cannot read %s: %s", p, exc)
             rows.append(failed_row(trajectory_id(Path(p)), float("nan"), "failed", str(exc)))
             continue
-        mid, temp = meta.get("material_id", Path(p).stem), float(meta.get("temperature_K", "nan"))
+        mid, temp = meta.get("material_id", trajectory_id(Path(p))), float(meta.get("temperature_K", "nan"))
         if traj is None or meta.get("status") in ("skipped", "failed"):
             status = meta.get("status") or "skipped"
             rows.append(failed_row(mid, temp, status if status != "ok" else "skipped",

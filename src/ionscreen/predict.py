@@ -208,11 +208,11 @@ def screen_tables(
     df = predict_table(predictor, structures, schema.read_table(embeddings_path, "embeddings"), temperatures_K,
                        rank_temperature_K)
     if room_temperature_model:
-        from ionscreen.roomtemp import RoomTempModel
+        from ionscreen.roomtemp import RT_COLUMNS, RoomTempModel
 
         rt = RoomTempModel.named(room_temperature_model).structure_table_columns(
             structures[structures["material_id"].isin(set(df["material_id"]))])
-        df = df.merge(rt, on="material_id", how="left")
+        df = df.drop(columns=list(RT_COLUMNS), errors="ignore").merge(rt, on="material_id", how="left")
     schema.write_table(df, out, "predictions", model_dir=str(model_dir), target=predictor.meta.target,
                        rank_temperature_K=rank_temperature_K, room_temperature_model=room_temperature_model)
     return df
@@ -314,7 +314,7 @@ class Screener:
         """(ranked predictions, rejected rows) for structure files or directories of them."""
         from tqdm.auto import tqdm
 
-        from ionscreen.structures import list_structure_files, material_id
+        from ionscreen.sources import list_structure_files, material_id
 
         files = list_structure_files(paths)
         temps, rank_T = temperatures_with_rank(temperatures_K, rank_temperature_K)

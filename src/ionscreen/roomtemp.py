@@ -416,12 +416,8 @@ def predict_paths(model: str | Path, paths: Sequence[str | Path], temperatures_K
     Unreadable files and structures without Li go to the rejected rows."""
     from ionscreen import schema
     from ionscreen.predict import rank_predictions
-    from ionscreen.structures import (
-        StructureError,
-        list_structure_files,
-        material_id,
-        read_structure,
-    )
+    from ionscreen.sources import list_structure_files, material_id
+    from ionscreen.structures import StructureError, read_structure
 
     rt = RoomTempModel.named(model)
     temps = {float(t) for t in temperatures_K}

@@ -22,11 +22,39 @@ from pathlib import Path
 from typing import Any
 
 MATERIAL_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.+-]*"
-SUFFIXES = (".cif", ".json", ".vasp", ".poscar")
+STRUCTURE_SUFFIXES = (".cif", ".json", ".vasp", ".poscar")
+STRUCTURE_NAMES = ("POSCAR", "CONTCAR")
 
 
 class SourceError(ValueError):
     pass
+
+
+def is_structure_file(path: Path) -> bool:
+    return path.is_file() and (
+        path.suffix.lower() in STRUCTURE_SUFFIXES or path.name.split(".")[0] in STRUCTURE_NAMES
+    )
+
+
+def material_id(path: str | Path) -> str:
+    """The material id of a structure file: its stem (POSCAR files: the folder name)."""
+    path = Path(path)
+    if path.name.split(".")[0] in STRUCTURE_NAMES:
+        return path.parent.name
+    return path.stem
+
+
+def list_structure_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand files and directories (non-recursive) into structure files, sorted by id."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(f for f in p.iterdir() if is_structure_file(f)))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"structure path {p} does not exist")
+    return out
 
 
 def _files(source: Mapping[str, Any], root: Path, fetch: bool = True) -> list[Path]:
@@ -35,7 +63,7 @@ def _files(source: Mapping[str, Any], root: Path, fetch: bool = True) -> list[Pa
         d = root / source["path"]
         if not d.is_dir():
             raise SourceError(f"structure directory {d} does not exist")
-        return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES)
+        return sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in STRUCTURE_SUFFIXES)
     if kind == "files":
         return [root / p for p in source["paths"]]
     if kind == "obelix":
@@ -58,7 +86,7 @@ def material_files(sources: Iterable[Mapping[str, Any]], root: str | Path = ".",
     out: dict[str, Path] = {}
     for src in sources:
         for f in _files(src, Path(root), fetch):
-            mid = f.stem
+            mid = material_id(f)  # the one rule: the file's stem, a POSCAR's folder name
             if not re.fullmatch(MATERIAL_ID_PATTERN, mid):
                 raise SourceError(f"{f}: material id {mid!r} must match {MATERIAL_ID_PATTERN}")
             if mid in out:

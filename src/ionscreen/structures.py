@@ -22,10 +22,6 @@ from pymatgen.core import Lattice, Structure
 
 log = logging.getLogger(__name__)
 
-STRUCTURE_SUFFIXES = (".cif", ".json", ".vasp", ".poscar")
-STRUCTURE_NAMES = ("POSCAR", "CONTCAR")
-
-
 class StructureError(ValueError):
     """An input structure cannot be used; the message is the reason for the rejected table and
     ``code`` a short machine-readable key (no_li, unknown_element, overlapping_atoms, too_large,
@@ -37,33 +33,6 @@ class StructureError(ValueError):
 
 
 # ----------------------------------------------------------------------------- reading
-
-
-def is_structure_file(path: Path) -> bool:
-    return path.is_file() and (
-        path.suffix.lower() in STRUCTURE_SUFFIXES or path.name.split(".")[0] in STRUCTURE_NAMES
-    )
-
-
-def material_id(path: str | Path) -> str:
-    """The material id of a structure file: its stem (POSCAR files: the folder name)."""
-    path = Path(path)
-    if path.name.split(".")[0] in STRUCTURE_NAMES:
-        return path.parent.name
-    return path.stem
-
-
-def list_structure_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand files and directories (non-recursive) into structure files, sorted by id."""
-    out: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir() if is_structure_file(f)))
-        elif p.exists():
-            out.append(p)
-        else:
-            raise FileNotFoundError(f"structure path {p} does not exist")
-    return out
 
 
 def read_structure(path: str | Path) -> Structure:
@@ -215,6 +184,17 @@ def candidate_settings(**overrides: Any) -> PrepareSettings:
     return PrepareSettings(**{**base, **overrides})
 
 
+def cell_row(cell: Structure, *, spacegroup: str | None, ordering: str = "none", ordering_error: float = 0.0,
+             supercell: str = "1x1x1") -> dict[str, Any]:
+    """The descriptive columns of a ``structures`` row for a prepared cell (the one place that row
+    is built: prepared structures here, ingested archives in ``ingest``)."""
+    comp = cell.composition
+    return {"formula": comp.formula.replace(" ", ""), "reduced_formula": comp.reduced_formula,
+            "spacegroup": spacegroup, "nsites": len(cell), "li_fraction": comp.get_atomic_fraction("Li"),
+            "ordering": ordering, "ordering_error": ordering_error, "supercell": supercell,
+            "min_width_A": float(perpendicular_widths(cell.lattice).min())}
+
+
 def prepare_structure(
     s: Structure, settings: PrepareSettings, calc: Any | None, known: frozenset[str] | None, *,
     symmetry: bool = True, keep: bool = False,
@@ -247,17 +227,8 @@ def prepare_structure(
         min_distance_A=settings.min_distance_A,
         max_atoms=None if settings.ordering_fallback else settings.max_atoms,
     )
-    row: dict[str, Any] = {
-        "formula": cell.composition.formula.replace(" ", ""),
-        "reduced_formula": cell.composition.reduced_formula,
-        "spacegroup": spacegroup,
-        "nsites": len(cell),
-        "li_fraction": cell.composition.get_atomic_fraction("Li"),
-        "ordering": ordered.description,
-        "ordering_error": ordered.error,
-        "supercell": "x".join(map(str, sc)),
-        "min_width_A": float(perpendicular_widths(cell.lattice).min()),
-    }
+    row = cell_row(cell, spacegroup=spacegroup, ordering=ordered.description, ordering_error=ordered.error,
+                   supercell="x".join(map(str, sc)))
     if calc is not None:
         r = relax_positions(cell, calc, fmax=settings.relax_fmax_eV_A, steps=settings.relax_steps)
         cell = r.structure
