@@ -171,3 +171,10 @@ def test_screen_tables_carries_the_room_temperature_model(tiny_model, embedder, 
     # Li7BiO6 (OBELiX jqc, measured 1.6e-6 S/cm, in obelix-rt's training data) comes back near it
     assert abs(per.loc["obelix-jqc", "min"] - np.log10(1.58489e-06)) < 0.5
     assert schema.read_provenance(tmp_path / "p.parquet")["room_temperature_model"] == "obelix-rt"
+    # the ranking merge keeps what the shards say (the report names the room-temperature model)
+    from ionscreen.predict import merge_predictions
+
+    merge_predictions([tmp_path / "p.parquet"], tmp_path / "ranking.parquet", 600.0)
+    assert schema.read_provenance(tmp_path / "ranking.parquet")["room_temperature_model"] == "obelix-rt"
+    ranked = schema.read_table(tmp_path / "ranking.parquet", "predictions")
+    assert ranked["sigma_rt_log10_S_cm"].notna().all() and sorted(ranked["rank"].unique()) == [1, 2]

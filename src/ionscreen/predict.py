@@ -137,7 +137,7 @@ def merge_predictions(paths: Sequence[str | Path], out: str | Path, rank_tempera
     frames = [f for f in frames if len(f)]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=schema.spec("predictions").column_names)
     df = rank_predictions(df, rank_temperature_K)
-    meta = {k: provs[0].get(k) for k in ("model_dir", "target")} if provs else {}
+    meta = {k: provs[0].get(k) for k in ("model_dir", "target", "room_temperature_model")} if provs else {}
     schema.write_table(df, out, "predictions", rank_temperature_K=rank_temperature_K, shards=len(paths), **meta)
     log.info("ranked %d candidates from %d shards", df["material_id"].nunique() if len(df) else 0, len(paths))
     return df
