@@ -57,6 +57,8 @@ def test_shipped_model_reproduces_a_known_fast_conductor_and_flags_strangers() -
     lgps = read_table(OBELIX / "train.csv").set_index("ID").loc[["mtn"]]  # Li10GeP2S12, measured 2.5e-2 S/cm
     mean, std, dist = model.predict(roomtemp.obelix_descriptors(lgps.reset_index()))
     assert abs(mean[0] - np.log10(float(lgps["sigma_S_cm"].iloc[0]))) < 0.05 and dist[0] < 1e-6
+    again = model.rows(["mtn"], ["Li10Ge(PS6)2"], roomtemp.obelix_descriptors(lgps.reset_index()))
+    assert list(again["flags"].iloc[0]) == ["in_training_data"]  # its own measurement, spread 0: said so
     # an element OBELiX never saw, in a made-up cell: flagged, still a finite number
     rows = model.rows(["x"], ["LiPu2O5"], roomtemp.descriptors(["LiPu2O5"], [80.0], [1]))
     assert np.isfinite(rows["prediction"].iloc[0])

@@ -138,7 +138,8 @@ def room_temperature_columns(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _table(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t", na_rep="")
+    html_table = df.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t", na_rep="")
+    return f"<div class=w>{html_table}</div>"  # wide tables scroll inside the page
 
 
 def write_report(
@@ -220,7 +221,7 @@ def write_report(
         n_ok = int((labels["status"] == "ok").sum())
         parts += [f"<h2>Training data</h2><p>{n_ok} labelled rows from <b>{html.escape(source)}</b> "
                   f"({len(labels) - n_ok} other rows: bounds, failures). No MD was run by this workflow.</p>"]
-    style = ("<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+    style = ("<style>body{font-family:sans-serif;max-width:1300px;margin:2em auto;color:#222}.w{overflow-x:auto}"
              "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}table.t td,table.t th{padding:3px 8px;"
              "border-bottom:1px solid #ddd}.m{color:#555}img{max-width:100%}</style>")
     doc = f"<!doctype html><html><head><meta charset='utf-8'><title>ionscreen report</title>{style}</head><body>{''.join(parts)}</body></html>"

@@ -313,6 +313,8 @@ def model_card(meta: RoomTempMeta, summary: pd.DataFrame) -> str:
               "  density and space group.",
               "- Chemistries far from solid Li-ion conductors (flag `far_from_training`) or with elements OBELiX",
               "  lacks (flag `elements_unseen_in_training`).",
+              "- Judging its error on OBELiX's own training entries (flag `in_training_data`): it returns the",
+              "  measurement, with a spread of 0.",
               f"- A replacement for measurement: the median held-out error is {meta.cv['median_abs_error']:.2f} decades "
               f"(a factor of {10 ** meta.cv['median_abs_error']:.1f}),",
               f"  and {100 * meta.cv['share_over_2_decades']:.0f} % of held-out entries are off by more than 2 decades, "
@@ -371,7 +373,9 @@ class RoomTempModel:
     def rows(self, ids: Sequence[str], formulas: Sequence[str], X: np.ndarray,
              extra_flags: Sequence[Sequence[str]] | None = None) -> pd.DataFrame:
         """``predictions`` rows at room temperature (target ``log10_sigma_S_cm``), with flags
-        ``elements_unseen_in_training`` and ``far_from_training``."""
+        ``elements_unseen_in_training``, ``far_from_training`` and ``in_training_data`` (the
+        descriptors equal a training entry's: the value is that measurement, reproduced by every
+        tree, so its spread says nothing about the error)."""
         from pymatgen.core import Composition
 
         from ionscreen import schema
@@ -385,6 +389,8 @@ class RoomTempModel:
                 flags.append("elements_unseen_in_training")
             if dist[k] > self.meta.far_threshold:
                 flags.append("far_from_training")
+            if dist[k] < 1e-6:
+                flags.append("in_training_data")
             out.append({"material_id": str(m), "temperature_K": self.meta.temperature_K, "target": self.meta.target,
                         "prediction": float(mean[k]), "prediction_std": float(std[k]), "flags": flags,
                         "formula": str(f), "nearest_training_distance": float(dist[k])})
