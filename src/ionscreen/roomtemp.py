@@ -373,9 +373,9 @@ class RoomTempModel:
     def rows(self, ids: Sequence[str], formulas: Sequence[str], X: np.ndarray,
              extra_flags: Sequence[Sequence[str]] | None = None) -> pd.DataFrame:
         """``predictions`` rows at room temperature (target ``log10_sigma_S_cm``), with flags
-        ``elements_unseen_in_training``, ``far_from_training`` and ``in_training_data`` (the
-        descriptors equal a training entry's: the value is that measurement, reproduced by every
-        tree, so its spread says nothing about the error)."""
+        ``elements_unseen_in_training``, ``far_from_training`` and ``in_training_data`` (every
+        tree returns the same training entry's measurement: the candidate is that entry, or
+        indistinguishable from it, and a spread of 0 says nothing about the error)."""
         from pymatgen.core import Composition
 
         from ionscreen import schema
@@ -389,7 +389,7 @@ class RoomTempModel:
                 flags.append("elements_unseen_in_training")
             if dist[k] > self.meta.far_threshold:
                 flags.append("far_from_training")
-            if dist[k] < 1e-6:
+            if std[k] < 1e-9:
                 flags.append("in_training_data")
             out.append({"material_id": str(m), "temperature_K": self.meta.temperature_K, "target": self.meta.target,
                         "prediction": float(mean[k]), "prediction_std": float(std[k]), "flags": flags,
