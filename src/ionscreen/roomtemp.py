@@ -159,12 +159,17 @@ def training_table(folder: str | Path) -> pd.DataFrame:
     return df[df["sigma_S_cm"].notna() & (df["sigma_S_cm"] > 0)].reset_index(drop=True)
 
 
+@dataclass
 class Standardiser:
     """Column scaling for descriptor-space distances (NaN -> the training mean)."""
 
-    def __init__(self, X: np.ndarray) -> None:
-        self.mean = np.nanmean(X, axis=0)
-        self.scale = np.where(np.nanstd(X, axis=0) > 0, np.nanstd(X, axis=0), 1.0)
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, X: np.ndarray) -> Standardiser:
+        sd = np.nanstd(X, axis=0)
+        return cls(np.nanmean(X, axis=0), np.where(sd > 0, sd, 1.0))
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         return np.where(np.isnan(X), 0.0, (X - self.mean) / self.scale)
@@ -197,7 +202,7 @@ def cross_validate(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig) -> t
             te = folds == k
             trees = TreeEnsemble.from_sklearn(fit_trees(X[~te], y[~te], cfg))
             per_tree = trees.tree_predictions(X[te])
-            std = Standardiser(X[~te])
+            std = Standardiser.fit(X[~te])
             dist = nearest_distance(std(X[te]), std(X[~te]))
             rf = RandomForestRegressor(n_estimators=cfg.rf_trees, random_state=cfg.seed, n_jobs=-1)
             forest = rf.fit(base[~te], y[~te]).predict(base[te])
@@ -266,7 +271,7 @@ def train_room_temperature(folder: str | Path, out_dir: str | Path, cfg: RoomTem
     far = float(np.quantile(oof["nearest_distance"], cfg.far_quantile))
     trees = TreeEnsemble.from_sklearn(fit_trees(X, y, cfg))
     trees.save(out / "trees.npz")
-    std = Standardiser(X)
+    std = Standardiser.fit(X)
     np.savez_compressed(out / "reference.npz", mean=std.mean, scale=std.scale, X=std(X).astype(np.float32))
     summary = summarise_cv(cv)
     elements = sorted({el.symbol for c in table["True Composition"] for el in Composition(c).elements})
@@ -354,7 +359,8 @@ class RoomTempModel:
         self.meta = RoomTempMeta.from_json(directory / "model.json")
         self.trees = TreeEnsemble.load(directory / "trees.npz")
         with np.load(directory / "reference.npz") as z:
-            self.mean, self.scale, self.reference = z["mean"], z["scale"], z["X"].astype(np.float64)
+            self.standardise = Standardiser(z["mean"], z["scale"])
+            self.reference = z["X"].astype(np.float64)
 
     @classmethod
     def named(cls, model: str | Path) -> RoomTempModel:
@@ -367,7 +373,7 @@ class RoomTempModel:
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(log10 sigma, prediction_std, nearest standardised training distance) per descriptor row."""
         per_tree = self.trees.tree_predictions(X)
-        z = np.where(np.isnan(X), 0.0, (X - self.mean) / self.scale)
+        z = self.standardise(X)
         return per_tree.mean(0), self.meta.std_scale * per_tree.std(0), nearest_distance(z, self.reference)
 
     def rows(self, ids: Sequence[str], formulas: Sequence[str], X: np.ndarray,
@@ -442,8 +448,7 @@ def predict_paths(model: str | Path, paths: Sequence[str | Path], temperatures_K
         ids.append(mid)
         structs.append(s)
     rows = rt.rows(ids, [s.composition.reduced_formula for s in structs], structure_descriptors(structs))
-    for c in ("Ea_eV", "prediction_300K"):
-        rows[c] = np.nan
+    rows["Ea_eV"] = np.nan
     rows["Ea_kind"], rows["extrapolated_300K"] = None, False
     rows["prediction_300K"] = rows["prediction"]
     rows["sigma_rt_log10_S_cm"], rows["sigma_rt_std"], rows["sigma_rt_flags"] = rows["prediction"], rows["prediction_std"], rows["flags"]
