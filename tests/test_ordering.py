@@ -98,3 +98,48 @@ def test_ordering_keeps_charge_balance_where_oxidation_states_are_known():
     assert (comp["Li"], comp["Cl"], comp["O"]) == (5, 3, 1)  # one Li added on a Li site: neutral
     assert "charge balanced (Li +1)" in bal.description and "left" not in bal.description
     assert balance_charge([{"Li": 1}], [{"Li": 1.0}], [1], {"Li": 1.0}) == ({"Li": -1}, 0.0)
+
+
+@pytest.mark.parametrize("name", ["obelix-jqc.cif", "obelix-0iv.cif", "obelix-bsa.cif", "obelix-h6c.cif"])
+def test_supercell_arrays_are_pymatgens_supercell_bit_for_bit(name):
+    """The ordering's supercell without Site objects: the same lattice and coordinates, bit for
+    bit, as Structure.make_supercell (which it replaced for speed), for real disordered CIFs."""
+    from ionscreen.ordering import supercell_arrays
+
+    s = read_structure(REPO / "resources/structures/candidates" / name)
+    for sc in [(1, 1, 1), (1, 2, 2), (3, 1, 2)]:
+        lattice, frac, cart = supercell_arrays(s, sc)
+        big = s.copy()
+        big.make_supercell(np.diag(sc))
+        assert np.array_equal(lattice.matrix, big.lattice.matrix)
+        assert np.array_equal(frac, big.frac_coords) and np.array_equal(cart, big.cart_coords)
+
+
+def test_sorted_structure_sorts_as_pymatgen_does():
+    """Electronegativity, then symbol; equal keys keep their order (He has no electronegativity)."""
+    from ionscreen.ordering import sorted_structure
+
+    rng = np.random.default_rng(0)
+    species = list(rng.choice(["O", "Li", "La", "Zr", "He", "S", "Li", "O"], size=40))
+    frac = rng.random((40, 3))
+    lattice = Lattice.cubic(9.0)
+    got = sorted_structure(lattice, species, frac)
+    ref = Structure(lattice, species, frac).get_sorted_structure()
+    assert [x.species_string for x in got] == [x.species_string for x in ref]
+    assert np.array_equal(got.frac_coords, ref.frac_coords)
+
+
+def test_closest_pair_search_below_a_threshold_agrees_with_all_pairs():
+    """The neighbour-list search (check_structure's) equals the all-pairs minimum where it is
+    below the threshold, and says 'not below' otherwise."""
+    close = Structure(Lattice.cubic(5.0), ["Li", "Li", "O"], [[0, 0, 0], [0.06, 0, 0], [0.5, 0.5, 0.5]])
+    split = order_structure(_split_sites(), seed=0, max_atoms=200).structure
+    for s in [close, split, read_structure(REPO / "resources/structures/candidates/LiFePO4.json")]:
+        exact = min_interatomic_distance(s)
+        for below in (0.5, 1.0, 2.5):
+            got = min_interatomic_distance(s, below_A=below)
+            if exact < below:
+                assert got == pytest.approx(exact, abs=1e-12)
+            else:
+                assert got >= below
+    assert min_interatomic_distance(close, below_A=0.5) == pytest.approx(0.3)

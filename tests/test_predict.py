@@ -72,8 +72,9 @@ def test_factorised_prediction_equals_the_per_sample_batch(tiny_model):
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 1])
 def test_screener_equals_the_plain_path(tiny_model, workers):
-    """Parse once, Li-only aggregation, factorised encoder, a reader process: same numbers, flags,
-    ranks and rejections as prepare -> JSON -> embed every atom -> predict_table."""
+    """Parse once, ordering without Site objects, graphs built by a reader process, the regrouped
+    convolution, Li-only aggregation, factorised encoder: same numbers, flags, ranks and
+    rejections as prepare -> JSON -> embed every atom with e3nn's convolution -> predict_table."""
     from ionscreen.embed import SevenNetEmbedder
     from ionscreen.predict import Screener, predict_table
     from ionscreen.sources import material_id
@@ -85,7 +86,8 @@ def test_screener_equals_the_plain_path(tiny_model, workers):
     got, bad = Screener(tiny_model, device="cpu", workers=workers).screen(files, [600.0, 1000.0], 800.0, progress=False)
     ok, ref_bad = prepare_many([(material_id(f), str(f), f) for f in files], candidate_settings(device="cpu"),
                                relax=False, progress=False)
-    rows = SevenNetEmbedder(device="cpu")([(r["material_id"], structure_from_row(r)) for r in ok], progress=False)
+    stock = SevenNetEmbedder(device="cpu", fast_convolution=False)
+    rows = stock([(r["material_id"], structure_from_row(r)) for r in ok], progress=False)
     from ionscreen.model import load_predictor
 
     ref = predict_table(load_predictor(tiny_model), pd.DataFrame(ok), pd.DataFrame(rows), [600.0, 1000.0], 800.0)
@@ -178,3 +180,13 @@ def test_screen_tables_carries_the_room_temperature_model(tiny_model, embedder, 
     assert schema.read_provenance(tmp_path / "ranking.parquet")["room_temperature_model"] == "obelix-rt"
     ranked = schema.read_table(tmp_path / "ranking.parquet", "predictions")
     assert ranked["sigma_rt_log10_S_cm"].notna().all() and sorted(ranked["rank"].unique()) == [1, 2]
+
+
+def test_screener_says_when_there_is_nothing_to_screen(tiny_model, tmp_path):
+    """A directory of sub-directories is not searched: a clear error, not an empty ranking."""
+    from ionscreen.predict import Screener
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "LiBr.cif").write_text("data_x\n")
+    with pytest.raises(FileNotFoundError, match="not searched recursively"):
+        Screener(tiny_model, device="cpu", workers=0).screen([tmp_path], [600.0], progress=False)

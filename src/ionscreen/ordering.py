@@ -14,15 +14,16 @@ helps); the ``ordering`` text says what was moved and any charge left.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from pymatgen.core import Structure
+from pymatgen.core import Lattice, Structure
 
-from ionscreen.structures import StructureError
+from ionscreen.structures import StructureError, neighbor_pairs
 
 EXACT_ORDERING_ERROR = 0.005  # composition error treated as exact when choosing the supercell
 
@@ -124,18 +125,55 @@ def _composition_error(groups: list[tuple[dict[str, float], list[int]]], n_cells
     return max(abs(got.get(el, 0) - t) / t for el, t in target.items() if t > 0)
 
 
-def _separate_split_sites(big: Structure, occupant: dict[int, str], slots_of: list[list[int]],
-                          min_distance_A: float, rng: np.random.Generator) -> int:
-    """Move atoms off occupied slots closer than ``min_distance_A`` to each other.
+def supercell_arrays(s: Structure, sc: tuple[int, int, int]) -> tuple[Lattice, np.ndarray, np.ndarray]:
+    """(lattice, fractional, Cartesian coordinates) of the diagonal supercell ``sc`` of ``s``,
+    bit for bit what ``s.copy().make_supercell(np.diag(sc))`` holds (pymatgen 2026: images of
+    site i are rows i*n ... i*n+n-1, wrapped into the cell), without building a Site per image
+    (most of an ordering's time on large cells)."""
+    from pymatgen.util.coord import lattice_points_in_supercell
+
+    scale = np.array(np.diag(sc), int)
+    lattice = Lattice(np.dot(scale, s.lattice.matrix), pbc=s.lattice.pbc)
+    vecs = lattice.get_cartesian_coords(lattice_points_in_supercell(scale))
+    cart = (np.array([site.coords for site in s])[:, None, :] + vecs[None]).reshape(-1, 3)
+    inv, m = lattice.inv_matrix, lattice.matrix
+    # pymatgen computes each site's coordinates with a (3,) x (3, 3) product; so does this, row by row.
+    frac = np.array([np.dot(c, inv) for c in cart]).reshape(-1, 3)
+    for _ in range(3):  # wrapped three times over, as the Structure's constructor and make_supercell do
+        frac = np.mod(frac, 1.0)
+    cart = np.array([np.dot(f, m) for f in frac]).reshape(-1, 3)
+    return lattice, frac, cart
+
+
+def sorted_structure(lattice: Lattice, species: list[str], frac: np.ndarray) -> Structure:
+    """The Structure of one element per site, sorted as ``Structure.get_sorted_structure`` sorts
+    (by electronegativity, then symbol; the same comparisons, so the same order), built once."""
+    from pymatgen.core import Element
+
+    x = {el: Element(el).X for el in set(species)}
+
+    def before(a: int, b: int) -> int:  # PeriodicSite.__lt__
+        xa, xb = x[species[a]], x[species[b]]
+        if xa < xb:
+            return -1
+        if xa > xb:
+            return 0
+        return -1 if species[a] < species[b] else 0
+
+    order = sorted(range(len(species)), key=functools.cmp_to_key(before))
+    return Structure(lattice, [species[k] for k in order], frac[order])
+
+
+def _separate_split_sites(pairs: tuple[np.ndarray, np.ndarray], occupant: dict[int, str], slots_of: list[list[int]],
+                          rng: np.random.Generator) -> int:
+    """Move atoms off occupied slots that ``pairs`` (i, j) says are too close to each other.
 
     CIFs describe positional disorder as split sites: two partially occupied positions a few
     tenths of an angstrom apart, of which one holds the atom. A random fill can occupy both; each
     such atom moves to a free slot of its own site group that clashes with no occupied slot, so
     the composition stays the same. Returns how many atoms moved (the clash stays where no free
     slot exists, and the overlap check rejects the structure)."""
-    if min_distance_A <= 0:
-        return 0
-    i_idx, j_idx, _, _ = big.get_neighbor_list(min_distance_A)
+    i_idx, j_idx = pairs
     close: dict[int, set[int]] = {}
     for i, j in zip(i_idx.tolist(), j_idx.tolist(), strict=True):
         if i != j:
@@ -161,11 +199,10 @@ def _separate_split_sites(big: Structure, occupant: dict[int, str], slots_of: li
     return moved
 
 
-def _drop_clashes(big: Structure, occupant: dict[int, str], min_distance_A: float) -> int:
-    """Remove the later atom of every occupied pair closer than ``min_distance_A``; returns how many."""
-    if min_distance_A <= 0:
-        return 0
-    i_idx, j_idx, _, _ = big.get_neighbor_list(min_distance_A)
+def _drop_clashes(pairs: tuple[np.ndarray, np.ndarray], occupant: dict[int, str]) -> int:
+    """Remove the later atom of every occupied pair of ``pairs`` (slots closer than the minimum
+    distance); returns how many."""
+    i_idx, j_idx = pairs
     dropped = 0
     for i, j in sorted(zip(i_idx.tolist(), j_idx.tolist(), strict=True)):
         if i != j and i in occupant and j in occupant:
@@ -191,16 +228,25 @@ def order_structure(
         return OrderingResult(s.copy(), "none")
     n_sites = len(s)
     candidates = sorted(
-        (sc for sc in itertools.product(range(1, 7), repeat=3) if n_sites * np.prod(sc) <= 4 * max_atoms),
-        key=lambda sc: (int(np.prod(sc)), max(sc) - min(sc)),
+        (sc for sc in itertools.product(range(1, 7), repeat=3) if n_sites * math.prod(sc) <= 4 * max_atoms),
+        key=lambda sc: (math.prod(sc), max(sc) - min(sc)),
     )
     occupied = float(sum(sum(_occupancies(site).values()) for site in s))
     n_all = len(candidates)
-    candidates = [sc for sc in candidates if occupied * np.prod(sc) <= max_atoms + 1e-9] or candidates[:1]
+    candidates = [sc for sc in candidates if occupied * math.prod(sc) <= max_atoms + 1e-9] or candidates[:1]
     limited = len(candidates) < n_all
     groups = _site_groups(s)
-    errors = [(_composition_error(groups, int(np.prod(sc))), sc) for sc in candidates]
     # Smallest supercell that is (near) exact; else the smallest within tolerance; else the best.
+    # The error depends on the number of cells only; the scan stops at the first exact one.
+    by_cells: dict[int, float] = {}
+    errors = []
+    for sc in candidates:
+        n_cells = math.prod(sc)
+        if n_cells not in by_cells:
+            by_cells[n_cells] = _composition_error(groups, n_cells)
+        errors.append((by_cells[n_cells], sc))
+        if errors[-1][0] <= EXACT_ORDERING_ERROR:
+            break
     exact = [e for e in errors if e[0] <= EXACT_ORDERING_ERROR]
     within = [e for e in errors if e[0] <= tolerance]
     err, sc = exact[0] if exact else within[0] if within else min(errors, key=lambda e: e[0])
@@ -212,9 +258,8 @@ def order_structure(
             "disorder_unresolved",
         )
     rng = np.random.default_rng(seed)
-    n = int(np.prod(sc))
-    big = s.copy()
-    big.make_supercell(np.diag(sc))
+    n = math.prod(sc)
+    lattice, frac, cart = supercell_arrays(s, sc)
     # Images of original site i are sites i*n ... i*n+n-1 in pymatgen's supercell ordering.
     # Each group's whole atoms are spread at random over all images of all its sites.
     slots_of = [[i * n + k for i in idx for k in range(n)] for _, idx in groups]
@@ -234,11 +279,13 @@ def order_structure(
         labels += [None] * (len(slots) - len(labels))
         rng.shuffle(labels)
         occupant.update({slot: el for slot, el in zip(slots, labels, strict=True) if el is not None})
-    moved_off = _separate_split_sites(big, occupant, slots_of, min_distance_A, rng)
+    # slot pairs closer than the minimum distance (split sites), found once for both uses below
+    pairs = neighbor_pairs(lattice, cart, min_distance_A)[:2] if min_distance_A > 0 else (np.zeros(0, int),) * 2
+    moved_off = _separate_split_sites(pairs, occupant, slots_of, rng)
     if moved_off:
         charge_note += f", {moved_off} atom{'s' * (moved_off > 1)} moved off split sites"
     if fallback:  # clashes no move could resolve: drop the atom, and count it in the composition error
-        dropped = _drop_clashes(big, occupant, min_distance_A)
+        dropped = _drop_clashes(pairs, occupant)
         if dropped:
             target: dict[str, float] = {}
             for (occ, _), slots in zip(groups, slots_of, strict=True):
@@ -247,8 +294,8 @@ def order_structure(
             got = {el: sum(1 for v in occupant.values() if v == el) for el in target}
             err = max(err, max(abs(got[el] - t) / t for el, t in target.items() if t > 0))
             charge_note += f", {dropped} clashing atom{'s' * (dropped > 1)} dropped"
-    ordered = Structure(big.lattice, [occupant[k] for k in sorted(occupant)],
-                        [big[k].frac_coords for k in sorted(occupant)])
+    kept = sorted(occupant)
+    ordered = sorted_structure(lattice, [occupant[k] for k in kept], frac[kept])
     over = ""
     if len(ordered) > max_atoms:
         if not fallback:
@@ -263,4 +310,4 @@ def order_structure(
         f"random fill (seed {seed}) of a {'x'.join(map(str, sc))} supercell, "
         f"composition error {err:.1%}{approx}, vacancies removed{charge_note}{over}"
     )
-    return OrderingResult(ordered.get_sorted_structure(), desc, float(err))
+    return OrderingResult(ordered, desc, float(err))

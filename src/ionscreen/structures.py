@@ -74,15 +74,35 @@ def perpendicular_widths(lattice: Lattice) -> np.ndarray:
     )
 
 
-def min_interatomic_distance(s: Structure) -> float:
-    """Smallest distance between two atoms, periodic images included (A)."""
+def neighbor_pairs(lattice: Lattice, cart: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, distance in A) of every pair of atoms closer than ``r`` (periodic images included,
+    an atom with itself at distance 0 excluded): ``Structure.get_neighbor_list`` on arrays."""
+    from pymatgen.optimization.neighbors import find_points_in_spheres
+
+    cart = np.ascontiguousarray(cart, dtype=float)
+    i, j, _, d = find_points_in_spheres(cart, cart, r=r, pbc=np.ascontiguousarray(lattice.pbc, dtype=np.int64),
+                                        lattice=np.ascontiguousarray(lattice.matrix, dtype=float), tol=1e-8)
+    keep = ~((i == j) & (d <= 1e-8))
+    return i[keep], j[keep], d[keep]
+
+
+def min_interatomic_distance(s: Structure, below_A: float | None = None) -> float:
+    """Smallest distance between two atoms, periodic images included (A).
+
+    With ``below_A`` only pairs closer than that are searched (a neighbour list instead of the
+    all-pairs matrix, which is quadratic in atoms): the result is exact when it is below
+    ``below_A`` and otherwise some value >= ``below_A``."""
     if len(s) == 1:
         return float(np.min(s.lattice.abc))
+    # A single atom's own image closer than any pair (tiny cells).
+    width = float(np.min(perpendicular_widths(s.lattice)))
+    if below_A is not None:
+        i, j, d = neighbor_pairs(s.lattice, s.cart_coords, below_A)
+        d = d[i != j]
+        return min(float(d.min()) if len(d) else float(below_A), width)
     dm = s.distance_matrix
     np.fill_diagonal(dm, np.inf)
-    d = float(dm.min())
-    # A single atom's own image closer than any pair (tiny cells).
-    return min(d, float(np.min(perpendicular_widths(s.lattice))))
+    return min(float(dm.min()), width)
 
 
 def check_structure(
@@ -103,7 +123,7 @@ def check_structure(
     if max_atoms is not None and len(s) > max_atoms:
         raise StructureError(f"{len(s)} atoms exceed the limit of {max_atoms}", "too_large")
     if s.is_ordered:
-        d = min_interatomic_distance(s)
+        d = min_interatomic_distance(s, below_A=min_distance_A)
         if d < min_distance_A:
             raise StructureError(f"overlapping atoms: closest pair {d:.3f} A < {min_distance_A} A", "overlapping_atoms")
 
