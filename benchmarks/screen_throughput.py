@@ -105,7 +105,7 @@ def main() -> None:
         if not a.skip_plain:
             plain, tp = plain_path(a.model, files, a.temperatures, a.device, a.max_atoms)
         t0 = time.perf_counter()
-        screener = Screener(a.model, device=a.device, threads=a.threads, workers=a.workers, max_atoms=a.max_atoms)
+        screener = Screener(a.model, device=a.device, threads=a.threads, workers=a.workers, max_atoms=a.max_atoms).load()
         # (the Screener sets torch's threads for this process; the plain path ran before it)
         t_load = time.perf_counter() - t0
         t0 = time.perf_counter()

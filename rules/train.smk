@@ -51,6 +51,7 @@ rule train:
         predictions=f"{R}/train/predictions.parquet",
     params:
         settings=TRAIN_SETTINGS,
+        stage_version=STAGE_VERSIONS["train"],
         embedding=embedding_meta(),
     threads: 2
     resources:
@@ -75,6 +76,7 @@ rule ablations:
         report(f"{R}/train/ablations.parquet", category="Model"),
     params:
         settings=TRAIN_SETTINGS,
+        stage_version=STAGE_VERSIONS["train"],
     threads: 2
     resources:
         mem_mb=6000,
@@ -98,6 +100,7 @@ rule cross_validate:
         report(f"{R}/train/cross_validation.parquet", category="Model"),
     params:
         settings=TRAIN_SETTINGS,
+        stage_version=STAGE_VERSIONS["train"],
         evaluate=EVALUATE_SETTINGS,
     threads: 2
     resources:

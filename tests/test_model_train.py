@@ -84,6 +84,30 @@ def test_training_learns_and_checkpoint_loads_alone(tmp_path):
     assert p.meta.embedding == {"model": "7net-0", "layer": 10, "variant": "full"}
 
 
+def test_rounding_noise_columns_do_not_move_predictions(tmp_path):
+    """Embedding components that vanish by symmetry arrive as float32 rounding noise (~1e-7).
+    Standardised to unit variance they became features, and predictions moved by 0.03 log10
+    units under 1e-6 noise; treated as constant (spread < CONSTANT_STD) they move predictions
+    by nothing that matters."""
+    from ionscreen.dataset import CONSTANT_STD
+
+    labels, emb, structs = synthetic(n_materials=60, dim=8)
+    rng = np.random.default_rng(1)
+    noisy = [np.concatenate([e, rng.normal(0, 1e-7, 4).astype(np.float32)]) for e in emb["embedding"]]
+    emb = emb.assign(embedding=noisy)
+    cfg = TrainConfig(decoder_widths=[32, 32], epochs=30, patience=10, seeds=[0], val_fraction=0.25, batch_materials=8)
+    train(labels, emb, structs, cfg, tmp_path / "model", tmp_path / "metrics.parquet", tmp_path / "pred.parquet")
+    p = load_predictor(tmp_path / "model")
+    assert np.all(p.x_std[8:12] == 1.0) and np.all(p.x_mean[8:12] == 0.0)  # the noise columns, linear term
+    assert np.all(p.x_std[:8] > CONSTANT_STD)
+    embs = [np.stack(g["embedding"].to_list()) for _, g in emb.groupby("material_id", sort=False)][:20]
+    again = [e + np.concatenate([np.zeros((len(e), 8)), rng.normal(0, 1e-6, (len(e), 4))], axis=1).astype(np.float32)
+             for e in embs]
+    a, _, _ = p.predict_materials(embs, [600.0, 1000.0])
+    b, _, _ = p.predict_materials(again, [600.0, 1000.0])
+    assert np.abs(a - b).max() < 1e-5
+
+
 def test_too_few_samples_is_a_clear_error(tmp_path):
     labels, emb, structs = synthetic(n_materials=1)
     with pytest.raises(ValueError, match="usable samples"):

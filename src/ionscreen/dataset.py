@@ -202,11 +202,19 @@ class Tensors:
         return self
 
 
+# Training spread below which a feature column counts as constant (its values' units). Embeddings
+# are float32 sums of O(1) terms: a component that vanishes by symmetry (an l > 0 irrep at a
+# centrosymmetric Li site) comes out as rounding noise of 1e-8 to 1e-6. Scaled to unit variance,
+# that noise became a feature: a model trained so moved by 0.03 log10 units under 1e-6 noise in
+# its inputs (another batch composition, another BLAS). 1e-5 is 10x the largest such noise.
+CONSTANT_STD = 1e-5
+
+
 def _standardise(a: np.ndarray, train_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean, std = a[train_rows].mean(axis=0), a[train_rows].std(axis=0)
     # Constant columns pass through unchanged. The temperature term's 1 is the bias-free encoder's
     # only bias: centred to 0, LayerNorm(W x) would be blind to the scale of x.
-    const = std < 1e-8
+    const = std < CONSTANT_STD
     mean[const], std[const] = 0.0, 1.0
     return mean, std
 

@@ -19,6 +19,7 @@ overlapping atoms, too large) go to the rejected table with the reason.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -263,29 +264,33 @@ class Screener:
     """Structure files in, ranked predictions out, with the models loaded once per process.
 
     What makes it fast, each checked equal to the plain path (tests/test_predict.py,
-    benchmarks/screen_throughput.py): every file is parsed once and the prepared Structure goes
-    straight to the embedder (no JSON round trip); no space-group search (screening does not
-    report it); only the Li rows of the embedding are aggregated; the encoder's structure part
-    runs once per material and the decoder once over all (material, T) rows
-    (``Predictor.predict_materials``); reading and ordering run in ``workers`` reader processes
-    while this process embeds (on 2 cores: one reader, torch on the other core). Files stream
-    in chunks of ``chunk``, so memory is bounded by a chunk whatever the number of candidates.
-    A progress bar (rate, ETA) shows on a terminal and stays quiet in logs and CI.
+    benchmarks/screen_throughput.py): every file is parsed once and no JSON round trip follows;
+    no space-group search (screening does not report it); the disorder is ordered on arrays
+    (``ordering.supercell_arrays``); reading, ordering and SevenNet's neighbour graph run in
+    ``workers`` reader processes, which send numpy arrays back, while this process embeds (on 2
+    cores: one reader, torch on the other core; every core once the readers are done); the
+    convolution is ``ionscreen.fasttp``'s on CPUs; only the Li rows of the embedding are
+    aggregated; the encoder's structure part runs once per material and the decoder once over
+    all (material, T) rows (``Predictor.predict_materials``). SevenNet is built while the readers
+    start (``load`` builds it at once). Files stream in chunks of ``chunk``, so memory is bounded
+    by a chunk whatever the number of candidates. A progress bar (rate, ETA) shows on a terminal
+    and stays quiet in logs and CI.
     """
 
     def __init__(self, model_dir: str | Path, *, device: str = "auto", threads: int | None = None, workers: int | None = None,
                  relax_steps: int = 0, max_atoms: int | None = None, batch_atoms: int | None = None,
                  chunk: int = 256) -> None:
         from ionscreen import mlip
-        from ionscreen.embed import embedder_for
+        from ionscreen.embed import default_batch_atoms
         from ionscreen.structures import candidate_settings
 
         self.predictor = load_predictor(model_dir)
         emb_meta = self.predictor.meta.embedding
         self.settings = candidate_settings(mlip=emb_meta.get("model", "7net-0"), device=device, relax_steps=relax_steps,
                                            **({} if max_atoms is None else {"max_atoms": max_atoms}))
-        self.embedder = embedder_for(emb_meta, device)
+        self._embedding, self._device, self._embedder = emb_meta, device, None
         self.known = mlip.known_elements(self.settings.mlip)
+        self.cutoff = mlip.cutoff_A(self.settings.mlip)
         # Relaxation needs the MLIP: then everything runs in this process.
         self.calc = mlip.get_calculator(self.settings.mlip, device) if relax_steps > 0 else None
         cores = os.cpu_count() or 1
@@ -297,9 +302,23 @@ class Screener:
         self.threads = max(1, cores - self.workers) if threads is None else threads
         self.threads_given = threads
         mlip.set_threads(self.threads)
-        self.batch_atoms = batch_atoms or self.embedder.default_batch_atoms()
+        self.batch_atoms = batch_atoms or default_batch_atoms(mlip.resolve_device(device))
         self.chunk = chunk
         self.timings: dict[str, float] = {}  # seconds per stage of the last screen (read = waiting for readers)
+
+    @property
+    def embedder(self) -> Any:
+        """The SevenNet embedder the model needs, built on first use."""
+        if self._embedder is None:
+            from ionscreen.embed import embedder_for
+
+            self._embedder = embedder_for(self._embedding, self._device)
+        return self._embedder
+
+    def load(self) -> Screener:
+        """Build every model now (a benchmark that times screening alone calls this first)."""
+        _ = self.embedder
+        return self
 
     def _prepared(self, items: list[tuple[str, str, Path]]) -> Iterator[tuple[dict[str, Any] | None, dict[str, Any] | None]]:
         from ionscreen.structures import prepare_item
@@ -312,7 +331,7 @@ class Screener:
 
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
         with ctx.Pool(self.workers) as pool:
-            args = [(mid, source, str(path), self.settings, self.known, self.embedder.cutoff) for mid, source, path in items]
+            args = [(mid, source, str(path), self.settings, self.known, self.cutoff) for mid, source, path in items]
             yield from pool.imap(_prepare_worker, args, chunksize=4)
 
     def screen(self, paths: Sequence[str | Path], temperatures_K: Sequence[float],
@@ -362,6 +381,10 @@ class Screener:
 
         bar = tqdm(total=len(items), desc="screen", unit="structure", disable=(not progress) if progress is not None else None)
         stream = self._prepared(items)
+        first = next(stream, None)  # the readers are at work: build SevenNet meanwhile
+        self.load()
+        if first is not None:
+            stream = itertools.chain([first], stream)
         while True:
             t0 = time.perf_counter()
             item = next(stream, None)

@@ -38,6 +38,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "embed": 1,  # SevenNet structure embeddings (embed.py)
     "trajembed": 1,  # MOMENT / Fourier trajectory embeddings (trajembed.py)
     "trainset": 1,  # the training-set tables (trainset.py)
+    "train": 2,  # models and their metrics (train.py, dataset.py); 2: rounding-noise columns constant
     "predict": 2,  # predictions of one candidate shard (predict.py); 2: obelix-rt columns
 }
 
