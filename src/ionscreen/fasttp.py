@@ -12,16 +12,20 @@ generated code builds an (edge x u x i x j) outer product per path, contracts it
 concatenates 15 pieces in the (u, k) layout, where k (1, 3 or 5 values) is the fastest index:
 on a CPU that is most of an embedding's time. Here the same sums run in another order:
 
+- the radial network runs once per distinct edge length (the weights depend on the length
+  alone; in a crystal most lengths repeat: 566 among 27,390 edges in a batch of OBELiX cells);
 - per edge, M[e, i, (p, k)] = sum_j Y[e, j] a_p C_p[i, j, k] for all paths of one first input
   at once (one small matmul);
-- messages in a channel-last layout, (p, k, u) with u fastest, so the weights multiply whole
-  vectors of channels: r[e, (p, k), u] = sum_i M[e, i, (p, k)] x[e, i, u] w_p[e, u];
-- the edge sum in that layout, then one permutation to e3nn's (u, k) layout per atom (there are
-  ~50 times fewer atoms than edges).
+- per path, z[(e, i), u] = x[src e, u, i] w_p[e, u], channels last, so the weights multiply
+  whole vectors of channels;
+- the edge sum is one sparse x dense product, out_p[(n, k), u] = sum_(e, i) A[(n, k), (e, i)]
+  z[(e, i), u] with A = M_p placed at the rows of each edge's atom n (no per-edge messages of
+  all 15 paths are ever stored), then transposed into e3nn's (u, k) layout per atom.
 
-The result equals e3nn's to float rounding (tests/test_fasttp.py: random and real inputs, the
-whole embedding). ``FastConvolution.from_sevenn`` refuses any convolution whose instructions
-are not all weighted "uvu" paths with a multiplicity-1 filter.
+The result equals e3nn's to float32 rounding (tests/test_fasttp.py: real crystal graphs, every
+kind of input irrep, edges in any order, the whole embedding). ``FastConvolution.from_sevenn``
+refuses any convolution whose instructions are not all weighted "uvu" paths with a
+multiplicity-1 filter and per-edge weights.
 """
 
 from __future__ import annotations
