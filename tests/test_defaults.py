@@ -4,6 +4,7 @@ follow them; these tests fail when one drifts."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 
 import pytest
 import yaml
@@ -60,5 +61,6 @@ def test_command_line_defaults_equal_the_dataclasses():
         args = _parser_defaults(command, *extra, "--out", "x")
         assert args["n_dt"] == lab["n_dt"] and args["specie"] == lab["specie"]
     emb = _parser_defaults("embed", "s.cif", "--out", "x")
-    model, layer, variant, device = SevenNetEmbedder.__init__.__defaults__
-    assert (emb["model"], emb["layer"], emb["variant"], emb["device"]) == (model, layer, variant, device)
+    params = inspect.signature(SevenNetEmbedder.__init__).parameters
+    for name in ("model", "layer", "variant", "device"):
+        assert emb[name] == params[name].default, name

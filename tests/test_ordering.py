@@ -115,6 +115,7 @@ def test_supercell_arrays_are_pymatgens_supercell_bit_for_bit(name):
         assert np.array_equal(frac, big.frac_coords) and np.array_equal(cart, big.cart_coords)
 
 
+@pytest.mark.filterwarnings("ignore:No Pauling electronegativity")
 def test_sorted_structure_sorts_as_pymatgen_does():
     """Electronegativity, then symbol; equal keys keep their order (He has no electronegativity)."""
     from ionscreen.ordering import sorted_structure
