@@ -91,7 +91,7 @@ def test_embedder_uses_it_on_cpu_and_gives_the_stock_embeddings():
     from ionscreen.embed import SevenNetEmbedder
     from ionscreen.fasttp import FastConvolution
 
-    structures = [read_structure(REPO / "resources/structures/candidates" / f) for f in ("LiBr.json", "Li10GeP2S12.json")]
+    structures = [read_structure(REPO / "resources/structures/candidates" / f) for f in ("LiBr.json", "LiFePO4.json")]
     for variant in ("full", "invariant"):
         fast = SevenNetEmbedder(variant=variant, device="cpu")
         stock = SevenNetEmbedder(variant=variant, device="cpu", fast_convolution=False)
