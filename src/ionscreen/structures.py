@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
+from ionscreen.cif import read_cif
+
 log = logging.getLogger(__name__)
 
 class StructureError(ValueError):
@@ -50,6 +52,8 @@ def read_structure(path: str | Path) -> Structure:
                 if obj.get("@class") == "Molecule" or "lattice" not in obj:
                     raise StructureError(f"{path.name}: non-periodic input (no lattice)", "non_periodic")
                 s = Structure.from_dict(obj)
+            elif path.suffix.lower() == ".cif":
+                s = read_cif(path)  # pymatgen's parser, symmetry images tested in numpy (same structure)
             else:
                 s = Structure.from_file(path)
     except StructureError:
