@@ -99,3 +99,44 @@ def test_cli_embed_equals_independent_computation(tmp_path):
         li = [i for i, site in enumerate(s) if site.specie.symbol == "Li"]
         assert rows["atom_index"].tolist() == li
         np.testing.assert_allclose(np.stack(rows["embedding"].to_list()), ref[li], rtol=1e-5, atol=1e-5)
+
+
+def test_graph_arrays_equal_sevenns_graph():
+    """Our graph builder gives sevenn's ``unlabeled_atoms_to_graph`` dict, array for array (same
+    keys, values and dtypes), on cells with small and skewed lattices and many neighbours."""
+    from pymatgen.io.ase import AseAtomsAdaptor
+    from sevenn.train.dataload import unlabeled_atoms_to_graph
+
+    from ionscreen.embed import graph_arrays
+
+    lfp = read_structure(REPO / "resources/structures/candidates/LiFePO4.json")
+    cells = [li3n(), li3n() * (2, 1, 1), lfp, lfp.copy().make_supercell([[1, 1, 0], [0, 1, 0], [0, 0, 1]]),
+             read_structure(REPO / "resources/structures/candidates/LiBr.json")]
+    for s in cells:
+        ours, ref = graph_arrays(s, 5.0), unlabeled_atoms_to_graph(AseAtomsAdaptor.get_atoms(s), 5.0)
+        assert ours.keys() == ref.keys()
+        assert len(ref["edge_vec"]) > 10 * len(s)
+        for key, value in ref.items():
+            if isinstance(value, np.ndarray):
+                assert ours[key].dtype == value.dtype, key
+                np.testing.assert_array_equal(ours[key], value, err_msg=key)
+            else:
+                assert ours[key] == value, key
+
+
+def test_model_built_through_the_embedding_layer_embeds_as_the_whole_model():
+    """Only the blocks up to the embedding layer are built and loaded: the same embeddings (to
+    float rounding: the very same operations) as the whole model, which stays runnable no further."""
+    from ionscreen import mlip
+    from ionscreen.embed import SevenNetEmbedder, build_model_through
+
+    cp = mlip._sevennet_checkpoint("7net-0")
+    part = build_model_through(cp, 10)
+    assert len(part._modules) == 11 and len(cp.build_model()._modules) > 30
+    cells = [li3n(), read_structure(REPO / "resources/structures/candidates/LiFePO4.json")]
+    got = SevenNetEmbedder(device="cpu", fast_convolution=False).forward_layers(cells)["x"]
+    whole = SevenNetEmbedder(device="cpu", fast_convolution=False)
+    whole.model = cp.build_model().eval()
+    ref = whole.forward_layers(cells)["x"]
+    assert got.shape == ref.shape == (len(cells[0]) + len(cells[1]), 480)
+    torch.testing.assert_close(got, ref, rtol=0, atol=0)

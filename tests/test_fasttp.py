@@ -18,7 +18,10 @@ def _inputs_of_each_convolution(structures):
 
     from ionscreen.embed import SevenNetEmbedder
 
+    from ionscreen import mlip
+
     stock = SevenNetEmbedder(device="cpu", fast_convolution=False)
+    stock.model = mlip._sevennet_checkpoint("7net-0").build_model().eval()  # every block, not only those to layer 10
     data = Batch.from_data_list([stock._graph(s) for s in structures])
     stock.model.set_is_batch_data(True)
     inputs = {}

@@ -182,6 +182,44 @@ def test_screen_tables_carries_the_room_temperature_model(tiny_model, embedder, 
     assert ranked["sigma_rt_log10_S_cm"].notna().all() and sorted(ranked["rank"].unique()) == [1, 2]
 
 
+def test_readers_stay_within_the_prefetch_window(tiny_model):
+    """Reading outpaces embedding on CPUs now: at most ``prefetch`` files are read ahead of the
+    consumer (memory bounded by the window, not by the candidate count), refilled in bursts, every
+    file still comes back in order, and a consumer that stops early does not leave the pool's
+    feeder waiting."""
+    import threading
+    import time
+
+    from ionscreen.predict import Screener
+    from tests.conftest import REPO
+
+    screener = Screener(tiny_model, device="cpu", workers=1, chunk=2)
+    assert screener.prefetch == 4
+    files = sorted((REPO / "resources/structures/candidates").glob("*.json"))[:3] * 8
+    items = [(f"m{k}", "test", f) for k, f in enumerate(files)]
+    ahead, fed, ids = [], [], []
+    stream = screener._prepared(items)
+    assert next(stream) is None  # the readers have started
+    for row, rejected in stream:
+        ids.append((row or rejected)["material_id"])
+        time.sleep(0.05)  # a slow embedder
+        fed.append(screener._reader["submitted"])
+        ahead.append(fed[-1] - len(ids))
+    assert ids == [m for m, _, _ in items]
+    assert max(ahead) == screener.prefetch  # the reader ran ahead as far as the window allows, no further
+    full = ahead.index(screener.prefetch)
+    refills = set(np.diff(fed[full:]).tolist()) - {0}
+    assert refills == {screener.prefetch // 2}  # in bursts: half a window at a time, once half is free
+    assert screener._reader is None and screener._readers_idle() is False
+
+    stream = screener._prepared(items)
+    next(stream), next(stream)
+    closer = threading.Thread(target=stream.close)
+    closer.start()
+    closer.join(timeout=30)
+    assert not closer.is_alive()
+
+
 def test_screener_says_when_there_is_nothing_to_screen(tiny_model, tmp_path):
     """A directory of sub-directories is not searched: a clear error, not an empty ranking."""
     from ionscreen.predict import Screener

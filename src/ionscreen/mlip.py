@@ -73,12 +73,35 @@ def _sevennet_checkpoint(name: str) -> Any:
             ) from exc
 
 
+@functools.lru_cache(maxsize=4)
+def sevennet_config(name: str) -> dict[str, Any]:
+    """The configuration stored in a SevenNet checkpoint (species, cutoff, ...). For a file or a
+    model bundled in the sevenn wheel it is read with ``torch.load`` alone (0.1 s; sevenn's own
+    loader first imports about 1.5 s of modules, which ``ionscreen predict`` then spends while
+    its reader process is already at work); other names go through sevenn's loader."""
+    import torch
+
+    path = Path(name)
+    if not path.is_file():
+        import sevenn._const as const
+
+        bundled = {"7net-0": "SEVENNET_0_11Jul2024", "sevennet-0": "SEVENNET_0_11Jul2024",
+                   "7net-0_11jul2024": "SEVENNET_0_11Jul2024", "7net-0_22may2024": "SEVENNET_0_22May2024",
+                   "7net-l3i5": "SEVENNET_l3i5"}.get(name.lower())
+        path = Path(getattr(const, bundled, "")) if bundled else Path()
+    if path.is_file():
+        config = torch.load(path, map_location="cpu", weights_only=False).get("config")
+        if isinstance(config, dict):
+            return config
+    return _sevennet_checkpoint(name).config
+
+
 def known_elements(name: str) -> frozenset[str] | None:
     """Elements the potential was trained on (None = any, e.g. Lennard-Jones)."""
     if name == LJ_NAME:
         return None
     if is_sevennet(name):
-        return frozenset(_sevennet_checkpoint(name).config["chemical_species"])
+        return frozenset(sevennet_config(name)["chemical_species"])
     if name.endswith(".model"):
         return None  # MACE models carry their own z-table; checked when the calculator is built
     raise MLIPError(f"unknown MLIP {name!r}: use a SevenNet name, a MACE .model file or 'lj'")
@@ -86,7 +109,7 @@ def known_elements(name: str) -> frozenset[str] | None:
 
 def cutoff_A(name: str) -> float:
     if is_sevennet(name):
-        return float(_sevennet_checkpoint(name).config["cutoff"])
+        return float(sevennet_config(name)["cutoff"])
     return 5.0
 
 

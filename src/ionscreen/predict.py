@@ -19,7 +19,6 @@ overlapping atoms, too large) go to the rejected table with the reason.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import os
@@ -257,7 +256,18 @@ def _prepare_worker(args: tuple[str, str, str, Any, frozenset[str] | None, float
     row, rejected = prepare_item(mid, source, path, settings, None, known, symmetry=False, keep=True)
     if row is not None:
         row["_graph"] = graph_arrays(row.pop("_structure"), cutoff)
+    if _READ_COUNT is not None:
+        with _READ_COUNT.get_lock():
+            _READ_COUNT.value += 1
     return row, rejected
+
+
+_READ_COUNT: Any = None  # in a reader process: the shared count of files it and its siblings have read
+
+
+def _init_reader(count: Any) -> None:
+    global _READ_COUNT
+    _READ_COUNT = count
 
 
 class Screener:
@@ -304,6 +314,8 @@ class Screener:
         mlip.set_threads(self.threads)
         self.batch_atoms = batch_atoms or default_batch_atoms(mlip.resolve_device(device))
         self.chunk = chunk
+        self.prefetch = 2 * chunk  # files read ahead of the embedding at most (bounds memory)
+        self._reader: dict[str, Any] | None = None  # the running readers' counts (``_prepared``)
         self.timings: dict[str, float] = {}  # seconds per stage of the last screen (read = waiting for readers)
 
     @property
@@ -320,19 +332,58 @@ class Screener:
         _ = self.embedder
         return self
 
-    def _prepared(self, items: list[tuple[str, str, Path]]) -> Iterator[tuple[dict[str, Any] | None, dict[str, Any] | None]]:
+    def _prepared(self, items: list[tuple[str, str, Path]]
+                  ) -> Iterator[tuple[dict[str, Any] | None, dict[str, Any] | None] | None]:
+        """(row, rejected) per item, in order, after one None that says the readers have started."""
         from ionscreen.structures import prepare_item
 
         if self.workers < 1:
+            yield None
             for mid, source, path in items:
                 yield prepare_item(mid, source, path, self.settings, self.calc, self.known, symmetry=False, keep=True)
             return
         import multiprocessing as mp
+        import threading
 
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ctx.Pool(self.workers) as pool:
-            args = [(mid, source, str(path), self.settings, self.known, self.cutoff) for mid, source, path in items]
-            yield from pool.imap(_prepare_worker, args, chunksize=4)
+        # At most ``prefetch`` files are read ahead of the embedding, so memory stays bounded when
+        # reading is faster than embedding. The window refills in bursts (the feeder waits until
+        # half of it is free): between bursts the readers are idle and torch takes their cores
+        # (``_readers_idle``), rather than both fighting for them file by file.
+        state = {"submitted": 0, "taken": 0, "stop": False, "done": ctx.Value("q", 0)}
+        turn = threading.Condition()
+        self._reader = state
+
+        def feed() -> Iterator[tuple[Any, ...]]:
+            for mid, source, path in items:
+                with turn:
+                    if state["submitted"] - state["taken"] >= self.prefetch:
+                        turn.wait_for(lambda: state["stop"] or state["submitted"] - state["taken"] <= self.prefetch // 2)
+                    if state["stop"]:
+                        return
+                    state["submitted"] += 1
+                yield (mid, source, str(path), self.settings, self.known, self.cutoff)
+
+        with ctx.Pool(self.workers, initializer=_init_reader, initargs=(state["done"],)) as pool:
+            try:
+                results = pool.imap(_prepare_worker, feed())  # one file per task: every fed file is in work
+                yield None  # the readers are at work
+                for out in results:
+                    with turn:
+                        state["taken"] += 1
+                        turn.notify()
+                    yield out
+            finally:
+                with turn:
+                    state["stop"] = True  # a feeder still waiting returns
+                    turn.notify()
+                self._reader = None
+
+    def _readers_idle(self) -> bool:
+        """True when the reader processes have read every file handed to them (all files, or as
+        many as the prefetch window allows): torch may then use their cores too."""
+        r = self._reader
+        return r is not None and r["done"].value >= r["submitted"]
 
     def screen(self, paths: Sequence[str | Path], temperatures_K: Sequence[float],
                rank_temperature_K: float | None = None, *, progress: bool | None = None
@@ -359,10 +410,13 @@ class Screener:
         pending_atoms = 0
 
         clock = {"read": 0.0, "embed": 0.0, "predict": 0.0}
+        from ionscreen import mlip
 
         def embed_pending() -> None:
             if pending:
                 t0 = time.perf_counter()
+                if self.threads_given is None and self.workers > 0:  # readers idle: their cores too
+                    mlip.set_threads(self.threads + self.workers if self._readers_idle() else self.threads)
                 out = self.embedder.atom_embeddings([r.pop("_graph", None) or r.pop("_structure") for r in pending],
                                                     specie="Li")
                 infos.extend(pending)
@@ -381,10 +435,8 @@ class Screener:
 
         bar = tqdm(total=len(items), desc="screen", unit="structure", disable=(not progress) if progress is not None else None)
         stream = self._prepared(items)
-        first = next(stream, None)  # the readers are at work: build SevenNet meanwhile
+        next(stream)  # the readers have started (their imports, the first files): build SevenNet meanwhile
         self.load()
-        if first is not None:
-            stream = itertools.chain([first], stream)
         while True:
             t0 = time.perf_counter()
             item = next(stream, None)
@@ -406,8 +458,6 @@ class Screener:
                 predict_chunk()
         # The readers are done: what is left (the last embeddings, the last chunk's decoder) gets
         # every core this process may use.
-        from ionscreen import mlip
-
         if self.threads_given is None and self.workers > 0:
             mlip.set_threads(self.threads + self.workers)
         try:

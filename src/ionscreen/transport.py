@@ -31,7 +31,7 @@ def arrhenius_fit(T_K: np.ndarray, D: np.ndarray, D_std: np.ndarray | None = Non
     parameter covariance is scaled by chi^2/dof (dof = n - 2) when that exceeds 1, so the interval
     uses Student's t quantile at dof (``t95``; 4.30 for four temperatures), not the normal 1.96.
     """
-    from scipy.stats import t as student_t
+    from scipy.special import stdtrit  # Student-t quantile (scipy.stats' t.ppf, without its 0.5 s import)
 
     T_K, D = np.asarray(T_K, float), np.asarray(D, float)
     x = 1.0 / T_K
@@ -46,7 +46,7 @@ def arrhenius_fit(T_K: np.ndarray, D: np.ndarray, D_std: np.ndarray | None = Non
     dof = max(1, len(y) - 2)
     cov = np.linalg.inv(A.T @ A) * max(1.0, float(resid @ resid) / dof)
     ea, ea_std = float(-coef[1] * K_B_EV), float(math.sqrt(cov[1, 1]) * K_B_EV)
-    t95 = float(student_t.ppf(0.975, dof))
+    t95 = float(stdtrit(dof, 0.975))
     return {
         "Ea_eV": ea, "Ea_std_eV": ea_std, "t95": t95,
         "Ea_ci95_low_eV": ea - t95 * ea_std, "Ea_ci95_high_eV": ea + t95 * ea_std,
