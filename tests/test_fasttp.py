@@ -16,9 +16,8 @@ def _inputs_of_each_convolution(structures):
     """(stock SevenNet-0 model, {convolution name: its input data}) for one batched graph."""
     from torch_geometric.data import Batch
 
-    from ionscreen.embed import SevenNetEmbedder
-
     from ionscreen import mlip
+    from ionscreen.embed import SevenNetEmbedder
 
     stock = SevenNetEmbedder(device="cpu", fast_convolution=False)
     stock.model = mlip._sevennet_checkpoint("7net-0").build_model().eval()  # every block, not only those to layer 10

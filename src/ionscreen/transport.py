@@ -31,7 +31,7 @@ def arrhenius_fit(T_K: np.ndarray, D: np.ndarray, D_std: np.ndarray | None = Non
     parameter covariance is scaled by chi^2/dof (dof = n - 2) when that exceeds 1, so the interval
     uses Student's t quantile at dof (``t95``; 4.30 for four temperatures), not the normal 1.96.
     """
-    from scipy.special import stdtrit  # Student-t quantile (scipy.stats' t.ppf, without its 0.5 s import)
+    from scipy.special import stdtrit  # scipy.stats' t.ppf without scipy.stats' 0.5 s import
 
     T_K, D = np.asarray(T_K, float), np.asarray(D, float)
     x = 1.0 / T_K
