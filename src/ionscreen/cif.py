@@ -109,7 +109,9 @@ class FastCifParser(CifParser):
 
     def _get_structure(self, data: Any, primitive: bool, symmetrized: bool, check_occu: bool = False,
                        min_thickness: float = 0.01) -> Structure | None:
-        symbols = data["_atom_site_type_symbol"] if "_atom_site_type_symbol" in data.data else data["_atom_site_label"]
+        # Each site's symbol: its type symbol where the CIF gives them, else its label (as pymatgen reads it).
+        typed = "_atom_site_type_symbol" in data.data
+        symbols = data["_atom_site_type_symbol"] if typed else data["_atom_site_label"]
         if (primitive or symmetrized or not check_occu or self.feature_flags["magcif"]
                 or self.feature_flags["magcif_incommensurate"] or any(_implicit_hydrogens(s) for s in symbols)):
             return super()._get_structure(data, primitive, symmetrized, check_occu=check_occu,
@@ -128,16 +130,13 @@ class FastCifParser(CifParser):
         coord_to_species: dict[tuple[float, float, float], Composition] = {}
         labels: dict[tuple[float, float, float], str] = {}
         for idx, label in enumerate(data["_atom_site_label"]):
-            try:
-                symbol = self._parse_symbol(data["_atom_site_type_symbol"][idx])
-            except KeyError:
-                symbol = self._parse_symbol(label)
+            symbol = self._parse_symbol(symbols[idx])
             if not symbol:
                 continue
             if oxi_states is not None:
                 o_s = oxi_states.get(symbol, 0)
-                if "_atom_site_type_symbol" in data.data:
-                    o_s = oxi_states.get(data["_atom_site_type_symbol"][idx], o_s)
+                if typed:
+                    o_s = oxi_states.get(symbols[idx], o_s)
                 try:
                     el: Any = Species(symbol, o_s)
                 except Exception:

@@ -17,7 +17,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-SEVENNET_BUNDLED = ("7net-0", "7net-0_11jul2024", "sevennet-0", "7net-0_22may2024", "7net-l3i5")
+# Models bundled in the sevenn wheel: name -> the ``sevenn._const`` attribute holding its checkpoint path.
+SEVENNET_BUNDLED = {"7net-0": "SEVENNET_0_11Jul2024", "7net-0_11jul2024": "SEVENNET_0_11Jul2024",
+                    "sevennet-0": "SEVENNET_0_11Jul2024", "7net-0_22may2024": "SEVENNET_0_22May2024",
+                    "7net-l3i5": "SEVENNET_l3i5"}
 LJ_NAME = "lj"
 
 
@@ -69,7 +72,7 @@ def _sevennet_checkpoint(name: str) -> Any:
         except Exception as exc:  # sevenn raises plain errors for unknown/undownloadable names
             raise MLIPError(
                 f"cannot load SevenNet model {name!r} ({type(exc).__name__}: {exc}); "
-                f"offline, only the models bundled in the sevenn wheel work: {SEVENNET_BUNDLED}"
+                f"offline, only the models bundled in the sevenn wheel work: {tuple(SEVENNET_BUNDLED)}"
             ) from exc
 
 
@@ -85,9 +88,7 @@ def sevennet_config(name: str) -> dict[str, Any]:
     if not path.is_file():
         import sevenn._const as const
 
-        bundled = {"7net-0": "SEVENNET_0_11Jul2024", "sevennet-0": "SEVENNET_0_11Jul2024",
-                   "7net-0_11jul2024": "SEVENNET_0_11Jul2024", "7net-0_22may2024": "SEVENNET_0_22May2024",
-                   "7net-l3i5": "SEVENNET_l3i5"}.get(name.lower())
+        bundled = SEVENNET_BUNDLED.get(name.lower())
         path = Path(getattr(const, bundled, "")) if bundled else Path()
     if path.is_file():
         config = torch.load(path, map_location="cpu", weights_only=False).get("config")
