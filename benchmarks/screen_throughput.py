@@ -43,7 +43,7 @@ def plain_path(model_dir: str, files: list[Path], temps: list[float], device: st
     t = {}
     t0 = time.perf_counter()
     predictor = load_predictor(model_dir)
-    embedder = SevenNetEmbedder(device=device, fast_convolution=False)  # e3nn's own tensor product
+    embedder = SevenNetEmbedder(device=device, engine="e3nn")  # e3nn's own tensor product
     t["load"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     settings = candidate_settings(device=device, **({} if max_atoms is None else {"max_atoms": max_atoms}))

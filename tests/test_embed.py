@@ -134,8 +134,8 @@ def test_model_built_through_the_embedding_layer_embeds_as_the_whole_model():
     part = build_model_through(cp, 10)
     assert len(part._modules) == 11 and len(cp.build_model()._modules) > 30
     cells = [li3n(), read_structure(REPO / "resources/structures/candidates/LiFePO4.json")]
-    got = SevenNetEmbedder(device="cpu", fast_convolution=False).forward_layers(cells)["x"]
-    whole = SevenNetEmbedder(device="cpu", fast_convolution=False)
+    got = SevenNetEmbedder(device="cpu", engine="e3nn").forward_layers(cells)["x"]
+    whole = SevenNetEmbedder(device="cpu", engine="e3nn")
     whole.model = cp.build_model().eval()
     ref = whole.forward_layers(cells)["x"]
     assert got.shape == ref.shape == (len(cells[0]) + len(cells[1]), 480)

@@ -19,7 +19,7 @@ def _inputs_of_each_convolution(structures):
     from ionscreen import mlip
     from ionscreen.embed import SevenNetEmbedder
 
-    stock = SevenNetEmbedder(device="cpu", fast_convolution=False)
+    stock = SevenNetEmbedder(device="cpu", engine="e3nn")
     stock.model = mlip._sevennet_checkpoint("7net-0").build_model().eval()  # every block, not only those to layer 10
     data = Batch.from_data_list([stock._graph(s) for s in structures])
     stock.model.set_is_batch_data(True)
@@ -89,14 +89,14 @@ def test_refuses_what_it_does_not_compute():
         FastConvolution.from_sevenn(Conv())
 
 
-def test_embedder_uses_it_on_cpu_and_gives_the_stock_embeddings():
+def test_embedder_engine_fasttp_gives_the_stock_embeddings():
     from ionscreen.embed import SevenNetEmbedder
     from ionscreen.fasttp import FastConvolution
 
     structures = [read_structure(REPO / "resources/structures/candidates" / f) for f in ("LiBr.json", "LiFePO4.json")]
     for variant in ("full", "invariant"):
-        fast = SevenNetEmbedder(variant=variant, device="cpu")
-        stock = SevenNetEmbedder(variant=variant, device="cpu", fast_convolution=False)
+        fast = SevenNetEmbedder(variant=variant, device="cpu", engine="fasttp")
+        stock = SevenNetEmbedder(variant=variant, device="cpu", engine="e3nn")
         assert fast.fast_convolution and isinstance(fast.model._modules["0_convolution"], FastConvolution)
         assert not stock.fast_convolution
         for a, b in zip(fast.atom_embeddings(structures, specie="Li"), stock.atom_embeddings(structures, specie="Li"),

@@ -86,7 +86,7 @@ def test_screener_equals_the_plain_path(tiny_model, workers):
     got, bad = Screener(tiny_model, device="cpu", workers=workers).screen(files, [600.0, 1000.0], 800.0, progress=False)
     ok, ref_bad = prepare_many([(material_id(f), str(f), f) for f in files], candidate_settings(device="cpu"),
                                relax=False, progress=False)
-    stock = SevenNetEmbedder(device="cpu", fast_convolution=False)
+    stock = SevenNetEmbedder(device="cpu", engine="e3nn")
     rows = stock([(r["material_id"], structure_from_row(r)) for r in ok], progress=False)
     from ionscreen.model import load_predictor
 

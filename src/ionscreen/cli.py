@@ -234,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--device", default="auto")
     pr.add_argument("--threads", type=int, default=None, help="torch threads (default: the cores the readers leave)")
     pr.add_argument("--workers", type=int, default=None,
-                    help="reader processes that parse and order files while torch embeds (default: 1 on >= 2 cores)")
+                    help="reader processes that parse and order files while torch embeds (default: one per core "
+                         "with the firstblock embedding engine, otherwise 1; 0 on one core)")
     pr.add_argument("--rejected-out", default=None)
     pr.add_argument("--out", required=True)
     pr.set_defaults(func=_predict)

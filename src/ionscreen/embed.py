@@ -9,8 +9,15 @@ AML paper's; it is not rotation invariant (l > 0 irreps and harmonics rotate). T
 variant keeps the 128 scalars plus one norm per l > 0 channel (224 per atom) and only the radial
 edge part: 224 + 224 + 8 = 456 values.
 
-On CPUs the convolution runs as ``ionscreen.fasttp.FastConvolution`` (the same sums regrouped:
-equal to e3nn's to float32 rounding, 3-4x faster); ``fast_convolution=False`` keeps e3nn's.
+Three engines compute the same numbers (``SevenNetEmbedder(engine=...)``):
+
+- ``firstblock`` (default on CPUs for layer 10, SevenNet-0's architecture):
+  ``ionscreen.firstblock`` writes the modules up to layer 10 out in plain torch from the
+  checkpoint's weights, with no sevenn, e3nn or torch_geometric import or model build; equal to
+  SevenNet's own modules to float32 rounding and about 4-5x faster than ``fasttp``.
+- ``fasttp`` (CPUs, other layers or checkpoints): SevenNet's model as sevenn builds it, with
+  its convolution replaced by ``ionscreen.fasttp.FastConvolution`` (the same sums regrouped).
+- ``e3nn`` (default on GPUs): SevenNet's model exactly as sevenn builds it.
 
 Many structures go through one forward pass as a graph of disjoint graphs (``batch_atoms``
 atoms per pass; default 256 on CPU, 8192 on GPU): identical to one-at-a-time results. Batching
@@ -46,6 +53,13 @@ def default_batch_atoms(device: str) -> int:
     return 256 if device == "cpu" else 8192
 
 
+ENGINES = ("firstblock", "fasttp", "e3nn")
+# sevenn's graph keys (``sevenn._keys``: tests/test_embed.py checks them), written here so that a
+# reader process builds graphs without importing sevenn.
+GRAPH_KEYS = {"x": "x", "atomic_numbers": "atomic_numbers", "pos": "pos", "edge_index": "edge_index",
+              "edge_vec": "edge_vec", "cell_volume": "cell_volume", "num_atoms": "num_atoms", "info": "data_info"}
+
+
 def graph_arrays(s: Structure, cutoff_A: float) -> dict[str, Any]:
     """SevenNet's graph of an ordered structure as numpy arrays, the dict sevenn's
     ``unlabeled_atoms_to_graph`` builds for a periodic cell (matscipy's neighbour list within
@@ -53,17 +67,17 @@ def graph_arrays(s: Structure, cutoff_A: float) -> dict[str, Any]:
     structure's arrays: no ASE adaptor, and no import of ``sevenn.train`` (about 2 s, which a
     reader process would otherwise spend before its first file). ``tests/test_embed.py`` checks
     it equal, array for array, to sevenn's function. Arrays pickle fast: a reader process builds them."""
-    import sevenn._keys as KEY
     from matscipy.neighbours import neighbour_list
 
+    k = GRAPH_KEYS
     numbers = np.asarray(s.atomic_numbers, dtype=np.int64)
     pos = np.array(s.cart_coords, dtype=float)
     cell = np.array(s.lattice.matrix, dtype=float)
     src, dst, vec, _ = neighbour_list("ijDS", pbc=np.ones(3, dtype=bool), cell=cell, positions=pos, cutoff=cutoff_A)
-    return {KEY.NODE_FEATURE: numbers, KEY.ATOMIC_NUMBERS: numbers, KEY.POS: pos,
-            KEY.EDGE_IDX: np.array([src.astype(np.int64), dst.astype(np.int64)]), KEY.EDGE_VEC: vec,
-            KEY.CELL_VOLUME: np.array(np.abs(np.linalg.det(cell))), KEY.NUM_ATOMS: np.array(len(numbers)),
-            KEY.INFO: {}}
+    return {k["x"]: numbers, k["atomic_numbers"]: numbers, k["pos"]: pos,
+            k["edge_index"]: np.array([src.astype(np.int64), dst.astype(np.int64)]), k["edge_vec"]: vec,
+            k["cell_volume"]: np.array(np.abs(np.linalg.det(cell))), k["num_atoms"]: np.array(len(numbers)),
+            k["info"]: {}}
 
 
 def build_model_through(cp: Any, layer: int) -> Any:
@@ -111,42 +125,105 @@ def embedding_dim(variant: str = "full") -> int:
     return {"full": 977, "invariant": 456}[variant]
 
 
+def first_block_unsupported(model: str, layer: int) -> str | None:
+    """Why the ``firstblock`` engine cannot embed with ``model`` at ``layer``, or None when it can
+    (from the checkpoint's configuration alone: nothing is built)."""
+    from ionscreen.firstblock import LAYER, UnsupportedCheckpoint, check_config
+
+    if layer != LAYER:
+        return f"layer {layer} (it computes layer {LAYER})"
+    cp = mlip_mod.sevennet_checkpoint_dict(model) if mlip_mod.is_sevennet(model) else None
+    if cp is None:
+        return f"no checkpoint file for {model!r}"
+    try:
+        check_config(cp["config"])
+    except UnsupportedCheckpoint as exc:
+        return str(exc)
+    return None
+
+
+def default_engine(model: str, layer: int, device: str) -> str:
+    """The engine ``SevenNetEmbedder(engine=None)`` takes on ``device`` ('cpu', 'cuda')."""
+    if device != "cpu":
+        return "e3nn"
+    return "firstblock" if first_block_unsupported(model, layer) is None else "fasttp"
+
+
 class SevenNetEmbedder:
-    """Stateful wrapper: the model is loaded once; ``__call__`` embeds a list of structures."""
+    """Stateful wrapper: the model is loaded once; ``__call__`` embeds a list of structures.
+
+    ``engine`` (see the module docstring): None picks ``firstblock`` on CPUs where the
+    checkpoint and layer allow it, ``fasttp`` on other CPU cases and ``e3nn`` on GPUs."""
 
     def __init__(self, model: str = "7net-0", layer: int = 10, variant: str = "full",
-                 device: str = "auto", fast_convolution: bool | None = None) -> None:
+                 device: str = "auto", engine: str | None = None) -> None:
         if variant not in VARIANTS:
             raise EmbedError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        if engine is not None and engine not in ENGINES:
+            raise EmbedError(f"engine must be one of {ENGINES}, got {engine!r}")
         if not mlip_mod.is_sevennet(model):
             raise EmbedError(f"structure embeddings need a SevenNet model, got {model!r}")
         if layer < 0:
             raise EmbedError(f"layer must be >= 0, got {layer}")
-        cp = mlip_mod._sevennet_checkpoint(model)
-        self.model = build_model_through(cp, layer)
-        self.model.eval()
         self.device = mlip_mod.resolve_device(device)
-        self.model.to(self.device)
-        n_mod = len(self.model._modules)
-        if layer >= n_mod:
-            raise EmbedError(f"layer must be in 0..{n_mod - 1}, got {layer}")
         self.layer, self.variant, self.name = layer, variant, model
-        self.cutoff = float(cp.config["cutoff"])
-        # The convolutions this embedding runs, with e3nn's tensor product replaced by an equal,
-        # faster formulation (ionscreen.fasttp; 3-4x on CPU). Default: on CPU only (on GPUs,
-        # e3nn's generated code is what SevenNet is tested with).
-        if fast_convolution is None:
-            fast_convolution = self.device == "cpu"
-        if fast_convolution:
-            from ionscreen.fasttp import accelerate_convolutions
+        self.model: Any = None  # SevenNet's own modules (engines fasttp and e3nn)
+        self.block: Any = None  # ionscreen.firstblock.FirstBlock (engine firstblock)
+        if engine in (None, "firstblock"):
+            self.block = self._first_block(model, layer, required=engine == "firstblock" or None)
+            if self.block is None and engine is None and self.device != "cpu":
+                engine = "e3nn"
+            engine = engine or ("firstblock" if self.block is not None else "fasttp")
+        self.engine = engine
+        if self.block is not None:
+            self.block.to(self.device)
+            self.cutoff = self.block.cutoff
+            muls = self.block.muls
+        else:
+            cp = mlip_mod._sevennet_checkpoint(model)
+            self.model = build_model_through(cp, layer)
+            self.model.eval()
+            self.model.to(self.device)
+            n_mod = len(self.model._modules)
+            if layer >= n_mod:
+                raise EmbedError(f"layer must be in 0..{n_mod - 1}, got {layer}")
+            self.cutoff = float(cp.config["cutoff"])
+            if engine == "fasttp":
+                from ionscreen.fasttp import accelerate_convolutions
 
-            accelerate_convolutions(self.model, list(self.model._modules)[: layer + 1])
-        self.fast_convolution = bool(fast_convolution)
-        self.irreps = None
-        if variant == "invariant":
-            from e3nn.o3 import Irreps
+                accelerate_convolutions(self.model, list(self.model._modules)[: layer + 1])
+            muls = (128, 64, 32)
+        # The invariant variant's node blocks: (offset, multiplicity, dimension) per l.
+        self._blocks, off = [], 0
+        for deg, mul in enumerate(muls):
+            self._blocks.append((off, mul, 2 * deg + 1))
+            off += mul * (2 * deg + 1)
 
-            self.irreps = Irreps("128x0e+64x1e+32x2e")
+    @property
+    def fast_convolution(self) -> bool:
+        """Whether SevenNet's e3nn convolution is replaced (engines firstblock and fasttp)."""
+        return self.engine != "e3nn"
+
+    def _first_block(self, model: str, layer: int, required: bool | None) -> Any:
+        """``FirstBlock`` for this checkpoint, or None where it does not apply (with ``required``,
+        an EmbedError saying why)."""
+        from ionscreen.firstblock import FirstBlock, UnsupportedCheckpoint
+
+        why = None
+        if required is None and self.device != "cpu":
+            why = "default on CPUs only"
+        else:
+            why = first_block_unsupported(model, layer)
+            if why is None:
+                cp = mlip_mod.sevennet_checkpoint_dict(model)
+                try:
+                    return FirstBlock(cp["config"], cp["model_state_dict"])
+                except (UnsupportedCheckpoint, KeyError) as exc:
+                    why = f"{type(exc).__name__}: {exc}"
+        if required:
+            raise EmbedError(f"engine 'firstblock' does not apply: {why}")
+        log.debug("firstblock engine not used: %s", why)
+        return None
 
     def _graph(self, s: Structure | dict[str, Any]) -> Any:
         from sevenn.atom_graph_data import AtomGraphData
@@ -154,17 +231,35 @@ class SevenNetEmbedder:
         return AtomGraphData.from_numpy_dict(s if isinstance(s, dict) else graph_arrays(s, self.cutoff))
 
     def _invariant_nodes(self, x: Any) -> Any:
+        """Per atom, the 128 scalars and one norm per l > 0 channel (224 values)."""
         import torch
 
         out = []
-        for mi, sl in zip(self.irreps, self.irreps.slices(), strict=True):
-            b = x[:, sl].reshape(len(x), mi.mul, mi.ir.dim)
-            out.append(b[..., 0] if mi.ir.l == 0 else b.norm(dim=-1))
+        for off, mul, dim in self._blocks:
+            b = x[:, off:off + mul * dim].reshape(len(x), mul, dim)
+            out.append(b[..., 0] if dim == 1 else b.norm(dim=-1))
         return torch.cat(out, -1)
+
+    def _forward_first_block(self, structures: Sequence[Structure | dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        from ionscreen.firstblock import batch_graphs
+
+        graphs = [s if isinstance(s, dict) else graph_arrays(s, self.cutoff) for s in structures]
+        z, idx, vec, sizes = batch_graphs(graphs)
+        z, idx, vec = z.to(self.device), idx.to(self.device), vec.to(self.device)
+        with torch.inference_mode():
+            out = self.block(z, idx, vec)
+        batch = torch.repeat_interleave(torch.arange(len(graphs), device=self.device),
+                                        torch.from_numpy(sizes).to(self.device))
+        return {"x": out["x"], "edge_embedding": out["edge_embedding"], "edge_attr": out["edge_attr"],
+                "edge_index": idx, "batch": batch, "atomic_numbers": z}
 
     def forward_layers(self, structures: Sequence[Structure | dict[str, Any]]) -> dict[str, Any]:
         """Node features, edge features, edge index and graph index for a batch (torch tensors).
         Each item is a Structure or its ``graph_arrays`` (built elsewhere, e.g. in a reader process)."""
+        if self.block is not None:
+            return self._forward_first_block(structures)
         import torch
         from torch_geometric.data import Batch
 
@@ -190,6 +285,8 @@ class SevenNetEmbedder:
         edges: a Li-only screen never builds the (edges x 977) message array of the whole cell."""
         import torch
 
+        from ionscreen.firstblock import csr_matrix
+
         if not structures:
             return []
         out = self.forward_layers(structures)
@@ -212,10 +309,22 @@ class SevenNetEmbedder:
         on = keep[i]
         r, jj = rows[i[on]], j[on]
         n = int(keep.sum())
-        agg_x = torch.zeros(n, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, r, x[jj])
-        agg_e = torch.zeros(n, edge.shape[1], dtype=edge.dtype, device=x.device).index_add_(0, r, edge[on])
-        deg = torch.bincount(r, minlength=n).clamp(min=1).to(x.dtype)[:, None]
-        emb = torch.cat([x[keep], agg_x / deg, agg_e / deg], -1).float().cpu().numpy()
+        # Means over each kept atom's edges: the neighbours' features as one sparse (CSR) x dense
+        # product (no (edges x 480) gather), the edge features by index_add.
+        if len(r) and bool((r[1:] < r[:-1]).any()):
+            order = torch.argsort(r, stable=True)
+            r, jj, e_on = r[order], jj[order], edge[on][order]
+        else:
+            e_on = edge[on]
+        counts = torch.bincount(r, minlength=n)
+        crow = torch.zeros(n + 1, dtype=torch.long, device=x.device)
+        torch.cumsum(counts, 0, out=crow[1:])
+        # (in float64: the l > 0 parts of the neighbours' features cancel by symmetry at many sites)
+        mean_w = (1.0 / counts.clamp(min=1).double()).index_select(0, r)
+        agg_x = (csr_matrix(crow, jj, mean_w, (n, len(x))) @ x.double()).to(x.dtype)
+        agg_e = torch.zeros(n, edge.shape[1], dtype=edge.dtype, device=x.device).index_add_(0, r, e_on)
+        agg_e = agg_e / counts.clamp(min=1).to(x.dtype)[:, None]
+        emb = torch.cat([x[keep], agg_x, agg_e], -1).float().cpu().numpy()
         counts = np.bincount(batch[keep].cpu().numpy(), minlength=len(structures))
         return np.split(emb, np.cumsum(counts)[:-1])
 

@@ -76,25 +76,39 @@ def _sevennet_checkpoint(name: str) -> Any:
             ) from exc
 
 
-@functools.lru_cache(maxsize=4)
-def sevennet_config(name: str) -> dict[str, Any]:
-    """The configuration stored in a SevenNet checkpoint (species, cutoff, ...). For a file or a
-    model bundled in the sevenn wheel it is read with ``torch.load`` alone (0.1 s; sevenn's own
-    loader first imports about 1.5 s of modules, which ``ionscreen predict`` then spends while
-    its reader process is already at work); other names go through sevenn's loader."""
+def sevennet_checkpoint_file(name: str) -> Path | None:
+    """The checkpoint file of a SevenNet model: ``name`` itself when it is a file, the file in
+    the sevenn wheel for a bundled name, None otherwise (names sevenn's loader resolves)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    import sevenn._const as const
+
+    bundled = SEVENNET_BUNDLED.get(name.lower())
+    path = Path(getattr(const, bundled, "")) if bundled else Path()
+    return path if path.is_file() else None
+
+
+@functools.lru_cache(maxsize=2)
+def sevennet_checkpoint_dict(name: str) -> dict[str, Any] | None:
+    """The checkpoint as stored (``config``, ``model_state_dict``, ...), read with ``torch.load``
+    alone (0.1 s; sevenn's own loader first imports about 1.5 s of modules), or None where there
+    is no file to read (``sevennet_checkpoint_file``)."""
     import torch
 
-    path = Path(name)
-    if not path.is_file():
-        import sevenn._const as const
+    path = sevennet_checkpoint_file(name)
+    if path is None:
+        return None
+    cp = torch.load(path, map_location="cpu", weights_only=False)
+    return cp if isinstance(cp, dict) and isinstance(cp.get("config"), dict) else None
 
-        bundled = SEVENNET_BUNDLED.get(name.lower())
-        path = Path(getattr(const, bundled, "")) if bundled else Path()
-    if path.is_file():
-        config = torch.load(path, map_location="cpu", weights_only=False).get("config")
-        if isinstance(config, dict):
-            return config
-    return _sevennet_checkpoint(name).config
+
+def sevennet_config(name: str) -> dict[str, Any]:
+    """The configuration stored in a SevenNet checkpoint (species, cutoff, ...), from the file
+    where there is one (``sevennet_checkpoint_dict``: ``ionscreen predict`` reads it while its
+    reader process is already at work), otherwise through sevenn's loader."""
+    cp = sevennet_checkpoint_dict(name)
+    return cp["config"] if cp is not None else _sevennet_checkpoint(name).config
 
 
 def known_elements(name: str) -> frozenset[str] | None:

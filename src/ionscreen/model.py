@@ -222,11 +222,22 @@ class Predictor:
         W = W / std64[None, :]
         bias = -W @ mean64
         n_struct = W.shape[1] - 4
-        e = np.concatenate(embs).astype(np.float64)
-        feats = np.concatenate([e, e * e, e * e * e], axis=1) if poly else e
-        if feats.shape[1] != n_struct:
-            raise ValueError(f"embeddings give {feats.shape[1]} structure features, the model expects {n_struct}")
-        h_struct = torch.from_numpy(feats @ W[:, :n_struct].T + bias)  # (atoms, members*d_h), float64
+        dim = embs[0].shape[1]
+        if dim * (3 if poly else 1) != n_struct:
+            raise ValueError(f"embeddings give {dim * (3 if poly else 1)} structure features, the model expects {n_struct}")
+        # [e, e^2, e^3] W^T as one product per power, in blocks of atoms: the (atoms x 2931)
+        # feature matrix is never built (1.4 GB of float64 for 20,000 Li atoms).
+        powers = [W[:, p * dim:(p + 1) * dim].T.copy() for p in range(3 if poly else 1)]
+        e_all = np.concatenate(embs)
+        h_np = np.empty((len(e_all), W.shape[0]))
+        for a in range(0, len(e_all), 2048):
+            e = e_all[a:a + 2048].astype(np.float64)
+            ep, acc = e, e @ powers[0]
+            for wp in powers[1:]:
+                ep = ep * e
+                acc += ep @ wp
+            h_np[a:a + 2048] = acc + bias
+        h_struct = torch.from_numpy(h_np)  # (atoms, members*d_h), float64
         seg = torch.from_numpy(np.repeat(np.arange(n_mat), [len(x) for x in embs]))
         preds = np.empty((len(members), n_mat, n_t))
         hidden = np.empty((n_mat, n_t, len(members) * d_h), dtype=np.float32)
