@@ -60,6 +60,24 @@ def test_layer_10_equals_sevenns_modules(block, reference):
         torch.testing.assert_close(got["x"][:, a:b], ref["x"][:, a:b], rtol=1e-5, atol=1e-5)
 
 
+def test_float32_is_float64_to_rounding(block, reference):
+    """``FirstBlock.double()`` evaluates everything in float64 (the precision reference of
+    benchmarks/embed_precision.py); float32 with float64 edge sums stays within rounding of it,
+    as close as sevenn's own float32 model."""
+    import copy
+
+    from ionscreen.firstblock import batch_graphs
+
+    graphs, ref = reference
+    exact = copy.deepcopy(block).double()
+    with torch.inference_mode():
+        x64 = exact(*batch_graphs(graphs, torch.float64)[:3])["x"]
+        x32 = block(*batch_graphs(graphs)[:3])["x"]
+    assert x64.dtype == torch.float64 and x32.dtype == torch.float32
+    err32, err_sevenn = float((x32.double() - x64).abs().max()), float((ref["x"].double() - x64).abs().max())
+    assert err32 < 3e-6 and err_sevenn < 3e-6
+
+
 def test_edges_in_any_order_give_the_same_features(block, reference):
     from ionscreen.firstblock import batch_graphs
 

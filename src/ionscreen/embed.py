@@ -246,7 +246,7 @@ class SevenNetEmbedder:
         from ionscreen.firstblock import batch_graphs
 
         graphs = [s if isinstance(s, dict) else graph_arrays(s, self.cutoff) for s in structures]
-        z, idx, vec, sizes = batch_graphs(graphs)
+        z, idx, vec, sizes = batch_graphs(graphs, self.block.x1.dtype)
         z, idx, vec = z.to(self.device), idx.to(self.device), vec.to(self.device)
         with torch.inference_mode():
             out = self.block(z, idx, vec)

@@ -250,12 +250,14 @@ def csr_matrix(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shap
         return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
 
 
-def batch_graphs(graphs: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
+def batch_graphs(graphs: list[dict[str, Any]], dtype: torch.dtype = torch.float32
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
     """One graph of disjoint graphs from ``embed.graph_arrays`` dicts: atomic numbers (N,),
-    edge index (2, E) with offsets, edge vectors (E, 3) float32, and atoms per graph."""
+    edge index (2, E) with offsets, edge vectors (E, 3) in ``dtype`` (float32, as SevenNet's
+    graphs; float64 for a ``FirstBlock.double()``), and atoms per graph."""
     sizes = np.array([len(g["atomic_numbers"]) for g in graphs], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     z = torch.from_numpy(np.concatenate([g["atomic_numbers"] for g in graphs]).astype(np.int64))
     idx = torch.from_numpy(np.concatenate([g["edge_index"] + o for g, o in zip(graphs, offsets, strict=True)], axis=1))
-    vec = torch.from_numpy(np.concatenate([g["edge_vec"] for g in graphs]).astype(np.float32))
+    vec = torch.from_numpy(np.concatenate([g["edge_vec"] for g in graphs])).to(dtype)
     return z, idx, vec, sizes

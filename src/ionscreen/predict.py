@@ -278,15 +278,16 @@ class Screener:
     no space-group search (screening does not report it); the disorder is ordered on arrays
     (``ordering.supercell_arrays``); reading, ordering and SevenNet's neighbour graph run in
     ``workers`` reader processes (CIFs through ``ionscreen.cif``), which send numpy arrays back,
-    while this process embeds; the convolution is ``ionscreen.fasttp``'s on CPUs; only the Li
-    rows of the embedding are aggregated; the encoder's structure part runs once per material and
-    the decoder once over all (material, T) rows (``Predictor.predict_materials``). The readers
-    start first and SevenNet is built meanwhile, only up to the embedding layer (``load`` builds
-    it at once). The readers stay at most ``prefetch`` files ahead, refilled in bursts; torch
-    uses their cores while they wait and keeps to its own while they read (on 2 cores: one
-    reader, one torch thread). Files stream in chunks of ``chunk``, so memory is bounded by the
-    window and a chunk whatever the number of candidates. A progress bar (rate, ETA) shows on a
-    terminal and stays quiet in logs and CI.
+    while this process embeds; on CPUs the embedding is ``ionscreen.firstblock`` (SevenNet-0 to
+    the embedding layer in plain torch, no sevenn or e3nn model built; ``embed.default_engine``);
+    only the Li rows of the embedding are aggregated; the encoder's structure part runs once per
+    material and the decoder once over all (material, T) rows (``Predictor.predict_materials``).
+    The readers start first and the embedder is built meanwhile (``load`` builds it at once).
+    The readers stay at most ``prefetch`` files ahead, refilled in bursts; torch uses their cores
+    while they wait and keeps to ``threads`` while they read (``default_workers``: on 2 cores, two
+    readers and one torch thread). Files stream in chunks of ``chunk``, so memory is bounded by
+    the window and a chunk whatever the number of candidates. A progress bar (rate, ETA) shows on
+    a terminal and stays quiet in logs and CI.
     """
 
     def __init__(self, model_dir: str | Path, *, device: str = "auto", threads: int | None = None, workers: int | None = None,
