@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 from ase import Atoms, units
 from pymatgen.core import Structure
-from pymatgen.io.ase import AseAtomsAdaptor
 
 from ionscreen import atomic, schema
 from ionscreen import mlip as mlip_mod
@@ -216,7 +215,9 @@ def run_md(
     A run that was killed resumes from its last saved chunk (see :class:`ResumeStore`); the
     finished table equals an uninterrupted run's.
     """
+    # (pymatgen.io.ase here, not at the top: 0.5 s of ase imports that only MD needs)
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from pymatgen.io.ase import AseAtomsAdaptor
     from tqdm.auto import tqdm
 
     s = settings
