@@ -169,12 +169,12 @@ class SevenNetEmbedder:
         self.layer, self.variant, self.name = layer, variant, model
         self.model: Any = None  # SevenNet's own modules (engines fasttp and e3nn)
         self.block: Any = None  # ionscreen.firstblock.FirstBlock (engine firstblock)
-        if engine in (None, "firstblock"):
-            self.block = self._first_block(model, layer, required=engine == "firstblock" or None)
-            if self.block is None and engine is None and self.device != "cpu":
-                engine = "e3nn"
-            engine = engine or ("firstblock" if self.block is not None else "fasttp")
-        self.engine = engine
+        chosen = engine or default_engine(model, layer, self.device)
+        if chosen == "firstblock":
+            self.block = self._first_block(model, layer, required=engine is not None)
+            if self.block is None:  # the weights did not fit (the configuration did): sevenn's modules
+                chosen = "fasttp"
+        self.engine = engine = chosen
         if self.block is not None:
             self.block.to(self.device)
             self.cutoff = self.block.cutoff
@@ -204,25 +204,21 @@ class SevenNetEmbedder:
         """Whether SevenNet's e3nn convolution is replaced (engines firstblock and fasttp)."""
         return self.engine != "e3nn"
 
-    def _first_block(self, model: str, layer: int, required: bool | None) -> Any:
+    def _first_block(self, model: str, layer: int, required: bool) -> Any:
         """``FirstBlock`` for this checkpoint, or None where it does not apply (with ``required``,
         an EmbedError saying why)."""
         from ionscreen.firstblock import FirstBlock, UnsupportedCheckpoint
 
-        why = None
-        if required is None and self.device != "cpu":
-            why = "default on CPUs only"
-        else:
-            why = first_block_unsupported(model, layer)
-            if why is None:
-                cp = mlip_mod.sevennet_checkpoint_dict(model)
-                try:
-                    return FirstBlock(cp["config"], cp["model_state_dict"])
-                except (UnsupportedCheckpoint, KeyError) as exc:
-                    why = f"{type(exc).__name__}: {exc}"
+        why = first_block_unsupported(model, layer)
+        if why is None:
+            cp = mlip_mod.sevennet_checkpoint_dict(model)
+            try:
+                return FirstBlock(cp["config"], cp["model_state_dict"])
+            except (UnsupportedCheckpoint, KeyError) as exc:
+                why = f"{type(exc).__name__}: {exc}"
         if required:
             raise EmbedError(f"engine 'firstblock' does not apply: {why}")
-        log.debug("firstblock engine not used: %s", why)
+        log.warning("embedding engine 'firstblock' does not fit %s (%s): using 'fasttp'", model, why)
         return None
 
     def _graph(self, s: Structure | dict[str, Any]) -> Any:
