@@ -226,7 +226,7 @@ class Predictor:
         if dim * (3 if poly else 1) != n_struct:
             raise ValueError(f"embeddings give {dim * (3 if poly else 1)} structure features, the model expects {n_struct}")
         # [e, e^2, e^3] W^T as one product per power, in blocks of atoms: the (atoms x 2931)
-        # feature matrix is never built (1.4 GB of float64 for 20,000 Li atoms).
+        # feature matrix is never built (0.47 GB of float64 for 20,000 Li atoms, plus its temporaries).
         powers = [W[:, p * dim:(p + 1) * dim].T.copy() for p in range(3 if poly else 1)]
         e_all = np.concatenate(embs)
         h_np = np.empty((len(e_all), W.shape[0]))
