@@ -281,7 +281,7 @@ class SevenNetEmbedder:
         edges: a Li-only screen never builds the (edges x 977) message array of the whole cell."""
         import torch
 
-        from ionscreen.firstblock import csr_matrix
+        from ionscreen.firstblock import csr_matrix, csr_rows
 
         if not structures:
             return []
@@ -305,21 +305,17 @@ class SevenNetEmbedder:
         on = keep[i]
         r, jj = rows[i[on]], j[on]
         n = int(keep.sum())
-        # Means over each kept atom's edges: the neighbours' features as one sparse (CSR) x dense
-        # product (no (edges x 480) gather), the edge features by index_add.
-        if len(r) and bool((r[1:] < r[:-1]).any()):
-            order = torch.argsort(r, stable=True)
-            r, jj, e_on = r[order], jj[order], edge[on][order]
-        else:
-            e_on = edge[on]
-        counts = torch.bincount(r, minlength=n)
-        crow = torch.zeros(n + 1, dtype=torch.long, device=x.device)
-        torch.cumsum(counts, 0, out=crow[1:])
-        # (in float64: the l > 0 parts of the neighbours' features cancel by symmetry at many sites)
+        # Means over each kept atom's edges: the edge features by index_add, the neighbours'
+        # features as one sparse (CSR) x dense product (no (edges x 480) gather), in float64 (their
+        # l > 0 parts cancel by symmetry at many sites).
+        order, crow = csr_rows(r, n)
+        counts = crow.diff()
+        agg_e = torch.zeros(n, edge.shape[1], dtype=edge.dtype, device=x.device).index_add_(0, r, edge[on])
+        agg_e = agg_e / counts.clamp(min=1).to(x.dtype)[:, None]
+        if order is not None:
+            r, jj = r[order], jj[order]
         mean_w = (1.0 / counts.clamp(min=1).double()).index_select(0, r)
         agg_x = (csr_matrix(crow, jj, mean_w, (n, len(x))) @ x.double()).to(x.dtype)
-        agg_e = torch.zeros(n, edge.shape[1], dtype=edge.dtype, device=x.device).index_add_(0, r, e_on)
-        agg_e = agg_e / counts.clamp(min=1).to(x.dtype)[:, None]
         emb = torch.cat([x[keep], agg_x, agg_e], -1).float().cpu().numpy()
         counts = np.bincount(batch[keep].cpu().numpy(), minlength=len(structures))
         return np.split(emb, np.cumsum(counts)[:-1])

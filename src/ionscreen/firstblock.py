@@ -27,8 +27,8 @@ thousands of edges). The radial network, the source's features and the channel m
 (m, atom) and the harmonics as values: 576 multiply-adds per edge, read from a table that stays
 in cache, instead of SevenNet's 1152-wide message per edge followed by the mixing.
 
-``FirstBlock.from_config`` refuses any checkpoint whose architecture differs (the embedder then
-builds SevenNet as sevenn does); ``tests/test_firstblock.py`` checks it against sevenn's own
+``FirstBlock`` (through ``check_config`` and the weights' shapes) refuses any checkpoint whose
+architecture differs (the embedder then builds SevenNet as sevenn does); ``tests/test_firstblock.py`` checks it against sevenn's own
 model, module by module and for whole embeddings.
 """
 
@@ -173,13 +173,15 @@ class FirstBlock(torch.nn.Module):
         dst, src = edge_index[0], edge_index[1]
         n, n_edges = len(spec), len(dst)
         length = torch.linalg.norm(edge_vec, dim=-1)
-        emb = self.edge_embedding(length)
         sh = spherical_harmonics(edge_vec)
-        # One key per distinct (source species, length): the edge weight depends on nothing else.
+        # The edge embedding once per distinct length, and one key per distinct (source species,
+        # length): the edge weight depends on nothing else.
         uniq_len, inv_len = torch.unique(length, return_inverse=True)
+        emb_uniq = self.edge_embedding(uniq_len)
+        emb = emb_uniq.index_select(0, inv_len)
         keys, key = torch.unique(inv_len * len(self.x1) + spec[src], return_inverse=True)
         key_len, key_spec = keys // len(self.x1), keys % len(self.x1)
-        w = self.radial_weights(self.edge_embedding(uniq_len.index_select(0, key_len)))
+        w = self.radial_weights(emb_uniq.index_select(0, key_len))
         x1 = self.x1.index_select(0, key_spec)
         c0 = len(self.x1[0])
         w2 = (self.w2_0, self.w2_1, self.w2_2)
@@ -189,13 +191,8 @@ class FirstBlock(torch.nn.Module):
         tables = [((w[:, c0 * deg:c0 * (deg + 1)] * x1) / self.denominator).double() @ w2[deg].double()
                   for deg in range(3)]
         # Per l, a CSR matrix with rows (m, atom), columns keys, values Y_lm.
-        sh_rows, key_rows = sh, key
-        if n_edges and bool((dst[1:] < dst[:-1]).any()):  # CSR rows need the edges by atom
-            order = torch.argsort(dst, stable=True)
-            dst, sh_rows, key_rows = dst[order], sh[order], key[order]
-        counts = torch.bincount(dst, minlength=n)
-        crow = torch.zeros(n + 1, dtype=torch.long, device=dst.device)
-        torch.cumsum(counts, 0, out=crow[1:])
+        order, crow = csr_rows(dst, n)
+        sh_rows, key_rows = (sh, key) if order is None else (sh[order], key[order])
         y = []
         for deg, table in enumerate(tables):
             d = 2 * deg + 1
@@ -238,6 +235,19 @@ def check_config(config: dict[str, Any]) -> None:
     if not isinstance(manual, list) or len(manual) < 2 or set(_irreps_muls(manual[0])) != {0} \
             or set(_irreps_muls(manual[1])) != {0, 1, 2}:
         raise UnsupportedCheckpoint(f"irreps {manual!r}")
+
+
+def csr_rows(rows: torch.Tensor, n: int) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """For entries with row indices ``rows`` in a matrix of ``n`` rows: the permutation that puts
+    them in row order (None when they are already: matscipy's edges are) and the CSR row pointer
+    (n + 1 offsets)."""
+    order = None
+    if len(rows) and bool((rows[1:] < rows[:-1]).any()):
+        order = torch.argsort(rows, stable=True)
+        rows = rows[order]
+    crow = torch.zeros(n + 1, dtype=torch.long, device=rows.device)
+    torch.cumsum(torch.bincount(rows, minlength=n), 0, out=crow[1:])
+    return order, crow
 
 
 def csr_matrix(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
