@@ -110,3 +110,53 @@ def test_training_writes_a_loadable_model_with_its_cv(tmp_path: Path) -> None:
     model = roomtemp.RoomTempModel(tmp_path / "m")
     X = roomtemp.obelix_descriptors(roomtemp.training_table(small).head(3))
     assert np.isfinite(model.predict(X)[0]).all()
+
+
+def test_target_transform_round_trips_and_refuses_conductivities_of_1_S_cm_or_more() -> None:
+    y = np.array([-17.4, -5.0, -1.6])
+    z = roomtemp.to_tree_target(y, "ln_neg")
+    np.testing.assert_allclose(z, np.log([17.4, 5.0, 1.6]))
+    np.testing.assert_allclose(roomtemp.from_tree_target(z, "ln_neg"), y)
+    np.testing.assert_array_equal(roomtemp.to_tree_target(y, "identity"), y)
+    with pytest.raises(ValueError, match="sigma < 1 S/cm"):
+        roomtemp.to_tree_target(np.array([-3.0, 0.0]), "ln_neg")
+    with pytest.raises(ValueError, match="unknown target transform 'log'"):
+        roomtemp.to_tree_target(y, "log")
+
+
+def test_ensemble_prediction_averages_where_the_trees_were_fitted() -> None:
+    # two trees say log10 sigma = -2 and -8: the mean of ln(2), ln(8) is ln(4), so -4, not -5
+    per_tree = np.log(np.array([[2.0], [8.0]]))
+    mean, spread = roomtemp.ensemble_prediction(per_tree, "ln_neg")
+    np.testing.assert_allclose(mean, [-4.0])
+    np.testing.assert_allclose(spread, [3.0])  # std of -2 and -8, in log10 sigma
+    mean, spread = roomtemp.ensemble_prediction(np.array([[-2.0], [-8.0]]), "identity")
+    np.testing.assert_allclose(mean, [-5.0])
+    np.testing.assert_allclose(spread, [3.0])
+
+
+def test_shipped_model_predicts_as_sklearn_fitted_to_the_transformed_target() -> None:
+    """The shipped trees fit ln(-log10 sigma): its prediction is -exp of scikit-learn's mean
+    over trees, refitted here from the same data and configuration."""
+    model = roomtemp.RoomTempModel.named("obelix-rt")
+    assert model.meta.target_transform == "ln_neg"
+    cfg = roomtemp.RoomTempConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in model.meta.config.items()})
+    table = roomtemp.training_table(OBELIX)
+    X = roomtemp.obelix_descriptors(table)
+    forest = roomtemp.fit_trees(X, table["log10_sigma_S_cm"].to_numpy(float), cfg)
+    files = cif_files(OBELIX)
+    Xq = roomtemp.structure_descriptors([read_structure(files[i]) for i in ("jqc", "2t8", "mtn")])
+    np.testing.assert_allclose(model.predict(Xq)[0], -np.exp(forest.predict(Xq)), rtol=1e-9)
+
+
+def test_models_trained_before_the_transform_still_load_as_identity(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    src = roomtemp.RoomTempModel.named("obelix-rt").directory
+    old = tmp_path / "old"
+    shutil.copytree(src, old)
+    meta = json.loads((old / "model.json").read_text())
+    del meta["target_transform"]
+    (old / "model.json").write_text(json.dumps(meta))
+    assert roomtemp.RoomTempModel(old).meta.target_transform == "identity"

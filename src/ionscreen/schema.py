@@ -39,7 +39,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "trajembed": 1,  # MOMENT / Fourier trajectory embeddings (trajembed.py)
     "trainset": 1,  # the training-set tables (trainset.py)
     "train": 2,  # models and their metrics (train.py, dataset.py); 2: rounding-noise columns constant
-    "predict": 2,  # predictions of one candidate shard (predict.py); 2: obelix-rt columns
+    "predict": 3,  # predictions of one candidate shard (predict.py); 2: obelix-rt columns; 3: obelix-rt fits ln(-log10 sigma)
 }
 
 
