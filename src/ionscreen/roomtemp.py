@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -134,35 +134,38 @@ def structure_descriptors(structures: Sequence[Any], spacegroups: Sequence[int] 
 
 # What the trees fit, as a function of y = log10 sigma (S/cm), and back. "ln_neg" needs y < 0
 # (sigma < 1 S/cm: every OBELiX entry; the best is 10^-1.6).
-TARGET_TRANSFORMS = ("identity", "ln_neg")
+_TRANSFORMS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
+    "identity": (lambda y: y, lambda z: z),
+    "ln_neg": (lambda y: np.log(-y), lambda z: -np.exp(z)),
+}
+TARGET_TRANSFORMS = tuple(_TRANSFORMS)
+
+
+def _transform(name: str) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+    """(forward, inverse) of a target transform; ValueError naming the known ones otherwise."""
+    if name not in _TRANSFORMS:
+        raise ValueError(f"unknown target transform {name!r}; known: {', '.join(TARGET_TRANSFORMS)}")
+    return _TRANSFORMS[name]
 
 
 def to_tree_target(y: np.ndarray, transform: str) -> np.ndarray:
     """Training target of the trees for log10 sigma ``y`` (S/cm) under ``transform``."""
+    forward, _ = _transform(transform)
     y = np.asarray(y, dtype=float)
-    if transform == "identity":
-        return y
-    if transform == "ln_neg":
-        if np.any(y >= 0):
-            raise ValueError(f"target transform ln_neg needs log10 sigma < 0 (sigma < 1 S/cm); got {y.max():.3g}")
-        return np.log(-y)
-    raise ValueError(f"unknown target transform {transform!r}; known: {', '.join(TARGET_TRANSFORMS)}")
+    if transform == "ln_neg" and np.any(y >= 0):
+        raise ValueError(f"target transform ln_neg needs log10 sigma < 0 (sigma < 1 S/cm); got {y.max():.3g}")
+    return forward(y)
 
 
 def from_tree_target(z: np.ndarray, transform: str) -> np.ndarray:
     """log10 sigma (S/cm) for tree outputs ``z`` (the inverse of ``to_tree_target``)."""
-    if transform == "identity":
-        return np.asarray(z, dtype=float)
-    if transform == "ln_neg":
-        return -np.exp(z)
-    raise ValueError(f"unknown target transform {transform!r}; known: {', '.join(TARGET_TRANSFORMS)}")
+    return _transform(transform)[1](np.asarray(z, dtype=float))
 
 
 def ensemble_prediction(per_tree: np.ndarray, transform: str) -> tuple[np.ndarray, np.ndarray]:
     """(log10 sigma, spread over trees in log10 sigma) from per-tree outputs [n_trees, n]: the
     mean is taken where the trees were fitted (then mapped back), the spread after mapping back."""
     return from_tree_target(per_tree.mean(0), transform), from_tree_target(per_tree, transform).std(0)
-
 
 
 @dataclass
