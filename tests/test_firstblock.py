@@ -125,6 +125,27 @@ def test_other_architectures_are_refused_and_embed_through_sevenn():
         SevenNetEmbedder(layer=9, device="cpu", engine="firstblock")
 
 
+def test_weights_that_do_not_fit_choose_fasttp_everywhere(monkeypatch):
+    """A checkpoint whose configuration fits but whose weights do not: ``default_engine`` (which
+    sizes the Screener's readers) and the embedder take the same engine."""
+    from ionscreen import mlip
+    from ionscreen.embed import EmbedError, SevenNetEmbedder, default_engine, load_first_block
+
+    cp = mlip.sevennet_checkpoint_dict("7net-0")
+    bad = {**cp, "model_state_dict": {**cp["model_state_dict"],
+                                      "1_self_interaction_1.linear.weight": torch.zeros(5)}}
+    monkeypatch.setattr(mlip, "sevennet_checkpoint_dict", lambda name: bad)
+    assert "1_self_interaction_1: weights of 5 values" in load_first_block("7net-0", 10)
+    assert default_engine("7net-0", 10, "cpu") == "fasttp"
+    assert SevenNetEmbedder("7net-0", device="cpu").engine == "fasttp"
+    with pytest.raises(EmbedError, match="weights of 5 values"):
+        SevenNetEmbedder("7net-0", device="cpu", engine="firstblock")
+    missing = {**cp, "model_state_dict": {k: v for k, v in cp["model_state_dict"].items()
+                                          if not k.startswith("0_convolution.weight_nn")}}
+    monkeypatch.setattr(mlip, "sevennet_checkpoint_dict", lambda name: missing)
+    assert "lack" in load_first_block("7net-0", 10) and default_engine("7net-0", 10, "cpu") == "fasttp"
+
+
 def test_unknown_atomic_numbers_are_named(block):
     z = torch.tensor([3, 118])
     with pytest.raises(ValueError, match=r"\[118\] are unknown"):

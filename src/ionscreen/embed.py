@@ -125,10 +125,11 @@ def embedding_dim(variant: str = "full") -> int:
     return {"full": 977, "invariant": 456}[variant]
 
 
-def first_block_unsupported(model: str, layer: int) -> str | None:
-    """Why the ``firstblock`` engine cannot embed with ``model`` at ``layer``, or None when it can
-    (from the checkpoint's configuration alone: nothing is built)."""
-    from ionscreen.firstblock import LAYER, UnsupportedCheckpoint, check_config
+def load_first_block(model: str, layer: int) -> Any:
+    """``ionscreen.firstblock.FirstBlock`` for ``model`` at ``layer`` (on the CPU), or a string
+    saying why that engine does not apply: the layer, the checkpoint's configuration or its
+    weights' shapes. Builds no sevenn or e3nn module."""
+    from ionscreen.firstblock import LAYER, FirstBlock, UnsupportedCheckpoint
 
     if layer != LAYER:
         return f"layer {layer} (it computes layer {LAYER})"
@@ -136,17 +137,20 @@ def first_block_unsupported(model: str, layer: int) -> str | None:
     if cp is None:
         return f"no checkpoint file for {model!r}"
     try:
-        check_config(cp["config"])
+        return FirstBlock(cp["config"], cp["model_state_dict"])
     except UnsupportedCheckpoint as exc:
         return str(exc)
-    return None
+    except KeyError as exc:
+        return f"the weights lack {exc}"
 
 
 def default_engine(model: str, layer: int, device: str) -> str:
-    """The engine ``SevenNetEmbedder(engine=None)`` takes on ``device`` ('cpu', 'cuda')."""
+    """The engine ``SevenNetEmbedder(engine=None)`` takes on ``device`` ('cpu', 'cuda'): the
+    same test the embedder makes, configuration and weights, so callers that size their work by
+    the engine (``predict.Screener``) agree with it."""
     if device != "cpu":
         return "e3nn"
-    return "firstblock" if first_block_unsupported(model, layer) is None else "fasttp"
+    return "fasttp" if isinstance(load_first_block(model, layer), str) else "firstblock"
 
 
 class SevenNetEmbedder:
@@ -169,10 +173,15 @@ class SevenNetEmbedder:
         self.layer, self.variant, self.name = layer, variant, model
         self.model: Any = None  # SevenNet's own modules (engines fasttp and e3nn)
         self.block: Any = None  # ionscreen.firstblock.FirstBlock (engine firstblock)
-        chosen = engine or default_engine(model, layer, self.device)
-        if chosen == "firstblock":
-            self.block = self._first_block(model, layer, required=engine is not None)
-            if self.block is None:  # the weights did not fit (the configuration did): sevenn's modules
+        chosen = engine or ("e3nn" if self.device != "cpu" else None)
+        if chosen in (None, "firstblock"):
+            got = load_first_block(model, layer)
+            if not isinstance(got, str):
+                self.block, chosen = got, "firstblock"
+            elif engine == "firstblock":
+                raise EmbedError(f"engine 'firstblock' does not apply: {got}")
+            else:
+                log.warning("embedding engine 'firstblock' does not fit %s (%s): using 'fasttp'", model, got)
                 chosen = "fasttp"
         self.engine = engine = chosen
         if self.block is not None:
@@ -203,23 +212,6 @@ class SevenNetEmbedder:
     def fast_convolution(self) -> bool:
         """Whether SevenNet's e3nn convolution is replaced (engines firstblock and fasttp)."""
         return self.engine != "e3nn"
-
-    def _first_block(self, model: str, layer: int, required: bool) -> Any:
-        """``FirstBlock`` for this checkpoint, or None where it does not apply (with ``required``,
-        an EmbedError saying why)."""
-        from ionscreen.firstblock import FirstBlock, UnsupportedCheckpoint
-
-        why = first_block_unsupported(model, layer)
-        if why is None:
-            cp = mlip_mod.sevennet_checkpoint_dict(model)
-            try:
-                return FirstBlock(cp["config"], cp["model_state_dict"])
-            except (UnsupportedCheckpoint, KeyError) as exc:
-                why = f"{type(exc).__name__}: {exc}"
-        if required:
-            raise EmbedError(f"engine 'firstblock' does not apply: {why}")
-        log.warning("embedding engine 'firstblock' does not fit %s (%s): using 'fasttp'", model, why)
-        return None
 
     def _graph(self, s: Structure | dict[str, Any]) -> Any:
         from sevenn.atom_graph_data import AtomGraphData
