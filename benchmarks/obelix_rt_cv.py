@@ -8,6 +8,11 @@ folds (groups: OBELiX's reduced composition, ``dataset.grouped_folds``):
   says) on the entries with a CIF, next to the other two on exactly those entries.
 
     python benchmarks/obelix_rt_cv.py [--fold-seeds 0 1 2] [--aml-fold-seeds 0] [--widths 4000 4000 4000]
+    python benchmarks/obelix_rt_cv.py --learning-curve [--plot results/obelix-rt-learning-curve.png]
+
+``--learning-curve`` trains both tree models on 25 / 50 / 75 / 100 % of each training fold's
+compositions (three draws each) and prints how their MAE, and the ratio of the two, fall with the
+amount of data (``roomtemp.learning_curve``; 5 min on 2 cores).
 
 The AML route needs SevenNet embeddings of the CIF entries: they are prepared and embedded in this
 process as the workflow's obelix config does (no supercell, disorder ordered within 400 atoms, no
@@ -64,12 +69,47 @@ def obelix_trainset(cache: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFra
     return obelix_trainset(cache)
 
 
+def learning_curve_table(table: pd.DataFrame, X: np.ndarray, cfg: object, plot: Path) -> None:
+    """Print ``roomtemp.learning_curve``'s summary and draw MAE against training-set size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ionscreen.roomtemp import FOREST, NAME, learning_curve, summarise_learning_curve
+
+    t0 = time.perf_counter()
+    s = summarise_learning_curve(learning_curve(table, X, cfg))
+    print(f"learning curve: {time.perf_counter() - t0:.0f} s; MAE of log10 sigma on the held-out folds "
+          "(mean +- std over folds and draws)")
+    print(f"  {'share':>5s} {'n_train':>7s} {NAME:>15s} {'forest':>15s} {'ratio':>6s}")
+    for frac, r in s.iterrows():
+        print(f"  {frac:5.2f} {r['n_train']:7.0f} {r['mae_mean']:7.3f} +- {r['mae_std']:.3f}"
+              f" {r['forest_mae_mean']:7.3f} +- {r['forest_mae_std']:.3f} {r['ratio']:6.3f}")
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 3.6))
+    ax.errorbar(s["n_train"], s["mae_mean"], s["mae_std"], marker="o", capsize=3, label=NAME)
+    ax.errorbar(s["n_train"], s["forest_mae_mean"], s["forest_mae_std"], marker="s", capsize=3, label=FOREST)
+    ax.set(xlabel="training entries per fold", ylabel="held-out MAE of log10 sigma (S/cm)")
+    ax.legend(fontsize=7)
+    bx.plot(s["n_train"], s["ratio"], marker="o")
+    bx.axhline(0.85, ls="--", c="grey", label="target 0.85")
+    bx.set(xlabel="training entries per fold", ylabel=f"MAE ratio {NAME} / forest")
+    bx.legend(fontsize=7)
+    fig.tight_layout()
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(plot, dpi=120)
+    print(f"  figure: {plot}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fold-seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--aml-fold-seeds", type=int, nargs="*", default=[0], help="fold seeds for the AML route (slow)")
     ap.add_argument("--widths", type=int, nargs="+", default=None, help="AML decoder widths (default: config/obelix.yaml)")
     ap.add_argument("--cache", type=Path, default=REPO / "results/obelix-cv-cache")
+    ap.add_argument("--learning-curve", action="store_true", help="MAE against training-set size instead")
+    ap.add_argument("--plot", type=Path, default=REPO / "results/obelix-rt-learning-curve.png",
+                    help="where --learning-curve draws its figure")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -93,6 +133,9 @@ def main() -> None:
     cfg = RoomTempConfig(fold_seeds=tuple(a.fold_seeds))
     t0 = time.perf_counter()
     X = obelix_descriptors(table)
+    if a.learning_curve:
+        learning_curve_table(table, X, cfg, a.plot)
+        return
     cv, oof = cross_validate(table, X, cfg)
     print(f"descriptors + {NAME} / forest CV: {time.perf_counter() - t0:.1f} s, {len(table)} entries\n")
     print("All measured entries (MAE of log10 sigma, mean +- std over folds; per fold seed):")

@@ -160,3 +160,21 @@ def test_models_trained_before_the_transform_still_load_as_identity(tmp_path: Pa
     del meta["target_transform"]
     (old / "model.json").write_text(json.dumps(meta))
     assert roomtemp.RoomTempModel(old).meta.target_transform == "identity"
+
+
+def test_learning_curve_at_full_share_is_the_cv_and_less_data_costs_accuracy() -> None:
+    table = roomtemp.training_table(OBELIX).iloc[::3].reset_index(drop=True)  # 150 entries
+    X = roomtemp.obelix_descriptors(table)
+    cfg = roomtemp.RoomTempConfig(n_trees=20, fold_seeds=(0,), rf_trees=30)
+    lc = roomtemp.learning_curve(table, X, cfg, fractions=(0.25, 1.0), repeats=2)
+    assert len(lc) == 5 * (2 + 1)
+    cv, _ = roomtemp.cross_validate(table, X, cfg)
+    full = lc[lc["fraction"] == 1.0].set_index("fold")
+    for model, col in (("obelix-rt", "mae"), (roomtemp.FOREST, "forest_mae")):
+        ref = cv[cv["model"] == model].set_index("fold")["mae"]
+        np.testing.assert_allclose(full[col].sort_index(), ref.sort_index(), rtol=1e-12)
+    quarter = lc[lc["fraction"] == 0.25]
+    assert (quarter["n_train"] < 0.45 * full["n_train"].mean()).all()
+    summary = roomtemp.summarise_learning_curve(lc)
+    assert summary.loc[0.25, "mae_mean"] > summary.loc[1.0, "mae_mean"]
+    assert summary.loc[1.0, "ratio"] == pytest.approx(full["mae"].mean() / full["forest_mae"].mean())

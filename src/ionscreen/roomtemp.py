@@ -225,20 +225,33 @@ def nearest_distance(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(d2.min(axis=1), 0.0))
 
 
+def forest_features(table: pd.DataFrame) -> np.ndarray:
+    """The baseline forest's inputs for OBELiX rows: the project's composition features of the
+    reduced composition (``evaluate.composition_features``), a, b, c (A), alpha, beta, gamma
+    (degrees) and the space-group number."""
+    from ionscreen.evaluate import composition_features
+
+    lattice = table[["a", "b", "c", "alpha", "beta", "gamma", "Space group #"]].to_numpy(float)
+    return np.hstack([composition_features(list(table["Reduced Composition"].astype(str))), lattice])
+
+
+def fit_forest(X: np.ndarray, y: np.ndarray, cfg: RoomTempConfig) -> Any:
+    """The baseline: a scikit-learn random forest (``cfg.rf_trees`` trees) fitted to log10 sigma."""
+    from sklearn.ensemble import RandomForestRegressor
+
+    return RandomForestRegressor(n_estimators=cfg.rf_trees, random_state=cfg.seed, n_jobs=-1).fit(X, y)
+
+
 def cross_validate(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Grouped k-fold CV (groups: OBELiX's reduced composition; ``dataset.grouped_folds``), per fold
     seed: the tree ensemble, a random forest on composition + lattice + space group (the project's
     baseline features) and the training mean, on the same folds. Returns the per-fold MAE rows
     and the out-of-fold predictions of the ensemble (for calibration)."""
-    from sklearn.ensemble import RandomForestRegressor
-
     from ionscreen.dataset import grouped_folds
-    from ionscreen.evaluate import composition_features
 
     y = table["log10_sigma_S_cm"].to_numpy(float)
     groups = list(table["Reduced Composition"].astype(str))
-    lattice = table[["a", "b", "c", "alpha", "beta", "gamma", "Space group #"]].to_numpy(float)
-    base = np.hstack([composition_features(groups), lattice])
+    base = forest_features(table)
     rows, oof = [], []
     for fs in cfg.fold_seeds:
         folds = grouped_folds(groups, cfg.n_folds, fs)
@@ -248,8 +261,7 @@ def cross_validate(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig) -> t
             pred, spread = ensemble_prediction(trees.tree_predictions(X[te]), cfg.target_transform)
             std = Standardiser.fit(X[~te])
             dist = nearest_distance(std(X[te]), std(X[~te]))
-            rf = RandomForestRegressor(n_estimators=cfg.rf_trees, random_state=cfg.seed, n_jobs=-1)
-            forest = rf.fit(base[~te], y[~te]).predict(base[te])
+            forest = fit_forest(base[~te], y[~te], cfg).predict(base[te])
             preds = {NAME: pred, FOREST: forest, "training mean": np.full(te.sum(), y[~te].mean())}
             for name, p in preds.items():
                 rows.append({"model": name, "fold_seed": fs, "fold": k, "n_train": int((~te).sum()),
@@ -259,6 +271,51 @@ def cross_validate(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig) -> t
                                      "nearest_distance": dist}))
             log.info("fold seed %d, fold %d: %s MAE %.3f, forest %.3f", fs, k, NAME, rows[-3]["mae"], rows[-2]["mae"])
     return pd.DataFrame(rows), pd.concat(oof, ignore_index=True)
+
+
+def learning_curve(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig,
+                   fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0), repeats: int = 3) -> pd.DataFrame:
+    """How the CV error falls with the amount of training data: on ``cross_validate``'s folds, the
+    ensemble and the baseline forest are trained on a random share of each training fold's
+    compositions (whole groups, so the split stays grouped) and judged on the whole held-out fold.
+    A share below 1 is drawn ``repeats`` times (seeds ``cfg.seed + repeat``); a share of 1 is the
+    plain CV. One row per (fold seed, fold, fraction, repeat) with ``n_train`` and both MAEs
+    (log10 S/cm)."""
+    from ionscreen.dataset import grouped_folds
+
+    y = table["log10_sigma_S_cm"].to_numpy(float)
+    groups = np.asarray(table["Reduced Composition"].astype(str))
+    base = forest_features(table)
+    rows = []
+    for fs in cfg.fold_seeds:
+        folds = grouped_folds(list(groups), cfg.n_folds, fs)
+        for k in range(cfg.n_folds):
+            te = folds == k
+            train_groups = np.unique(groups[~te])
+            for frac in fractions:
+                for rep in range(repeats if frac < 1 else 1):
+                    rng = np.random.default_rng(cfg.seed + rep)
+                    n_groups = max(1, int(round(frac * len(train_groups))))
+                    keep = rng.choice(train_groups, n_groups, replace=False) if frac < 1 else train_groups
+                    tr = ~te & np.isin(groups, keep)
+                    trees = TreeEnsemble.from_sklearn(fit_trees(X[tr], y[tr], cfg))
+                    pred, _ = ensemble_prediction(trees.tree_predictions(X[te]), cfg.target_transform)
+                    forest = fit_forest(base[tr], y[tr], cfg).predict(base[te])
+                    rows.append({"fold_seed": fs, "fold": k, "fraction": float(frac), "repeat": rep,
+                                 "n_train": int(tr.sum()), "mae": float(np.abs(pred - y[te]).mean()),
+                                 "forest_mae": float(np.abs(forest - y[te]).mean())})
+            log.info("learning curve: fold seed %d, fold %d done", fs, k)
+    return pd.DataFrame(rows)
+
+
+def summarise_learning_curve(lc: pd.DataFrame) -> pd.DataFrame:
+    """Per training fraction: mean training-set size, both MAEs (mean +- std over folds and
+    repeats, log10 S/cm) and the ratio of the means (ensemble / forest)."""
+    out = lc.groupby("fraction").agg(n_train=("n_train", "mean"), mae_mean=("mae", "mean"),
+                                     mae_std=("mae", "std"), forest_mae_mean=("forest_mae", "mean"),
+                                     forest_mae_std=("forest_mae", "std"))
+    out["ratio"] = out["mae_mean"] / out["forest_mae_mean"]
+    return out
 
 
 def summarise_cv(cv: pd.DataFrame) -> pd.DataFrame:
