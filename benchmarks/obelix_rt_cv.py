@@ -26,12 +26,17 @@ import logging
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    from ionscreen.roomtemp import RoomTempConfig
+
 warnings.filterwarnings("ignore")
 REPO = Path(__file__).resolve().parents[1]
+TARGET_RATIO = 0.85  # the project's aim: obelix-rt's MAE at most this share of the forest's
 
 
 def obelix_trainset(cache: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -69,7 +74,7 @@ def obelix_trainset(cache: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFra
     return obelix_trainset(cache)
 
 
-def learning_curve_table(table: pd.DataFrame, X: np.ndarray, cfg: object, plot: Path) -> None:
+def learning_curve_table(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig, plot: Path) -> None:
     """Print ``roomtemp.learning_curve``'s summary and draw MAE against training-set size."""
     import matplotlib
 
@@ -92,7 +97,7 @@ def learning_curve_table(table: pd.DataFrame, X: np.ndarray, cfg: object, plot: 
     ax.set(xlabel="training entries per fold", ylabel="held-out MAE of log10 sigma (S/cm)")
     ax.legend(fontsize=7)
     bx.plot(s["n_train"], s["ratio"], marker="o")
-    bx.axhline(0.85, ls="--", c="grey", label="target 0.85")
+    bx.axhline(TARGET_RATIO, ls="--", c="grey", label=f"target {TARGET_RATIO}")
     bx.set(xlabel="training entries per fold", ylabel=f"MAE ratio {NAME} / forest")
     bx.legend(fontsize=7)
     fig.tight_layout()
@@ -144,7 +149,7 @@ def main() -> None:
         print(f"  {model:55s} {grp['mae'].mean():.3f} +- {grp['mae'].std():.3f}   "
               + " ".join(f"s{s}={v:.3f}" for s, v in per_seed.items()))
     forest = cv[cv["model"] == FOREST]["mae"].mean()
-    print(f"  ratio {NAME} / forest: {cv[cv['model'] == NAME]['mae'].mean() / forest:.3f} (target <= 0.85)\n")
+    print(f"  ratio {NAME} / forest: {cv[cv['model'] == NAME]['mae'].mean() / forest:.3f} (target <= {TARGET_RATIO})\n")
     if not a.aml_fold_seeds:
         return
 

@@ -242,6 +242,17 @@ def fit_forest(X: np.ndarray, y: np.ndarray, cfg: RoomTempConfig) -> Any:
     return RandomForestRegressor(n_estimators=cfg.rf_trees, random_state=cfg.seed, n_jobs=-1).fit(X, y)
 
 
+def held_out_predictions(X: np.ndarray, base: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray,
+                         cfg: RoomTempConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train the ensemble on descriptors ``X`` and the baseline forest on ``base`` (its
+    ``forest_features``), both on the rows ``train`` (boolean mask) of log10 sigma ``y``; return the
+    ensemble's prediction and spread over trees, and the forest's prediction, for the rows ``test``."""
+    trees = TreeEnsemble.from_sklearn(fit_trees(X[train], y[train], cfg))
+    pred, spread = ensemble_prediction(trees.tree_predictions(X[test]), cfg.target_transform)
+    forest = fit_forest(base[train], y[train], cfg).predict(base[test])
+    return pred, spread, forest
+
+
 def cross_validate(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Grouped k-fold CV (groups: OBELiX's reduced composition; ``dataset.grouped_folds``), per fold
     seed: the tree ensemble, a random forest on composition + lattice + space group (the project's
@@ -257,11 +268,9 @@ def cross_validate(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig) -> t
         folds = grouped_folds(groups, cfg.n_folds, fs)
         for k in range(cfg.n_folds):
             te = folds == k
-            trees = TreeEnsemble.from_sklearn(fit_trees(X[~te], y[~te], cfg))
-            pred, spread = ensemble_prediction(trees.tree_predictions(X[te]), cfg.target_transform)
+            pred, spread, forest = held_out_predictions(X, base, y, ~te, te, cfg)
             std = Standardiser.fit(X[~te])
             dist = nearest_distance(std(X[te]), std(X[~te]))
-            forest = fit_forest(base[~te], y[~te], cfg).predict(base[te])
             preds = {NAME: pred, FOREST: forest, "training mean": np.full(te.sum(), y[~te].mean())}
             for name, p in preds.items():
                 rows.append({"model": name, "fold_seed": fs, "fold": k, "n_train": int((~te).sum()),
@@ -294,13 +303,12 @@ def learning_curve(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig,
             train_groups = np.unique(groups[~te])
             for frac in fractions:
                 for rep in range(repeats if frac < 1 else 1):
-                    rng = np.random.default_rng(cfg.seed + rep)
-                    n_groups = max(1, int(round(frac * len(train_groups))))
-                    keep = rng.choice(train_groups, n_groups, replace=False) if frac < 1 else train_groups
-                    tr = ~te & np.isin(groups, keep)
-                    trees = TreeEnsemble.from_sklearn(fit_trees(X[tr], y[tr], cfg))
-                    pred, _ = ensemble_prediction(trees.tree_predictions(X[te]), cfg.target_transform)
-                    forest = fit_forest(base[tr], y[tr], cfg).predict(base[te])
+                    tr = ~te
+                    if frac < 1:
+                        n_groups = max(1, int(round(frac * len(train_groups))))
+                        keep = np.random.default_rng(cfg.seed + rep).choice(train_groups, n_groups, replace=False)
+                        tr = tr & np.isin(groups, keep)
+                    pred, _, forest = held_out_predictions(X, base, y, tr, te, cfg)
                     rows.append({"fold_seed": fs, "fold": k, "fraction": float(frac), "repeat": rep,
                                  "n_train": int(tr.sum()), "mae": float(np.abs(pred - y[te]).mean()),
                                  "forest_mae": float(np.abs(forest - y[te]).mean())})
