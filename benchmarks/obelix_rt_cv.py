@@ -4,6 +4,8 @@ folds (groups: OBELiX's reduced composition, ``dataset.grouped_folds``):
 - ``obelix-rt``, the shipped model (``ionscreen.roomtemp``), on all measured entries;
 - the baseline a user would write: a random forest on composition + lattice + space group;
 - the training mean;
+- how far OBELiX's own repeated measurements of one phase disagree (the scatter no model can learn),
+  next to both models' held-out errors on those entries;
 - the structure-only AML-route predictor (the workflow's model, trained as ``config/obelix.yaml``
   says) on the entries with a CIF, next to the other two on exactly those entries.
 
@@ -106,6 +108,30 @@ def learning_curve_table(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig
     print(f"  figure: {plot}")
 
 
+def reproducibility(table: pd.DataFrame, oof: pd.DataFrame) -> None:
+    """Print how far OBELiX's repeated measurements of one phase disagree, next to both models'
+    held-out errors on those entries (``roomtemp.replicate_measurements``)."""
+    from ionscreen.roomtemp import NAME, replicate_measurements, summarise_replicates
+
+    rep = replicate_measurements(table)
+    s = summarise_replicates(rep)
+    print(f"Measured more than once (same reduced composition and space group): {s['n_entries']} entries of "
+          f"{s['n_materials']} materials")
+    print(f"  a measurement vs the mean of the material's others: {s['mae_vs_others']:.3f} decades "
+          f"(median {s['median_vs_others']:.3f})")
+    print(f"  even each material's own median measurement is {s['mae_vs_material_median']:.3f} off (a floor for "
+          "one prediction per material)")
+    print(f"  the {s['n_pairs']} materials measured twice: {s['pair_difference']:.3f} apart, i.e. "
+          f"{s['scatter_per_measurement']:.3f} per measurement if both err independently and alike")
+    repeated = oof["ID"].isin(rep["ID"])
+    for rows, what in ((repeated, "these entries"), (~repeated, "the entries measured once")):
+        o = oof[rows]
+        maes = [o.groupby("fold_seed").apply(lambda g, c=c: np.abs(g[c] - g["y"]).mean()).mean()
+                for c in ("prediction", "forest")]
+        print(f"  held-out MAE on {what} ({o['ID'].nunique()}): {NAME} {maes[0]:.3f}, forest {maes[1]:.3f}")
+    print()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fold-seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -150,6 +176,7 @@ def main() -> None:
               + " ".join(f"s{s}={v:.3f}" for s, v in per_seed.items()))
     forest = cv[cv["model"] == FOREST]["mae"].mean()
     print(f"  ratio {NAME} / forest: {cv[cv['model'] == NAME]['mae'].mean() / forest:.3f} (target <= {TARGET_RATIO})\n")
+    reproducibility(table, oof)
     if not a.aml_fold_seeds:
         return
 

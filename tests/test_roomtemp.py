@@ -178,3 +178,31 @@ def test_learning_curve_at_full_share_is_the_cv_and_less_data_costs_accuracy() -
     summary = roomtemp.summarise_learning_curve(lc)
     assert summary.loc[0.25, "mae_mean"] > summary.loc[1.0, "mae_mean"]
     assert summary.loc[1.0, "ratio"] == pytest.approx(full["mae"].mean() / full["forest_mae"].mean())
+
+
+def test_replicate_measurements_compare_each_with_the_mean_of_the_others() -> None:
+    table = pd.DataFrame({"ID": list("abcdef"), "Reduced Composition": ["LiX", "LiX", "LiX", "LiX", "LiY", "LiY"],
+                          "Space group #": [1, 1, 1, 2, 5, 5],
+                          "log10_sigma_S_cm": [-3.0, -4.0, -5.0, -9.0, -6.0, -7.0]})
+    rep = roomtemp.replicate_measurements(table)
+    # LiX in space group 2 is another phase, measured once: not a replicate
+    assert list(rep["ID"]) == list("abcef")
+    np.testing.assert_allclose(rep["others_mean"], [-4.5, -4.0, -3.5, -7.0, -6.0])
+    np.testing.assert_allclose(rep["disagreement"], [1.5, 0.0, 1.5, 1.0, 1.0])
+    s = roomtemp.summarise_replicates(rep)
+    assert (s["n_entries"], s["n_materials"], s["n_pairs"]) == (5, 2, 1)
+    assert s["mae_vs_others"] == pytest.approx(1.0)
+    assert s["mae_vs_material_median"] == pytest.approx((1 + 0 + 1 + 0.5 + 0.5) / 5)
+    assert s["pair_difference"] == pytest.approx(1.0)
+    assert s["scatter_per_measurement"] == pytest.approx(2 ** -0.5)
+
+
+def test_obelix_repeated_measurements_disagree_by_most_of_the_models_error() -> None:
+    s = roomtemp.summarise_replicates(roomtemp.replicate_measurements(roomtemp.training_table(OBELIX)))
+    assert (s["n_entries"], s["n_materials"], s["n_pairs"]) == (105, 41, 28)
+    assert s["mae_vs_others"] == pytest.approx(0.756, abs=1e-3)
+    assert s["median_vs_others"] == pytest.approx(0.453, abs=1e-3)
+    assert s["pair_difference"] == pytest.approx(0.841, abs=1e-3)
+    # the shipped model's CV error is not far above one measurement's estimated scatter
+    mae = roomtemp.RoomTempModel.named("obelix-rt").meta.cv["mae"]["obelix-rt"]["mean"]
+    assert s["scatter_per_measurement"] < mae < s["scatter_per_measurement"] + 0.15

@@ -326,6 +326,41 @@ def summarise_learning_curve(lc: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def replicate_measurements(table: pd.DataFrame) -> pd.DataFrame:
+    """OBELiX's repeated measurements of one phase: the rows of ``table`` (``training_table``) whose
+    reduced composition and space group another row shares (the same material measured in another
+    paper or sample). No model of composition and cell can tell such rows apart, so how far they
+    disagree is scatter that bounds every model's error from below.
+
+    Columns: ``ID``, ``material`` ("composition | space group"), ``n_measurements``,
+    ``log10_sigma_S_cm``, ``others_mean`` (mean log10 sigma of the material's other measurements) and
+    ``disagreement`` = |log10 sigma - others_mean| (decades)."""
+    key = table["Reduced Composition"].astype(str) + " | " + table["Space group #"].astype(int).astype(str)
+    y = table[TARGET].astype(float)
+    n = y.groupby(key).transform("count")
+    others = (y.groupby(key).transform("sum") - y) / (n - 1).where(n > 1)
+    out = pd.DataFrame({"ID": table["ID"], "material": key, "n_measurements": n, TARGET: y,
+                        "others_mean": others, "disagreement": (y - others).abs()})
+    return out[n > 1].reset_index(drop=True)
+
+
+def summarise_replicates(rep: pd.DataFrame) -> dict[str, float]:
+    """Figures of ``replicate_measurements`` (decades of log10 sigma): how many entries and
+    materials, the mean and median disagreement with the other measurements, the MAE of each
+    material's median measurement (the least any predictor that gives a material one value can
+    reach on these entries, judged on the entries it was taken from), the mean difference
+    within materials measured exactly twice, and that difference / sqrt(2): the scatter of one
+    measurement if the two err independently and alike (an estimate, not a measurement)."""
+    pairs = rep[rep["n_measurements"] == 2]["disagreement"]
+    y = rep[TARGET]
+    return {"n_entries": len(rep), "n_materials": int(rep["material"].nunique()),
+            "mae_vs_others": float(rep["disagreement"].mean()),
+            "median_vs_others": float(rep["disagreement"].median()),
+            "mae_vs_material_median": float((y - y.groupby(rep["material"]).transform("median")).abs().mean()),
+            "n_pairs": len(pairs) // 2, "pair_difference": float(pairs.mean()),
+            "scatter_per_measurement": float(pairs.mean() / math.sqrt(2))}
+
+
 def summarise_cv(cv: pd.DataFrame) -> pd.DataFrame:
     """Per model: MAE mean +- std over every (fold seed, fold), and the mean over fold seeds of the
     per-seed mean (the figure quoted in the model card)."""
