@@ -43,6 +43,9 @@ def test_shipped_model_loads_by_name_and_states_its_cv() -> None:
     assert abs(meta.cv["coverage_1std"] - 0.683) < 0.02
     card = (model.directory / "MODEL_CARD.md").read_text()
     assert "CC BY 4.0" in card and "Do not use it for" in card and f"{mae['obelix-rt']['mean']:.3f}" in card
+    # the card is what model_card writes from the shipped meta and CV table, lab-to-lab scatter included
+    assert card == roomtemp.model_card(meta, roomtemp.summarise_cv(pd.read_csv(model.directory / "cross_validation.csv")))
+    assert meta.cv["replicates"]["n_entries"] == 105 and "lies\n  0.76 decades" in card
     assert sum(p.stat().st_size for p in model.directory.iterdir()) < 5e6  # small enough for git
 
 
@@ -107,7 +110,10 @@ def test_training_writes_a_loadable_model_with_its_cv(tmp_path: Path) -> None:
     cv = pd.read_csv(tmp_path / "m/cross_validation.csv")
     assert len(cv) == 3 * 5 and set(cv["model"]) == {"obelix-rt", roomtemp.FOREST, "training mean"}
     assert summary.loc["obelix-rt", "mae_mean"] < summary.loc["training mean", "mae_mean"]
+    rep = roomtemp.summarise_replicates(roomtemp.replicate_measurements(roomtemp.training_table(small)))
+    assert meta.cv["replicates"] == rep and rep["n_entries"] == 10  # JSON round trip: no NaN among them
     model = roomtemp.RoomTempModel(tmp_path / "m")
+    assert model.meta.cv["replicates"] == rep
     X = roomtemp.obelix_descriptors(roomtemp.training_table(small).head(3))
     assert np.isfinite(model.predict(X)[0]).all()
 

@@ -350,7 +350,8 @@ def summarise_replicates(rep: pd.DataFrame) -> dict[str, float]:
     material's median measurement (the least any predictor that gives a material one value can
     reach on these entries, judged on the entries it was taken from), the mean difference
     within materials measured exactly twice, and that difference / sqrt(2): the scatter of one
-    measurement if the two err independently and alike (an estimate, not a measurement)."""
+    measurement if the two err independently and alike (an estimate, not a measurement). Figures
+    of no entries (no repeats, no pairs) are NaN."""
     pairs = rep[rep["n_measurements"] == 2]["disagreement"]
     y = rep[TARGET]
     return {"n_entries": len(rep), "n_materials": int(rep["material"].nunique()),
@@ -427,7 +428,9 @@ def train_room_temperature(folder: str | Path, out_dir: str | Path, cfg: RoomTem
                             "mae": {m: {"mean": r["mae_mean"], "std": r["mae_std"]} for m, r in summary.iterrows()},
                             "coverage_1std": float(np.mean(ratio <= std_scale)),
                             "median_abs_error": float(np.median(np.abs(oof["y"] - oof["prediction"]))),
-                            "share_over_2_decades": float(np.mean(np.abs(oof["y"] - oof["prediction"]) > 2.0))},
+                            "share_over_2_decades": float(np.mean(np.abs(oof["y"] - oof["prediction"]) > 2.0)),
+                            "replicates": {k: v for k, v in summarise_replicates(replicate_measurements(table)).items()
+                                           if not math.isnan(v)}},  # JSON has no NaN: undefined figures are left out
                         config=asdict(cfg))
     meta.to_json(out / "model.json")
     cv.to_csv(out / "cross_validation.csv", index=False)
@@ -476,7 +479,7 @@ def model_card(meta: RoomTempMeta, summary: pd.DataFrame) -> str:
               f"- A replacement for measurement: the median held-out error is {meta.cv['median_abs_error']:.2f} decades "
               f"(a factor of {10 ** meta.cv['median_abs_error']:.1f}),",
               f"  and {100 * meta.cv['share_over_2_decades']:.0f} % of held-out entries are off by more than 2 decades, "
-              "mostly poor conductors (sigma < 1e-10 S/cm).", "",
+              "mostly poor conductors (sigma < 1e-10 S/cm).", *_replicate_lines(meta.cv.get("replicates")), "",
               "## Licence and attribution", "",
               "Trained on OBELiX (Therrien et al., \"OBELiX: A Curated Dataset of Crystal Structures and",
               "Experimentally Measured Ionic Conductivities for Lithium Solid-State Electrolytes\", 2025),",
@@ -484,6 +487,22 @@ def model_card(meta: RoomTempMeta, summary: pd.DataFrame) -> str:
               "Descriptors: matminer (Ward et al., Comput. Mater. Sci. 152, 60 (2018)); Magpie element data",
               "(Ward et al., npj Comput. Mater. 2, 16028 (2016)).", ""]
     return "\n".join(lines)
+
+
+def _replicate_lines(rep: dict[str, float] | None) -> list[str]:
+    """The model card's words on how far the training data's own repeated measurements disagree
+    (``summarise_replicates``); none for models trained before it was measured."""
+    if not rep or not rep["n_entries"]:
+        return []
+    pairs = [] if "pair_difference" not in rep else [
+        f"  Phases measured twice differ by {rep['pair_difference']:.2f}: about "
+        f"{rep['scatter_per_measurement']:.2f} per measurement if both err alike,"]
+    return [f"- Telling apart conductivities closer than the data's own scatter: {rep['n_entries']} training entries "
+            f"({rep['n_materials']} phases,",
+            "  same reduced composition and space group) are measured more than once, and a measurement lies",
+            f"  {rep['mae_vs_others']:.2f} decades from the mean of the same phase's other measurements "
+            f"(median {rep['median_vs_others']:.2f}).", *pairs,
+            "  so much of the held-out error is lab-to-lab scatter that no model of composition and cell can learn."]
 
 
 # ----------------------------------------------------------------------------- prediction
