@@ -108,6 +108,11 @@ def learning_curve_table(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig
     print(f"  figure: {plot}")
 
 
+def held_out_mae(oof: pd.DataFrame, col: str, by: str) -> pd.Series:
+    """MAE of the out-of-fold predictions in column ``col`` (log10 S/cm) per value of ``by``."""
+    return (oof[col] - oof["y"]).abs().groupby(oof[by]).mean()
+
+
 def reproducibility(table: pd.DataFrame, oof: pd.DataFrame) -> None:
     """Print how far OBELiX's repeated measurements of one phase disagree, next to both models'
     held-out errors on those entries (``roomtemp.replicate_measurements``)."""
@@ -126,8 +131,7 @@ def reproducibility(table: pd.DataFrame, oof: pd.DataFrame) -> None:
     repeated = oof["ID"].isin(rep["ID"])
     for rows, what in ((repeated, "these entries"), (~repeated, "the entries measured once")):
         o = oof[rows]
-        maes = [o.groupby("fold_seed").apply(lambda g, c=c: np.abs(g[c] - g["y"]).mean()).mean()
-                for c in ("prediction", "forest")]
+        maes = [held_out_mae(o, c, "fold_seed").mean() for c in ("prediction", "forest")]
         print(f"  held-out MAE on {what} ({o['ID'].nunique()}): {NAME} {maes[0]:.3f}, forest {maes[1]:.3f}")
     print()
 
@@ -201,7 +205,7 @@ def main() -> None:
         for name, grp in res.groupby("model", sort=False):
             print(f"  {name:55s} {grp['mae'].mean():.3f} +- {grp['mae'].std():.3f}")
         for col, name in (("prediction", NAME), ("forest", FOREST)):
-            maes = o.groupby("fold").apply(lambda g, c=col: np.abs(g[c] - g["y"]).mean())
+            maes = held_out_mae(o, col, "fold")
             print(f"  {name:55s} {maes.mean():.3f} +- {maes.std():.3f}")
 
 

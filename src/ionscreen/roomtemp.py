@@ -329,8 +329,9 @@ def summarise_learning_curve(lc: pd.DataFrame) -> pd.DataFrame:
 def replicate_measurements(table: pd.DataFrame) -> pd.DataFrame:
     """OBELiX's repeated measurements of one phase: the rows of ``table`` (``training_table``) whose
     reduced composition and space group another row shares (the same material measured in another
-    paper or sample). No model of composition and cell can tell such rows apart, so how far they
-    disagree is scatter that bounds every model's error from below.
+    paper or sample). Their descriptors differ at most by the stoichiometry and cell each paper
+    reports, so how far they disagree is scatter that a model of composition and cell can hardly
+    learn: it bounds such a model's error from below.
 
     Columns: ``ID``, ``material`` ("composition | space group"), ``n_measurements``,
     ``log10_sigma_S_cm``, ``others_mean`` (mean log10 sigma of the material's other measurements) and
@@ -496,13 +497,13 @@ def _replicate_lines(rep: dict[str, float] | None) -> list[str]:
         return []
     pairs = [] if "pair_difference" not in rep else [
         f"  Phases measured twice differ by {rep['pair_difference']:.2f}: about "
-        f"{rep['scatter_per_measurement']:.2f} per measurement if both err alike,"]
+        f"{rep['scatter_per_measurement']:.2f} per measurement if both err alike."]
     return [f"- Telling apart conductivities closer than the data's own scatter: {rep['n_entries']} training entries "
             f"({rep['n_materials']} phases,",
             "  same reduced composition and space group) are measured more than once, and a measurement lies",
             f"  {rep['mae_vs_others']:.2f} decades from the mean of the same phase's other measurements "
             f"(median {rep['median_vs_others']:.2f}).", *pairs,
-            "  so much of the held-out error is lab-to-lab scatter that no model of composition and cell can learn."]
+            "  Much of the held-out error is lab-to-lab scatter that no model of composition and cell can learn."]
 
 
 # ----------------------------------------------------------------------------- prediction
