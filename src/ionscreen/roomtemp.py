@@ -497,7 +497,7 @@ def _replicate_lines(rep: dict[str, float] | None) -> list[str]:
         return []
     pairs = [] if "pair_difference" not in rep else [
         f"  Phases measured twice differ by {rep['pair_difference']:.2f}: about "
-        f"{rep['scatter_per_measurement']:.2f} per measurement if both err alike."]
+        f"{rep['scatter_per_measurement']:.2f} per measurement if both err independently and alike."]
     return [f"- Telling apart conductivities closer than the data's own scatter: {rep['n_entries']} training entries "
             f"({rep['n_materials']} phases,",
             "  same reduced composition and space group) are measured more than once, and a measurement lies",
