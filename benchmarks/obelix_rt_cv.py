@@ -4,6 +4,7 @@ folds (groups: OBELiX's reduced composition, ``dataset.grouped_folds``):
 - ``obelix-rt``, the shipped model (``ionscreen.roomtemp``), on all measured entries;
 - the baseline a user would write: a random forest on composition + lattice + space group;
 - the training mean;
+- where both models' held-out error lies by measured conductivity, and how well they rank;
 - how far OBELiX's own repeated measurements of one phase disagree (the scatter no model can learn),
   next to both models' held-out errors on those entries;
 - the structure-only AML-route predictor (the workflow's model, trained as ``config/obelix.yaml``
@@ -136,6 +137,14 @@ def reproducibility(table: pd.DataFrame, oof: pd.DataFrame) -> None:
     print()
 
 
+def by_measured_range(oof: pd.DataFrame) -> None:
+    """Print where both models' held-out error lies and how well they order the held-out entries:
+    the model card's section (``roomtemp.accuracy_section``) for this run's out-of-fold predictions."""
+    from ionscreen.roomtemp import accuracy_section, held_out_figures
+
+    print("\n".join(accuracy_section(held_out_figures(oof))))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fold-seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -180,6 +189,7 @@ def main() -> None:
               + " ".join(f"s{s}={v:.3f}" for s, v in per_seed.items()))
     forest = cv[cv["model"] == FOREST]["mae"].mean()
     print(f"  ratio {NAME} / forest: {cv[cv['model'] == NAME]['mae'].mean() / forest:.3f} (target <= {TARGET_RATIO})\n")
+    by_measured_range(oof)
     reproducibility(table, oof)
     if not a.aml_fold_seeds:
         return

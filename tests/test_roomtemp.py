@@ -3,6 +3,7 @@ shipped files, prediction from CIFs and the CLI."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -212,3 +213,54 @@ def test_obelix_repeated_measurements_disagree_by_most_of_the_models_error() -> 
     # the shipped model's CV error is not far above one measurement's estimated scatter
     mae = roomtemp.RoomTempModel.named("obelix-rt").meta.cv["mae"]["obelix-rt"]["mean"]
     assert s["scatter_per_measurement"] < mae < s["scatter_per_measurement"] + 0.15
+
+
+def _oof(y: list[float], prediction: list[float], forest: list[float], fold_seed: int) -> pd.DataFrame:
+    return pd.DataFrame({"fold_seed": fold_seed, "y": y, "prediction": prediction, "forest": forest})
+
+
+def test_accuracy_by_measured_range_splits_the_held_out_error_where_the_measurement_lies() -> None:
+    y = [-10.0, -6.0, -5.0, -3.0]  # one poor conductor, two middling, one fast
+    oof = pd.concat([_oof(y, [-7.0, -6.5, -4.0, -3.5], [-8.0, -6.0, -5.0, -2.0], 0),
+                     _oof(y, [-9.0, -5.5, -5.0, -3.0], [-8.0, -6.0, -5.0, -4.0], 1)], ignore_index=True)
+    t = roomtemp.accuracy_by_measured_range(oof).set_index(["band", "model"])
+    own, forest = roomtemp.NAME, roomtemp.FOREST
+    assert list(t.index.get_level_values("band").unique()) == [b for *_, b in roomtemp.MEASURED_BANDS] + ["all"]
+    assert t.loc[("sigma < 1e-8", own), "n_entries"] == 1 and t.loc[("1e-8 <= sigma < 1e-4", own), "n_entries"] == 2
+    # poor conductor: predicted 3 and 1 decades too high (mean over fold seeds 2, bias +2)
+    assert t.loc[("sigma < 1e-8", own), ["mae", "bias"]].tolist() == pytest.approx([2.0, 2.0])
+    # middling: seed 0 errors -0.5, +1 (MAE 0.75, bias 0.25); seed 1 +0.5, 0 (0.25, 0.25)
+    assert t.loc[("1e-8 <= sigma < 1e-4", own), ["mae", "bias"]].tolist() == pytest.approx([0.5, 0.25])
+    assert t.loc[("sigma >= 1e-4", forest), ["mae", "bias"]].tolist() == pytest.approx([1.0, 0.0])
+    # all four pooled, per seed then averaged: own seed 0 (3 + 0.5 + 1 + 0.5) / 4, seed 1 (1 + 0.5 + 0 + 0) / 4
+    assert t.loc[("all", own), "mae"] == pytest.approx((5.0 / 4 + 1.5 / 4) / 2)
+    # a band without entries is left out
+    assert "sigma < 1e-8" not in set(roomtemp.accuracy_by_measured_range(oof[oof["y"] > -9])["band"])
+
+
+def test_ranking_scores_measure_how_the_held_out_entries_are_ordered() -> None:
+    y = [-9.0, -6.0, -3.5, -2.5]
+    oof = pd.concat([_oof(y, [-8.0, -7.0, -4.5, -3.0], [-3.0, -4.0, -6.0, -7.0], 0),
+                     _oof(y, [-8.0, -3.8, -5.0, -3.0], [-3.0, -4.0, -6.0, -7.0], 1)], ignore_index=True)
+    r = roomtemp.ranking_scores(oof)
+    # seed 0 in order (rho 1, AUC 1); seed 1 swaps the middling -6 above the fast -3.5 (rho 0.8, AUC 0.75)
+    assert r[roomtemp.NAME] == pytest.approx({"spearman": 0.9, "roc_auc_fast": 0.875})
+    assert r[roomtemp.FOREST] == pytest.approx({"spearman": -1.0, "roc_auc_fast": 0.0})
+    assert np.isnan(roomtemp.ranking_scores(oof[oof["y"] > -4])[roomtemp.NAME]["roc_auc_fast"])  # no slow entry
+
+
+def test_shipped_card_states_where_its_error_lies() -> None:
+    model = roomtemp.RoomTempModel.named("obelix-rt")
+    rows = pd.DataFrame(model.meta.cv["by_measured_range"])
+    own = rows[rows["model"] == roomtemp.NAME].set_index("band")
+    assert own.loc[[b for *_, b in roomtemp.MEASURED_BANDS], "n_entries"].sum() == model.meta.n_train
+    # the poor-conductor tail carries the largest error, predicted too high
+    assert own.loc["sigma < 1e-8", "mae"] > 2 and own.loc["sigma < 1e-8", "bias"] > 2
+    card = (model.directory / "MODEL_CARD.md").read_text()
+    assert "## Held-out accuracy by measured conductivity" in card and "| sigma >= 1e-4 | 218 |" in card
+    assert f"ROC AUC {model.meta.cv['ranking'][roomtemp.NAME]['roc_auc_fast']:.3f}" in card
+    # a model trained before these figures were measured gets a card without them
+    older = dataclasses.replace(model.meta, cv={k: v for k, v in model.meta.cv.items()
+                                                if k not in ("by_measured_range", "ranking", "fast_log10_S_cm")})
+    old_card = roomtemp.model_card(older, roomtemp.summarise_cv(pd.read_csv(model.directory / "cross_validation.csv")))
+    assert "Held-out accuracy" not in old_card and "how poorly" not in old_card and "Do not use it for" in old_card

@@ -363,6 +363,62 @@ def summarise_replicates(rep: pd.DataFrame) -> dict[str, float]:
             "scatter_per_measurement": float(pairs.mean() / math.sqrt(2))}
 
 
+# Bands of measured log10 sigma (S/cm) the held-out error is broken down by: 1e-4 S/cm is where a
+# solid electrolyte starts to be worth making, 1e-8 S/cm the tail of poor (often extrapolated) values.
+MEASURED_BANDS = ((-math.inf, -8.0, "sigma < 1e-8"), (-8.0, -4.0, "1e-8 <= sigma < 1e-4"),
+                  (-4.0, math.inf, "sigma >= 1e-4"))
+FAST_LOG10_S_CM = -4.0  # "fast conductor" for the ranking figure: sigma >= 1e-4 S/cm
+_OOF_MODELS = {NAME: "prediction", FOREST: "forest"}  # cross_validate's out-of-fold columns
+
+
+def accuracy_by_measured_range(oof: pd.DataFrame) -> pd.DataFrame:
+    """Where the held-out error lies: for ``cross_validate``'s out-of-fold table, per band of the
+    measured log10 sigma (``MEASURED_BANDS``, then "all") and model (obelix-rt, the forest): the
+    entries per fold seed, the MAE and the bias (mean of prediction - measurement), decades of
+    log10 S/cm, each the mean over fold seeds. A band without entries is left out."""
+    bands = [*MEASURED_BANDS, (-math.inf, math.inf, "all")]
+    rows = []
+    for lo, hi, band in bands:
+        sel = oof[(oof["y"] >= lo) & (oof["y"] < hi)]
+        if not len(sel):
+            continue
+        for model, col in _OOF_MODELS.items():
+            err = (sel[col] - sel["y"]).groupby(sel["fold_seed"])
+            rows.append({"band": band, "model": model, "n_entries": float(sel.groupby("fold_seed").size().mean()),
+                         "mae": float(err.apply(lambda e: e.abs().mean()).mean()), "bias": float(err.mean().mean())})
+    return pd.DataFrame(rows)
+
+
+def ranking_scores(oof: pd.DataFrame, fast_log10: float = FAST_LOG10_S_CM) -> dict[str, dict[str, float]]:
+    """How well each model orders the held-out entries (``cross_validate``'s out-of-fold table), the
+    use a screen makes of it: per model, the Spearman rank correlation of prediction and measurement,
+    and the ROC AUC of the prediction for telling measured log10 sigma >= ``fast_log10`` (S/cm)
+    from below it (NaN when one side is empty); each the mean over fold seeds."""
+    from sklearn.metrics import roc_auc_score
+
+    from ionscreen.metrics import regression_metrics
+
+    out = {}
+    for model, col in _OOF_MODELS.items():
+        rho, auc = [], []
+        for _, o in oof.groupby("fold_seed"):
+            y, p = o["y"].to_numpy(float), o[col].to_numpy(float)
+            fast = y >= fast_log10
+            rho.append(regression_metrics(y, p)["spearman"])
+            auc.append(float(roc_auc_score(fast, p)) if 0 < fast.sum() < len(fast) else math.nan)
+        out[model] = {"spearman": float(np.mean(rho)), "roc_auc_fast": float(np.mean(auc))}
+    return out
+
+
+def held_out_figures(oof: pd.DataFrame) -> dict[str, Any]:
+    """``model.json``'s figures of where the held-out error lies and how well the held-out entries
+    are ranked (``accuracy_by_measured_range``, ``ranking_scores``; undefined scores left out, as
+    JSON has no NaN): the input of ``accuracy_section``."""
+    return {"by_measured_range": accuracy_by_measured_range(oof).to_dict("records"),
+            "fast_log10_S_cm": FAST_LOG10_S_CM,
+            "ranking": {m: {k: v for k, v in r.items() if not math.isnan(v)} for m, r in ranking_scores(oof).items()}}
+
+
 def summarise_cv(cv: pd.DataFrame) -> pd.DataFrame:
     """Per model: MAE mean +- std over every (fold seed, fold), and the mean over fold seeds of the
     per-seed mean (the figure quoted in the model card)."""
@@ -431,7 +487,8 @@ def train_room_temperature(folder: str | Path, out_dir: str | Path, cfg: RoomTem
                             "median_abs_error": float(np.median(np.abs(oof["y"] - oof["prediction"]))),
                             "share_over_2_decades": float(np.mean(np.abs(oof["y"] - oof["prediction"]) > 2.0)),
                             "replicates": {k: v for k, v in summarise_replicates(replicate_measurements(table)).items()
-                                           if not math.isnan(v)}},  # JSON has no NaN: undefined figures are left out
+                                           if not math.isnan(v)},  # JSON has no NaN: undefined figures are left out
+                            **held_out_figures(oof)},
                         config=asdict(cfg))
     meta.to_json(out / "model.json")
     cv.to_csv(out / "cross_validation.csv", index=False)
@@ -469,6 +526,7 @@ def model_card(meta: RoomTempMeta, summary: pd.DataFrame) -> str:
     lines += ["", f"Ratio to the random forest: {summary.loc[meta.name, 'mae_mean'] / forest:.2f}.",
               f"`prediction_std` is the spread over trees x {meta.std_scale:.2f}, calibrated so that "
               f"{100 * meta.cv['coverage_1std']:.0f} % of held-out errors lie within one std.", "",
+              *accuracy_section(meta.cv),
               "## Do not use it for", "",
               "- Temperatures other than room temperature (it refuses them).",
               "- Ranking polymorphs of one composition finely: the structure enters only through volume, Li",
@@ -480,7 +538,8 @@ def model_card(meta: RoomTempMeta, summary: pd.DataFrame) -> str:
               f"- A replacement for measurement: the median held-out error is {meta.cv['median_abs_error']:.2f} decades "
               f"(a factor of {10 ** meta.cv['median_abs_error']:.1f}),",
               f"  and {100 * meta.cv['share_over_2_decades']:.0f} % of held-out entries are off by more than 2 decades, "
-              "mostly poor conductors (sigma < 1e-10 S/cm).", *_replicate_lines(meta.cv.get("replicates")), "",
+              "mostly poor conductors (sigma < 1e-10 S/cm).", *_tail_lines(meta.cv),
+              *_replicate_lines(meta.cv.get("replicates")), "",
               "## Licence and attribution", "",
               "Trained on OBELiX (Therrien et al., \"OBELiX: A Curated Dataset of Crystal Structures and",
               "Experimentally Measured Ionic Conductivities for Lithium Solid-State Electrolytes\", 2025),",
@@ -488,6 +547,48 @@ def model_card(meta: RoomTempMeta, summary: pd.DataFrame) -> str:
               "Descriptors: matminer (Ward et al., Comput. Mater. Sci. 152, 60 (2018)); Magpie element data",
               "(Ward et al., npj Comput. Mater. 2, 16028 (2016)).", ""]
     return "\n".join(lines)
+
+
+def accuracy_section(cv: dict[str, Any]) -> list[str]:
+    """The model card's section (Markdown lines) on where the held-out error lies and how well the
+    held-out entries are ranked, from ``cv`` with the keys ``by_measured_range``
+    (``accuracy_by_measured_range`` records), ``ranking`` (``ranking_scores``) and
+    ``fast_log10_S_cm``; none for models trained before they were measured."""
+    if not cv.get("by_measured_range"):
+        return []
+    t = pd.DataFrame(cv["by_measured_range"]).pivot(index="band", columns="model", values=["mae", "bias", "n_entries"])
+    order = [b for *_, b in MEASURED_BANDS if b in t.index] + ["all"]
+    lines = ["## Held-out accuracy by measured conductivity", "",
+             "The same CV's held-out predictions, by where the measurement lies (decades of log10 sigma;",
+             "bias = mean of prediction - measurement; means over the fold seeds; \"all\" pools the entries, where",
+             "the table above averages folds):", "",
+             f"| measured (S/cm) | entries | {NAME} MAE | {NAME} bias | forest MAE | forest bias | MAE ratio |",
+             "|---|---|---|---|---|---|---|"]
+    for band in order:
+        r = t.loc[band]
+        lines.append(f"| {band} | {r[('n_entries', NAME)]:.0f} | {r[('mae', NAME)]:.3f} | {r[('bias', NAME)]:+.2f} | "
+                     f"{r[('mae', FOREST)]:.3f} | {r[('bias', FOREST)]:+.2f} | "
+                     f"{r[('mae', NAME)] / r[('mae', FOREST)]:.2f} |")
+    rank = cv.get("ranking", {})
+    if NAME in rank and FOREST in rank:
+        own, forest = rank[NAME], rank[FOREST]
+        lines += ["", f"Ranking the held-out entries: Spearman rho {own.get('spearman', math.nan):.3f} "
+                  f"(forest {forest.get('spearman', math.nan):.3f}); telling",
+                  f"sigma >= 1e{cv.get('fast_log10_S_cm', FAST_LOG10_S_CM):g} S/cm from below it: ROC AUC "
+                  f"{own.get('roc_auc_fast', math.nan):.3f} (forest {forest.get('roc_auc_fast', math.nan):.3f})."]
+    return [*lines, ""]
+
+
+def _tail_lines(cv: dict[str, Any]) -> list[str]:
+    """The model card's warning on the poor-conductor tail, from ``accuracy_by_measured_range``."""
+    tail = [r for r in cv.get("by_measured_range", []) if r["band"] == MEASURED_BANDS[0][2] and r["model"] == NAME]
+    if not tail:
+        return []
+    bias = tail[0]["bias"]
+    return [f"- Saying how poor a poor conductor is: where the measured {tail[0]['band']} S/cm, held-out predictions are "
+            f"{abs(bias):.1f} decades",
+            f"  too {'high' if bias > 0 else 'low'} on average. A low prediction says a material conducts poorly, "
+            "not how poorly."]
 
 
 def _replicate_lines(rep: dict[str, float] | None) -> list[str]:
