@@ -414,13 +414,18 @@ def ranking_scores(oof: pd.DataFrame, fast_log10: float = FAST_LOG10_S_CM) -> di
     return out
 
 
+def _defined(figures: dict[str, float]) -> dict[str, float]:
+    """``figures`` without the undefined (NaN) ones, for ``model.json``: JSON has no NaN."""
+    return {k: v for k, v in figures.items() if not math.isnan(v)}
+
+
 def held_out_figures(oof: pd.DataFrame) -> dict[str, Any]:
     """``model.json``'s figures of where the held-out error lies and how well the held-out entries
     are ranked (``accuracy_by_measured_range``, ``ranking_scores``; undefined scores left out, as
     JSON has no NaN): the input of ``accuracy_section``."""
     return {"by_measured_range": accuracy_by_measured_range(oof).to_dict("records"),
             "fast_log10_S_cm": FAST_LOG10_S_CM,
-            "ranking": {m: {k: v for k, v in r.items() if not math.isnan(v)} for m, r in ranking_scores(oof).items()}}
+            "ranking": {m: _defined(r) for m, r in ranking_scores(oof).items()}}
 
 
 def summarise_cv(cv: pd.DataFrame) -> pd.DataFrame:
@@ -473,7 +478,8 @@ def train_room_temperature(folder: str | Path, out_dir: str | Path, cfg: RoomTem
     X = obelix_descriptors(table)
     y = table["log10_sigma_S_cm"].to_numpy(float)
     cv, oof = cross_validate(table, X, cfg)
-    ratio = np.abs(oof["y"] - oof["prediction"]) / np.maximum(oof["tree_std"], 1e-6)
+    abs_err = np.abs(oof["y"] - oof["prediction"])  # held-out |error|, decades of log10 S/cm
+    ratio = abs_err / np.maximum(oof["tree_std"], 1e-6)
     std_scale = float(np.quantile(ratio, cfg.coverage))
     far = float(np.quantile(oof["nearest_distance"], cfg.far_quantile))
     trees = TreeEnsemble.from_sklearn(fit_trees(X, y, cfg))
@@ -488,10 +494,9 @@ def train_room_temperature(folder: str | Path, out_dir: str | Path, cfg: RoomTem
                         cv={"n_folds": cfg.n_folds, "fold_seeds": list(cfg.fold_seeds),
                             "mae": {m: {"mean": r["mae_mean"], "std": r["mae_std"]} for m, r in summary.iterrows()},
                             "coverage_1std": float(np.mean(ratio <= std_scale)),
-                            "median_abs_error": float(np.median(np.abs(oof["y"] - oof["prediction"]))),
-                            "share_over_2_decades": float(np.mean(np.abs(oof["y"] - oof["prediction"]) > 2.0)),
-                            "replicates": {k: v for k, v in summarise_replicates(replicate_measurements(table)).items()
-                                           if not math.isnan(v)},  # JSON has no NaN: undefined figures are left out
+                            "median_abs_error": float(np.median(abs_err)),
+                            "share_over_2_decades": float(np.mean(abs_err > 2.0)),
+                            "replicates": _defined(summarise_replicates(replicate_measurements(table))),
                             **held_out_figures(oof)},
                         config=asdict(cfg))
     meta.to_json(out / "model.json")
