@@ -42,17 +42,26 @@ REPO = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.85  # the project's aim: obelix-rt's MAE at most this share of the forest's
 
 
-def obelix_trainset(cache: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(trainset labels, structures, embeddings) of the OBELiX CIF entries, cached."""
+def obelix_trainset(cache: Path, variant: str = "invariant", frame: str = "given"
+                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(trainset labels, structures, embeddings) of the OBELiX CIF entries, cached (one
+    embeddings file per embedding variant and frame)."""
     import yaml
 
     from ionscreen import mlip, schema
-    from ionscreen.embed import SevenNetEmbedder
+    from ionscreen.embed import SevenNetEmbedder, embedding_dim, orientation_invariant
     from ionscreen.obelix import cif_files, training_labels
-    from ionscreen.structures import PrepareSettings, prepare_item
+    from ionscreen.structures import PrepareSettings, prepare_item, structure_from_row
     from ionscreen.trainset import trainset_labels
 
-    paths = {k: cache / f"{k}.parquet" for k in ("labels", "structures", "embeddings")}
+    paths = {k: cache / f"{k}.parquet" for k in ("labels", "structures")}
+    paths["embeddings"] = cache / f"embeddings-{variant}-{frame}.parquet"
+    if all(paths[k].exists() for k in ("labels", "structures")) and not paths["embeddings"].exists():
+        structures = schema.read_table(paths["structures"], "structures")
+        emb = SevenNetEmbedder(variant=variant, frame=frame, device="cpu")(
+            [(r["material_id"], structure_from_row(r)) for r in structures.to_dict("records")], progress=False)
+        schema.write_table(emb, paths["embeddings"], "embeddings", model="7net-0", layer=10, variant=variant,
+                           frame=frame, dim=embedding_dim(variant), rotation_invariant=orientation_invariant(variant, frame))
     if all(p.exists() for p in paths.values()):
         return (schema.read_table(paths["labels"], "trainset_labels"), schema.read_table(paths["structures"], "structures"),
                 schema.read_table(paths["embeddings"], "embeddings"))
@@ -66,15 +75,11 @@ def obelix_trainset(cache: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFra
         if row is not None:
             rows.append(row)
     structures = pd.DataFrame(rows)
-    from ionscreen.structures import structure_from_row
-
-    emb = SevenNetEmbedder(device="cpu")([(r["material_id"], structure_from_row(r)) for r in rows])
     labels = trainset_labels(training_labels(folder), structures, "obelix")
     cache.mkdir(parents=True, exist_ok=True)
     schema.write_table(labels, paths["labels"], "trainset_labels")
     schema.write_table(structures, paths["structures"], "structures")
-    schema.write_table(emb, paths["embeddings"], "embeddings", model="7net-0", layer=10, variant="full")
-    return obelix_trainset(cache)
+    return obelix_trainset(cache, variant, frame)
 
 
 def learning_curve_table(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig, plot: Path) -> None:
@@ -151,6 +156,8 @@ def main() -> None:
     ap.add_argument("--aml-fold-seeds", type=int, nargs="*", default=[0], help="fold seeds for the AML route (slow)")
     ap.add_argument("--widths", type=int, nargs="+", default=None, help="AML decoder widths (default: config/obelix.yaml)")
     ap.add_argument("--cache", type=Path, default=REPO / "results/obelix-cv-cache")
+    ap.add_argument("--variant", default="invariant", choices=["invariant", "full"], help="embedding of the AML route")
+    ap.add_argument("--frame", default="given", choices=["given", "standard"], help="embedding frame of the AML route")
     ap.add_argument("--learning-curve", action="store_true", help="MAE against training-set size instead")
     ap.add_argument("--plot", type=Path, default=REPO / "results/obelix-rt-learning-curve.png",
                     help="where --learning-curve draws its figure")
@@ -194,7 +201,7 @@ def main() -> None:
     if not a.aml_fold_seeds:
         return
 
-    labels, structures, embeddings = obelix_trainset(a.cache)
+    labels, structures, embeddings = obelix_trainset(a.cache, a.variant, a.frame)
     train_cfg = yaml.safe_load((REPO / "config/obelix.yaml").read_text())["train"]
     train_cfg = {k: v for k, v in train_cfg.items() if k not in ("labels",)}
     if a.widths:

@@ -121,6 +121,7 @@ def embed_settings():
     return canonical({
         "layer": config["embed"]["layer"],
         "variant": config["embed"]["variant"],
+        "frame": config["embed"]["frame"],
         "batch_atoms": config["embed"]["batch_atoms"],
         "model": config["mlip"]["model"],
         "device": config["mlip"]["device"],
@@ -187,7 +188,8 @@ def ablation_inputs(wildcards):
 
 
 def embedding_meta():
-    return {"model": config["mlip"]["model"], "layer": config["embed"]["layer"], "variant": config["embed"]["variant"]}
+    return {"model": config["mlip"]["model"], "layer": config["embed"]["layer"], "variant": config["embed"]["variant"],
+            "frame": config["embed"]["frame"]}
 
 
 def report_inputs(wildcards):

@@ -35,12 +35,15 @@ rule rank:
         predictions=per_shard("predictions"),
         structures=per_shard("candidates"),
         rejected=per_shard("rejected"),
+        model=rules.train.output.model_json,
     output:
         ranking=f"{R}/screening/ranking.parquet",
         structures=f"{R}/screening/candidates.parquet",
         rejected=f"{R}/screening/rejected.parquet",
     params:
         rank_temperature=config["screen"]["rank_temperature_K"],
+        rank_by=config["screen"]["rank_by"],
+        room_temperature_model=config["screen"]["room_temperature_model"],
     log:
         log_path("screen", "rank"),
     benchmark:

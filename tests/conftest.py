@@ -17,6 +17,20 @@ warnings.filterwarnings("ignore", message=".*tensor product accelerator.*")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def rotated_copy(s: Structure, euler_zyx_deg=(37.0, 21.0, 64.0), shift_A=(0.3, -1.1, 0.7), seed: int = 0) -> Structure:
+    """The same crystal written another way: the cell rigidly rotated (a generic rotation, Euler
+    zyx angles in degrees), every atom shifted by ``shift_A`` and the atoms re-ordered (seeded)."""
+    import numpy as np
+    from pymatgen.core import Lattice
+    from scipy.spatial.transform import Rotation
+
+    rot = Rotation.from_euler("zyx", euler_zyx_deg, degrees=True).as_matrix()
+    lattice = Lattice(s.lattice.matrix @ rot.T)
+    frac = s.frac_coords + lattice.get_fractional_coords(np.asarray(shift_A, dtype=float))
+    order = np.random.default_rng(seed).permutation(len(s))
+    return Structure(lattice, [s.species[i] for i in order], frac[order])
+
+
 def li3n() -> Structure:
     """alpha-Li3N, P6/mmm, a = 3.648 A, c = 3.875 A (Rabenau & Schulz, J. Less-Common Met. 50,
     155 (1976)): N 1a (0,0,0), Li1 1b (0,0,1/2), Li2 2c (1/3,2/3,0)."""

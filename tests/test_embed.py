@@ -13,8 +13,17 @@ from tests.conftest import REPO, li3n
 pytestmark = pytest.mark.slow
 
 
-def reference_embedding(structure, k=10):
-    """docs/method.md section 3 written out for one structure, without ionscreen.embed."""
+def invariant_nodes(h):
+    """Per atom, the 128 scalars, then the norm of each of the 64 l=1 and 32 l=2 channels (224)."""
+    l1 = h[:, 128:128 + 64 * 3].reshape(len(h), 64, 3)
+    l2 = h[:, 128 + 64 * 3:].reshape(len(h), 32, 5)
+    return np.concatenate([h[:, :128], np.linalg.norm(l1, axis=-1), np.linalg.norm(l2, axis=-1)], 1)
+
+
+def reference_embedding(structure, k=10, variant="full"):
+    """docs/method.md section 3 written out for one structure, without ionscreen.embed; with
+    ``variant="invariant"`` the invariant variant's definition (scalars and channel norms of
+    h_i, their mean over neighbours, the mean radial edge part)."""
     from pymatgen.io.ase import AseAtomsAdaptor
     from sevenn.atom_graph_data import AtomGraphData
     from sevenn.train.dataload import unlabeled_atoms_to_graph
@@ -31,10 +40,12 @@ def reference_embedding(structure, k=10):
             data = mod(data)
             if idx == k:
                 break
-    h = data["x"].numpy()
+    h = data["x"].numpy().astype(np.float64)
     e = torch.cat([data["edge_embedding"], data["edge_attr"]], -1).numpy()
+    if variant == "invariant":
+        h, e = invariant_nodes(h), data["edge_embedding"].numpy()
     i, j = data["edge_index"].numpy()
-    out = np.zeros((len(h), 480 + 480 + 17))
+    out = np.zeros((len(h), 2 * h.shape[1] + e.shape[1]))
     for a in range(len(h)):
         sel = i == a
         out[a] = np.concatenate([h[a], h[j[sel]].mean(0), e[sel].mean(0)])
@@ -80,7 +91,7 @@ def test_invariant_variant_is_rotation_invariant():
     a, b = inv.atom_embeddings([s, rotated])
     assert a.shape[1] == embedding_dim("invariant") == 456
     np.testing.assert_allclose(a, b, atol=2e-4)
-    full = SevenNetEmbedder(device="cpu").atom_embeddings([s, rotated])
+    full = SevenNetEmbedder(variant="full", device="cpu").atom_embeddings([s, rotated])
     assert np.abs(full[0] - full[1]).max() > 1e-2  # the paper's variant is not invariant
 
 
@@ -90,11 +101,12 @@ def test_cli_embed_equals_independent_computation(tmp_path):
 
     files = [REPO / "resources/structures/train/Li2O.json", REPO / "resources/structures/candidates/LiFePO4.json"]
     out = tmp_path / "emb.parquet"
-    assert main(["embed", *map(str, files), "--out", str(out)]) == 0
+    assert main(["embed", *map(str, files), "--out", str(out)]) == 0  # the default: the invariant variant
     df = schema.read_table(out, "embeddings")
+    assert set(df["variant"]) == {"invariant"} and set(df["frame"]) == {"given"}
     for f in files:
         s = read_structure(f)
-        ref = reference_embedding(s)
+        ref = reference_embedding(s, variant="invariant")
         rows = df[df["material_id"] == f.stem]
         li = [i for i, site in enumerate(s) if site.specie.symbol == "Li"]
         assert rows["atom_index"].tolist() == li

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ionscreen import schema
-from ionscreen.embed import SevenNetEmbedder
+from ionscreen.embed import SevenNetEmbedder, embedding_meta_of
 from ionscreen.evaluate import PUBLISHED, paper_table
 from ionscreen.model import Batch, load_predictor
 from ionscreen.structures import candidate_settings, prepare_structure, read_structure
@@ -33,7 +33,7 @@ def test_paper_table_scores_the_test_split_and_lists_the_published_rows(tmp_path
     schema.write_table(labels, tmp_path / "labels.parquet", "labels")
     train(pd.DataFrame(labels), emb, pd.DataFrame(structs),
           TrainConfig(decoder_widths=[8], epochs=2, seeds=[0], aml=False, val_fraction=0.25), tmp_path / "model",
-          embedding_meta={"model": "7net-0", "layer": 10, "variant": "full"})
+          embedding_meta=embedding_meta_of(emb))
 
     df = paper_table(tmp_path / "model", tmp_path / "structures.parquet", tmp_path / "labels.parquet",
                      tmp_path / "paper.parquet", markdown_out=tmp_path / "paper.md", device="cpu")

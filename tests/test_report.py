@@ -87,7 +87,7 @@ def _report(d, out, **extra):
 
 def test_report_sections_without_md(report_inputs, tmp_path):
     html = _report(report_inputs, tmp_path / "r.html")
-    for section in ("<h2>Ranking</h2>", "<h2>Rejected inputs</h2>", "<h2>Model quality</h2>",
+    for section in ("<h2>Ranking</h2>", "<h2>Rejected inputs</h2>", "<h2>Workflow model quality</h2>",
                     "<h2>Where candidates sit relative to the training data</h2>", "<h2>Training data</h2>"):
         assert section in html, section
     assert "No MD was run by this workflow" in html and "<h2>Training runs</h2>" not in html

@@ -9,8 +9,9 @@ import torch
 
 from ionscreen import schema
 from ionscreen.dataset import grouped_folds, grouped_split, load_dataset, make_tensors
-from ionscreen.evaluate import ABLATIONS, ablations, composition_features, cross_validate
+from ionscreen.evaluate import ABLATIONS, ablations, cross_validate
 from ionscreen.model import load_predictor, load_trainers, ridge_closed_form
+from ionscreen.skill import composition_features
 from ionscreen.train import Run, TrainConfig, init_from_trainer, train, train_trainer
 
 

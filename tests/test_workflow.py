@@ -93,8 +93,8 @@ def test_workflow_outputs_match_their_schemas(workflow_run):
 def test_workflow_ranking_flags_and_rejections(workflow_run):
     results, _ = workflow_run
     ranking = schema.read_table(results / "screening/ranking.parquet", "predictions")
-    assert set(ranking["material_id"]) == {"LiBr", "Li2Se", "obelix-jqc"}
-    assert sorted(ranking.drop_duplicates("material_id")["rank"]) == [1, 2, 3]
+    assert set(ranking["material_id"]) == {"LiBr", "Li2Se", "obelix-jqc", "LiFePO4", "LiFePO4-rotated"}
+    assert sorted(ranking.drop_duplicates("material_id")["rank"]) == [1, 2, 3, 4, 5]
     assert np.isfinite(ranking["prediction"]).all() and (ranking["prediction_std"] > 0).all()
     jqc = ranking[ranking["material_id"] == "obelix-jqc"]["flags"].iloc[0]
     assert "disorder_resolved" in jqc and "elements_unseen_in_training" in jqc  # Bi never trained on
@@ -139,6 +139,56 @@ def test_cli_predict_equals_the_rule(workflow_run, tmp_path):
     rule = schema.read_table(results / "screening/ranking.parquet", "predictions")
     rule = rule[rule["material_id"] == "LiBr"].set_index("temperature_K")
     np.testing.assert_allclose(cli.loc[[800.0, 1000.0], "prediction"], rule.loc[[800.0, 1000.0], "prediction"], atol=1e-4)
+
+
+def _sorted_rows(emb: np.ndarray) -> np.ndarray:
+    """Embedding rows in a canonical order (atom order is the file's, not the crystal's)."""
+    return emb[np.lexsort(np.round(emb, 4).T[::-1])]
+
+
+@pytest.mark.slow
+def test_rotated_crystal_gets_equal_embeddings_and_predictions(workflow_run, tmp_path):
+    """The same crystal written another way (generic rotation, shift, atom order): equal embeddings
+    and predictions through the workflow's rules and through the CLI, with the default settings."""
+    import json
+
+    import pandas as pd
+
+    from ionscreen.cli import main
+    from ionscreen.structures import read_structure
+    from tests.conftest import rotated_copy
+
+    results, _ = workflow_run
+    original = REPO / "resources/structures/candidates/LiFePO4.json"
+    rotated = REPO / ".test/rotated/LiFePO4-rotated.json"
+    want = rotated_copy(read_structure(original))
+    np.testing.assert_allclose(read_structure(rotated).cart_coords, want.cart_coords, atol=1e-9)  # the fixture is what it says
+    assert not np.allclose(read_structure(rotated).lattice.matrix, read_structure(original).lattice.matrix, atol=0.1)
+    meta = json.loads((results / "model/model.json").read_text())["embedding"]
+    assert meta["variant"] == "invariant" and meta["frame"] == "given"
+
+    # the rules: embed_candidates (after a 5-step MLIP relaxation) and predict
+    emb = schema.concat_tables(sorted(results.glob("screening/shards/*/embeddings.parquet")), "embeddings")
+    by = {m: _sorted_rows(np.stack(g.sort_values("atom_index")["embedding"].to_list())) for m, g in emb.groupby("material_id")}
+    np.testing.assert_allclose(by["LiFePO4-rotated"], by["LiFePO4"], atol=1e-4)
+    ranking = schema.read_table(results / "screening/ranking.parquet", "predictions").set_index(["temperature_K", "material_id"])
+    pred = ranking["prediction"].unstack()
+    np.testing.assert_allclose(pred["LiFePO4-rotated"], pred["LiFePO4"], atol=1e-4)
+    assert not any("orientation_dependent" in f for f in ranking["flags"])
+
+    # the CLI: embed and predict, structures as given
+    out = tmp_path / "emb.parquet"
+    assert main(["embed", str(original), str(rotated), "--out", str(out)]) == 0
+    cli = schema.read_table(out, "embeddings")
+    a, b = (_sorted_rows(np.stack(cli[cli["material_id"] == m].sort_values("atom_index")["embedding"].to_list()))
+            for m in ("LiFePO4", "LiFePO4-rotated"))
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    out = tmp_path / "pred.parquet"
+    assert main(["predict", "--model", str(results / "model"), str(original), str(rotated), "--temperature", "800",
+                 "1000", "--out", str(out)]) == 0
+    p = schema.read_table(out, "predictions").pivot_table(index="temperature_K", columns="material_id", values="prediction")
+    assert isinstance(p, pd.DataFrame) and len(p) == 2
+    np.testing.assert_allclose(p["LiFePO4-rotated"], p["LiFePO4"], atol=1e-5)
 
 
 @pytest.mark.slow
@@ -250,7 +300,7 @@ def test_added_candidates_are_screened_in_a_new_shard(finished_copy, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     after = schema.read_table(results / "screening/ranking.parquet", "predictions")
     assert set(after["material_id"]) == set(before["material_id"]) | {"LiI"}
-    assert sorted(after.drop_duplicates("material_id")["rank"]) == [1, 2, 3, 4]
+    assert sorted(after.drop_duplicates("material_id")["rank"]) == [1, 2, 3, 4, 5, 6]
     old = after[after["material_id"] != "LiI"].set_index(["material_id", "temperature_K"])["prediction"]
     np.testing.assert_array_equal(old.sort_index(), before.set_index(["material_id", "temperature_K"])["prediction"].sort_index())
     assert json.loads((results / "screening/shards.json").read_text())["shards"]["00002"] == ["LiI"]

@@ -97,8 +97,8 @@ def _embed(a: argparse.Namespace) -> int:
                                        Path(tmp) / "rejected.parquet", stage="embed", relax=False, progress=False)
             if n_bad:
                 print(f"{n_bad} structures rejected (see the log lines above)", file=sys.stderr)
-        n = embed_table(table, a.out, model=a.model, layer=a.layer, variant=a.variant, device=a.device,
-                        threads=a.threads)
+        n = embed_table(table, a.out, model=a.model, layer=a.layer, variant=a.variant, frame=a.frame,
+                        device=a.device, threads=a.threads)
     print(f"{n} Li rows -> {a.out}")
     return 0
 
@@ -109,6 +109,7 @@ def _train(a: argparse.Namespace) -> int:
     import yaml
 
     from ionscreen.dataset import read_training_tables
+    from ionscreen.embed import embedding_meta_of
     from ionscreen.train import TrainConfig, train
 
     settings: dict[str, object] = {}
@@ -119,8 +120,7 @@ def _train(a: argparse.Namespace) -> int:
              for name in ("labels", "structures", "embeddings", "trajectory_embeddings")}
     t = read_training_tables(paths)
     first = t.embeddings.iloc[0] if len(t.embeddings) else None  # the embeddings say what made them
-    embedding = {"model": str(first["model"]), "layer": int(first["layer"]), "variant": str(first["variant"])} \
-        if first is not None else None
+    embedding = embedding_meta_of(t.embeddings) if first is not None else None
     out = Path(a.out)
     res = train(t.labels, t.embeddings, t.structures, TrainConfig(**settings), out, out / "metrics.parquet",
                 out / "training_predictions.parquet", trajectories=t.trajectories, embedding_meta=embedding)
@@ -157,7 +157,7 @@ def _train_rt(a: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The parser; every default comes from the dataclass the subcommand fills (one source of
     defaults: tests/test_defaults.py checks it)."""
-    from ionscreen.embed import SevenNetEmbedder
+    from ionscreen.embed import FRAMES, VARIANTS, SevenNetEmbedder
     from ionscreen.labels import LabelSettings
     from ionscreen.md import MDSettings
     from ionscreen.roomtemp import RoomTempConfig
@@ -215,7 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("structure", nargs="+", help="a structures .parquet, or structure files / folders")
     e.add_argument("--layer", type=int, default=emb[1])
     e.add_argument("--model", default=emb[0])
-    e.add_argument("--variant", default=emb[2], choices=["full", "invariant"])
+    e.add_argument("--variant", default=emb[2], choices=list(VARIANTS),
+                   help="default %(default)s (rotation invariant, 456 values); full: the AML paper's 977 values, "
+                        "which change with the cell's orientation unless --frame standard")
+    e.add_argument("--frame", default=emb[5], choices=list(FRAMES),
+                   help="Cartesian frame embedded: given (as written) or standard (rotated to the orientation the "
+                        "lattice parameters define first); default %(default)s")
     e.add_argument("--device", default=emb[3])
     e.add_argument("--threads", type=int, default=2)
     e.add_argument("--out", required=True)

@@ -36,6 +36,7 @@ class Dataset:
     trajectory_embedder: str | None = None
     given_split: np.ndarray | None = None  # 'train'/'test' from the data set itself (e.g. LiFlow's CSVs)
     upper: np.ndarray | None = None  # per sample: True = y is an upper bound (censored), not a value
+    lattice: np.ndarray | None = None  # per sample: a, b, c (A), angles (deg), volume per atom (A^3) (skill.lattice_features)
 
     @property
     def exact(self) -> np.ndarray:
@@ -49,7 +50,8 @@ class Dataset:
                        [self.elements[i] for i in pick],
                        None if self.trajs is None else [self.trajs[i] for i in pick], self.trajectory_embedder,
                        None if self.given_split is None else self.given_split[pick],
-                       None if self.upper is None else self.upper[pick])
+                       None if self.upper is None else self.upper[pick],
+                       None if self.lattice is None else self.lattice[pick])
 
 
 def _by_atom(grp: pd.DataFrame) -> tuple[tuple[int, ...], np.ndarray]:
@@ -69,6 +71,8 @@ def load_dataset(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.
     ``formula`` column in ``labels`` (e.g. OBELiX's nominal reduced composition) takes precedence
     over the structure's formula for grouping."""
     from pymatgen.core import Composition
+
+    from ionscreen.skill import lattice_features
 
     if target not in labels.columns:
         raise ValueError(f"target {target!r} is not a labels column; choose one of {list(labels.columns)}")
@@ -121,7 +125,22 @@ def load_dataset(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.
         trajectory_embedder=embedder,
         given_split=ok["split"].to_numpy(str) if "split" in ok.columns and ok["split"].notna().all() else None,
         upper=ok["_upper"].to_numpy(bool) if ok["_upper"].any() else None,
+        lattice=_lattice_rows(list(ok["material_id"]), structures, lattice_features),
     )
+
+
+def _lattice_rows(material_ids: list[str], structures: pd.DataFrame, features: Callable[[str], np.ndarray]
+                  ) -> np.ndarray | None:
+    """Per sample, the lattice features of its material's structure (None without structure JSON
+    holding a lattice)."""
+    if "structure_json" not in structures.columns:
+        return None
+    js = dict(zip(structures["material_id"], structures["structure_json"], strict=True))
+    try:
+        per = {m: features(js[m]) for m in dict.fromkeys(material_ids)}
+    except (KeyError, TypeError, ValueError):
+        return None
+    return np.array([per[m] for m in material_ids]).reshape(len(material_ids), 7)
 
 
 class TrainingTables(NamedTuple):

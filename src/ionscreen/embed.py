@@ -6,8 +6,16 @@ features and e_ij = [edge_embedding (8 radial Bessel), edge_attr (9 spherical ha
 directed edge i -> j (i = ``edge_index[0]``), atom i's embedding is the mean over its edges of
 concat(h_i, h_j, e_ij) = [h_i, mean_j h_j, mean_j e_ij]: 977 values. This ``full`` variant is the
 AML paper's; it is not rotation invariant (l > 0 irreps and harmonics rotate). The ``invariant``
-variant keeps the 128 scalars plus one norm per l > 0 channel (224 per atom) and only the radial
-edge part: 224 + 224 + 8 = 456 values.
+variant (the default) keeps the 128 scalars plus one norm per l > 0 channel (224 per atom) and only
+the radial edge part: 224 + 224 + 8 = 456 values, the same for a rotated, translated or re-ordered
+copy of a cell to float precision.
+
+``frame`` says in which Cartesian frame the cell is embedded: ``given`` (as the file writes it) or
+``standard`` (rotated first to the orientation its lattice parameters define,
+``pymatgen.core.Lattice.from_parameters``: c along z, a in the xz plane). ``full`` in the
+``standard`` frame no longer depends on a rigid rotation of the file, but still on the choice of
+basis vectors (another setting of the same lattice is another frame). ``full`` in the ``given``
+frame is the paper's raw variant: opt-in, with a warning (``orientation_invariant``).
 
 Three engines compute the same numbers (``SevenNetEmbedder(engine=...)``):
 
@@ -39,7 +47,27 @@ from ionscreen import schema
 
 log = logging.getLogger(__name__)
 
-VARIANTS = ("full", "invariant")
+VARIANTS = ("invariant", "full")
+FRAMES = ("given", "standard")
+DEFAULT_VARIANT, DEFAULT_FRAME = "invariant", "given"
+
+
+def orientation_invariant(variant: str, frame: str = DEFAULT_FRAME) -> bool:
+    """Whether embeddings of this variant in this frame are the same for a rigidly rotated copy
+    of a cell: the ``invariant`` variant always, ``full`` only in the ``standard`` frame."""
+    return variant == "invariant" or frame == "standard"
+
+
+def standard_rotation(cell: np.ndarray) -> np.ndarray:
+    """The orthogonal 3x3 matrix Q with ``cell @ Q`` the cell in its standard orientation (rows
+    are lattice vectors, A): the one ``Lattice.from_parameters`` builds from the cell's lengths and
+    angles. Rotated copies of one cell share it, so their rotated positions agree to rounding. A
+    left-handed cell gets an improper Q (the standard cell is right-handed)."""
+    from pymatgen.core import Lattice
+
+    cell = np.asarray(cell, dtype=float)
+    std = Lattice.from_parameters(*Lattice(cell).parameters).matrix
+    return np.linalg.solve(cell, std)
 
 
 class EmbedError(ValueError):
@@ -60,19 +88,26 @@ GRAPH_KEYS = {"x": "x", "atomic_numbers": "atomic_numbers", "pos": "pos", "edge_
               "edge_vec": "edge_vec", "cell_volume": "cell_volume", "num_atoms": "num_atoms", "info": "data_info"}
 
 
-def graph_arrays(s: Structure, cutoff_A: float) -> dict[str, Any]:
+def graph_arrays(s: Structure, cutoff_A: float, frame: str = DEFAULT_FRAME) -> dict[str, Any]:
     """SevenNet's graph of an ordered structure as numpy arrays, the dict sevenn's
     ``unlabeled_atoms_to_graph`` builds for a periodic cell (matscipy's neighbour list within
     ``cutoff_A``, int64 edge indices, positions and cell in A, volume in A^3), built here from the
     structure's arrays: no ASE adaptor, and no import of ``sevenn.train`` (about 2 s, which a
     reader process would otherwise spend before its first file). ``tests/test_embed.py`` checks
-    it equal, array for array, to sevenn's function. Arrays pickle fast: a reader process builds them."""
+    it equal, array for array, to sevenn's function. Arrays pickle fast: a reader process builds them.
+    ``frame="standard"`` rotates positions and cell to the standard orientation first
+    (``standard_rotation``)."""
     from matscipy.neighbours import neighbour_list
 
+    if frame not in FRAMES:
+        raise EmbedError(f"frame must be one of {FRAMES}, got {frame!r}")
     k = GRAPH_KEYS
     numbers = np.asarray(s.atomic_numbers, dtype=np.int64)
     pos = np.array(s.cart_coords, dtype=float)
     cell = np.array(s.lattice.matrix, dtype=float)
+    if frame == "standard":
+        q = standard_rotation(cell)
+        pos, cell = pos @ q, cell @ q
     src, dst, vec, _ = neighbour_list("ijDS", pbc=np.ones(3, dtype=bool), cell=cell, positions=pos, cutoff=cutoff_A)
     return {k["x"]: numbers, k["atomic_numbers"]: numbers, k["pos"]: pos,
             k["edge_index"]: np.array([src.astype(np.int64), dst.astype(np.int64)]), k["edge_vec"]: vec,
@@ -121,7 +156,7 @@ def build_model_through(cp: Any, layer: int) -> Any:
         return cp.build_model()
 
 
-def embedding_dim(variant: str = "full") -> int:
+def embedding_dim(variant: str = DEFAULT_VARIANT) -> int:
     return {"full": 977, "invariant": 456}[variant]
 
 
@@ -157,12 +192,20 @@ class SevenNetEmbedder:
     """Stateful wrapper: the model is loaded once; ``__call__`` embeds a list of structures.
 
     ``engine`` (see the module docstring): None picks ``firstblock`` on CPUs where the
-    checkpoint and layer allow it, ``fasttp`` on other CPU cases and ``e3nn`` on GPUs."""
+    checkpoint and layer allow it, ``fasttp`` on other CPU cases and ``e3nn`` on GPUs.
+    ``variant`` and ``frame``: see the module docstring; ``full`` in the ``given`` frame warns
+    that its numbers change with the cell's orientation."""
 
-    def __init__(self, model: str = "7net-0", layer: int = 10, variant: str = "full",
-                 device: str = "auto", engine: str | None = None) -> None:
+    def __init__(self, model: str = "7net-0", layer: int = 10, variant: str = DEFAULT_VARIANT,
+                 device: str = "auto", engine: str | None = None, frame: str = DEFAULT_FRAME) -> None:
         if variant not in VARIANTS:
             raise EmbedError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        if frame not in FRAMES:
+            raise EmbedError(f"frame must be one of {FRAMES}, got {frame!r}")
+        if not orientation_invariant(variant, frame):
+            log.warning("embedding variant 'full' in the given frame is not rotation invariant: the same crystal "
+                        "written in another orientation gets other embeddings and predictions (use variant "
+                        "'invariant', or frame 'standard')")
         if engine is not None and engine not in ENGINES:
             raise EmbedError(f"engine must be one of {ENGINES}, got {engine!r}")
         if not mlip_mod.is_sevennet(model):
@@ -170,7 +213,7 @@ class SevenNetEmbedder:
         if layer < 0:
             raise EmbedError(f"layer must be >= 0, got {layer}")
         self.device = mlip_mod.resolve_device(device)
-        self.layer, self.variant, self.name = layer, variant, model
+        self.layer, self.variant, self.frame, self.name = layer, variant, frame, model
         self.model: Any = None  # SevenNet's own modules (engines fasttp and e3nn)
         self.block: Any = None  # ionscreen.firstblock.FirstBlock (engine firstblock)
         chosen = engine or ("e3nn" if self.device != "cpu" else None)
@@ -216,7 +259,7 @@ class SevenNetEmbedder:
     def _graph(self, s: Structure | dict[str, Any]) -> Any:
         from sevenn.atom_graph_data import AtomGraphData
 
-        return AtomGraphData.from_numpy_dict(s if isinstance(s, dict) else graph_arrays(s, self.cutoff))
+        return AtomGraphData.from_numpy_dict(s if isinstance(s, dict) else graph_arrays(s, self.cutoff, self.frame))
 
     def _invariant_nodes(self, x: Any) -> Any:
         """Per atom, the 128 scalars and one norm per l > 0 channel (224 values)."""
@@ -233,7 +276,7 @@ class SevenNetEmbedder:
 
         from ionscreen.firstblock import batch_graphs
 
-        graphs = [s if isinstance(s, dict) else graph_arrays(s, self.cutoff) for s in structures]
+        graphs = [s if isinstance(s, dict) else graph_arrays(s, self.cutoff, self.frame) for s in structures]
         z, idx, vec, sizes = batch_graphs(graphs, self.block.x1.dtype)
         z, idx, vec = z.to(self.device), idx.to(self.device), vec.to(self.device)
         with torch.inference_mode():
@@ -341,7 +384,7 @@ class SevenNetEmbedder:
                 for k, v in zip(idx, e, strict=True):
                     rows.append({"material_id": mid, "atom_index": k, "species": specie,
                                  "embedding": v, "model": self.name, "layer": self.layer,
-                                 "variant": self.variant})
+                                 "variant": self.variant, "frame": self.frame})
             bar.update(len(batch))
         bar.close()
         return rows
@@ -353,7 +396,8 @@ def embed_table(
     *,
     model: str = "7net-0",
     layer: int = 10,
-    variant: str = "full",
+    variant: str = DEFAULT_VARIANT,
+    frame: str = DEFAULT_FRAME,
     device: str = "auto",
     threads: int = 1,
     batch_atoms: int | None = None,
@@ -365,16 +409,34 @@ def embed_table(
     mlip_mod.set_threads(threads)
     table = schema.read_table(structures_path, "structures")
     items = [(r.material_id, structure_from_row(r._asdict())) for r in table.itertuples()]
-    rows = SevenNetEmbedder(model, layer, variant, device)(items, batch_atoms=batch_atoms, progress=progress)
-    schema.write_table(rows, out_path, "embeddings", model=model, layer=layer, variant=variant)
+    rows = SevenNetEmbedder(model, layer, variant, device, frame=frame)(items, batch_atoms=batch_atoms,
+                                                                         progress=progress)
+    schema.write_table(rows, out_path, "embeddings", model=model, layer=layer, variant=variant, frame=frame,
+                       dim=embedding_dim(variant), rotation_invariant=orientation_invariant(variant, frame))
     return len(rows)
 
 
+def embedding_settings(embedding: dict[str, Any]) -> tuple[str, int, str, str]:
+    """(model, layer, variant, frame) of a ``ModelMeta.embedding`` dict. Models written before
+    the frame was recorded embedded the structure as given, and before the variant was recorded
+    used ``full``: those are the defaults for a missing key here (not the defaults for new work)."""
+    return (str(embedding.get("model", "7net-0")), int(embedding.get("layer", 10)),
+            str(embedding.get("variant", "full")), str(embedding.get("frame", "given")))
+
+
+def embedding_meta_of(table: Any) -> dict[str, Any]:
+    """The ``ModelMeta.embedding`` dict (model, layer, variant, frame) of an embeddings table
+    (pandas), from its first row; tables from before the frame column embedded as given."""
+    first = table.iloc[0]
+    frame = first["frame"] if "frame" in table.columns else None
+    return {"model": str(first["model"]), "layer": int(first["layer"]), "variant": str(first["variant"]),
+            "frame": "given" if frame is None or frame != frame else str(frame)}
+
+
 def embedder_for(embedding: dict[str, Any], device: str = "auto") -> SevenNetEmbedder:
-    """The embedder a trained model needs: its ``ModelMeta.embedding`` (model, layer, variant;
-    SevenNet-0, layer 10, full when the model does not say)."""
-    return SevenNetEmbedder(embedding.get("model", "7net-0"), int(embedding.get("layer", 10)),
-                            embedding.get("variant", "full"), device)
+    """The embedder a trained model needs: its ``ModelMeta.embedding`` (``embedding_settings``)."""
+    model, layer, variant, frame = embedding_settings(embedding)
+    return SevenNetEmbedder(model, layer, variant, device, frame=frame)
 
 
 def embeddings_by_material(table: Any) -> dict[str, np.ndarray]:

@@ -14,7 +14,6 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import pandas as pd
 from ionscreen import atomic, schema
 from ionscreen.dataset import grouped_folds, grouped_split, load_dataset
 from ionscreen.metrics import regression_metrics
+from ionscreen.skill import composition_features
 from ionscreen.train import TrainConfig, train
 
 log = logging.getLogger(__name__)
@@ -142,28 +142,6 @@ def ablations(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.Dat
                          "spearman": r["spearman"], "r2": r["r2"], "train_seconds": res.meta.train_seconds})
     schema.write_table(rows, out, "ablations", config=asdict(cfg))
     return pd.DataFrame(rows)
-
-
-
-def composition_features(formulas: Sequence[str]) -> np.ndarray:
-    """Simple composition descriptors for the random-forest baseline: element fractions (Z 1-94)
-    plus mean and spread of electronegativity, atomic mass, row and group, and the Li fraction."""
-    from pymatgen.core import Composition, Element
-
-    out = []
-    for f in formulas:
-        comp = Composition(f).fractional_composition
-        frac = np.zeros(94)
-        props = []
-        for el, x in comp.items():
-            frac[el.Z - 1] = x
-            props.append((x, float(el.X) if el.X == el.X else 0.0, float(el.atomic_mass), el.row, el.group))
-        w = np.array([p[0] for p in props])
-        vals = np.array([p[1:] for p in props], dtype=float)
-        mean = w @ vals
-        spread = np.sqrt(w @ (vals - mean) ** 2)
-        out.append(np.concatenate([frac, mean, spread, [comp[Element("Li")], len(comp)]]))
-    return np.asarray(out)
 
 
 

@@ -13,6 +13,9 @@ SevenNet embeddings, then the trained ensemble. Each (candidate, temperature) ro
   5 % within the atom budget (``ordering_error`` of the candidates table); the best ordering found
   was embedded.
 - ``relaxation_not_converged``: the MLIP relaxation stopped with forces above its threshold.
+- ``orientation_dependent``: the model was trained on embeddings that change with the cell's
+  orientation (the ``full`` variant in the ``given`` frame, the default before embed stage
+  version 2): the same crystal written in another orientation gets another prediction.
 Inputs that cannot be predicted at all (unreadable, no Li, elements unknown to the MLIP,
 overlapping atoms, too large) go to the rejected table with the reason.
 """
@@ -24,6 +27,7 @@ import math
 import os
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -52,17 +56,20 @@ def predict_table(
     info = structures[structures["material_id"].isin(embs)]
     temps, rank_T = temperatures_with_rank(temperatures_K, rank_temperature_K)
     df = prediction_rows(predictor, info, [embs[m] for m in info["material_id"]], temps)
-    return rank_predictions(add_arrhenius(df), rank_T)
+    return rank_by_model(add_arrhenius(df), rank_T, predictor)
 
 
 def check_embeddings(predictor: Predictor, embeddings: pd.DataFrame) -> None:
-    """Refuse candidate embeddings made with another model, layer or variant than the training ones."""
+    """Refuse candidate embeddings made with another model, layer, variant or frame than the
+    training ones."""
+    from ionscreen.embed import embedding_meta_of, embedding_settings
+
     emb_meta = predictor.meta.embedding
     if len(embeddings) and emb_meta:
-        got = (str(embeddings["model"].iloc[0]), int(embeddings["layer"].iloc[0]), str(embeddings["variant"].iloc[0]))
-        want = (emb_meta.get("model"), emb_meta.get("layer"), emb_meta.get("variant"))
+        got, want = embedding_settings(embedding_meta_of(embeddings)), embedding_settings(emb_meta)
         if got != want:
-            raise ValueError(f"candidate embeddings {got} differ from the model's training embeddings {want}")
+            raise ValueError(f"candidate embeddings (model, layer, variant, frame) {got} differ from the model's "
+                             f"training embeddings {want}: embed the candidates with the model's settings")
 
 
 def temperatures_with_rank(temperatures_K: Sequence[float], rank_temperature_K: float | None) -> tuple[list[float], float]:
@@ -82,8 +89,11 @@ def prediction_rows(predictor: Predictor, info: pd.DataFrame, embs: Sequence[np.
     (``Predictor.predict_materials``)."""
     from pymatgen.core import Composition
 
+    from ionscreen.embed import embedding_settings, orientation_invariant
+
     meta = predictor.meta
     temps = [float(t) for t in temperatures_K]
+    oriented = bool(meta.embedding) and not orientation_invariant(*embedding_settings(meta.embedding)[2:])
     mean, std, hidden = predictor.predict_materials(embs, temps)
     dist = predictor.nearest_training_distance(hidden).reshape(len(embs), len(temps))
     tmin, tmax = meta.temperature_range_K
@@ -96,7 +106,7 @@ def prediction_rows(predictor: Predictor, info: pd.DataFrame, embs: Sequence[np.
     conv = info["relax_converged"].to_numpy() if "relax_converged" in info else np.full(len(ids), None)
     rows = []
     for k, m in enumerate(ids):
-        per_material = []
+        per_material = ["orientation_dependent"] if oriented else []
         if ordering[k] not in ("none", "", "nan"):
             per_material.append("disorder_resolved")
         if err[k] > APPROXIMATE_ORDERING:
@@ -118,6 +128,16 @@ def prediction_rows(predictor: Predictor, info: pd.DataFrame, embs: Sequence[np.
     return pd.DataFrame(rows, columns=schema.spec("predictions").column_names)
 
 
+def rank_by_model(df: pd.DataFrame, rank_temperature_K: float, predictor: Predictor) -> pd.DataFrame:
+    """Rank by the workflow model's own predictions (``ionscreen.ranking``, rank_by 'workflow'):
+    every row carries ``no_demonstrated_skill`` when the model has not shown skill on held-out data."""
+    from ionscreen.ranking import rank
+
+    if not len(df):
+        return df
+    return rank(df, rank_temperature_K, requested="workflow", workflow_meta=predictor.meta)[0]
+
+
 def rank_predictions(df: pd.DataFrame, rank_temperature_K: float) -> pd.DataFrame:
     """Rank candidates by their prediction at ``rank_temperature_K`` (1 = fastest transport)."""
     if not len(df):
@@ -130,16 +150,28 @@ def rank_predictions(df: pd.DataFrame, rank_temperature_K: float) -> pd.DataFram
     return df.sort_values(["rank", "temperature_K"], kind="stable").reset_index(drop=True)
 
 
-def merge_predictions(paths: Sequence[str | Path], out: str | Path, rank_temperature_K: float) -> pd.DataFrame:
-    """Workflow entry: the predictions of every candidate shard, ranked together, into ``out``."""
+def merge_predictions(paths: Sequence[str | Path], out: str | Path, rank_temperature_K: float, *,
+                      rank_by: str = "auto", model_dir: str | Path | None = None,
+                      room_temperature_model: str | None = None) -> pd.DataFrame:
+    """Workflow entry: the predictions of every candidate shard, ranked together as ``rank_by``
+    says (``ionscreen.ranking``: by the workflow model ``model_dir`` where it has shown skill, else
+    by ``room_temperature_model``), into ``out``; the provenance says what ranked and why."""
+    from ionscreen.model import ModelMeta
+    from ionscreen.ranking import rank
+
     frames = [schema.read_table(p, "predictions") for p in paths]
     provs = [schema.read_provenance(p) for p in paths]
     frames = [f for f in frames if len(f)]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=schema.spec("predictions").column_names)
-    df = rank_predictions(df, rank_temperature_K)
     meta = {k: provs[0].get(k) for k in ("model_dir", "target", "room_temperature_model")} if provs else {}
-    schema.write_table(df, out, "predictions", rank_temperature_K=rank_temperature_K, shards=len(paths), **meta)
-    log.info("ranked %d candidates from %d shards", df["material_id"].nunique() if len(df) else 0, len(paths))
+    model_dir = model_dir or meta.get("model_dir")
+    rt = room_temperature_model if room_temperature_model is not None else meta.get("room_temperature_model")
+    df, info, skills = rank(df, rank_temperature_K, requested=rank_by, room_temperature_model=rt or None,
+                            workflow_meta=ModelMeta.from_json(model_dir) if model_dir else None)
+    meta.update(model_dir=str(model_dir) if model_dir else None, room_temperature_model=rt)
+    schema.write_table(df, out, "predictions", rank_temperature_K=rank_temperature_K, shards=len(paths),
+                       ranking=info.to_dict(), skill=[asdict(s) for s in skills], **meta)
+    log.info("ranked %d candidates from %d shards by %s: %s", info.n_candidates, len(paths), info.rank_by, info.reason)
     return df
 
 
@@ -244,7 +276,7 @@ def predict_paths(
     return df, bad
 
 
-def _prepare_worker(args: tuple[str, str, str, Any, frozenset[str] | None, float]
+def _prepare_worker(args: tuple[str, str, str, Any, frozenset[str] | None, float, str]
                     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """A reader process's job: read, check and order one file and build its SevenNet graph (no
     MLIP: no relaxation here). The graph goes back as numpy arrays (``_graph``), which pickle in
@@ -252,10 +284,10 @@ def _prepare_worker(args: tuple[str, str, str, Any, frozenset[str] | None, float
     from ionscreen.embed import graph_arrays
     from ionscreen.structures import prepare_item
 
-    mid, source, path, settings, known, cutoff = args
+    mid, source, path, settings, known, cutoff, frame = args
     row, rejected = prepare_item(mid, source, path, settings, None, known, symmetry=False, keep=True)
     if row is not None:
-        row["_graph"] = graph_arrays(row.pop("_structure"), cutoff)
+        row["_graph"] = graph_arrays(row.pop("_structure"), cutoff, frame)
     if _READ_COUNT is not None:
         with _READ_COUNT.get_lock():
             _READ_COUNT.value += 1
@@ -304,6 +336,9 @@ class Screener:
         self._embedding, self._device, self._embedder = emb_meta, device, None
         self.known = mlip.known_elements(self.settings.mlip)
         self.cutoff = mlip.cutoff_A(self.settings.mlip)
+        from ionscreen.embed import embedding_settings
+
+        self.frame = embedding_settings(emb_meta)[3]  # the readers build graphs in the model's frame
         # Relaxation needs the MLIP: then everything runs in this process.
         self.calc = mlip.get_calculator(self.settings.mlip, device) if relax_steps > 0 else None
         cores = os.cpu_count() or 1
@@ -381,7 +416,7 @@ class Screener:
                     if state["stop"]:
                         return
                     state["submitted"] += 1
-                yield (mid, source, str(path), self.settings, self.known, self.cutoff)
+                yield (mid, source, str(path), self.settings, self.known, self.cutoff, self.frame)
 
         with ctx.Pool(self.workers, initializer=_init_reader, initargs=(state["done"],)) as pool:
             try:
@@ -486,7 +521,7 @@ class Screener:
         bar.close()
         t0 = time.perf_counter()
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=schema.spec("predictions").column_names)
-        df = rank_predictions(add_arrhenius(df), rank_T)
+        df = rank_by_model(add_arrhenius(df), rank_T, self.predictor)
         clock["predict"] += time.perf_counter() - t0
         self.timings = clock
         return df, bad

@@ -137,6 +137,49 @@ def room_temperature_columns(rows: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def ranking_sentence(info: dict[str, Any], rank_T: float) -> str:
+    """The report's first sentence: which model ranks and why (``ionscreen.ranking.RankingInfo``)."""
+    if not info:
+        return f"Ranked by the workflow's model at {rank_T:g} K (this ranking records no reason: made before rank_by)."
+    what = (f"{info['ranking_model']}'s room-temperature (300 K) conductivity" if info["rank_by"] == "room_temperature"
+            else f"the workflow's model at {rank_T:g} K")
+    return f"Ranked by {what}, because {info['reason']}."
+
+
+def resolution_sentence(info: dict[str, Any]) -> str:
+    """Whether the ranked values are further apart than the ranking model's held-out error."""
+    mae, spread, n = info.get("ranking_mae"), info.get("spread"), int(info.get("n_candidates") or 0)
+    if mae is None or spread is None or n < 2:
+        return "The ranking model records no held-out error, so how far the order is resolved is unknown."
+    if spread <= mae:
+        return (f"The order is not resolved: all {n} ranked values lie within {spread:.2f} decades of each other, "
+                f"less than the ranking model's held-out MAE ({mae:.2f}).")
+    top = int(info.get("unresolved_top") or 1)
+    if top > 1:
+        return (f"The first {top} candidates are not resolved from each other: their values lie within the ranking "
+                f"model's held-out MAE ({mae:.2f} decades) of the top one. The ranked values span {spread:.2f} decades.")
+    return (f"The top candidate stands more than the ranking model's held-out MAE ({mae:.2f} decades) above the "
+            f"next; the ranked values span {spread:.2f} decades.")
+
+
+def skill_table(skills: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per model that ranks or could rank (``ionscreen.ranking.ModelSkill``)."""
+    rows = []
+    for s in skills:
+        rows.append({"model": s["model"], "target": s["target"], "held-out data": s["held_out"],
+                     "compositions": s.get("n_groups"), "MAE": s.get("mae"), "Spearman": s.get("spearman"),
+                     "training mean MAE": s.get("mean_mae"), "forest MAE": s.get("forest_mae"),
+                     "demonstrated skill": "yes" if s.get("skill") else "no"})
+    return pd.DataFrame(rows)
+
+
+def skill_rule_note() -> str:
+    from ionscreen.skill import rule_text
+
+    return (f"MAE in decades of the model's own target; the forest is fitted on the same training data "
+            f"(composition + lattice features). {rule_text()[0].upper()}{rule_text()[1:]}.")
+
+
 def _table(df: pd.DataFrame) -> str:
     html_table = df.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t", na_rep="")
     return f"<div class=w>{html_table}</div>"  # wide tables scroll inside the page
@@ -170,31 +213,46 @@ def write_report(
     top["flags"] = top["flags"].map(lambda f: ", ".join(f) if len(f) else "")
     wide = ranking.pivot_table(index="material_id", columns="temperature_K", values="prediction") if len(ranking) else pd.DataFrame()
     curves = json.loads(Path(msd_curves_path).read_text()) if msd_curves_path and Path(msd_curves_path).exists() else {}
+    info = prov.get("ranking") or {}
+    skills = prov.get("skill") or []
+    workflow_cols = ["prediction", "prediction_std", "flags"]
+    rt_cols = RT_REPORT_COLUMNS
+    first, second = (rt_cols, workflow_cols) if info.get("rank_by") == "room_temperature" else (workflow_cols, rt_cols)
     parts = [
-        f"<h1>ionscreen screening report</h1><p class=m>ionscreen {__version__}; target <b>{html.escape(meta.target)}</b>; "
-        f"{len(ranking['material_id'].unique()) if len(ranking) else 0} candidates ranked, {len(rejected)} rejected; "
-        f"ranking temperature {rank_T:g} K. Model trained on {len(meta.training_materials)} materials at "
-        f"{meta.temperature_range_K[0]:g}-{meta.temperature_range_K[1]:g} K with {len(meta.config['seeds'])} seeds.</p>",
-        "<h2>Ranking</h2><p>Rank 1 = fastest predicted Li transport. <i>prediction_std</i> is the spread over the seed "
-        "ensemble, not a calibrated error. Flags say why a number deserves caution.</p>",
-        _table(room_temperature_columns(top)[["rank", "material_id", "formula", "prediction", "prediction_std", "flags",
-                                              "Ea_eV", "Ea_kind", "prediction_300K", *RT_REPORT_COLUMNS,
-                                              "nearest_training_distance"]]),
-        "<p><i>Ea_eV</i> and <i>prediction_300K</i> come from an Arrhenius fit of each candidate's predictions "
-        "over the predicted temperatures; 300 K below that range is an extrapolation.</p>",
+        "<h1>ionscreen screening report</h1>",
+        f"<p class=lead>{html.escape(ranking_sentence(info, rank_T))}</p>",
+        f"<p>{html.escape(resolution_sentence(info))}</p>" if info else "",
+        f"<p class=m>ionscreen {__version__}; {len(ranking['material_id'].unique()) if len(ranking) else 0} candidates "
+        f"ranked, {len(rejected)} rejected. Workflow model: target <b>{html.escape(meta.target)}</b>, trained on "
+        f"{len(meta.training_materials)} materials at {meta.temperature_range_K[0]:g}-{meta.temperature_range_K[1]:g} K "
+        f"with {len(meta.config['seeds'])} seeds.</p>",
+        "<h2>Ranking</h2><p>Rank 1 = fastest Li transport by the ranking model, whose column comes first. "
+        "<i>prediction</i> +- <i>prediction_std</i> is the workflow model (std: spread over its seed ensemble, not a "
+        "calibrated error); <i>sigma_RT</i> is the room-temperature model at 300 K (+- one calibrated std). Flags "
+        "say why a number deserves caution.</p>",
+        _table(room_temperature_columns(top)[["rank", "material_id", "formula", *first, *second, "Ea_eV", "Ea_kind",
+                                              "prediction_300K", "nearest_training_distance"]]),
     ]
+    if skills:
+        parts += ["<h3>How well each model predicts data it never saw</h3>", _table(skill_table(skills)),
+                  f"<p class=m>{html.escape(skill_rule_note())}</p>"]
+    parts.append("<p><i>Ea_eV</i> and <i>prediction_300K</i> come from an Arrhenius fit of each candidate's "
+                 "workflow-model predictions over the predicted temperatures; 300 K below that range is an "
+                 "extrapolation.</p>")
+    rt_skill = next((s for s in skills if s.get("model") == prov.get("room_temperature_model")), None)
     if top["sigma_rt_log10_S_cm"].notna().any():
+        err = (f"held-out MAE {rt_skill['mae']:.2f} decades ({rt_skill['held_out']})" if rt_skill and
+               rt_skill.get("mae") is not None else "see its model card for the held-out error")
         parts.append(f"<p><i>sigma_RT</i>: room-temperature (300 K) ionic conductivity from the shipped model "
                      f"<b>{html.escape(str(prov.get('room_temperature_model')))}</b>, trained on OBELiX's measured "
-                     "conductivities (composition, cell volume and space group; its model card gives the "
-                     "cross-validated error, about 0.7 decades). <i>log10 sigma_RT</i> +- one calibrated std.</p>")
+                     f"conductivities (composition, cell volume and space group): {html.escape(err)}.</p>")
     if len(wide):
         parts += ["<h3>Predictions at every temperature</h3>", wide.reset_index().to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, classes="t")]
     if len(rejected):
         parts += ["<h2>Rejected inputs</h2>", _table(rejected)]
     parts += [
-        "<h2>Model quality</h2><p>Composition-grouped splits; the validation split chose the stopping epoch. "
-        "Small data: read these numbers as a plumbing check, not as the model's accuracy.</p>",
+        "<h2>Workflow model quality</h2><p>Composition-grouped splits; the validation split chose the stopping epoch. "
+        "The skill table above says whether these numbers beat the baselines.</p>",
         f"<p>Route: <b>{html.escape(meta.route)}</b>"
         + (f" (trajectory embeddings: {html.escape(str(meta.trajectory_embedder))})" if meta.trajectory_embedder else "")
         + ". Ensemble rows; <i>mae_seed_mean</i> +- <i>mae_seed_std</i> is over the seeds. The g rows see the "
@@ -223,6 +281,6 @@ def write_report(
                   f"({len(labels) - n_ok} other rows: bounds, failures). No MD was run by this workflow.</p>"]
     style = ("<style>body{font-family:sans-serif;max-width:1300px;margin:2em auto;color:#222}.w{overflow-x:auto}"
              "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}table.t td,table.t th{padding:3px 8px;"
-             "border-bottom:1px solid #ddd}.m{color:#555}img{max-width:100%}</style>")
+             "border-bottom:1px solid #ddd}.m{color:#555}.lead{font-size:1.15em}img{max-width:100%}</style>")
     doc = f"<!doctype html><html><head><meta charset='utf-8'><title>ionscreen report</title>{style}</head><body>{''.join(parts)}</body></html>"
     return atomic.write_text_atomic(out, doc)

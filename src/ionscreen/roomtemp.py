@@ -227,9 +227,9 @@ def nearest_distance(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 def forest_features(table: pd.DataFrame) -> np.ndarray:
     """The baseline forest's inputs for OBELiX rows: the project's composition features of the
-    reduced composition (``evaluate.composition_features``), a, b, c (A), alpha, beta, gamma
+    reduced composition (``skill.composition_features``), a, b, c (A), alpha, beta, gamma
     (degrees) and the space-group number."""
-    from ionscreen.evaluate import composition_features
+    from ionscreen.skill import composition_features
 
     lattice = table[["a", "b", "c", "alpha", "beta", "gamma", "Space group #"]].to_numpy(float)
     return np.hstack([composition_features(list(table["Reduced Composition"].astype(str))), lattice])

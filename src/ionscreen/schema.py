@@ -35,10 +35,10 @@ STAGE_VERSIONS: dict[str, int] = {
     "prepare": 2,  # read, order disorder, supercell, relax (structures.py); 2: split sites separated
     "md": 1,  # NVT MD (md.py)
     "label": 1,  # MSD, kinisi D, sigma, Arrhenius (labels.py)
-    "embed": 1,  # SevenNet structure embeddings (embed.py)
+    "embed": 2,  # SevenNet structure embeddings (embed.py); 2: default variant invariant, frame column
     "trajembed": 1,  # MOMENT / Fourier trajectory embeddings (trajembed.py)
     "trainset": 1,  # the training-set tables (trainset.py)
-    "train": 2,  # models and their metrics (train.py, dataset.py); 2: rounding-noise columns constant
+    "train": 3,  # models and their metrics (train.py, dataset.py); 2: rounding-noise columns constant; 3: embedding frame in model.json
     "predict": 3,  # predictions of one candidate shard (predict.py); 2: obelix-rt columns; 3: obelix-rt fits ln(-log10 sigma)
 }
 
@@ -198,7 +198,9 @@ TABLES: dict[str, Table] = {
             C("embedding", F32_LIST, "node_i, mean over edges of node_j, mean edge features"),
             C("model", pa.string(), "MLIP whose layer was read"),
             C("layer", pa.int32(), "module index the forward pass stopped at"),
-            C("variant", pa.string(), "'full' (the paper's) or 'invariant'"),
+            C("variant", pa.string(), "'invariant' (default, 456 values) or 'full' (the paper's 977)"),
+            C("frame", pa.string(), "Cartesian frame embedded: 'given' (as written) or 'standard' (from the lattice "
+              "parameters); missing in tables written before embed stage version 2 (= given)"),
         ),
         _t(
             "trajectory_embeddings",
@@ -220,6 +222,8 @@ TABLES: dict[str, Table] = {
             C("prediction_std", pa.float64(), "ensemble spread (std over seeds)"),
             C("rank", pa.int32(), "1 = fastest transport at the ranking temperature"),
             C("flags", STR_LIST, "reasons for caution; empty when none"),
+            C("rank_by", pa.string(), "the model the rank follows: 'workflow' (prediction) or 'room_temperature' "
+              "(sigma_rt_log10_S_cm); ionscreen.ranking"),
             C("formula", pa.string(), "reduced formula"),
             C("nearest_training_distance", pa.float64(), "hidden-space distance to training"),
             C("Ea_eV", pa.float64(), "Arrhenius fit of the predictions over the predicted temperatures"),

@@ -350,6 +350,7 @@ def fit_ensemble(data: Dataset, split: np.ndarray, cfg: TrainConfig,
         metrics += metric_rows(data, split, t.predictions(trainers, lambda g: g(t.x, t.p, t.seg, n)[0]), target,
                                "g (with trajectories)")
     meta = ModelMeta(
+        skill=model_skill(data, split, per_seed.mean(axis=0), model_name, cfg.seeds[0]),
         target_column=cfg.target, target=target, route=how, poly_expansion=cfg.poly_expansion,
         architecture={"in_dim": int(t.x.shape[1]), "hidden_dim": cfg.hidden_dim, "decoder_widths": list(cfg.decoder_widths)},
         y_mean=t.y_mean, y_std=t.y_std,
@@ -362,6 +363,19 @@ def fit_ensemble(data: Dataset, split: np.ndarray, cfg: TrainConfig,
         train_seconds=time.perf_counter() - t_start, version=__version__)
     log.info("trained %d members (%s, %s) in %.1f s", len(members), how, device, meta.train_seconds)
     return TrainResult(members, trainers, meta, t, hidden[train_idx], data, split, pd.DataFrame(metrics), per_seed)
+
+
+def model_skill(data: Dataset, split: np.ndarray, prediction: np.ndarray, model_name: str, seed: int
+                ) -> dict[str, Any]:
+    """``ModelMeta.skill``: the ensemble against the training mean and a forest on composition +
+    lattice on the held-out samples (``skill.held_out_skill``); empty without lattice data."""
+    from ionscreen.skill import baseline_features, held_out_skill
+
+    if data.lattice is None:
+        return {}
+    features = baseline_features(data.groups, data.lattice, data.temperatures)
+    return held_out_skill(data.y, prediction, data.groups, data.temperatures, split, data.exact, features,
+                          model_name, seed=seed)
 
 
 def write_model(res: TrainResult, model_dir: str | Path | None, metrics_out: str | Path | None = None,
