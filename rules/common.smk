@@ -19,7 +19,7 @@ MAIN_PROCESS = not (workflow.remote_exec or workflow.subprocess_exec)
 TRAIN = material_files(config["train_sources"], workflow.basedir, fetch=MAIN_PROCESS)
 CANDIDATES = material_files(config["candidate_sources"], workflow.basedir, fetch=MAIN_PROCESS)
 SHARDS = assign_shards(CANDIDATES, config["screen"]["shard_size"], f"{R}/screening/shards.json",
-                       update=MAIN_PROCESS)
+                       update=MAIN_PROCESS, write=not getattr(workflow.output_settings, "dryrun", False))  # a dry run writes nothing
 TEMPS = [int(t) if float(t).is_integer() else t for t in config["md"]["temperatures_K"]]
 
 # Where the training data come from: md (this workflow's MD), obelix (measured sigma), liflow (an

@@ -3,7 +3,7 @@
 
 
 rule embed_structure:
-    """SevenNet embeddings of one prepared training material."""
+    """SevenNet embeddings of one prepared structures table: a training material, a candidate shard or an ingested set."""
     input:
         structures=f"{R}/structures/prepared/{{material}}.parquet",
     output:
@@ -28,6 +28,7 @@ rule embed_structure:
 
 
 rule collect_embeddings:
+    """Every training material's SevenNet embeddings in one table (cheap; re-runs freely)."""
     input:
         embeddings=per_material(f"{R}/embeddings/structures/{{material}}.parquet"),
     output:
@@ -85,6 +86,7 @@ rule embed_trajectories:
 
 
 rule collect_trajectory_embeddings:
+    """Every training run's trajectory embeddings in one table."""
     input:
         embeddings=per_material(f"{R}/embeddings/trajectories/{{material}}.parquet"),
     output:

@@ -3,6 +3,7 @@
 
 
 rule label:
+    """MSD, kinisi D with its 95 % interval, sigma and the Arrhenius fit of one material's MD runs."""
     input:
         trajectories=material_trajectories,
     output:
@@ -27,6 +28,7 @@ rule label:
 
 
 rule collect_labels:
+    """Every training material's labels and Arrhenius fits in one table each, with the MSD curves."""
     input:
         labels=per_material(f"{R}/labels/{{material}}.parquet"),
         arrhenius=per_material(f"{R}/labels/{{material}}.arrhenius.parquet"),

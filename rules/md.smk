@@ -3,6 +3,7 @@
 
 
 rule md:
+    """NVT MD of one prepared material at one temperature; resumes from its last saved frame."""
     input:
         structures=f"{R}/structures/prepared/{{material}}.parquet",
     output:
@@ -28,6 +29,7 @@ rule md:
 
 
 rule collect_md_runs:
+    """Every MD run's row (status, speed, reason) in one table."""
     input:
         runs=[f"{R}/md/{m}/{t}K.run.parquet" for m in TRAIN for t in TEMPS],
     output:

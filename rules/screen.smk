@@ -55,6 +55,7 @@ rule rank:
 
 
 rule report:
+    """The HTML screening report: the ranking first, the models' skill, the training data."""
     input:
         unpack(report_inputs),
     output:

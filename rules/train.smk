@@ -42,6 +42,7 @@ rule trainset:
 
 
 rule train:
+    """The predictor ensemble on the trainset (AML, structure-only or transfer), with its held-out skill."""
     input:
         unpack(trainset_tables),
     output:

@@ -62,5 +62,6 @@ def test_command_line_defaults_equal_the_dataclasses():
         assert args["n_dt"] == lab["n_dt"] and args["specie"] == lab["specie"]
     emb = _parser_defaults("embed", "s.cif", "--out", "x")
     params = inspect.signature(SevenNetEmbedder.__init__).parameters
-    for name in ("model", "layer", "variant", "device"):
+    for name in ("layer", "variant", "frame", "device"):
         assert emb[name] == params[name].default, name
+    assert emb["mlip"] == params["model"].default  # the MLIP is --mlip in every subcommand

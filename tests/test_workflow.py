@@ -52,6 +52,15 @@ def test_dry_run_lists_jobs_of_every_stage(tmp_path):
     assert counts["prepare_structure"] == counts["embed_structure"] == counts["label"] == 9  # one job per material
     assert counts["embed_trajectories"] == 9  # AML: the trainer sees trajectory embeddings
     assert counts["prepare_candidates"] == counts["predict"] == 1  # 10 candidates, shards of 200
+    assert not any(tmp_path.rglob("*.json")), "a dry run wrote files"  # the shard record included
+
+
+def test_every_rule_says_what_it_does():
+    proc = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--list-rules"], capture_output=True, text=True,
+                          cwd=REPO, check=True)
+    rules = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert len(rules) > 20 and all("(" in line for line in rules), [r for r in rules if "(" not in r]
+    assert "training material." not in proc.stdout.split("embed_candidates")[1].splitlines()[0]
 
 
 def test_contract_obelix_command_dry_run(tmp_path):

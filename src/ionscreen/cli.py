@@ -11,6 +11,47 @@ import sys
 log = logging.getLogger("ionscreen")
 
 
+class CLIError(Exception):
+    """A mistake in what was asked: printed as one line that says what to do, exit status 2."""
+
+
+def _positive(kind: type) -> object:
+    """An argparse type: a number of ``kind`` above 0 (temperatures in K, steps, time steps)."""
+    def parse(text: str) -> object:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text} must be > 0")
+        return value
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+# Options that name output files, and the commands whose --out is a folder.
+OUTPUT_FILES = ("out", "rejected_out", "runs_out")
+FOLDER_OUT = {"train", "train-rt", "ingest-liflow", "ingest"}
+
+
+def check_output(path: str, folder: bool = False) -> None:
+    """Refuse an output path that cannot be written, before any work: its folder (created if
+    missing) must be writable, and a file output must not be an existing folder."""
+    import os
+    from pathlib import Path
+
+    p = Path(path)
+    if not folder and p.is_dir():
+        raise CLIError(f"{p} is a folder: give a file path (e.g. {p / 'out.parquet'})")
+    parent = p if folder else p.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CLIError(f"cannot create the folder {parent} for {p} ({exc.strerror}): choose another path") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise CLIError(f"cannot write to {parent} (permission denied): choose another path for {p}")
+
+
 def _md(a: argparse.Namespace) -> int:
     from ionscreen import schema
     from ionscreen.md import MDSettings, run_md
@@ -27,6 +68,13 @@ def _md(a: argparse.Namespace) -> int:
     if a.runs_out:
         schema.write_table([row], a.runs_out, "md_runs")
     print(f"{row['status']}: {row['n_steps']} steps, {row['steps_per_s']:.2f} steps/s -> {a.out}")
+    from ionscreen.labels import LabelSettings
+
+    frames = s.n_steps // s.interval + 1
+    if row["status"] == "ok" and frames < LabelSettings.min_frames:
+        need = (LabelSettings.min_frames - 1) * s.interval
+        print(f"note: {frames} frames saved; ionscreen label needs >= {LabelSettings.min_frames}: use --steps >= {need} "
+              f"or a smaller --interval", file=sys.stderr)
     return 0 if row["status"] == "ok" else 1
 
 
@@ -37,10 +85,26 @@ def _label(a: argparse.Namespace) -> int:
     opts = {"timestep_fs": a.timestep_fs, "interval": a.interval, "temperature_K": a.temperature}
     rows = label_files(a.traj, s, a.out, read_options=opts)
     for r in rows:
-        print(f"{r['material_id']} {r['temperature_K']:g} K: {r['status']} "
-              f"msd_final={r.get('msd_final_A2', float('nan')):.4g} A^2 D={r.get('D_cm2_s', float('nan')):.4g} cm2/s "
-              f"{r.get('reason', '')}")
+        print(label_line(r))
     return 0 if all(r["status"] == "ok" for r in rows) else 1
+
+
+def label_line(r: dict[str, object]) -> str:
+    """One line per labels row: D with its interval, or the upper bound of a run that never
+    became diffusive, or why the run could not be labelled."""
+    import math
+
+    head = f"{r['material_id']} {float(r['temperature_K']):g} K: {r['status']}"
+    if r["status"] != "ok":
+        return f"{head}: {r.get('reason') or 'no reason recorded'}"
+    msd = f"msd_final={float(r.get('msd_final_A2', math.nan)):.4g} A^2"
+    d = float(r.get("D_cm2_s", math.nan))
+    if math.isfinite(d):
+        return (f"{head} {msd} D={d:.4g} cm2/s (95 % {float(r.get('D_ci95_low_cm2_s', math.nan)):.3g} to "
+                f"{float(r.get('D_ci95_high_cm2_s', math.nan)):.3g})")
+    upper = float(r.get("D_upper_cm2_s", math.nan))
+    bound = f"D <= {upper:.3g} cm2/s (upper bound, D_upper_cm2_s)" if math.isfinite(upper) else "no D"
+    return f"{head} {msd}, not diffusive: {bound}; {r.get('reason') or 'the MSD never reached a slope of 1'}"
 
 
 def _ingest_liflow(a: argparse.Namespace) -> int:
@@ -71,11 +135,13 @@ def _prepare_settings(a: argparse.Namespace) -> object:
 
 
 def _prepare(a: argparse.Namespace) -> int:
-    from ionscreen.sources import list_structure_files, material_id
+    from ionscreen.sources import files_by_id
     from ionscreen.structures import prepare_sources
 
-    files = {material_id(p): p for p in list_structure_files(a.structure)}
-    n_ok, n_bad = prepare_sources(files, _prepare_settings(a), a.out, a.rejected_out, stage="fetch")
+    n_ok, n_bad = prepare_sources(files_by_id(a.structure), _prepare_settings(a), a.out, a.rejected_out, stage="fetch")
+    if not n_ok:
+        print(f"nothing prepared: all {n_bad} structures rejected (reasons in {a.rejected_out})", file=sys.stderr)
+        return 1
     print(f"{n_ok} structures prepared, {n_bad} rejected -> {a.out}, {a.rejected_out}")
     return 0
 
@@ -85,19 +151,21 @@ def _embed(a: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ionscreen.embed import embed_table
-    from ionscreen.sources import list_structure_files, material_id
+    from ionscreen.sources import files_by_id
     from ionscreen.structures import candidate_settings, prepare_sources
 
     with tempfile.TemporaryDirectory() as tmp:
         table = a.structure[0] if len(a.structure) == 1 and a.structure[0].endswith(".parquet") else None
         if table is None:  # structure files: prepared (disorder ordered) as candidates are, then embedded
-            files = {material_id(p): p for p in list_structure_files(a.structure)}
+            files = files_by_id(a.structure)
             table = str(Path(tmp) / "structures.parquet")
-            _, n_bad = prepare_sources(files, candidate_settings(mlip=a.model, device=a.device), table,
-                                       Path(tmp) / "rejected.parquet", stage="embed", relax=False, progress=False)
+            n_ok, n_bad = prepare_sources(files, candidate_settings(mlip=a.mlip, device=a.device), table,
+                                          Path(tmp) / "rejected.parquet", stage="embed", relax=False, progress=False)
+            if not n_ok:
+                raise CLIError(f"nothing embedded: all {n_bad} structures were rejected (see the log lines above)")
             if n_bad:
                 print(f"{n_bad} structures rejected (see the log lines above)", file=sys.stderr)
-        n = embed_table(table, a.out, model=a.model, layer=a.layer, variant=a.variant, frame=a.frame,
+        n = embed_table(table, a.out, model=a.mlip, layer=a.layer, variant=a.variant, frame=a.frame,
                         device=a.device, threads=a.threads)
     print(f"{n} Li rows -> {a.out}")
     return 0
@@ -106,6 +174,7 @@ def _embed(a: argparse.Namespace) -> int:
 def _train(a: argparse.Namespace) -> int:
     from pathlib import Path
 
+    import pandas as pd
     import yaml
 
     from ionscreen.dataset import read_training_tables
@@ -119,22 +188,43 @@ def _train(a: argparse.Namespace) -> int:
     paths = {name: Path(a.trainset) / f"{name}.parquet"
              for name in ("labels", "structures", "embeddings", "trajectory_embeddings")}
     t = read_training_tables(paths)
+    cfg = TrainConfig(**settings)
+    values = {c for c in t.labels.columns if c.endswith(("_A2", "_cm2_s", "_S_cm", "_A2_ps")) and
+              (pd.to_numeric(t.labels[c], errors="coerce") > 0).any()}
+    if cfg.target not in values:
+        raise CLIError(f"the target {cfg.target!r} has no positive values in {paths['labels']}: set train.target "
+                       f"in a --config file to one of {sorted(values) or 'the label columns'}")
     first = t.embeddings.iloc[0] if len(t.embeddings) else None  # the embeddings say what made them
     embedding = embedding_meta_of(t.embeddings) if first is not None else None
     out = Path(a.out)
-    res = train(t.labels, t.embeddings, t.structures, TrainConfig(**settings), out, out / "metrics.parquet",
+    res = train(t.labels, t.embeddings, t.structures, cfg, out, out / "metrics.parquet",
                 out / "training_predictions.parquet", trajectories=t.trajectories, embedding_meta=embedding)
     print(f"{res.meta.route}: {len(res.members)} members on {len(res.meta.training_materials)} materials -> {out}")
     return 0
 
 
 def _predict(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ionscreen import roomtemp
+    from ionscreen.model import ModelMeta
     from ionscreen.predict import predict_paths
 
+    if not a.verbose:  # the rejections are printed below, once each
+        logging.getLogger("ionscreen.structures").setLevel(logging.ERROR)
     if roomtemp.resolve(a.model) is not None:  # a shipped room-temperature model (obelix-rt)
         df, bad = roomtemp.predict_paths(a.model, a.structure, a.temperature, a.out, rejected_out=a.rejected_out)
     else:
+        if not (Path(a.model) / "model.pt").is_file():
+            raise CLIError(f"no model {a.model!r}: give a model folder the train rule wrote (with model.pt, e.g. "
+                           f"results/model) or a shipped model: {', '.join(roomtemp.SHIPPED)}")
+        meta = ModelMeta.from_json(a.model)
+        lo, hi = meta.temperature_range_K
+        outside = sorted({t for t in a.temperature if not lo <= t <= hi})
+        if outside:
+            print(f"warning: {', '.join(f'{t:g}' for t in outside)} K lie outside the model's training temperatures "
+                  f"({lo:g}-{hi:g} K): those rows are extrapolations, flagged temperature_outside_training",
+                  file=sys.stderr)
         df, bad = predict_paths(a.model, a.structure, a.temperature, a.out, rejected_out=a.rejected_out,
                                 rank_temperature_K=a.rank_temperature, relax_steps=a.relax_steps,
                                 max_atoms=a.max_atoms, device=a.device, threads=a.threads, workers=a.workers)
@@ -154,114 +244,143 @@ def _train_rt(a: argparse.Namespace) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its usage errors as one line (what is wrong, where to look), exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+DEVICES = ("auto", "cpu", "cuda")
+DIMENSIONS = ("xyz", "xy", "xz", "yz", "x", "y", "z")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser; every default comes from the dataclass the subcommand fills (one source of
-    defaults: tests/test_defaults.py checks it)."""
+    defaults: tests/test_defaults.py checks it), and ``--help`` shows it with its unit. Where a
+    default differs from the demo ``config.yaml``, the help says so."""
+    from ionscreen import __version__
     from ionscreen.embed import FRAMES, VARIANTS, SevenNetEmbedder
     from ionscreen.labels import LabelSettings
-    from ionscreen.md import MDSettings
-    from ionscreen.roomtemp import RoomTempConfig
+    from ionscreen.md import TRANSPORT_THERMOSTATS, MDSettings
+    from ionscreen.roomtemp import SHIPPED, RoomTempConfig
     from ionscreen.structures import PrepareSettings
 
     md, emb = MDSettings, SevenNetEmbedder.__init__.__defaults__
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    common = Parser(add_help=False)  # -v works after the subcommand too
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="debug logging, and a traceback on error")
+    pos_float, pos_int = _positive(float), _positive(int)
 
-    p = argparse.ArgumentParser(prog="ionscreen", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true")
+    p = Parser(prog="ionscreen", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging, and a traceback on error")
+    p.add_argument("--version", action="version", version=f"ionscreen {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    m = sub.add_parser("md", help="NVT MD of one structure as given")
-    m.add_argument("structure")
-    m.add_argument("--temperature", type=float, required=True, help="K")
-    m.add_argument("--steps", type=int, required=True)
-    m.add_argument("--timestep-fs", type=float, default=md.timestep_fs)
-    m.add_argument("--interval", type=int, default=md.interval, help="steps between saved frames")
+    def command(name: str, **kw: object) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], formatter_class=kw.pop("formatter_class", fmt), **kw)
+
+    m = command("md", help="NVT MD of one structure as given (no supercell, no relaxation)")
+    m.add_argument("structure", help="one CIF, POSCAR or pymatgen JSON file")
+    m.add_argument("--temperature", type=pos_float, required=True, help="thermostat set point, K")
+    m.add_argument("--steps", type=pos_int, required=True, help="MD steps")
+    m.add_argument("--timestep-fs", type=pos_float, default=md.timestep_fs, help="MD time step, fs")
+    m.add_argument("--interval", type=pos_int, default=md.interval,
+                   help="steps between saved frames (the demo config.yaml uses 5)")
     m.add_argument("--mlip", default=md.mlip, help="SevenNet name, MACE .model file, or 'lj'")
-    m.add_argument("--seed", type=int, default=md.seed)
-    m.add_argument("--thermostat", default=md.thermostat)
-    m.add_argument("--device", default=md.device)
-    m.add_argument("--threads", type=int, default=md.threads)
-    m.add_argument("--chunk-frames", type=int, default=md.chunk_frames, help="frames per saved chunk (resume point)")
+    m.add_argument("--seed", type=int, default=md.seed, help="seed of the Maxwell-Boltzmann velocities")
+    m.add_argument("--thermostat", default=md.thermostat, metavar="{" + ",".join(TRANSPORT_THERMOSTATS) + "}",
+                   help="Langevin and Andersen are refused: they suppress diffusion")
+    m.add_argument("--device", default=md.device, choices=list(DEVICES), help="auto: cuda when a GPU is visible")
+    m.add_argument("--threads", type=pos_int, default=md.threads, help="torch threads")
+    m.add_argument("--chunk-frames", type=pos_int, default=md.chunk_frames, help="frames per saved chunk (resume point)")
     m.add_argument("--runs-out", help="also write the md_runs row here")
-    m.add_argument("--out", required=True)
+    m.add_argument("--out", required=True, help="trajectory .parquet")
     m.set_defaults(func=_md)
 
-    lab = sub.add_parser("label", help="transport labels of trajectories")
-    lab.add_argument("traj", nargs="+")
-    lab.add_argument("--specie", default=LabelSettings.specie)
-    lab.add_argument("--start-dt-ps", type=float, default=LabelSettings.start_dt_ps)
-    lab.add_argument("--dimension", default=LabelSettings.dimension)
-    lab.add_argument("--n-dt", type=int, default=LabelSettings.n_dt, help="time intervals in kinisi's fit")
-    lab.add_argument("--timestep-fs", type=float, default=None, help="MD time step (non-Parquet input)")
-    lab.add_argument("--interval", type=int, default=None, help="steps between frames (non-Parquet input)")
-    lab.add_argument("--temperature", type=float, default=None, help="K, for sigma (non-Parquet input)")
-    lab.add_argument("--out", required=True)
+    lab = command("label", help="transport labels of trajectories (MSD, kinisi D with 95 %% interval, sigma)")
+    lab.add_argument("traj", nargs="+", help="trajectory .parquet, any file ASE reads, or a VASP XDATCAR(.gz)")
+    lab.add_argument("--specie", default=LabelSettings.specie, help="diffusing element")
+    lab.add_argument("--start-dt-ps", type=pos_float, default=LabelSettings.start_dt_ps,
+                     help="start of the diffusive window, ps (default: found automatically)")
+    lab.add_argument("--dimension", default=LabelSettings.dimension, choices=list(DIMENSIONS))
+    lab.add_argument("--n-dt", type=pos_int, default=LabelSettings.n_dt,
+                     help="time intervals in kinisi's fit (cost ~ n_dt^2; the demo config.yaml uses 100)")
+    lab.add_argument("--timestep-fs", type=pos_float, default=None, help="MD time step, fs (non-Parquet input)")
+    lab.add_argument("--interval", type=pos_int, default=None, help="steps between frames (non-Parquet input)")
+    lab.add_argument("--temperature", type=pos_float, default=None, help="K, for sigma (non-Parquet input)")
+    lab.add_argument("--out", required=True, help="labels .parquet")
     lab.set_defaults(func=_label)
 
-    pp = sub.add_parser("prepare", help="read, check, order disorder, supercell and relax structures "
-                        "(the prepare rule's function)")
-    pp.add_argument("structure", nargs="+")
+    pp = command("prepare", help="read, check, order disorder, build supercells and relax structures "
+                 "(the prepare rule's function)")
+    pp.add_argument("structure", nargs="+", help="structure files or folders (id = file stem)")
     pp.add_argument("--candidates", action="store_true",
-                    help="candidate defaults (no supercell, no relaxation, 1000-atom budget, ordering fallback)")
+                    help="candidate defaults: no supercell, no relaxation, 1000-atom budget, ordering fallback")
+    units = {"min_width_A": "A", "relax_fmax_eV_A": "eV/A", "min_distance_A": "A", "max_atoms": "atoms",
+             "relax_steps": "FIRE steps", "order_seed": "seed", "mlip": "name or path", "device": "auto/cpu/cuda"}
     for f in dataclasses.fields(PrepareSettings):
         if f.name != "ordering_fallback":
             pp.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default), default=None,
-                            help=f"default {f.default} (PrepareSettings; --candidates: candidate_settings())")
-    pp.add_argument("--rejected-out", required=True)
-    pp.add_argument("--out", required=True)
+                            help=f"{units.get(f.name, '')}; default {f.default} (--candidates: the candidate "
+                                 "default; the demo config.yaml: see its prepare section)")
+    pp.add_argument("--rejected-out", required=True, help="rejected .parquet")
+    pp.add_argument("--out", required=True, help="structures .parquet")
     pp.set_defaults(func=_prepare)
 
-    e = sub.add_parser("embed", help="SevenNet structure embeddings (Li rows) of a prepared structures table, or "
-                       "of structure files (prepared as candidates first: disorder ordered)")
+    e = command("embed", help="SevenNet structure embeddings (Li rows) of a prepared structures table, or of "
+                "structure files (prepared as candidates first: disorder ordered)")
     e.add_argument("structure", nargs="+", help="a structures .parquet, or structure files / folders")
-    e.add_argument("--layer", type=int, default=emb[1])
-    e.add_argument("--model", default=emb[0])
+    e.add_argument("--mlip", default=emb[0], help="SevenNet model whose layer is read")
+    e.add_argument("--layer", type=int, default=emb[1], help="module index the forward pass stops at")
     e.add_argument("--variant", default=emb[2], choices=list(VARIANTS),
-                   help="default %(default)s (rotation invariant, 456 values); full: the AML paper's 977 values, "
-                        "which change with the cell's orientation unless --frame standard")
+                   help="invariant: 456 rotation-invariant values; full: the AML paper's 977 values, which change "
+                        "with the cell's orientation unless --frame standard")
     e.add_argument("--frame", default=emb[5], choices=list(FRAMES),
-                   help="Cartesian frame embedded: given (as written) or standard (rotated to the orientation the "
-                        "lattice parameters define first); default %(default)s")
-    e.add_argument("--device", default=emb[3])
-    e.add_argument("--threads", type=int, default=2)
-    e.add_argument("--out", required=True)
+                   help="Cartesian frame embedded: given (as written) or standard (rotated first to the orientation "
+                        "the lattice parameters define)")
+    e.add_argument("--device", default=emb[3], choices=list(DEVICES), help="auto: cuda when a GPU is visible")
+    e.add_argument("--threads", type=pos_int, default=2, help="torch threads")
+    e.add_argument("--out", required=True, help="embeddings .parquet")
     e.set_defaults(func=_embed)
 
-    pr = sub.add_parser("predict", help="trained predictor on new structures")
-    pr.add_argument("structure", nargs="+")
+    pr = command("predict", help="a trained predictor on new structures (no MD)")
+    pr.add_argument("structure", nargs="+", help="structure files or folders (id = file stem; ids must be unique)")
     pr.add_argument("--model", required=True,
-                    help="model directory written by the train rule, or 'obelix-rt': the shipped room-temperature "
-                    "conductivity model (OBELiX; --temperature 300 only; structures used as given)")
-    pr.add_argument("--temperature", type=float, nargs="+", required=True)
-    pr.add_argument("--rank-temperature", type=float, default=None, help="default: lowest --temperature")
+                    help=f"model folder written by the train rule, or a shipped model ({', '.join(SHIPPED)}: "
+                    "room-temperature conductivity from OBELiX; --temperature 300 only; structures used as given)")
+    pr.add_argument("--temperature", type=pos_float, nargs="+", required=True, help="K; one or more")
+    pr.add_argument("--rank-temperature", type=pos_float, default=None, help="K (default: the lowest --temperature)")
     pr.add_argument("--relax-steps", type=int, default=0, help="MLIP relaxation steps (0: structures as given)")
-    pr.add_argument("--max-atoms", type=int, default=None,
+    pr.add_argument("--max-atoms", type=pos_int, default=None,
                     help="atom budget for ordering disorder (default: the workflow's screen.max_atoms default, 1000)")
-    pr.add_argument("--device", default="auto")
-    pr.add_argument("--threads", type=int, default=None, help="torch threads (default: the cores the readers leave)")
+    pr.add_argument("--device", default="auto", choices=list(DEVICES), help="auto: cuda when a GPU is visible")
+    pr.add_argument("--threads", type=pos_int, default=None, help="torch threads (default: the cores the readers leave)")
     pr.add_argument("--workers", type=int, default=None,
                     help="reader processes that parse and order files while torch embeds (default: one per core "
                          "with the firstblock embedding engine, otherwise 1; 0 on one core)")
-    pr.add_argument("--rejected-out", default=None)
-    pr.add_argument("--out", required=True)
+    pr.add_argument("--rejected-out", default=None, help="rejected .parquet")
+    pr.add_argument("--out", required=True, help="predictions .parquet")
     pr.set_defaults(func=_predict)
 
-    tr = sub.add_parser("train", help="train the predictor ensemble on a trainset folder (the train rule's function)")
+    tr = command("train", help="train the predictor ensemble on a trainset folder (the train rule's function)")
     tr.add_argument("trainset", help="folder with labels, structures, embeddings, trajectory_embeddings .parquet "
                     "(results/trainset/ of a run)")
     tr.add_argument("--config", nargs="+", default=None,
                     help="config YAML files whose train: sections set TrainConfig (later ones override)")
-    tr.add_argument("--out", required=True, help="model directory")
+    tr.add_argument("--out", required=True, help="model folder")
     tr.set_defaults(func=_train)
 
-    rt = sub.add_parser("train-rt", help="the room-temperature conductivity model (obelix-rt) from OBELiX, "
-                        "with its grouped CV and model card")
+    rt = command("train-rt", help="the room-temperature conductivity model (obelix-rt) from OBELiX, "
+                 "with its grouped CV and model card")
     rt.add_argument("obelix_dir", help="OBELiX folder with train.csv (e.g. resources/obelix)")
-    rt.add_argument("--trees", type=int, default=RoomTempConfig.n_trees)
+    rt.add_argument("--trees", type=pos_int, default=RoomTempConfig.n_trees, help="trees in the ensemble")
     rt.add_argument("--seed", type=int, default=RoomTempConfig.seed)
-    rt.add_argument("--out", required=True, help="model directory (the shipped one: src/ionscreen/models/obelix-rt)")
+    rt.add_argument("--out", required=True, help="model folder (the shipped one: src/ionscreen/models/obelix-rt)")
     rt.set_defaults(func=_train_rt)
 
-    il = sub.add_parser(
+    il = command(
         "ingest-liflow", help="a LiFlow data archive -> structures, labels (with split), trajectories",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Reads a LiFlow data archive in the layout of LiFlow's own loader:\n"
@@ -275,37 +394,48 @@ def build_parser() -> argparse.ArgumentParser:
         "Writes OUT/structures.parquet, OUT/labels.parquet (with the CSVs' split, msd_t_Li kept as\n"
         "reference_msd_per_time_A2_ps) and OUT/trajectories/<name>/<T>K.parquet; resumes.")
     il.add_argument("data_dir")
-    il.add_argument("--out", required=True, help="output directory")
-    il.add_argument("--timestep-fs", type=float, default=1.0, help="MD time step, fs (LiFlow: 1)")
-    il.add_argument("--interval", type=int, default=10, help="MD steps between saved frames (LiFlow: 10)")
+    il.add_argument("--out", required=True, help="output folder")
+    il.add_argument("--timestep-fs", type=pos_float, default=1.0, help="MD time step, fs (LiFlow: 1)")
+    il.add_argument("--interval", type=pos_int, default=10, help="MD steps between saved frames (LiFlow: 10)")
     il.add_argument("--specie", default=LabelSettings.specie)
-    il.add_argument("--n-dt", type=int, default=LabelSettings.n_dt, help="time intervals in kinisi's fit")
-    il.add_argument("--limit", type=int, default=None, help="only the first N structures (a quick look)")
+    il.add_argument("--n-dt", type=pos_int, default=LabelSettings.n_dt, help="time intervals in kinisi's fit")
+    il.add_argument("--limit", type=pos_int, default=None, help="only the first N structures (a quick look)")
     il.set_defaults(func=_ingest_liflow)
 
-    ig = sub.add_parser("ingest", help="your own trajectories, listed in a CSV manifest "
-                        "(material_id, temperature_K, path, timestep_fs, interval[, split])")
+    ig = command("ingest", help="your own trajectories, listed in a CSV manifest "
+                 "(material_id, temperature_K, path, timestep_fs, interval[, split])")
     ig.add_argument("manifest")
-    ig.add_argument("--out", required=True)
+    ig.add_argument("--out", required=True, help="output folder")
     ig.add_argument("--specie", default=LabelSettings.specie)
-    ig.add_argument("--n-dt", type=int, default=LabelSettings.n_dt)
+    ig.add_argument("--n-dt", type=pos_int, default=LabelSettings.n_dt, help="time intervals in kinisi's fit")
     ig.set_defaults(func=_ingest)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. Exit status 0 on success; 1 when the work ran but produced nothing
+    usable or a run failed; 2 with one line on stderr (what is wrong and what to do) for a mistake
+    in what was asked, checked before any work where it can be (outputs, ids, temperatures)."""
     from ionscreen import logs
 
     args = build_parser().parse_args(argv)
     logs.setup(level=logging.DEBUG if args.verbose else logging.WARNING)
     try:
+        for name in OUTPUT_FILES:
+            if getattr(args, name, None):
+                check_output(getattr(args, name), folder=name == "out" and args.command in FOLDER_OUT)
         return int(args.func(args) or 0)
     except SystemExit:
         raise
-    except (ValueError, FileNotFoundError, RuntimeError, KeyError) as exc:
-        print(f"ionscreen {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"ionscreen {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - every error is one line; -v shows the traceback
         if args.verbose:
             raise
+        text = " ".join(str(exc).split()) or "no message"
+        kind = "" if isinstance(exc, CLIError) else f"{type(exc).__name__}: "
+        print(f"ionscreen {args.command}: {kind}{text}", file=sys.stderr)
         return 2
 
 

@@ -13,6 +13,8 @@ SevenNet embeddings, then the trained ensemble. Each (candidate, temperature) ro
   5 % within the atom budget (``ordering_error`` of the candidates table); the best ordering found
   was embedded.
 - ``relaxation_not_converged``: the MLIP relaxation stopped with forces above its threshold.
+- ``no_temperature_dependence``: the model was trained at one temperature, or its predictions do
+  not change over the predicted temperatures: no activation energy is given (``add_arrhenius``).
 - ``orientation_dependent``: the model was trained on embeddings that change with the cell's
   orientation (the ``full`` variant in the ``given`` frame, the default before embed stage
   version 2): the same crystal written in another orientation gets another prediction.
@@ -56,7 +58,7 @@ def predict_table(
     info = structures[structures["material_id"].isin(embs)]
     temps, rank_T = temperatures_with_rank(temperatures_K, rank_temperature_K)
     df = prediction_rows(predictor, info, [embs[m] for m in info["material_id"]], temps)
-    return rank_by_model(add_arrhenius(df), rank_T, predictor)
+    return rank_by_model(add_arrhenius(df, predictor.meta.temperature_range_K), rank_T, predictor)
 
 
 def check_embeddings(predictor: Predictor, embeddings: pd.DataFrame) -> None:
@@ -192,34 +194,52 @@ def arrhenius_kind(target: str) -> str:
     return "apparent (MSD)"
 
 
-def add_arrhenius(df: pd.DataFrame) -> pd.DataFrame:
+FLAT_IN_T = 1e-6  # log10 units: predictions that change less than this over the temperatures carry no Ea
+
+
+def add_arrhenius(df: pd.DataFrame, training_range_K: Sequence[float] | None = None) -> pd.DataFrame:
     """Per candidate, an Arrhenius fit of its predictions (log10 target) over its temperatures
     (``transport.arrhenius_fit``; y = sigma T for a conductivity target), the kind of Ea that gives
     (``arrhenius_kind``) and the fit's value at 300 K (log10 target).
 
-    Needs >= 2 temperatures; 300 K is an extrapolation unless it lies within the predicted range.
+    Needs >= 2 temperatures. No physics the model cannot support: a model trained at one
+    temperature (``training_range_K`` [lowest, highest] in K, equal ends), or predictions flat in
+    T, give no Ea and the flag ``no_temperature_dependence``. 300 K is an extrapolation
+    (``extrapolated_300K``) unless it lies within both the predicted and the training range.
     """
     from ionscreen.transport import K_B_EV, arrhenius_fit
 
     df = df.copy()
     df["Ea_eV"], df["prediction_300K"], df["extrapolated_300K"] = np.nan, np.nan, True
     df["Ea_kind"] = [arrhenius_kind(str(t)) for t in df["target"]] if len(df) else []
+    lo, hi = (float(training_range_K[0]), float(training_range_K[1])) if training_range_K is not None else (-np.inf, np.inf)
+    one_temperature = lo == hi
     fits: dict[str, tuple[float, float, bool]] = {}
+    flat: set[str] = set()
     for mid, grp in df.groupby("material_id", sort=False):
         T = grp["temperature_K"].to_numpy(float)
         if len(np.unique(T)) < 2:
+            continue
+        if one_temperature or np.ptp(grp["prediction"].to_numpy(float)) < FLAT_IN_T:
+            flat.add(mid)
+            at = grp.loc[grp["temperature_K"] == 300.0, "prediction"]
+            fits[mid] = (np.nan, float(at.iloc[0]) if len(at) else np.nan, not lo <= 300.0 <= hi)
             continue
         value = 10.0 ** grp["prediction"].to_numpy(float)  # predictions are log10 values
         sigma_like = grp["Ea_kind"].iloc[0] == "activation (sigma T)"
         fit = arrhenius_fit(T, value * T if sigma_like else value)
         at_300 = fit["log10_D0_cm2_s"] - fit["Ea_eV"] / (K_B_EV * 300.0 * math.log(10))  # log10 of the fitted quantity
         fits[mid] = (fit["Ea_eV"], at_300 - math.log10(300.0) if sigma_like else at_300,
-                     not (T.min() <= 300.0 <= T.max()))
+                     not (T.min() <= 300.0 <= T.max() and lo <= 300.0 <= hi))
     if fits:  # one assignment per column (a per-material .loc is quadratic in the candidates)
         ids = df["material_id"]
         df["Ea_eV"] = ids.map({m: f[0] for m, f in fits.items()})
         df["prediction_300K"] = ids.map({m: f[1] for m, f in fits.items()})
         df["extrapolated_300K"] = ids.map({m: f[2] for m, f in fits.items()}).fillna(True).astype(bool)
+    if flat:
+        df["flags"] = [list(f) + ["no_temperature_dependence"] if m in flat else f
+                       for m, f in zip(df["material_id"], df["flags"], strict=True)]
+        df.loc[df["material_id"].isin(flat), "Ea_kind"] = None
     return df
 
 
@@ -266,9 +286,13 @@ def predict_paths(
     progress: bool | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """``ionscreen predict``: structure files in, ranked predictions out (see ``Screener``)."""
+    from ionscreen.sources import NothingPredicted
+
     screener = Screener(model_dir, device=device, threads=threads, workers=workers, relax_steps=relax_steps,
                         max_atoms=max_atoms)
     df, bad = screener.screen(paths, temperatures_K, rank_temperature_K, progress=progress)
+    if not len(df):
+        raise NothingPredicted(bad)
     schema.write_table(df, out, "predictions", model_dir=str(model_dir), target=screener.predictor.meta.target,
                        rank_temperature_K=rank_temperature_K)
     if rejected_out is not None:
@@ -445,17 +469,10 @@ class Screener:
         """(ranked predictions, rejected rows) for structure files or directories of them."""
         from tqdm.auto import tqdm
 
-        from ionscreen.sources import list_structure_files, material_id
+        from ionscreen.sources import files_by_id
 
-        files = list_structure_files(paths)
-        if not files:
-            from ionscreen.sources import STRUCTURE_NAMES, STRUCTURE_SUFFIXES
-
-            raise FileNotFoundError(f"no structure files in {', '.join(map(str, paths))} (directories are not searched "
-                                    f"recursively; structure files end in {', '.join(STRUCTURE_SUFFIXES)} or are named "
-                                    f"{' or '.join(STRUCTURE_NAMES)})")
         temps, rank_T = temperatures_with_rank(temperatures_K, rank_temperature_K)
-        items = [(material_id(f), str(f), f) for f in files]
+        items = [(mid, str(f), f) for mid, f in files_by_id(paths).items()]
         bad: list[dict[str, Any]] = []
         frames: list[pd.DataFrame] = []
         infos: list[dict[str, Any]] = []
@@ -521,7 +538,7 @@ class Screener:
         bar.close()
         t0 = time.perf_counter()
         df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=schema.spec("predictions").column_names)
-        df = rank_by_model(add_arrhenius(df), rank_T, self.predictor)
+        df = rank_by_model(add_arrhenius(df, self.predictor.meta.temperature_range_K), rank_T, self.predictor)
         clock["predict"] += time.perf_counter() - t0
         self.timings = clock
         return df, bad

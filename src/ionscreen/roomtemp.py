@@ -703,6 +703,7 @@ class RoomTempModel:
 RT_COLUMNS = ("sigma_rt_log10_S_cm", "sigma_rt_std", "sigma_rt_flags")
 
 
+
 def predict_paths(model: str | Path, paths: Sequence[str | Path], temperatures_K: Sequence[float], out: str | Path,
                   *, rejected_out: str | Path | None = None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """``ionscreen predict --model obelix-rt``: structure files as given (partial occupancies
@@ -710,7 +711,7 @@ def predict_paths(model: str | Path, paths: Sequence[str | Path], temperatures_K
     Unreadable files and structures without Li go to the rejected rows."""
     from ionscreen import schema
     from ionscreen.predict import rank_predictions
-    from ionscreen.sources import list_structure_files, material_id
+    from ionscreen.sources import NothingPredicted, files_by_id
     from ionscreen.structures import StructureError, read_structure
 
     rt = RoomTempModel.named(model)
@@ -718,8 +719,7 @@ def predict_paths(model: str | Path, paths: Sequence[str | Path], temperatures_K
     if temps != {rt.meta.temperature_K}:
         raise ValueError(f"{rt.meta.name} predicts room temperature only: use --temperature {rt.meta.temperature_K:g}")
     ids, structs, bad = [], [], []
-    for p in list_structure_files(paths):
-        mid = material_id(p)
+    for mid, p in files_by_id(paths).items():
         try:
             s = read_structure(p)
             if s.composition["Li"] == 0:
@@ -729,6 +729,8 @@ def predict_paths(model: str | Path, paths: Sequence[str | Path], temperatures_K
             continue
         ids.append(mid)
         structs.append(s)
+    if not structs:
+        raise NothingPredicted(bad)
     rows = rt.rows(ids, [s.composition.reduced_formula for s in structs], structure_descriptors(structs))
     rows["Ea_eV"] = np.nan
     rows["Ea_kind"], rows["extrapolated_300K"] = None, False

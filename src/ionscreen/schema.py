@@ -53,6 +53,47 @@ class Column:
     type: pa.DataType
     doc: str
     nullable: bool = True
+    unit: str | None = None  # None: from the name's suffix (``unit_of``)
+
+
+# Unit suffixes of column names, longest first: the unit a column's values are in.
+UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
+    ("_A2_ps", "A^2/ps"), ("_cm2_s", "cm^2/s"), ("_eV_atom", "eV/atom"), ("_eV_A", "eV/A"), ("_S_cm", "S/cm"),
+    ("_per_s", "1/s"), ("_A2", "A^2"), ("_A3", "A^3"), ("_eV", "eV"), ("_ps", "ps"), ("_fs", "fs"), ("_K", "K"),
+    ("_A", "A"), ("_s", "s"), ("_seconds", "s"),
+)
+# Columns whose unit the name cannot carry (contract names, or log10 of another column's unit).
+UNITS: dict[str, str] = {
+    "prediction": "log10 of the target column's unit (column target, e.g. log10_sigma_S_cm: log10 S/cm)",
+    "prediction_std": "decades (same log10 units as prediction)",
+    "prediction_300K": "log10 of the target column's unit, at 300 K",
+    "sigma_rt_std": "decades (log10 S/cm)",
+    "nearest_training_distance": "hidden-space distance (dimensionless, the model's standardised features)",
+    "li_density_A3": "1/A^3",
+    "log10_D0_cm2_s": "log10 cm^2/s",
+    "log10_D0_std_cm2_s": "decades (log10 cm^2/s)",
+    "cov_lnD0_Ea": "K (covariance of ln D0 and Ea/k_B)",
+    "mae": "decades (log10 of the target's unit)",
+    "mae_seed_mean": "decades (log10 of the target's unit)",
+    "mae_seed_std": "decades (log10 of the target's unit)",
+    "y_log10": "log10 of the target column's unit",
+    "embedding": "SevenNet-0 feature units (dimensionless)",
+    "positions_A": "A (unwrapped Cartesian, n_atoms x 3 flattened)",
+}
+
+
+def unit_of(col: Column) -> str:
+    """The unit of a column's values: declared, from ``UNITS``, from its name's suffix, or '' (none)."""
+    if col.unit is not None:
+        return col.unit
+    if col.name in UNITS:
+        return UNITS[col.name]
+    if col.name.startswith("log10_sigma") or col.name.endswith("log10_S_cm"):
+        return "log10 S/cm"
+    for suffix, unit in UNIT_SUFFIXES:
+        if col.name.endswith(suffix):
+            return unit
+    return ""
 
 
 @dataclass(frozen=True)
@@ -63,7 +104,10 @@ class Table:
 
     @property
     def schema(self) -> pa.Schema:
-        return pa.schema([pa.field(c.name, c.type, nullable=c.nullable) for c in self.columns])
+        """The Arrow schema; every field carries its doc and unit as field metadata, so a reader
+        (pyarrow, DuckDB, polars) sees what each column means without this package."""
+        return pa.schema([pa.field(c.name, c.type, nullable=c.nullable,
+                                   metadata={"doc": c.doc, "unit": unit_of(c)}) for c in self.columns])
 
     @property
     def column_names(self) -> list[str]:
@@ -120,7 +164,8 @@ TABLES: dict[str, Table] = {
             C("frame", pa.int32(), "saved-frame index, 0-based", False),
             C("step", pa.int64(), "MD step of this frame"),
             C("time_ps", pa.float64(), "simulation time"),
-            C("temperature_K", pa.float64(), "instantaneous kinetic temperature"),
+            C("temperature_K", pa.float64(), "instantaneous kinetic temperature of this frame (not the thermostat's "
+              "set point, which the file's metadata holds as temperature_K)"),
             C("potential_energy_eV", pa.float64(), "MLIP potential energy of the cell"),
             C("positions_A", F32_LIST, "unwrapped Cartesian positions, n_atoms x 3 flattened"),
         ),
@@ -424,6 +469,7 @@ def write_table(
     """
     spec_ = spec(table)
     tbl = _to_arrow(data, spec_)
+    tbl = pa.Table.from_arrays([tbl.column(c) for c in spec_.column_names], schema=spec_.schema)  # field docs, units
     tbl = tbl.replace_schema_metadata(_with_metadata(tbl.schema, provenance(table, **meta)).metadata)
     with atomic_output(path) as tmp:
         pq.write_table(tbl, tmp, compression="zstd")

@@ -57,6 +57,35 @@ def list_structure_files(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
+class NothingPredicted(ValueError):
+    """Every input was rejected: no prediction, no table written. ``rejected`` holds the rows."""
+
+    def __init__(self, rejected: list[dict[str, Any]]) -> None:
+        self.rejected = rejected
+        first = f" (first: {rejected[0]['source']}: {rejected[0]['reason']})" if rejected else ""
+        super().__init__(f"nothing predicted: all {len(rejected)} inputs were rejected{first}")
+
+
+def files_by_id(paths: Iterable[str | Path]) -> dict[str, Path]:
+    """{material_id: file} for structure files or folders of them (``list_structure_files``), as
+    the command line takes them: the id is the file stem (a POSCAR's folder name), so two files
+    with one stem are refused, as the workflow's sources refuse them; no file at all is refused."""
+    paths = list(paths)
+    files = list_structure_files(paths)
+    if not files:
+        raise FileNotFoundError(f"no structure files in {', '.join(map(str, paths))} (folders are not searched "
+                                f"recursively; structure files end in {', '.join(STRUCTURE_SUFFIXES)} or are named "
+                                f"{' or '.join(STRUCTURE_NAMES)})")
+    out: dict[str, Path] = {}
+    for f in files:
+        mid = material_id(f)
+        if mid in out:
+            raise SourceError(f"material id {mid!r} (the file stem) comes from both {out[mid]} and {f}: "
+                              "ids must be unique, rename one of them")
+        out[mid] = f
+    return out
+
+
 def _files(source: Mapping[str, Any], root: Path, fetch: bool = True) -> list[Path]:
     kind = source.get("type", "directory")
     if kind == "directory":
@@ -96,13 +125,14 @@ def material_files(sources: Iterable[Mapping[str, Any]], root: str | Path = ".",
 
 
 def assign_shards(ids: Iterable[str], shard_size: int, manifest: str | Path | None = None, *,
-                  update: bool = True) -> dict[str, list[str]]:
+                  update: bool = True, write: bool = True) -> dict[str, list[str]]:
     """{shard name: material ids} with membership that survives a growing candidate set.
 
     Ids already in ``manifest`` keep their shard; ids that left the set leave their shard; new ids
     (sorted) fill new shards of ``shard_size``, numbered after the last one, so adding candidates
     never changes a finished shard. A changed ``shard_size`` starts over. ``update=False`` (a
-    submitted cluster job) reads the manifest and leaves unknown ids out. Without a manifest the
+    submitted cluster job) reads the manifest and leaves unknown ids out. ``write=False`` (a dry
+    run) gives the shards the run would make without recording them. Without a manifest the
     sorted ids are cut into shards of ``shard_size``.
     """
     import json
@@ -132,6 +162,6 @@ def assign_shards(ids: Iterable[str], shard_size: int, manifest: str | Path | No
     # Ids that left keep no place; the frozen record keeps every shard ever made (a removed id
     # coming back returns to its old shard).
     record = {k: list(dict.fromkeys(old.get(k, []) + shards.get(k, []))) for k in sorted(set(old) | set(shards))}
-    if path is not None and (record != old or not path.is_file()):
+    if write and path is not None and (record != old or not path.is_file()):
         atomic.write_text_atomic(path, json.dumps({"shard_size": shard_size, "shards": record}, indent=0))
     return shards
