@@ -233,3 +233,23 @@ def test_screener_says_when_there_is_nothing_to_screen(tiny_model, tmp_path):
     (tmp_path / "sub" / "LiBr.cif").write_text("data_x\n")
     with pytest.raises(FileNotFoundError, match="not searched recursively"):
         Screener(tiny_model, device="cpu", workers=0).screen([tmp_path], [600.0], progress=False)
+
+
+def test_no_activation_energy_without_temperature_dependence():
+    """A model trained at one temperature, or predictions flat in T, give no Ea (flagged), and 300 K
+    counts as extrapolated whenever it lies outside the model's training temperatures."""
+    from ionscreen.predict import add_arrhenius
+
+    rows = [{"material_id": m, "temperature_K": t, "target": "log10_sigma_S_cm", "prediction": p(t), "flags": []}
+            for m, p in (("flat", lambda t: -4.1), ("rising", lambda t: -4.0 - 300.0 / t)) for t in (300.0, 600.0, 1200.0)]
+    df = pd.DataFrame(rows)
+    one_T = add_arrhenius(df, [300.0, 300.0])  # a 300 K-only model: predictions above 300 K are made up
+    assert one_T["Ea_eV"].isna().all()
+    assert all("no_temperature_dependence" in f for f in one_T["flags"])
+    assert (one_T["prediction_300K"] == one_T.loc[one_T["temperature_K"] == 300.0, "prediction"].repeat(3).values).all()
+    assert not one_T["extrapolated_300K"].any()  # 300 K is the training temperature itself
+    ranged = add_arrhenius(df, [600.0, 1200.0])
+    flat, rising = ranged[ranged["material_id"] == "flat"], ranged[ranged["material_id"] == "rising"]
+    assert flat["Ea_eV"].isna().all() and all("no_temperature_dependence" in f for f in flat["flags"])
+    assert (rising["Ea_eV"] > 0).all() and not any("no_temperature_dependence" in f for f in rising["flags"])
+    assert ranged["extrapolated_300K"].all()  # 300 K lies below the training temperatures
