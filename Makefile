@@ -1,6 +1,8 @@
 # ionscreen: the two commands of the README.
 #   make screen  -> creates .venv (pinned) and runs `snakemake --cores 8 screen_candidates`
 #   make test    -> creates .venv if needed and runs the test suite (what CI runs)
+#   make test-mace -> a second venv (.venv-mace) with ionscreen[mace] and no sevenn: MACE MD, labels
+#                     and the md rule with a tiny random MACE model (make test runs it after pytest)
 #   make test-slurm -> a real one-node SLURM on this machine runs the .test workflow (needs root)
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -12,7 +14,11 @@ export HF_HUB_OFFLINE := 1
 export TQDM_DISABLE ?= 0
 export PYTHONUNBUFFERED := 1
 
-.PHONY: venv screen test test-slurm lint clean-results
+MACE_VENV := .venv-mace
+MACE_STAMP := $(MACE_VENV)/.ionscreen-installed
+SEVENN_STACK := ^(sevenn|e3nn|torch-geometric)==
+
+.PHONY: venv screen test test-mace test-slurm lint clean-results
 
 venv: $(STAMP)
 
@@ -42,6 +48,22 @@ screen: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests workflow_scripts benchmarks
 	$(BIN)/python -m pytest
+	$(MAKE) test-mace
+
+# The MACE path in its own venv: the core package and the `mace` extra, without the SevenNet stack
+# (mace-torch pins e3nn 0.4.4; sevenn needs e3nn >= 0.5). tests/mace_md/ runs only here.
+$(MACE_STAMP): requirements.txt requirements-mace.txt requirements-dev.txt pyproject.toml
+	test -x $(MACE_VENV)/bin/python || $(PYTHON) -m venv $(MACE_VENV)
+	$(MACE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(MACE_VENV)/bin/python -m pip install -q torch==2.13.0
+	grep -Ev '$(SEVENN_STACK)' requirements.txt > $(MACE_VENV)/requirements-core.txt
+	$(MACE_VENV)/bin/python -m pip install -q -r $(MACE_VENV)/requirements-core.txt -r requirements-mace.txt -r requirements-dev.txt
+	$(MACE_VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+	@! $(MACE_VENV)/bin/python -c 'import sevenn' 2>/dev/null || (echo "sevenn must not be in $(MACE_VENV)"; exit 1)
+	touch $@
+
+test-mace: $(MACE_STAMP)
+	$(MACE_VENV)/bin/python -m pytest tests/mace_md -p no:cacheprovider
 
 # A one-node SLURM on this machine (apt: slurm-wlm, munge), the .test workflow through the SLURM
 # executor plugin, a scancel fault test; stops the daemons it started. Needs root. Not in `make test`.

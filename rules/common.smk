@@ -52,6 +52,12 @@ def mlip_settings():
     return {"mlip": config["mlip"]["model"], "device": config["mlip"]["device"]}
 
 
+# The environment of the jobs that run the MLIP (relaxation, MD): MACE cannot share one with sevenn.
+USES_MACE = str(config["mlip"]["model"]).endswith(".model")
+MD_ENV = "../envs/mace.yaml" if USES_MACE else "../envs/md.yaml"
+PREPARE_ENV = "../envs/mace.yaml" if USES_MACE else "../envs/fetch.yaml"
+
+
 # One slot of the local mlip_jobs cap (profiles/default). The executor is not known while the
 # Snakefile is parsed (workflow.local_exec is always True here), so the cluster profiles set
 # mlip_jobs to 0 on these rules (set-resources), where the cap must not bind.
@@ -78,7 +84,8 @@ def candidate_prepare_settings():
     `ionscreen predict` uses too): no supercell, the screening atom budget, the ordering fallback."""
     settings = candidate_settings(
         **{k: v for k, v in config["prepare"].items() if k not in ("min_width_A", "max_atoms", "relax_steps")},
-        **mlip_settings(),
+        mlip=config["embed"]["model"],  # candidates are embedded (and relaxed) with SevenNet
+        device=config["mlip"]["device"],
         max_atoms=config["screen"]["max_atoms"],
         relax_steps=config["screen"]["relax_steps"],
     )
@@ -123,7 +130,7 @@ def embed_settings():
         "variant": config["embed"]["variant"],
         "frame": config["embed"]["frame"],
         "batch_atoms": config["embed"]["batch_atoms"],
-        "model": config["mlip"]["model"],
+        "model": config["embed"]["model"],
         "device": config["mlip"]["device"],
     })
 
@@ -188,7 +195,7 @@ def ablation_inputs(wildcards):
 
 
 def embedding_meta():
-    return {"model": config["mlip"]["model"], "layer": config["embed"]["layer"], "variant": config["embed"]["variant"],
+    return {"model": config["embed"]["model"], "layer": config["embed"]["layer"], "variant": config["embed"]["variant"],
             "frame": config["embed"]["frame"]}
 
 

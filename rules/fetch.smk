@@ -25,7 +25,7 @@ rule prepare_structure:
     benchmark:
         bench_path("fetch", "prepare_{material}")
     conda:
-        "../envs/fetch.yaml"
+        PREPARE_ENV
     script:
         "../workflow_scripts/prepare_structures.py"
 

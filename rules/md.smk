@@ -23,7 +23,7 @@ rule md:
     benchmark:
         bench_path("md", "{material}_{temperature}K")
     conda:
-        "../envs/md.yaml"
+        MD_ENV
     script:
         "../workflow_scripts/md.py"
 
@@ -41,6 +41,6 @@ rule collect_md_runs:
     benchmark:
         bench_path("md", "collect_md_runs")
     conda:
-        "../envs/md.yaml"
+        MD_ENV
     script:
         "../workflow_scripts/collect.py"

@@ -22,10 +22,33 @@ SEVENNET_BUNDLED = {"7net-0": "SEVENNET_0_11Jul2024", "7net-0_11jul2024": "SEVEN
                     "sevennet-0": "SEVENNET_0_11Jul2024", "7net-0_22may2024": "SEVENNET_0_22May2024",
                     "7net-l3i5": "SEVENNET_l3i5"}
 LJ_NAME = "lj"
+MACE_DTYPE = "float32"  # MD in float32, as SevenNet runs (MACE's own default for MD)
 
 
 class MLIPError(RuntimeError):
     """The potential cannot be loaded or does not cover the input."""
+
+
+# What to install for each MLIP stack (package extras, pyproject.toml).
+EXTRAS = {
+    "sevenn": ("SevenNet", "pip install 'ionscreen[sevenn]' (what `make venv` installs)"),
+    "mace": ("MACE", "pip install 'ionscreen[mace]' in an environment without sevenn (envs/mace.yaml; "
+                     "`make test-mace` builds one)"),
+}
+
+
+class MissingExtra(MLIPError):
+    """A stage needs an MLIP stack this environment lacks: the message names the extra."""
+
+
+def require(extra: str) -> None:
+    """Raise ``MissingExtra`` (one line naming the extra to install) unless the package of the
+    MLIP stack ``extra`` ('sevenn' or 'mace') can be imported here. Imports nothing."""
+    import importlib.util
+
+    if importlib.util.find_spec(extra) is None:
+        what, how = EXTRAS[extra]
+        raise MissingExtra(f"{what} needs the '{extra}' extra, which this environment lacks: {how}")
 
 
 def available_cpus() -> int:
@@ -63,6 +86,7 @@ def is_sevennet(name: str) -> bool:
 
 @functools.lru_cache(maxsize=4)
 def _sevennet_checkpoint(name: str) -> Any:
+    require("sevenn")
     from sevenn.util import load_checkpoint
 
     with warnings.catch_warnings():
@@ -82,6 +106,7 @@ def sevennet_checkpoint_file(name: str) -> Path | None:
     path = Path(name)
     if path.is_file():
         return path
+    require("sevenn")
     import sevenn._const as const
 
     bundled = SEVENNET_BUNDLED.get(name.lower())
@@ -136,6 +161,7 @@ def get_calculator(name: str = "7net-0", device: str = "auto", **kwargs: Any) ->
 
         return LennardJones(sigma=2.0, epsilon=0.01, rc=5.0, smooth=True)
     if is_sevennet(name):
+        require("sevenn")
         from sevenn.calculator import SevenNetCalculator
 
         _sevennet_checkpoint(name)  # clear error for unknown names
@@ -146,12 +172,8 @@ def get_calculator(name: str = "7net-0", device: str = "auto", **kwargs: Any) ->
         path = Path(name)
         if not path.is_file():
             raise MLIPError(f"MACE model file {path} does not exist")
-        try:
-            from mace.calculators import MACECalculator
-        except ImportError as exc:
-            raise MLIPError(
-                "MACE needs mace-torch, which pins e3nn 0.4.4 and cannot share an environment "
-                "with sevenn: run the md rule in envs/mace.yaml (see README, 'Other MLIPs')"
-            ) from exc
-        return MACECalculator(model_paths=str(path), device=device, default_dtype="float32")
+        require("mace")
+        from mace.calculators import MACECalculator
+
+        return MACECalculator(model_paths=str(path), device=device, default_dtype=MACE_DTYPE)
     raise MLIPError(f"unknown MLIP {name!r}: use a SevenNet name, a MACE .model file or 'lj'")
