@@ -60,3 +60,19 @@ def test_every_environment_resolves(tmp_path):
         assert "ionscreen" in installed and "torch" in installed, name
         assert ("sevenn" in installed) == (ENV_EXTRA[name] == "sevenn"), name
         assert ("mace-torch" in installed) == (ENV_EXTRA[name] == "mace"), name
+
+
+CORE = ("schema", "labels", "structures", "train", "predict", "md", "transport", "dataset", "model", "skill",
+        "ranking", "roomtemp", "report", "cli", "trajectory", "sources", "evaluate", "ingest")
+
+
+def test_core_modules_import_no_mlip_stack():
+    """Importing a module of the core never imports sevenn or e3nn (MLIP stacks are extras)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n" + "".join(f"import ionscreen.{m}\n" for m in CORE) +
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('sevenn', 'e3nn', 'mace', 'torch_geometric'))\n"
+            "assert not bad, bad\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -50,7 +50,7 @@ def _skill(model_mae: float, mean_mae: float, shown: bool, n_groups: int = 8) ->
     entry = {"n_samples": 2 * n_groups, "n_groups": n_groups, "gain_over_mean": mean_mae - model_mae, "gain_se": 0.05,
              "demonstrated": shown, "models": {"structure-only": {"mae": model_mae, "spearman": 0.5},
                                                MEAN: {"mae": mean_mae, "spearman": None}, FOREST: {"mae": 0.6, "spearman": 0.4}}}
-    return {"held_out": "validation (chose the stopping epoch)", "model": "structure-only", "all": entry,
+    return {"split": "validation", "held_out": "validation split (it chose the stopping epoch)", "model": "structure-only", "all": entry,
             "by_temperature": {"800": entry}}
 
 
@@ -156,7 +156,7 @@ def test_training_records_skill_and_auto_follows_it(tmp_path, learnable):
     text = (tmp_path / "model/model.json").read_text()
     assert "NaN" not in text and "Infinity" not in text  # strict JSON for any reader
     sk = json.loads(text)["skill"]
-    assert sk["held_out"].startswith("validation") and sk["all"]["n_groups"] >= 5
+    assert sk["split"] == "validation" and sk["all"]["n_groups"] >= 5
     assert set(sk["all"]["models"]) == {"structure-only", MEAN, FOREST}
     shown, why = demonstrated(meta.skill, 800.0)
     assert shown == learnable, why

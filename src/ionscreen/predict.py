@@ -266,7 +266,9 @@ def screen_tables(
             structures[structures["material_id"].isin(set(df["material_id"]))])
         df = df.drop(columns=list(RT_COLUMNS), errors="ignore").merge(rt, on="material_id", how="left")
     schema.write_table(df, out, "predictions", model_dir=str(model_dir), target=predictor.meta.target,
-                       rank_temperature_K=rank_temperature_K, room_temperature_model=room_temperature_model)
+                       rank_temperature_K=rank_temperature_K, room_temperature_model=room_temperature_model,
+                       temperatures_K=[float(t) for t in temperatures_K], inputs=[str(structures_path), str(embeddings_path)],
+                       embedding=predictor.meta.embedding)
     return df
 
 
@@ -294,7 +296,10 @@ def predict_paths(
     if not len(df):
         raise NothingPredicted(bad)
     schema.write_table(df, out, "predictions", model_dir=str(model_dir), target=screener.predictor.meta.target,
-                       rank_temperature_K=rank_temperature_K)
+                       rank_temperature_K=rank_temperature_K, temperatures_K=[float(t) for t in temperatures_K],
+                       inputs=[str(p) for p in paths], embedding=screener.predictor.meta.embedding,
+                       settings={"relax_steps": relax_steps, "max_atoms": max_atoms, "device": device},
+                       room_temperature_model=None)
     if rejected_out is not None:
         schema.write_table(bad, rejected_out, "rejected")
     return df, bad

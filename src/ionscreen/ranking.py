@@ -97,10 +97,11 @@ def room_temperature_skill(model: str) -> ModelSkill:
     mae = cv.get("mae") or {}
     forest = next((k for k in mae if k.startswith("random forest")), "random forest")
     mine, base = (mae.get(name) or {}).get("mean"), (mae.get(MEAN) or {}).get("mean")
-    held = (f"grouped {cv.get('n_folds', '?')}-fold CV over fold seeds {cv.get('fold_seeds', '?')}, "
+    seeds = cv.get("fold_seeds") or []
+    held = (f"grouped {cv.get('n_folds', '?')}-fold CV, {len(seeds)} fold seeds, "
             f"{int(meta.get('n_train', 0))} measured entries")
     shown = mine is not None and base is not None and mine < base
-    why = (f"held-out MAE {mine:.3f} vs the training mean's {base:.3f} and the forest's "
+    why = (f"its held-out MAE is {mine:.3f} against the training mean's {base:.3f} and the forest's "
            f"{(mae.get(forest) or {}).get('mean', math.nan):.3f} ({held})") if mine is not None else "no CV figures"
     return ModelSkill(name, str(meta.get("target", "log10_sigma_S_cm")), held, int(meta.get("n_train", 0)) or None,
                       mine, ((cv.get("ranking") or {}).get(name) or {}).get("spearman"), base,
@@ -132,8 +133,8 @@ def choose(requested: str, wf: ModelSkill, rt: ModelSkill | None, coverage: floa
     if wf.skill:
         return "workflow", f"the workflow's model has demonstrated skill: {wf.why}"
     if rt is not None and coverage >= RT_COVERAGE:
-        return "room_temperature", (f"the workflow's model has no demonstrated skill ({wf.why}); {rt.model} knows the "
-                                    f"elements of {coverage:.0%} of the candidates: {rt.why}")
+        return "room_temperature", (f"the workflow's model has no demonstrated skill ({wf.why}), while {rt.model} "
+                                    f"knows the elements of {coverage:.0%} of the candidates and {rt.why}")
     rt_note = "no room-temperature model is configured" if rt is None else \
         f"{rt.model} knows the elements of only {coverage:.0%} of the candidates"
     return "workflow", f"the workflow's model has no demonstrated skill ({wf.why}), and {rt_note}"

@@ -738,7 +738,8 @@ def predict_paths(model: str | Path, paths: Sequence[str | Path], temperatures_K
     rows["sigma_rt_log10_S_cm"], rows["sigma_rt_std"], rows["sigma_rt_flags"] = rows["prediction"], rows["prediction_std"], rows["flags"]
     df = rank_predictions(rows, rt.meta.temperature_K)
     schema.write_table(df, out, "predictions", model_dir=str(rt.directory), target=rt.meta.target,
-                       rank_temperature_K=rt.meta.temperature_K)
+                       rank_temperature_K=rt.meta.temperature_K, temperatures_K=[rt.meta.temperature_K],
+                       inputs=[str(p) for p in paths])
     if rejected_out is not None:
         schema.write_table(bad, rejected_out, "rejected")
     return df, bad

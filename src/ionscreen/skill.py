@@ -126,8 +126,9 @@ def held_out_skill(y: np.ndarray, prediction: np.ndarray, groups: Sequence[str],
     part = "test" if n_groups["test"] >= MIN_HELD_OUT_GROUPS or n_groups["test"] >= n_groups["validation"] else "validation"
     held = (split == part) & usable
     fit = (split == "train") & usable
-    out: dict[str, Any] = {"held_out": part if part == "test" else "validation (chose the stopping epoch)",
-                           "model": model, "baselines": [MEAN, FOREST], "rule": rule_text()}
+    out: dict[str, Any] = {"split": part, "held_out": "test split" if part == "test" else
+                           "validation split (it chose the stopping epoch)", "model": model,
+                           "baselines": [MEAN, FOREST], "rule": rule_text()}
     if not held.any() or not fit.any():
         out.update({"all": None, "by_temperature": {}})
         return out
@@ -169,12 +170,12 @@ def demonstrated(skill: Mapping[str, Any] | None, temperature_K: float | None = 
         entry, where = skill["by_temperature"][f"{float(temperature_K):g}"], f"at {float(temperature_K):g} K"
     model = entry["models"][skill["model"]]["mae"]
     mean = entry["models"][MEAN]["mae"]
-    figures = (f"held-out MAE {model:.3f} vs the training mean's {mean:.3f} {where} on {entry['n_groups']} "
-               f"compositions ({skill['held_out']})")
+    figures = (f"held-out MAE {model:.3f} vs the training mean's {mean:.3f} {where}, on {entry['n_groups']} "
+               f"compositions of its {skill.get('split', 'held-out')} split")
     if entry["n_groups"] < MIN_HELD_OUT_GROUPS:
-        return False, f"{figures}: fewer than {MIN_HELD_OUT_GROUPS} held-out compositions, too few to show skill"
+        return False, f"{figures}, fewer than the {MIN_HELD_OUT_GROUPS} that can show skill"
     if entry["demonstrated"]:
-        return True, f"{figures}: better by {entry['gain_over_mean']:.3f} +- {entry['gain_se']:.3f}"
+        return True, f"{figures}, better by {entry['gain_over_mean']:.3f} +- {entry['gain_se']:.3f}"
     se = entry.get("gain_se")
-    return False, (f"{figures}: the gain {entry['gain_over_mean']:.3f} is not above {SKILL_Z:g} standard errors "
+    return False, (f"{figures}; its gain {entry['gain_over_mean']:.3f} is not above {SKILL_Z:g} standard errors "
                    f"({'undefined' if se is None else f'{se:.3f}'})")

@@ -60,7 +60,7 @@ def tiny(tmp_path_factory) -> Path:
     return path
 
 
-def test_this_environment_has_mace_and_no_sevenn():
+def test_this_environment_has_mace_and_no_sevenn(tmp_path):
     import importlib.util
 
     assert importlib.util.find_spec("mace") is not None
@@ -69,6 +69,14 @@ def test_this_environment_has_mace_and_no_sevenn():
 
     with pytest.raises(MissingExtra, match=r"ionscreen\[sevenn\]"):
         get_calculator("7net-0", device="cpu")
+    # the core works here: tables, structures, labels, training, prediction from a model file
+    proc = subprocess.run([sys.executable, "-c", "import ionscreen.labels, ionscreen.schema, ionscreen.structures, "
+                           "ionscreen.train, ionscreen.predict, ionscreen.md, ionscreen.cli"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "ionscreen.cli", "embed", str(REPO / "resources/structures/train/Li3N.json"),
+                           "--out", str(tmp_path / "e.parquet")], capture_output=True, text=True)
+    lines = [x for x in proc.stderr.splitlines() if "ionscreen embed:" in x]
+    assert proc.returncode == 2 and len(lines) == 1 and "ionscreen[sevenn]" in lines[0], proc.stderr[-1500:]
 
 
 def test_workflow_calculator_equals_mace_directly(tiny):
