@@ -209,6 +209,8 @@ def report_inputs(wildcards):
         "predictions": rules.train.output.predictions,
         "labels": TRAINSET["labels"],
     }
+    if config["screen"]["report_cross_validation"]:
+        d["cross_validation"] = rules.cross_validate.output[0]
     if RUN_MD:
         d |= {
             "arrhenius": rules.collect_labels.output.arrhenius,

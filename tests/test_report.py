@@ -93,6 +93,40 @@ def test_report_sections_without_md(report_inputs, tmp_path):
     assert "No MD was run by this workflow" in html and "<h2>Training runs</h2>" not in html
     assert "no Li in SiS4" in html and "sigma_RT (S/cm)" in html and "3.16e-04" in html  # 10^-3.5
     assert "-3.50 +- 0.70" in html and "Route: <b>structure-only</b>" in html
+
+
+def test_report_leads_with_the_ranking_model_and_shows_cross_validation(report_inputs, tmp_path):
+    from ionscreen import schema
+    from ionscreen.model import ModelMeta
+    from ionscreen.ranking import rank
+
+    d = report_inputs
+    ranking = schema.read_table(d / "ranking.parquet", "predictions")
+    ranking["sigma_rt_log10_S_cm"] = ranking["material_id"].map({"m0": -2.0, "m1": -4.5, "m2": -6.0})
+    ranked, info, skills = rank(ranking, 600.0, workflow_meta=ModelMeta.from_json(d / "model"),
+                                room_temperature_model="obelix-rt")
+    from dataclasses import asdict
+
+    schema.write_table(ranked, d / "ranked.parquet", "predictions", rank_temperature_K=600.0,
+                       room_temperature_model="obelix-rt", ranking=info.to_dict(), skill=[asdict(s) for s in skills])
+    rows = [{"model": m, "fold": k, "n_train": 10, "n_test": 3, "mae": v + 0.1 * k, "spearman": 0.5}
+            for k in range(3) for m, v in (("predictor (structure-only)", 1.0), ("random forest (composition)", 0.8),
+                                           ("training mean", 1.5))]
+    schema.write_table(rows, d / "cv.parquet", "cross_validation")
+    from ionscreen.report import write_report
+
+    out = tmp_path / "r.html"
+    write_report(out, ranking_path=d / "ranked.parquet", rejected_paths=[d / "rejected.parquet"], model_dir=d / "model",
+                 metrics_path=d / "metrics.parquet", training_predictions_path=d / "pred.parquet",
+                 labels_path=d / "labels.parquet", cross_validation_path=d / "cv.parquet")
+    html = out.read_text()
+    body = html.split("<h1>ionscreen screening report</h1>", 1)[1]
+    assert body.startswith("<p class=lead>Ranked by obelix-rt&#x27;s room-temperature (300 K) conductivity, because")
+    assert "How well each model predicts data it never saw" in html and "demonstrated skill" in html
+    assert "1.100 +- 0.100" in html and "0.900 +- 0.100" in html and "1.600 +- 0.100" in html  # CV: mean +- std
+    # the ranking column comes first: sigma_RT before the workflow's prediction
+    table = html.split("<h2>Ranking</h2>", 1)[1].split("<table", 1)[1]
+    assert table.index("sigma_RT (S/cm)") < table.index("prediction_std")
     assert html.count("<img") == 2  # parity plot, hidden-space plot
 
 

@@ -172,9 +172,13 @@ def test_grouped_cross_validation_against_a_random_forest(tmp_path):
     cfg = TrainConfig(**{**SMALL, "epochs": 20, "aml": False})
     df = cross_validate(labels, emb, structs, cfg, tmp_path / "cv.parquet", n_folds=5, rf_trees=50)
     back = schema.read_table(tmp_path / "cv.parquet", "cross_validation")
-    assert sorted(back["model"].unique()) == ["predictor (structure-only)", "random forest (composition)"]
+    assert sorted(back["model"].unique()) == ["predictor (structure-only)", "random forest (composition)", "training mean"]
+    # the training mean of each fold's training samples, scored on the held-out fold
+    y = np.log10(labels["msd_final_A2"].to_numpy(float))
+    mean_rows = back[back["model"] == "training mean"]
+    assert (mean_rows["mae"] > 0).all() and mean_rows["mae"].mean() == pytest.approx(np.abs(y - y.mean()).mean(), rel=0.3)
     assert (back.groupby("model")["fold"].nunique() == 5).all()
-    assert (back["n_test"] + back["n_train"] == 40).all() and back["n_test"].sum() == 2 * 40
+    assert (back["n_test"] + back["n_train"] == 40).all() and back["n_test"].sum() == 3 * 40  # three models
     assert np.isfinite(df["mae"]).all()
 
 

@@ -75,6 +75,7 @@ def test_obelix_screen_schedules_no_md(tmp_path):
     counts, _ = _dry_run("screen_candidates", "-d", str(tmp_path), "--cores", "2", "--configfile", "config/obelix.yaml",
                          cwd=REPO)
     assert counts["report"] == 1 and counts["predict"] == 1
+    assert counts["cross_validate"] == 1  # the report shows the workflow model's grouped CV (config/obelix.yaml)
     assert not {"md", "label", "collect_md_runs", "collect_labels", "embed_trajectories"} & set(counts), counts
 
 

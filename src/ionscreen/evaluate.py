@@ -170,11 +170,14 @@ def cross_validate(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: p
         p = res.per_seed.mean(axis=0)
         fit_rows, score = ~test & data.exact, test & data.exact  # the forest cannot use bounds; scores on values
         rf = RandomForestRegressor(n_estimators=rf_trees, random_state=seed, n_jobs=-1).fit(comp[fit_rows], data.y[fit_rows])
-        for name, pr in ((f"predictor ({res.meta.route})", p[score]), ("random forest (composition)", rf.predict(comp[score]))):
+        mean = np.full(int(score.sum()), data.y[fit_rows].mean())
+        for name, pr in ((f"predictor ({res.meta.route})", p[score]), ("random forest (composition)", rf.predict(comp[score])),
+                         ("training mean", mean)):
             rows.append({"model": name, "fold": k, "n_train": int((~test).sum()), "n_test": int(score.sum()),
                          **{k2: v for k2, v in regression_metrics(data.y[score], pr).items() if k2 != "n"},
                          "train_seconds": res.meta.train_seconds if name.startswith("predictor") else math.nan})
-        log.info("fold %d: predictor MAE %.3f, random forest MAE %.3f", k, rows[-2]["mae"], rows[-1]["mae"])
+        log.info("fold %d: predictor MAE %.3f, random forest MAE %.3f, training mean %.3f", k, rows[-3]["mae"],
+                 rows[-2]["mae"], rows[-1]["mae"])
     df = pd.DataFrame(rows)
     summary = df.groupby("model")["mae"].agg(["mean", "std"])
     for name, r in summary.iterrows():

@@ -173,6 +173,14 @@ def skill_table(skills: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def cross_validation_summary(cv: pd.DataFrame) -> pd.DataFrame:
+    """Per model of a ``cross_validation`` table: folds, MAE mean +- std, mean Spearman."""
+    g = cv.groupby("model", sort=False)
+    return pd.DataFrame({"model": list(g.groups), "folds": g["fold"].nunique().to_numpy(),
+                         "MAE": [f"{m:.3f} +- {s:.3f}" for m, s in zip(g["mae"].mean(), g["mae"].std().fillna(0.0), strict=True)],
+                         "Spearman": g["spearman"].mean().round(3).to_numpy()})
+
+
 def skill_rule_note() -> str:
     from ionscreen.skill import rule_text
 
@@ -197,6 +205,7 @@ def write_report(
     arrhenius_path: str | Path | None = None,
     msd_curves_path: str | Path | None = None,
     md_runs_path: str | Path | None = None,
+    cross_validation_path: str | Path | None = None,
     top_k: int = 20,
 ) -> Path:
     """Write the self-contained HTML report atomically."""
@@ -236,6 +245,11 @@ def write_report(
     if skills:
         parts += ["<h3>How well each model predicts data it never saw</h3>", _table(skill_table(skills)),
                   f"<p class=m>{html.escape(skill_rule_note())}</p>"]
+    if cross_validation_path and Path(cross_validation_path).exists():
+        cv = schema.read_table(cross_validation_path, "cross_validation")
+        parts += ["<p>The workflow's model in composition-grouped cross-validation (<code>snakemake cross_validate</code>; "
+                  "every model on the same folds, MAE in decades, mean +- std over folds):</p>",
+                  _table(cross_validation_summary(cv))]
     parts.append("<p><i>Ea_eV</i> and <i>prediction_300K</i> come from an Arrhenius fit of each candidate's "
                  "workflow-model predictions over the predicted temperatures; 300 K below that range is an "
                  "extrapolation.</p>")

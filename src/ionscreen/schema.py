@@ -324,8 +324,8 @@ TABLES: dict[str, Table] = {
         ),
         _t(
             "cross_validation",
-            "k-fold composition-grouped cross-validation: the predictor and a random forest, same folds.",
-            C("model", pa.string(), "predictor (route) or random forest (composition)", False),
+            "k-fold composition-grouped cross-validation: the predictor, a random forest and the training mean, same folds.",
+            C("model", pa.string(), "predictor (route), random forest (composition) or training mean", False),
             C("fold", pa.int32(), "fold index", False),
             C("n_train", pa.int32(), "samples in the training folds"),
             C("n_test", pa.int32(), "samples in the held-out fold"),
