@@ -196,8 +196,8 @@ def test_md_warns_of_too_few_frames_and_label_shows_the_bound(tmp_path):
     assert rc == 0
     rc, _, stdout = _run("label", traj, "--out", tmp_path / "l.parquet")
     row = schema.read_table(tmp_path / "l.parquet", "labels").iloc[0]
-    if not row["diffusive"]:  # 300 K, 60 fs of Lennard-Jones Li3N: caged
-        assert "not diffusive: D <=" in stdout and "upper bound" in stdout and "nan" not in stdout.lower()
+    assert row["status"] == "ok" and not row["diffusive"]  # 300 K, 60 fs of Lennard-Jones Li3N: caged
+    assert "not diffusive: D <=" in stdout and "upper bound" in stdout and "nan" not in stdout.lower(), stdout
 
 
 def test_help_version_and_verbose_anywhere():

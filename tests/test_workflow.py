@@ -149,6 +149,18 @@ def test_cli_predict_equals_the_rule(workflow_run, tmp_path):
     rule = schema.read_table(results / "screening/ranking.parquet", "predictions")
     rule = rule[rule["material_id"] == "LiBr"].set_index("temperature_K")
     np.testing.assert_allclose(cli.loc[[800.0, 1000.0], "prediction"], rule.loc[[800.0, 1000.0], "prediction"], atol=1e-4)
+    # the room-temperature columns too, as the rule's (LiBr is ordered: as given = as prepared)
+    np.testing.assert_allclose(cli["sigma_rt_log10_S_cm"].to_numpy(float), rule.loc[cli.index, "sigma_rt_log10_S_cm"], atol=1e-6)
+    assert schema.read_provenance(out)["temperatures_K"] == [800.0, 1000.0]
+
+    # outside the model's training temperatures (800-1200 K): one warning line, flagged, 300 K extrapolated
+    proc = subprocess.run([sys.executable, "-m", "ionscreen.cli", "predict", "--model", str(results / "model"), files[0],
+                           "--temperature", "300", "600", "--out", str(tmp_path / "cold.parquet")], capture_output=True,
+                          text=True)
+    warn = [x for x in proc.stderr.splitlines() if x.startswith("warning:")]
+    assert proc.returncode == 0 and len(warn) == 1 and "300, 600 K lie outside" in warn[0], proc.stderr[-2000:]
+    cold = schema.read_table(tmp_path / "cold.parquet", "predictions")
+    assert all("temperature_outside_training" in f for f in cold["flags"]) and cold["extrapolated_300K"].all()
 
 
 def _sorted_rows(emb: np.ndarray) -> np.ndarray:

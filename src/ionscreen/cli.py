@@ -227,7 +227,8 @@ def _predict(a: argparse.Namespace) -> int:
                   file=sys.stderr)
         df, bad = predict_paths(a.model, a.structure, a.temperature, a.out, rejected_out=a.rejected_out,
                                 rank_temperature_K=a.rank_temperature, relax_steps=a.relax_steps,
-                                max_atoms=a.max_atoms, device=a.device, threads=a.threads, workers=a.workers)
+                                max_atoms=a.max_atoms, device=a.device, threads=a.threads, workers=a.workers,
+                                room_temperature_model=a.room_temperature_model or None)
     for b in bad:
         print(f"rejected {b['material_id']}: {b['reason']}", file=sys.stderr)
     print(f"{df['material_id'].nunique() if len(df) else 0} structures predicted, {len(bad)} rejected -> {a.out}")
@@ -360,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--workers", type=int, default=None,
                     help="reader processes that parse and order files while torch embeds (default: one per core "
                          "with the firstblock embedding engine, otherwise 1; 0 on one core)")
+    pr.add_argument("--room-temperature-model", default="obelix-rt",
+                    help="with a workflow model: also this shipped model's 300 K sigma per structure (the sigma_rt_* "
+                         "columns, as the workflow's screen.room_temperature_model); '' for none")
     pr.add_argument("--rejected-out", default=None, help="rejected .parquet")
     pr.add_argument("--out", required=True, help="predictions .parquet")
     pr.set_defaults(func=_predict)

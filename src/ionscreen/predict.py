@@ -286,8 +286,11 @@ def predict_paths(
     threads: int | None = None,
     workers: int | None = None,
     progress: bool | None = None,
+    room_temperature_model: str | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """``ionscreen predict``: structure files in, ranked predictions out (see ``Screener``)."""
+    """``ionscreen predict``: structure files in, ranked predictions out (see ``Screener``); with
+    ``room_temperature_model`` (e.g. ``obelix-rt``) every row also gets that model's 300 K sigma
+    (``RT_COLUMNS``, from the files as given), as the workflow's rows do."""
     from ionscreen.sources import NothingPredicted
 
     screener = Screener(model_dir, device=device, threads=threads, workers=workers, relax_steps=relax_steps,
@@ -295,11 +298,16 @@ def predict_paths(
     df, bad = screener.screen(paths, temperatures_K, rank_temperature_K, progress=progress)
     if not len(df):
         raise NothingPredicted(bad)
+    if room_temperature_model:
+        from ionscreen.roomtemp import RT_COLUMNS, RoomTempModel
+
+        rt = RoomTempModel.named(room_temperature_model).file_columns(paths)
+        df = df.drop(columns=list(RT_COLUMNS), errors="ignore").merge(rt, on="material_id", how="left")
     schema.write_table(df, out, "predictions", model_dir=str(model_dir), target=screener.predictor.meta.target,
                        rank_temperature_K=rank_temperature_K, temperatures_K=[float(t) for t in temperatures_K],
                        inputs=[str(p) for p in paths], embedding=screener.predictor.meta.embedding,
                        settings={"relax_steps": relax_steps, "max_atoms": max_atoms, "device": device},
-                       room_temperature_model=None)
+                       room_temperature_model=room_temperature_model)
     if rejected_out is not None:
         schema.write_table(bad, rejected_out, "rejected")
     return df, bad

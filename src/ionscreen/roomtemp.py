@@ -684,6 +684,32 @@ class RoomTempModel:
                         "formula": str(f), "nearest_training_distance": float(dist[k])})
         return pd.DataFrame(out, columns=schema.spec("predictions").column_names)
 
+    def file_rows(self, paths: Sequence[str | Path]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+        """(``rows`` of the structure files as given: partial occupancies count as fractional
+        atoms, nothing is ordered or relaxed; rejected rows: unreadable, no Li)."""
+        from ionscreen.sources import files_by_id
+        from ionscreen.structures import StructureError, read_structure
+
+        ids, structs, bad = [], [], []
+        for mid, p in files_by_id(paths).items():
+            try:
+                s = read_structure(p)
+                if s.composition["Li"] == 0:
+                    raise StructureError(f"{p.name} has no Li", "no_li")
+            except StructureError as exc:
+                bad.append({"material_id": mid, "source": str(p), "stage": "screen", "code": exc.code, "reason": str(exc)})
+                continue
+            ids.append(mid)
+            structs.append(s)
+        return self.rows(ids, [s.composition.reduced_formula for s in structs], structure_descriptors(structs)), bad
+
+    def file_columns(self, paths: Sequence[str | Path]) -> pd.DataFrame:
+        """Per material of the structure files, ``RT_COLUMNS`` (what ``ionscreen predict`` with a
+        workflow model adds beside its predictions, as the workflow's rule does)."""
+        rows, _ = self.file_rows(paths)
+        return pd.DataFrame({"material_id": rows["material_id"], "sigma_rt_log10_S_cm": rows["prediction"],
+                             "sigma_rt_std": rows["prediction_std"], "sigma_rt_flags": rows["flags"]})
+
     def structure_table_columns(self, structures: pd.DataFrame) -> pd.DataFrame:
         """Room-temperature columns for a ``structures`` table (prepared candidates): per material
         ``sigma_rt_log10_S_cm``, ``sigma_rt_std``, ``sigma_rt_flags``. The space group is the input
@@ -711,27 +737,15 @@ def predict_paths(model: str | Path, paths: Sequence[str | Path], temperatures_K
     Unreadable files and structures without Li go to the rejected rows."""
     from ionscreen import schema
     from ionscreen.predict import rank_predictions
-    from ionscreen.sources import NothingPredicted, files_by_id
-    from ionscreen.structures import StructureError, read_structure
+    from ionscreen.sources import NothingPredicted
 
     rt = RoomTempModel.named(model)
     temps = {float(t) for t in temperatures_K}
     if temps != {rt.meta.temperature_K}:
         raise ValueError(f"{rt.meta.name} predicts room temperature only: use --temperature {rt.meta.temperature_K:g}")
-    ids, structs, bad = [], [], []
-    for mid, p in files_by_id(paths).items():
-        try:
-            s = read_structure(p)
-            if s.composition["Li"] == 0:
-                raise StructureError(f"{p.name} has no Li", "no_li")
-        except StructureError as exc:
-            bad.append({"material_id": mid, "source": str(p), "stage": "screen", "code": exc.code, "reason": str(exc)})
-            continue
-        ids.append(mid)
-        structs.append(s)
-    if not structs:
+    rows, bad = rt.file_rows(paths)
+    if not len(rows):
         raise NothingPredicted(bad)
-    rows = rt.rows(ids, [s.composition.reduced_formula for s in structs], structure_descriptors(structs))
     rows["Ea_eV"] = np.nan
     rows["Ea_kind"], rows["extrapolated_300K"] = None, False
     rows["prediction_300K"] = rows["prediction"]
