@@ -701,6 +701,10 @@ class RoomTempModel:
                 continue
             ids.append(mid)
             structs.append(s)
+        if not structs:
+            from ionscreen import schema
+
+            return pd.DataFrame(columns=schema.spec("predictions").column_names), bad
         return self.rows(ids, [s.composition.reduced_formula for s in structs], structure_descriptors(structs)), bad
 
     def file_columns(self, paths: Sequence[str | Path]) -> pd.DataFrame:
