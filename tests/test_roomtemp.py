@@ -264,3 +264,17 @@ def test_shipped_card_states_where_its_error_lies() -> None:
                                                 if k not in ("by_measured_range", "ranking", "fast_log10_S_cm")})
     old_card = roomtemp.model_card(older, roomtemp.summarise_cv(pd.read_csv(model.directory / "cross_validation.csv")))
     assert "Held-out accuracy" not in old_card and "how poorly" not in old_card and "Do not use it for" in old_card
+
+
+def test_unknown_space_group_is_flagged_not_silent():
+    """A candidate whose symmetry search failed (empty ``spacegroup``) is predicted as P1 and says so."""
+    rt = roomtemp.RoomTempModel.named("obelix-rt")
+    s = read_structure(REPO / "resources/structures/candidates/LiBr.json")
+    row = {"material_id": "LiBr", "structure_json": s.to_json()}
+    cols = rt.structure_table_columns(pd.DataFrame([{**row, "spacegroup": "Fm-3m"}, {**row, "material_id": "x",
+                                                                                        "spacegroup": ""}]))
+    known, unknown = cols.iloc[0], cols.iloc[1]
+    assert roomtemp.SPACEGROUP_UNKNOWN not in known["sigma_rt_flags"]
+    assert roomtemp.SPACEGROUP_UNKNOWN in unknown["sigma_rt_flags"]
+    as_p1 = rt.structure_table_columns(pd.DataFrame([{**row, "spacegroup": "P1"}])).iloc[0]
+    assert unknown["sigma_rt_log10_S_cm"] == pytest.approx(as_p1["sigma_rt_log10_S_cm"], abs=1e-12)

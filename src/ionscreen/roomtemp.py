@@ -103,31 +103,41 @@ def obelix_descriptors(table: pd.DataFrame) -> np.ndarray:
     return descriptors(list(table["True Composition"]), vols, list(table["Space group #"].astype(int)))
 
 
-def spacegroup_number(structure: Any, symprec: float = 0.1) -> int:
-    """International space-group number of a (possibly disordered) structure; 1 if the search fails."""
+SPACEGROUP_UNKNOWN = "spacegroup_unknown"  # flag: the symmetry search failed, P1 (1) was used
+
+
+def spacegroup_number(structure: Any, symprec: float = 0.1) -> int | None:
+    """International space-group number of a (possibly disordered) structure; None if the search fails."""
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     try:
         return int(SpacegroupAnalyzer(structure, symprec=symprec).get_space_group_number())
-    except Exception:  # spglib gives up on some cells: P1 is the honest answer
-        return 1
+    except Exception:  # spglib gives up on some cells
+        return None
 
 
-def spacegroup_from_symbol(symbol: str) -> int:
-    """Number of a space-group symbol as the ``structures`` table stores it (e.g. 'Fm-3m'); 1 when unknown."""
+def spacegroup_from_symbol(symbol: str) -> int | None:
+    """Number of a space-group symbol as the ``structures`` table stores it (e.g. 'Fm-3m'); None when unknown."""
     from pymatgen.symmetry.groups import SpaceGroup
 
     try:
         return int(SpaceGroup(str(symbol)).int_number)
     except Exception:
-        return 1
+        return None
 
 
-def structure_descriptors(structures: Sequence[Any], spacegroups: Sequence[int] | None = None) -> np.ndarray:
+def structure_descriptors(structures: Sequence[Any], spacegroups: Sequence[int | None] | None = None) -> np.ndarray:
     """Descriptors of pymatgen structures (partial occupancies count as fractional atoms); the
-    space group is searched when not given."""
+    space group is searched when not given, and an unknown one counts as P1 (1): see
+    ``spacegroup_flags`` for the flag that says so."""
     sgs = list(spacegroups) if spacegroups is not None else [spacegroup_number(s) for s in structures]
-    return descriptors([s.composition for s in structures], [s.volume for s in structures], sgs)
+    return descriptors([s.composition for s in structures], [s.volume for s in structures],
+                       [1 if sg is None else sg for sg in sgs])
+
+
+def spacegroup_flags(spacegroups: Sequence[int | None]) -> list[list[str]]:
+    """Per structure, ``[SPACEGROUP_UNKNOWN]`` where its space group is unknown (P1 was used), else []."""
+    return [[SPACEGROUP_UNKNOWN] if sg is None else [] for sg in spacegroups]
 
 
 # ----------------------------------------------------------------------------- training
@@ -705,7 +715,9 @@ class RoomTempModel:
             from ionscreen import schema
 
             return pd.DataFrame(columns=schema.spec("predictions").column_names), bad
-        return self.rows(ids, [s.composition.reduced_formula for s in structs], structure_descriptors(structs)), bad
+        sgs = [spacegroup_number(s) for s in structs]
+        return self.rows(ids, [s.composition.reduced_formula for s in structs], structure_descriptors(structs, sgs),
+                         spacegroup_flags(sgs)), bad
 
     def file_columns(self, paths: Sequence[str | Path]) -> pd.DataFrame:
         """Per material of the structure files, ``RT_COLUMNS`` (what ``ionscreen predict`` with a
@@ -725,7 +737,8 @@ class RoomTempModel:
         structs = [structure_from_row(r) for r in structures.to_dict("records")]
         sgs = [spacegroup_from_symbol(s) for s in structures["spacegroup"]]
         rows = self.rows(structures["material_id"].astype(str).tolist(),
-                         [s.composition.reduced_formula for s in structs], structure_descriptors(structs, sgs))
+                         [s.composition.reduced_formula for s in structs], structure_descriptors(structs, sgs),
+                         spacegroup_flags(sgs))
         return pd.DataFrame({"material_id": rows["material_id"], "sigma_rt_log10_S_cm": rows["prediction"],
                              "sigma_rt_std": rows["prediction_std"], "sigma_rt_flags": rows["flags"]})
 

@@ -278,7 +278,7 @@ TABLES: dict[str, Table] = {
             C("sigma_rt_log10_S_cm", pa.float64(),
               "the shipped room-temperature model (obelix-rt): log10 sigma at 300 K, S/cm; null when not run"),
             C("sigma_rt_std", pa.float64(), "its calibrated uncertainty (log10 units, one std)"),
-            C("sigma_rt_flags", STR_LIST, "its flags: elements_unseen_in_training, far_from_training, in_training_data (OBELiX)"),
+            C("sigma_rt_flags", STR_LIST, "its flags: elements_unseen_in_training, far_from_training, in_training_data (OBELiX), spacegroup_unknown (symmetry search failed: P1 used)"),
         ),
         _t(
             "training_predictions",
