@@ -194,8 +194,7 @@ def _train(a: argparse.Namespace) -> int:
     if cfg.target not in values:
         raise CLIError(f"the target {cfg.target!r} has no positive values in {paths['labels']}: set train.target "
                        f"in a --config file to one of {sorted(values) or 'the label columns'}")
-    first = t.embeddings.iloc[0] if len(t.embeddings) else None  # the embeddings say what made them
-    embedding = embedding_meta_of(t.embeddings) if first is not None else None
+    embedding = embedding_meta_of(t.embeddings) if len(t.embeddings) else None  # the embeddings say what made them
     out = Path(a.out)
     res = train(t.labels, t.embeddings, t.structures, cfg, out, out / "metrics.parquet",
                 out / "training_predictions.parquet", trajectories=t.trajectories, embedding_meta=embedding)

@@ -72,8 +72,6 @@ def load_dataset(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.
     over the structure's formula for grouping."""
     from pymatgen.core import Composition
 
-    from ionscreen.skill import lattice_features
-
     if target not in labels.columns:
         raise ValueError(f"target {target!r} is not a labels column; choose one of {list(labels.columns)}")
     structure_rows = {m: _by_atom(g) for m, g in embeddings.groupby("material_id", sort=False)}
@@ -125,19 +123,20 @@ def load_dataset(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.
         trajectory_embedder=embedder,
         given_split=ok["split"].to_numpy(str) if "split" in ok.columns and ok["split"].notna().all() else None,
         upper=ok["_upper"].to_numpy(bool) if ok["_upper"].any() else None,
-        lattice=_lattice_rows(list(ok["material_id"]), structures, lattice_features),
+        lattice=_lattice_rows(list(ok["material_id"]), structures),
     )
 
 
-def _lattice_rows(material_ids: list[str], structures: pd.DataFrame, features: Callable[[str], np.ndarray]
-                  ) -> np.ndarray | None:
-    """Per sample, the lattice features of its material's structure (None without structure JSON
-    holding a lattice)."""
+def _lattice_rows(material_ids: list[str], structures: pd.DataFrame) -> np.ndarray | None:
+    """Per sample, the lattice features of its material's structure (``skill.lattice_features``;
+    None without structure JSON holding a lattice)."""
+    from ionscreen.skill import lattice_features
+
     if "structure_json" not in structures.columns:
         return None
     js = dict(zip(structures["material_id"], structures["structure_json"], strict=True))
     try:
-        per = {m: features(js[m]) for m in dict.fromkeys(material_ids)}
+        per = {m: lattice_features(js[m]) for m in dict.fromkeys(material_ids)}
     except (KeyError, TypeError, ValueError):
         return None
     return np.array([per[m] for m in material_ids]).reshape(len(material_ids), 7)

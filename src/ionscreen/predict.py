@@ -260,16 +260,23 @@ def screen_tables(
     df = predict_table(predictor, structures, schema.read_table(embeddings_path, "embeddings"), temperatures_K,
                        rank_temperature_K)
     if room_temperature_model:
-        from ionscreen.roomtemp import RT_COLUMNS, RoomTempModel
+        from ionscreen.roomtemp import RoomTempModel
 
-        rt = RoomTempModel.named(room_temperature_model).structure_table_columns(
-            structures[structures["material_id"].isin(set(df["material_id"]))])
-        df = df.drop(columns=list(RT_COLUMNS), errors="ignore").merge(rt, on="material_id", how="left")
+        df = with_room_temperature(df, RoomTempModel.named(room_temperature_model).structure_table_columns(
+            structures[structures["material_id"].isin(set(df["material_id"]))]))
     schema.write_table(df, out, "predictions", model_dir=str(model_dir), target=predictor.meta.target,
                        rank_temperature_K=rank_temperature_K, room_temperature_model=room_temperature_model,
                        temperatures_K=[float(t) for t in temperatures_K], inputs=[str(structures_path), str(embeddings_path)],
                        embedding=predictor.meta.embedding)
     return df
+
+
+def with_room_temperature(df: pd.DataFrame, rt: pd.DataFrame) -> pd.DataFrame:
+    """``df`` (predictions) with the room-temperature model's columns ``rt`` (material_id +
+    ``RT_COLUMNS``, e.g. ``RoomTempModel.structure_table_columns``) in place of its own."""
+    from ionscreen.roomtemp import RT_COLUMNS
+
+    return df.drop(columns=list(RT_COLUMNS), errors="ignore").merge(rt, on="material_id", how="left")
 
 
 def predict_paths(
@@ -299,10 +306,9 @@ def predict_paths(
     if not len(df):
         raise NothingPredicted(bad)
     if room_temperature_model:
-        from ionscreen.roomtemp import RT_COLUMNS, RoomTempModel
+        from ionscreen.roomtemp import RoomTempModel
 
-        rt = RoomTempModel.named(room_temperature_model).file_columns(paths)
-        df = df.drop(columns=list(RT_COLUMNS), errors="ignore").merge(rt, on="material_id", how="left")
+        df = with_room_temperature(df, RoomTempModel.named(room_temperature_model).file_columns(paths))
     schema.write_table(df, out, "predictions", model_dir=str(model_dir), target=screener.predictor.meta.target,
                        rank_temperature_K=rank_temperature_K, temperatures_K=[float(t) for t in temperatures_K],
                        inputs=[str(p) for p in paths], embedding=screener.predictor.meta.embedding,
@@ -363,26 +369,21 @@ class Screener:
                  relax_steps: int = 0, max_atoms: int | None = None, batch_atoms: int | None = None,
                  chunk: int = 256) -> None:
         from ionscreen import mlip
-        from ionscreen.embed import default_batch_atoms
+        from ionscreen.embed import default_batch_atoms, default_engine, embedding_settings
         from ionscreen.structures import candidate_settings
 
         self.predictor = load_predictor(model_dir)
         emb_meta = self.predictor.meta.embedding
-        self.settings = candidate_settings(mlip=emb_meta.get("model", "7net-0"), device=device, relax_steps=relax_steps,
+        model, layer, _, self.frame = embedding_settings(emb_meta)  # the readers build graphs in the model's frame
+        self.settings = candidate_settings(mlip=model, device=device, relax_steps=relax_steps,
                                            **({} if max_atoms is None else {"max_atoms": max_atoms}))
         self._embedding, self._device, self._embedder = emb_meta, device, None
         self.known = mlip.known_elements(self.settings.mlip)
         self.cutoff = mlip.cutoff_A(self.settings.mlip)
-        from ionscreen.embed import embedding_settings
-
-        self.frame = embedding_settings(emb_meta)[3]  # the readers build graphs in the model's frame
         # Relaxation needs the MLIP: then everything runs in this process.
         self.calc = mlip.get_calculator(self.settings.mlip, device) if relax_steps > 0 else None
         cores = os.cpu_count() or 1
-        from ionscreen.embed import default_engine
-
-        self.engine = default_engine(emb_meta.get("model", "7net-0"), int(emb_meta.get("layer", 10)),
-                                     mlip.resolve_device(device))
+        self.engine = default_engine(model, layer, mlip.resolve_device(device))
         self.workers = self.default_workers(cores, self.engine) if workers is None else workers
         if self.calc is not None:
             self.workers = 0

@@ -722,9 +722,7 @@ class RoomTempModel:
     def file_columns(self, paths: Sequence[str | Path]) -> pd.DataFrame:
         """Per material of the structure files, ``RT_COLUMNS`` (what ``ionscreen predict`` with a
         workflow model adds beside its predictions, as the workflow's rule does)."""
-        rows, _ = self.file_rows(paths)
-        return pd.DataFrame({"material_id": rows["material_id"], "sigma_rt_log10_S_cm": rows["prediction"],
-                             "sigma_rt_std": rows["prediction_std"], "sigma_rt_flags": rows["flags"]})
+        return rt_columns(self.file_rows(paths)[0])
 
     def structure_table_columns(self, structures: pd.DataFrame) -> pd.DataFrame:
         """Room-temperature columns for a ``structures`` table (prepared candidates): per material
@@ -739,12 +737,16 @@ class RoomTempModel:
         rows = self.rows(structures["material_id"].astype(str).tolist(),
                          [s.composition.reduced_formula for s in structs], structure_descriptors(structs, sgs),
                          spacegroup_flags(sgs))
-        return pd.DataFrame({"material_id": rows["material_id"], "sigma_rt_log10_S_cm": rows["prediction"],
-                             "sigma_rt_std": rows["prediction_std"], "sigma_rt_flags": rows["flags"]})
+        return rt_columns(rows)
 
 
 RT_COLUMNS = ("sigma_rt_log10_S_cm", "sigma_rt_std", "sigma_rt_flags")
 
+
+def rt_columns(rows: pd.DataFrame) -> pd.DataFrame:
+    """``material_id`` and ``RT_COLUMNS`` from room-temperature ``rows`` (``RoomTempModel.rows``)."""
+    return pd.DataFrame({"material_id": rows["material_id"], RT_COLUMNS[0]: rows["prediction"],
+                         RT_COLUMNS[1]: rows["prediction_std"], RT_COLUMNS[2]: rows["flags"]})
 
 
 def predict_paths(model: str | Path, paths: Sequence[str | Path], temperatures_K: Sequence[float], out: str | Path,
@@ -766,7 +768,7 @@ def predict_paths(model: str | Path, paths: Sequence[str | Path], temperatures_K
     rows["Ea_eV"] = np.nan
     rows["Ea_kind"], rows["extrapolated_300K"] = None, False
     rows["prediction_300K"] = rows["prediction"]
-    rows["sigma_rt_log10_S_cm"], rows["sigma_rt_std"], rows["sigma_rt_flags"] = rows["prediction"], rows["prediction_std"], rows["flags"]
+    rows[list(RT_COLUMNS)] = rt_columns(rows)[list(RT_COLUMNS)]
     df = rank_predictions(rows, rt.meta.temperature_K)
     schema.write_table(df, out, "predictions", model_dir=str(rt.directory), target=rt.meta.target,
                        rank_temperature_K=rt.meta.temperature_K, temperatures_K=[rt.meta.temperature_K],

@@ -56,11 +56,11 @@ class Column:
     unit: str | None = None  # None: from the name's suffix (``unit_of``)
 
 
-# Unit suffixes of column names, longest first: the unit a column's values are in.
+# Unit suffixes of column names, longest first (the first that matches wins): the unit of the values.
 UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
-    ("_A2_ps", "A^2/ps"), ("_cm2_s", "cm^2/s"), ("_eV_atom", "eV/atom"), ("_eV_A", "eV/A"), ("_S_cm", "S/cm"),
-    ("_per_s", "1/s"), ("_A2", "A^2"), ("_A3", "A^3"), ("_eV", "eV"), ("_ps", "ps"), ("_fs", "fs"), ("_K", "K"),
-    ("_A", "A"), ("_s", "s"), ("_seconds", "s"),
+    ("_eV_atom", "eV/atom"), ("_seconds", "s"), ("_A2_ps", "A^2/ps"), ("_cm2_s", "cm^2/s"), ("_eV_A", "eV/A"),
+    ("_S_cm", "S/cm"), ("_per_s", "1/s"), ("_A2", "A^2"), ("_A3", "A^3"), ("_eV", "eV"), ("_ps", "ps"),
+    ("_fs", "fs"), ("_K", "K"), ("_A", "A"), ("_s", "s"),
 )
 # Columns whose unit the name cannot carry (contract names, or log10 of another column's unit).
 UNITS: dict[str, str] = {

@@ -68,9 +68,11 @@ def lattice_features(structure_json: str) -> np.ndarray:
 
 
 def baseline_features(formulas: Sequence[str], lattice: np.ndarray, temperatures_K: np.ndarray) -> np.ndarray:
-    """The forest's inputs per sample: composition features, lattice features and 1000 / T."""
+    """The forest's inputs per sample: composition features, lattice features and 1000 / T. The
+    composition features are computed once per composition (a material has a sample per temperature)."""
     t = np.asarray(temperatures_K, dtype=float)
-    return np.hstack([composition_features(formulas), np.asarray(lattice, dtype=float), (1000.0 / t)[:, None]])
+    unique, index = np.unique(np.asarray(formulas, dtype=object).astype(str), return_inverse=True)
+    return np.hstack([composition_features(list(unique))[index], np.asarray(lattice, dtype=float), (1000.0 / t)[:, None]])
 
 
 def fit_forest(X: np.ndarray, y: np.ndarray, seed: int) -> Any:
@@ -160,14 +162,20 @@ def rule_text() -> str:
             f"per-composition paired difference, on at least {MIN_HELD_OUT_GROUPS} held-out compositions")
 
 
+def entry_at(skill: Mapping[str, Any], temperature_K: float | None) -> tuple[dict[str, Any], str]:
+    """(the ``compare`` entry, where) of a ``skill`` dict at ``temperature_K``: its own row where the
+    held-out data have that temperature, else the one over all temperatures ({} when none)."""
+    by_T = skill.get("by_temperature") or {}
+    if temperature_K is not None and f"{float(temperature_K):g}" in by_T:
+        return by_T[f"{float(temperature_K):g}"], f"at {float(temperature_K):g} K"
+    return skill.get("all") or {}, "over all temperatures"
+
+
 def demonstrated(skill: Mapping[str, Any] | None, temperature_K: float | None = None) -> tuple[bool, str]:
-    """(shown, why) for a model's ``skill`` entry at ``temperature_K`` (its own row where the
-    held-out data have that temperature, else over all temperatures)."""
+    """(shown, why) for a model's ``skill`` entry at ``temperature_K`` (``entry_at``)."""
     if not skill or not skill.get("all"):
         return False, "the model records no held-out comparison (trained before skill was measured, or no held-out data)"
-    entry, where = skill["all"], "over all temperatures"
-    if temperature_K is not None and f"{float(temperature_K):g}" in (skill.get("by_temperature") or {}):
-        entry, where = skill["by_temperature"][f"{float(temperature_K):g}"], f"at {float(temperature_K):g} K"
+    entry, where = entry_at(skill, temperature_K)
     model = entry["models"][skill["model"]]["mae"]
     mean = entry["models"][MEAN]["mae"]
     figures = (f"held-out MAE {model:.3f} vs the training mean's {mean:.3f} {where}, on {entry['n_groups']} "

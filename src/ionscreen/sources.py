@@ -78,12 +78,16 @@ def files_by_id(paths: Iterable[str | Path]) -> dict[str, Path]:
                                 f"{' or '.join(STRUCTURE_NAMES)})")
     out: dict[str, Path] = {}
     for f in files:
-        mid = material_id(f)
-        if mid in out:
-            raise SourceError(f"material id {mid!r} (the file stem) comes from both {out[mid]} and {f}: "
-                              "ids must be unique, rename one of them")
-        out[mid] = f
+        _add_unique(out, material_id(f), f)
     return out
+
+
+def _add_unique(out: dict[str, Path], mid: str, f: Path) -> None:
+    """``out[mid] = f``, refusing a material id that another file already gave."""
+    if mid in out:
+        raise SourceError(f"material id {mid!r} (the file stem) comes from both {out[mid]} and {f}: "
+                          "ids must be unique, rename one of them")
+    out[mid] = f
 
 
 def _files(source: Mapping[str, Any], root: Path, fetch: bool = True) -> list[Path]:
@@ -118,9 +122,7 @@ def material_files(sources: Iterable[Mapping[str, Any]], root: str | Path = ".",
             mid = material_id(f)  # the one rule: the file's stem, a POSCAR's folder name
             if not re.fullmatch(MATERIAL_ID_PATTERN, mid):
                 raise SourceError(f"{f}: material id {mid!r} must match {MATERIAL_ID_PATTERN}")
-            if mid in out:
-                raise SourceError(f"material id {mid!r} appears twice: {out[mid]} and {f}")
-            out[mid] = f
+            _add_unique(out, mid, f)
     return out
 
 
