@@ -39,7 +39,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "trajembed": 1,  # MOMENT / Fourier trajectory embeddings (trajembed.py)
     "trainset": 1,  # the training-set tables (trainset.py)
     "train": 3,  # models and their metrics (train.py, dataset.py); 2: rounding-noise columns constant; 3: embedding frame in model.json
-    "predict": 3,  # predictions of one candidate shard (predict.py); 2: obelix-rt columns; 3: obelix-rt fits ln(-log10 sigma)
+    "predict": 4,  # predictions of one candidate shard (predict.py); 2: obelix-rt columns; 3: obelix-rt fits ln(-log10 sigma); 4: rank_by, skill and temperature-dependence flags
 }
 
 
