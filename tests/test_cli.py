@@ -9,9 +9,15 @@ from ionscreen.cli import main
 from tests.conftest import li3n
 
 
+def _li3n_file(folder, supercell=(1, 1, 1)):
+    """Li3N (times ``supercell``) written as pymatgen JSON to ``folder``/Li3N.json."""
+    f = folder / "Li3N.json"
+    f.write_text(json.dumps((li3n() * supercell).as_dict()))
+    return f
+
+
 def test_md_then_label(tmp_path, capsys):
-    f = tmp_path / "Li3N.json"
-    f.write_text(json.dumps((li3n() * (2, 2, 1)).as_dict()))
+    f = _li3n_file(tmp_path, (2, 2, 1))
     traj = tmp_path / "t.parquet"
     assert main(["md", str(f), "--temperature", "900", "--steps", "60", "--timestep-fs", "1", "--interval", "2",
                  "--mlip", "lj", "--out", str(traj)]) == 0
@@ -27,8 +33,7 @@ def test_errors_are_one_line(tmp_path, capsys):
                  "--out", str(tmp_path / "t.parquet")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not exist" in err[0]
-    f = tmp_path / "Li3N.json"
-    f.write_text(json.dumps(li3n().as_dict()))
+    f = _li3n_file(tmp_path)
     assert main(["md", str(f), "--temperature", "900", "--steps", "10", "--thermostat", "langevin",
                  "--mlip", "lj", "--out", str(tmp_path / "t.parquet")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -134,8 +139,7 @@ def test_colliding_ids_are_refused(tmp_path):
 
 def test_nonsense_temperatures_are_refused(tmp_path):
     out = tmp_path / "p.parquet"
-    f = tmp_path / "Li3N.json"
-    f.write_text(json.dumps(li3n().as_dict()))
+    f = _li3n_file(tmp_path)
     line = _refused(["predict", "--model", "obelix-rt", f, "--temperature", "-5", "--out", out], "-5 must be > 0",
                     out=out)
     assert "--help" in line
@@ -155,8 +159,7 @@ def test_nothing_usable_exits_non_zero(tmp_path):
 
 
 def test_unwritable_outputs_are_refused_before_any_work(tmp_path):
-    f = tmp_path / "Li3N.json"
-    f.write_text(json.dumps(li3n().as_dict()))
+    f = _li3n_file(tmp_path)
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     out = tmp_path / "p.parquet"
@@ -169,8 +172,7 @@ def test_unwritable_outputs_are_refused_before_any_work(tmp_path):
 
 
 def test_errors_point_the_right_way(tmp_path):
-    f = tmp_path / "Li3N.json"
-    f.write_text(json.dumps(li3n().as_dict()))
+    f = _li3n_file(tmp_path)
     out = tmp_path / "p.parquet"
     _refused(["predict", "--model", "obelix", f, "--temperature", "300", "--out", out],
              "no model 'obelix'", "obelix-rt", out=out)
@@ -186,8 +188,7 @@ def test_errors_point_the_right_way(tmp_path):
 
 
 def test_md_warns_of_too_few_frames_and_label_shows_the_bound(tmp_path):
-    f = tmp_path / "Li3N.json"
-    f.write_text(json.dumps((li3n() * (2, 2, 1)).as_dict()))
+    f = _li3n_file(tmp_path, (2, 2, 1))
     traj = tmp_path / "t.parquet"
     rc, lines, _ = _run("md", f, "--temperature", "300", "--steps", "50", "--mlip", "lj", "--out", traj)
     assert rc == 0 and len(lines) == 1 and "6 frames saved" in lines[0] and "--steps >= 190" in lines[0]
