@@ -41,16 +41,17 @@ def real_batch():
                                         read_structure(REPO / "resources/structures/candidates/LiFePO4.json")])
 
 
+@pytest.mark.parametrize("kind", ["FastConvolution", "DenseConvolution"])
 @pytest.mark.parametrize("name", ["0_convolution", "1_convolution", "2_convolution"])
-def test_equals_e3nn_on_a_real_batch(real_batch, name):
+def test_equals_e3nn_on_a_real_batch(real_batch, name, kind):
     """Scalar-only input (layer 0) and the full 128x0e+64x1e+32x2e input (layers 1, 2)."""
-    from ionscreen.fasttp import FastConvolution
+    from ionscreen import fasttp
 
     model, inputs = real_batch
     conv = model._modules[name]
     with torch.inference_mode():
         ref = conv(inputs[name].clone())["x"]
-        got = FastConvolution.from_sevenn(conv)(inputs[name].clone())["x"]
+        got = getattr(fasttp, kind).from_sevenn(conv)(inputs[name].clone())["x"]
     assert got.shape == ref.shape == (len(inputs[name]["x"]), conv.convolution.irreps_out.dim)
     assert float(ref.abs().max()) > 0.1  # real messages, not zeros
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)

@@ -53,29 +53,56 @@ def check_output(path: str, folder: bool = False) -> None:
 
 
 def _md(a: argparse.Namespace) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from pymatgen.io.ase import AseAtomsAdaptor
+
     from ionscreen import schema
+    from ionscreen.labels import LabelSettings
     from ionscreen.md import MDSettings, run_md
-    from ionscreen.sources import list_structure_files, material_id
+    from ionscreen.sources import files_by_id
     from ionscreen.structures import read_structure
 
-    files = list_structure_files([a.structure])
-    if len(files) != 1:
-        raise SystemExit(f"ionscreen md: expected one structure file, got {len(files)}")
-    s = MDSettings(temperature_K=a.temperature, n_steps=a.steps, timestep_fs=a.timestep_fs,
+    structures = files_by_id(a.structure)
+    temps = list(dict.fromkeys(a.temperature))
+    single = len(structures) * len(temps) == 1
+    if not single and Path(a.out).suffix == ".parquet":
+        raise CLIError(f"{len(structures)} structures x {len(temps)} temperatures: --out is a folder "
+                       f"(<folder>/<id>/<T>K.parquet), not {a.out}")
+    check_output(a.out, folder=not single)
+    s = MDSettings(temperature_K=temps[0], n_steps=a.steps, timestep_fs=a.timestep_fs,
                    interval=a.interval, mlip=a.mlip, seed=a.seed, thermostat=a.thermostat,
-                   device=a.device, threads=a.threads, chunk_frames=a.chunk_frames)
-    row = run_md(read_structure(files[0]), s, a.out, material_id=material_id(files[0]))
-    if a.runs_out:
-        schema.write_table([row], a.runs_out, "md_runs")
-    print(f"{row['status']}: {row['n_steps']} steps, {row['steps_per_s']:.2f} steps/s -> {a.out}")
-    from ionscreen.labels import LabelSettings
+                   device=a.device, threads=a.threads, chunk_frames=a.chunk_frames, skin_A=a.skin_A)
+    s.check()
+    atoms = [(mid, AseAtomsAdaptor.get_atoms(read_structure(path))) for mid, path in structures.items()]
+    if a.engine == "ase":  # the plain loop: one run after another
+        rows = []
+        for mid, at in atoms:
+            for t in temps:
+                out = Path(a.out) if single else Path(a.out) / mid / f"{t:g}K.parquet"
+                rows.append(run_md(at, replace(s, temperature_K=t), out, material_id=mid))
+    else:
+        from ionscreen.batchmd import RunSpec, run_batch
+        from ionscreen.mlip import set_threads
+        from ionscreen.potentials import get_potential
 
+        set_threads(s.threads)
+        specs = [RunSpec(at, replace(s, temperature_K=t),
+                         Path(a.out) if single else Path(a.out) / mid / f"{t:g}K.parquet", mid)
+                 for mid, at in atoms for t in temps]
+        rows = run_batch(specs, get_potential(s.mlip, s.device))
+    if a.runs_out:
+        schema.write_table(rows, a.runs_out, "md_runs")
+    for row in rows:
+        print(f"{row['material_id']} {row['temperature_K']:g} K: {row['status']}{': ' + row['reason'] if row['reason'] else ''}"
+              f", {row['n_steps']} steps, {row['steps_per_s']:.2f} steps/s -> {row['trajectory_path']}")
     frames = s.n_steps // s.interval + 1
-    if row["status"] == "ok" and frames < LabelSettings.min_frames:
+    if any(r["status"] == "ok" for r in rows) and frames < LabelSettings.min_frames:
         need = (LabelSettings.min_frames - 1) * s.interval
         print(f"note: {frames} frames saved; ionscreen label needs >= {LabelSettings.min_frames}: use --steps >= {need} "
               f"or a smaller --interval", file=sys.stderr)
-    return 0 if row["status"] == "ok" else 1
+    return 0 if all(r["status"] == "ok" for r in rows) else 1
 
 
 def _label(a: argparse.Namespace) -> int:
@@ -281,9 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, **kw: object) -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[common], formatter_class=kw.pop("formatter_class", fmt), **kw)
 
-    m = command("md", help="NVT MD of one structure as given (no supercell, no relaxation)")
-    m.add_argument("structure", help="one CIF, POSCAR or pymatgen JSON file")
-    m.add_argument("--temperature", type=pos_float, required=True, help="thermostat set point, K")
+    m = command("md", help="NVT MD of structures as given (no supercell, no relaxation), all runs in one batch")
+    m.add_argument("structure", nargs="+", help="CIF, POSCAR or pymatgen JSON files, or folders of them")
+    m.add_argument("--temperature", type=pos_float, nargs="+", required=True, help="thermostat set points, K")
     m.add_argument("--steps", type=pos_int, required=True, help="MD steps")
     m.add_argument("--timestep-fs", type=pos_float, default=md.timestep_fs, help="MD time step, fs")
     m.add_argument("--interval", type=pos_int, default=md.interval,
@@ -295,8 +322,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--device", default=md.device, choices=list(DEVICES), help="auto: cuda when a GPU is visible")
     m.add_argument("--threads", type=pos_int, default=md.threads, help="torch threads")
     m.add_argument("--chunk-frames", type=pos_int, default=md.chunk_frames, help="frames per saved chunk (resume point)")
-    m.add_argument("--runs-out", help="also write the md_runs row here")
-    m.add_argument("--out", required=True, help="trajectory .parquet")
+    m.add_argument("--engine", default="batched", choices=["batched", "ase"],
+                   help="batched: every run advanced together (ionscreen.batchmd); ase: ASE's loop, one run after another")
+    m.add_argument("--skin-A", type=float, default=md.skin_A, help="Verlet-list skin of the batched engine, A")
+    m.add_argument("--runs-out", help="also write the md_runs rows here")
+    m.add_argument("--out", required=True,
+                   help="trajectory .parquet for one structure at one temperature, else a folder: <out>/<id>/<T>K.parquet")
     m.set_defaults(func=_md)
 
     lab = command("label", help="transport labels of trajectories (MSD, kinisi D with 95 %% interval, sigma)")
@@ -425,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.setup(level=logging.DEBUG if args.verbose else logging.WARNING)
     try:
         for name in OUTPUT_FILES:
+            if name == "out" and args.command == "md":
+                continue  # a file or a folder, by how many runs were asked for: _md checks it
             if getattr(args, name, None):
                 check_output(getattr(args, name), folder=name == "out" and args.command in FOLDER_OUT)
         return int(args.func(args) or 0)

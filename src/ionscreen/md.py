@@ -37,6 +37,10 @@ REFUSED_THERMOSTATS = {
 }
 
 
+# Settings that change how fast a trajectory is computed, not the trajectory.
+ENGINE_ONLY = ("threads", "device", "chunk_frames", "skin_A", "batch_atoms")
+
+
 class MDError(ValueError):
     """MD settings or input that cannot give a transport trajectory."""
 
@@ -59,6 +63,14 @@ class MDSettings:
     max_temperature_factor: float = 3.0
     min_distance_A: float = 0.5
     max_energy_jump_eV_atom: float = 1.0
+    # Batched engine (ionscreen.batchmd): neither changes a trajectory beyond float32 rounding.
+    skin_A: float = 1.0  # Verlet-list skin: pairs within cutoff + skin, rebuilt after a move of skin / 2
+    batch_atoms: int = 8192  # the workflow groups runs into one job up to this many atoms (GPU memory)
+
+    def trajectory_settings(self) -> dict[str, Any]:
+        """The settings that determine a trajectory (what a resume must match): all but how and
+        where it is computed."""
+        return {k: v for k, v in asdict(self).items() if k not in ENGINE_ONLY}
 
     def check(self) -> None:
         """Refuse settings that cannot give a transport trajectory; thermostat names are taken in
@@ -99,7 +111,7 @@ def _min_distance(atoms: Atoms) -> float:
     return float(d.min())
 
 
-def _divergence(atoms: Atoms, energy: float, prev_energy: float | None, s: MDSettings) -> str:
+def divergence(atoms: Atoms, energy: float, prev_energy: float | None, s: MDSettings) -> str:
     """Empty string when the frame is sane, else the reason."""
     pos = atoms.get_positions()
     if not (np.all(np.isfinite(pos)) and math.isfinite(energy)):
@@ -117,13 +129,12 @@ def _divergence(atoms: Atoms, energy: float, prev_energy: float | None, s: MDSet
     return ""
 
 
-def _settings_key(s: MDSettings, atoms: Atoms) -> str:
+def settings_key(s: MDSettings, atoms: Atoms) -> str:
     """Hash of everything that determines the trajectory (a resume must match it)."""
     import hashlib
     import json
 
-    keep = {k: v for k, v in asdict(s).items() if k not in ("threads", "device", "chunk_frames")}
-    blob = json.dumps([keep, atoms.get_atomic_numbers().tolist(), np.round(atoms.positions, 6).tolist(),
+    blob = json.dumps([s.trajectory_settings(), atoms.get_atomic_numbers().tolist(), np.round(atoms.positions, 6).tolist(),
                        np.round(atoms.cell.array, 6).tolist()], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -224,7 +235,7 @@ def run_md(
     s.check()
     out_path = Path(out_path)
     atoms = AseAtomsAdaptor.get_atoms(structure) if isinstance(structure, Structure) else structure.copy()
-    store = ResumeStore(out_path, _settings_key(s, atoms))
+    store = ResumeStore(out_path, settings_key(s, atoms))
     if calc is None:
         mlip_mod.set_threads(s.threads)
         calc = mlip_mod.get_calculator(s.mlip, s.device)
@@ -258,7 +269,7 @@ def run_md(
         if frame:
             dyn.run(s.interval)
         energy = float(atoms.get_potential_energy())
-        reason = _divergence(atoms, energy, prev_e, s)
+        reason = divergence(atoms, energy, prev_e, s)
         if reason:
             status = "failed"
             log.error("MD of %s at %g K diverged at step %d: %s", material_id,
@@ -286,31 +297,35 @@ def run_md(
         writer.write(buf)
     store.clear()
     steps = max(0, frames_done - 1) * s.interval
-    row = {
-        "material_id": material_id, "temperature_K": float(s.temperature_K), "status": status,
-        "reason": reason, "n_atoms": len(atoms), "n_steps": steps, "n_frames": frames_done,
-        "timestep_fs": s.timestep_fs, "interval_steps": s.interval, "wall_s": wall,
-        "steps_per_s": steps / wall if wall > 0 else float("nan"), "device": device,
-        "mlip": s.mlip, "thermostat": s.thermostat, "seed": s.seed,
-        "resumed_at_frame": resumed_at, "trajectory_path": str(out_path),
-    }
+    row = run_row(material_id, s, status=status, reason=reason, n_atoms=len(atoms), n_steps=steps,
+                  n_frames=frames_done, wall_s=wall, device=device, resumed_at_frame=resumed_at,
+                  trajectory_path=str(out_path))
     log.info("MD %s %g K: %s, %d steps in %.1f s (%.2f steps/s)", material_id, s.temperature_K,
              status, steps, wall, row["steps_per_s"])
     return row
 
 
-def skipped_run(path: str | Path, material_id: str, settings: MDSettings, reason: str) -> dict[str, Any]:
-    """Write an empty trajectory for an input that was rejected upstream; return its run row."""
-    schema.write_table([], path, "trajectory", material_id=material_id, status="skipped",
-                       reason=reason, temperature_K=settings.temperature_K, mlip=settings.mlip)
+def run_row(material_id: str, s: MDSettings, *, status: str, reason: str, n_atoms: int, n_steps: int,
+            n_frames: int, wall_s: float, device: str, resumed_at_frame: int, trajectory_path: str) -> dict[str, Any]:
+    """One ``md_runs`` row (wall_s in s; steps_per_s over the whole wall time)."""
     return {
-        "material_id": material_id, "temperature_K": float(settings.temperature_K),
-        "status": "skipped", "reason": reason, "n_atoms": 0, "n_steps": 0, "n_frames": 0,
-        "timestep_fs": settings.timestep_fs, "interval_steps": settings.interval, "wall_s": 0.0,
-        "steps_per_s": float("nan"), "device": "", "mlip": settings.mlip,
-        "thermostat": settings.thermostat, "seed": settings.seed, "resumed_at_frame": 0,
-        "trajectory_path": str(path),
+        "material_id": material_id, "temperature_K": float(s.temperature_K), "status": status,
+        "reason": reason, "n_atoms": n_atoms, "n_steps": n_steps, "n_frames": n_frames,
+        "timestep_fs": s.timestep_fs, "interval_steps": s.interval, "wall_s": wall_s,
+        "steps_per_s": n_steps / wall_s if wall_s > 0 else float("nan"), "device": device,
+        "mlip": s.mlip, "thermostat": s.thermostat, "seed": s.seed,
+        "resumed_at_frame": resumed_at_frame, "trajectory_path": trajectory_path,
     }
+
+
+def skipped_run(path: str | Path, material_id: str, settings: MDSettings, reason: str,
+                status: str = "skipped") -> dict[str, Any]:
+    """Write an empty trajectory for a run that did not run (rejected upstream, or an MD error:
+    ``status`` 'failed'); return its run row."""
+    schema.write_table([], path, "trajectory", material_id=material_id, status=status,
+                       reason=reason, temperature_K=settings.temperature_K, mlip=settings.mlip)
+    return run_row(material_id, settings, status=status, reason=reason, n_atoms=0, n_steps=0, n_frames=0,
+                   wall_s=0.0, device="", resumed_at_frame=0, trajectory_path=str(path))
 
 
 def md_for_material(
@@ -337,7 +352,6 @@ def md_for_material(
             raise
         except Exception as exc:  # e.g. the MLIP raising on a pathological cell
             log.exception("MD of %s failed", material_id)
-            row = skipped_run(traj_out, material_id, settings, f"MD error: {type(exc).__name__}: {exc}")
-            row["status"] = "failed"
+            row = skipped_run(traj_out, material_id, settings, f"MD error: {type(exc).__name__}: {exc}", "failed")
     schema.write_table([row], run_out, "md_runs", mlip=settings.mlip)
     return row

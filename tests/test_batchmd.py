@@ -1,0 +1,224 @@
+"""ionscreen.batchmd: a batch equals its runs done one by one; each run keeps its own thermostat,
+resume point and failure; the batched SevenNet potential equals sevenn's calculator."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from pymatgen.core import Lattice, Structure
+from pymatgen.io.ase import AseAtomsAdaptor
+
+from ionscreen import schema
+from ionscreen.batchmd import RunSpec, run_batch
+from ionscreen.md import MDSettings, run_md
+from ionscreen.potentials import CalculatorPotential, SevenNetPotential, System, VerletList, get_potential
+from tests.conftest import li3n
+
+
+def _atoms(rep=(1, 1, 1), rattle=0.0, seed=0):
+    atoms = AseAtomsAdaptor.get_atoms(li3n() * rep)
+    if rattle:
+        atoms.rattle(rattle, seed=seed)
+    return atoms
+
+
+def _positions(path):
+    return np.stack(schema.read_table(path, "trajectory")["positions_A"].map(np.asarray).tolist())
+
+
+def lj(**kw) -> MDSettings:
+    return MDSettings(**{"temperature_K": 600.0, "n_steps": 200, "timestep_fs": 1.0, "interval": 10,
+                         "mlip": "lj", "seed": 7, "chunk_frames": 4, **kw})
+
+
+# Eight runs of mixed sizes (4-16 atoms), temperatures, seeds and thermostats.
+MIXED = [((1, 1, 1), 600.0, 1, "nose-hoover"), ((2, 1, 1), 900.0, 2, "nose-hoover"),
+         ((1, 1, 2), 1200.0, 3, "nose-hoover"), ((2, 2, 1), 700.0, 4, "nve"),
+         ((1, 2, 1), 1000.0, 5, "nose-hoover"), ((2, 2, 1), 1200.0, 6, "nose-hoover"),
+         ((1, 1, 1), 800.0, 7, "nve"), ((2, 1, 2), 600.0, 8, "nose-hoover")]
+
+
+def test_batch_of_eight_lj_runs_equals_the_eight_ase_runs(tmp_path):
+    """Same potential on both sides (ASE's Lennard-Jones): the engine's integrator and thermostat
+    reproduce ASE's NoseHooverChainNVT and VelocityVerlet frame by frame."""
+    specs, refs = [], []
+    for k, (rep, temp, seed, thermo) in enumerate(MIXED):
+        s = lj(temperature_K=temp, seed=seed, thermostat=thermo)
+        refs.append(run_md(_atoms(rep), s, tmp_path / f"ase{k}.parquet", material_id=f"m{k}", progress=False))
+        specs.append(RunSpec(_atoms(rep), s, tmp_path / f"batch{k}.parquet", f"m{k}"))
+    rows = run_batch(specs, get_potential("lj"), progress=False)
+    for k, (ref, row) in enumerate(zip(refs, rows, strict=True)):
+        assert row["status"] == ref["status"] == "ok" and row["n_frames"] == ref["n_frames"] == 21
+        assert row["temperature_K"] == MIXED[k][1] and row["thermostat"] == MIXED[k][3]
+        a = schema.read_table(tmp_path / f"ase{k}.parquet", "trajectory")
+        b = schema.read_table(tmp_path / f"batch{k}.parquet", "trajectory")
+        np.testing.assert_allclose(_positions(tmp_path / f"batch{k}.parquet"), _positions(tmp_path / f"ase{k}.parquet"),
+                                   rtol=0, atol=1e-9)
+        np.testing.assert_allclose(b["temperature_K"], a["temperature_K"], rtol=1e-9)
+        assert float(np.abs(_positions(tmp_path / f"batch{k}.parquet")[-1] - _positions(tmp_path / f"batch{k}.parquet")[0]).max()) > 0.05
+    assert schema.read_provenance(tmp_path / "batch3.parquet")["thermostat"] == "nve"
+
+
+def test_each_run_holds_its_own_temperature(tmp_path):
+    """108-atom cells at 600 and 1200 K in one batch: the mean temperature over the second half of
+    each run is within 5 % of its own target (one shared thermostat would pull both to ~900 K)."""
+    specs = [RunSpec(_atoms((3, 3, 3)), lj(temperature_K=t, n_steps=3000, seed=s, chunk_frames=500),
+                     tmp_path / f"{t:g}.parquet", f"T{t:g}") for t, s in ((600.0, 11), (1200.0, 12))]
+    run_batch(specs, get_potential("lj"), progress=False)
+    for t in (600.0, 1200.0):
+        temps = schema.read_table(tmp_path / f"{t:g}.parquet", "trajectory")["temperature_K"].to_numpy()
+        mean = temps[len(temps) // 2:].mean()
+        assert abs(mean - t) / t < 0.05, (t, mean)
+
+
+def test_a_diverging_run_fails_alone_with_its_reason(tmp_path):
+    collapsed = Structure(Lattice.cubic(5.0), ["Li", "Li", "N"], [[0, 0, 0], [0.08, 0, 0], [0.5, 0.5, 0.5]])
+    specs = [RunSpec(_atoms((2, 1, 1)), lj(), tmp_path / "good.parquet", "good"),
+             RunSpec(AseAtomsAdaptor.get_atoms(collapsed), lj(), tmp_path / "bad.parquet", "bad"),
+             RunSpec(_atoms((1, 1, 2)), lj(temperature_K=1000.0), tmp_path / "good2.parquet", "good2")]
+    good, bad, good2 = run_batch(specs, get_potential("lj"), progress=False)
+    assert bad["status"] == "failed" and "atoms collapsed" in bad["reason"]
+    assert schema.read_provenance(tmp_path / "bad.parquet")["status"] == "failed"
+    assert good["status"] == good2["status"] == "ok" and good["n_frames"] == good2["n_frames"] == 21
+    ref = run_md(_atoms((2, 1, 1)), lj(), tmp_path / "ref.parquet", progress=False)
+    assert ref["n_frames"] == 21
+    np.testing.assert_allclose(_positions(tmp_path / "good.parquet"), _positions(tmp_path / "ref.parquet"), atol=1e-9)
+
+
+def test_a_run_whose_potential_raises_fails_alone(tmp_path):
+    class Picky(CalculatorPotential):
+        def evaluate(self, systems):
+            if any(len(s.numbers) == 4 for s in systems):
+                raise ValueError("no parameters for this cell")
+            return super().evaluate(systems)
+
+    base = get_potential("lj")
+    pot = Picky(base.calc, "lj")
+    pot.atoms_per_call = 1000  # both runs in one call: the engine must find the culprit
+    ok, bad = run_batch([RunSpec(_atoms((2, 1, 1)), lj(), tmp_path / "ok.parquet", "ok"),
+                         RunSpec(_atoms(), lj(), tmp_path / "bad.parquet", "bad")], pot, progress=False)
+    assert ok["status"] == "ok" and ok["n_frames"] == 21
+    assert bad["status"] == "failed" and bad["reason"] == "MD error: ValueError: no parameters for this cell"
+
+
+def _batch_cmd(structures, out, steps):
+    return [sys.executable, "-m", "ionscreen.cli", "md", *map(str, structures), "--temperature", "700", "1100",
+            "--steps", str(steps), "--timestep-fs", "1", "--interval", "10", "--mlip", "lj", "--threads", "1",
+            "--seed", "5", "--chunk-frames", "5", "--out", str(out)]
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_batch(tmp_path):
+    files = []
+    for name, rep in (("A", (2, 2, 2)), ("B", (2, 1, 1))):
+        files.append(tmp_path / f"{name}.json")
+        files[-1].write_text(json.dumps((li3n() * rep).as_dict()))
+    steps = 2000
+    subprocess.run(_batch_cmd(files, tmp_path / "ref", steps), check=True, capture_output=True)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(_batch_cmd(files, out, steps), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    resume = out / "A" / ".700K.parquet.resume"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(resume.glob("state_*.npz"))) < 24:  # 24 of 40 chunks: 60 %
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = len(list(resume.glob("state_*.npz")))
+    assert 20 <= saved < 40 and not (out / "A" / "700K.parquet").exists()
+    subprocess.run(_batch_cmd(files, out, steps), check=True, capture_output=True)
+    for mid in ("A", "B"):
+        for t in (700, 1100):
+            a = schema.read_table(tmp_path / "ref" / mid / f"{t}K.parquet", "trajectory")
+            b = schema.read_table(out / mid / f"{t}K.parquet", "trajectory")
+            assert len(a) == len(b) == 201
+            n = 5 * saved  # frames saved before the kill: bit-identical
+            pd.testing.assert_frame_equal(a.iloc[:n], b.iloc[:n], rtol=0, atol=0)
+            np.testing.assert_allclose(np.stack(b["positions_A"]), np.stack(a["positions_A"]), rtol=0, atol=1e-5)
+            assert not (out / mid / f".{t}K.parquet.resume").exists()
+
+
+# ---------------------------------------------------------------- SevenNet-0
+
+
+@pytest.fixture(scope="module")
+def sevennet_calc():
+    from ionscreen.mlip import get_calculator
+
+    return get_calculator("7net-0", "cpu")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fast", [False, True])
+def test_sevennet_potential_equals_sevenns_calculator(sevennet_calc, fast):
+    """Three Li3N cells (4-16 atoms, rattled, shifted out of the cell) one by one and in one
+    batched graph: energies and forces equal sevenn's calculator to float32 rounding."""
+    pot = SevenNetPotential("7net-0", "cpu", fast=fast)
+    systems, refs = [], []
+    for seed, rep in enumerate(((2, 2, 1), (1, 1, 2), (1, 1, 1)), start=1):
+        atoms = _atoms(rep, rattle=0.1, seed=seed)
+        atoms.positions += 3.7 * seed  # unwrapped positions
+        atoms.calc = sevennet_calc
+        refs.append((atoms.get_potential_energy(), atoms.get_forces()))
+        systems.append(System(atoms.numbers, atoms.positions.copy(), atoms.cell.array, atoms.pbc,
+                              VerletList(pot.cutoff_A, 1.0, atoms.cell.array, atoms.pbc)))
+    one = [pot.evaluate([s])[0] for s in systems]
+    many = pot.evaluate(systems)
+    for (e0, f0), (e1, f1), (e2, f2) in zip(refs, one, many, strict=True):
+        assert e0 < -10 and np.abs(f0).max() > 0.5  # real SevenNet-0 values
+        assert e1 == pytest.approx(e0, abs=1e-4) and e2 == pytest.approx(e0, abs=1e-4)
+        np.testing.assert_allclose(f1, f0, atol=2e-5)
+        np.testing.assert_allclose(f2, f0, atol=2e-5)
+
+
+def test_verlet_list_gives_the_pairs_within_the_cutoff_until_it_must_rebuild():
+    atoms = _atoms((2, 2, 2), rattle=0.05, seed=3)
+    vl = VerletList(5.0, 1.0, atoms.cell.array, atoms.pbc)
+    rng = np.random.default_rng(0)
+    pos = atoms.positions.copy()
+    for step in range(30):
+        pos = pos + rng.normal(scale=0.05, size=pos.shape)
+        i, j, vec = vl.edges(pos)
+        a = atoms.copy()
+        a.positions = pos
+        from ase.neighborlist import neighbor_list
+
+        ri, rj, rd = neighbor_list("ijd", a, 5.0)
+        assert sorted(zip(i.tolist(), j.tolist(), np.round(np.linalg.norm(vec, axis=1), 6).tolist())) == \
+            sorted(zip(ri.tolist(), rj.tolist(), np.round(rd, 6).tolist())), step
+    assert 1 < vl.builds < 30  # rebuilt when needed, not every step
+
+
+@pytest.mark.slow
+def test_sevennet_batch_of_one_equals_ionscreen_md(tmp_path):
+    """200 steps of SevenNet-0 Li3N at 1200 K: the engine (dense convolutions, Verlet list)
+    against today's ASE loop with sevenn's calculator, frame by frame."""
+    s = MDSettings(temperature_K=1200.0, n_steps=200, interval=10, mlip="7net-0", device="cpu", seed=3)
+    run_md(_atoms((1, 1, 2)), s, tmp_path / "ase.parquet", material_id="Li3N", progress=False)
+    row, = run_batch([RunSpec(_atoms((1, 1, 2)), s, tmp_path / "b.parquet", "Li3N")], get_potential("7net-0", "cpu"),
+                     progress=False)
+    a, b = _positions(tmp_path / "ase.parquet"), _positions(tmp_path / "b.parquet")
+    assert row["status"] == "ok" and a.shape == b.shape == (21, 8 * 3)
+    assert np.abs(a[-1] - a[0]).max() > 0.1  # the atoms moved
+    np.testing.assert_allclose(b, a, rtol=0, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_sevennet_batched_graph_equals_single_runs(tmp_path):
+    """Mixed sizes and temperatures in one batched graph per step (the GPU mode, here on the
+    CPU) against the same runs one system per call."""
+    specs = [RunSpec(_atoms(rep), MDSettings(temperature_K=t, n_steps=100, interval=10, mlip="7net-0", device="cpu",
+                                              seed=k), tmp_path / f"{k}.parquet", f"m{k}")
+             for k, (rep, t) in enumerate((((1, 1, 1), 600.0), ((2, 1, 1), 1200.0), ((1, 1, 2), 900.0)))]
+    run_batch(specs, SevenNetPotential("7net-0", "cpu", atoms_per_call=1000), progress=False)
+    singles = [replace(sp, out_path=tmp_path / f"one{k}.parquet") for k, sp in enumerate(specs)]
+    run_batch(singles, SevenNetPotential("7net-0", "cpu", atoms_per_call=1), progress=False)
+    for k in range(3):
+        np.testing.assert_allclose(_positions(tmp_path / f"{k}.parquet"), _positions(tmp_path / f"one{k}.parquet"),
+                                   rtol=0, atol=1e-3)
