@@ -27,11 +27,28 @@ TEMPS = [int(t) if float(t).is_integer() else t for t in config["md"]["temperatu
 TRAIN_LABELS = config["train"]["labels"]
 RUN_MD = TRAIN_LABELS == "md"
 
+# MD runs ("<material>/<T>K") go to batch jobs the way candidates go to shards: frozen the first
+# time they are seen (md/batches-<T>K.json), new runs fill new batches, so a grown campaign
+# re-runs nothing. A batch holds runs of one temperature (a material's lower temperatures can
+# then wait for its higher one: the temperature ladder), md.batch_atoms // prepare.max_atoms of
+# them: no run has more atoms than prepare.max_atoms, so a batch never holds more than
+# md.batch_atoms atoms. A changed budget applies to new batches only (regroup=False).
+MD_RUNS_PER_BATCH = max(1, int(config["md"]["batch_atoms"]) // int(config["prepare"]["max_atoms"]))
+MD_BATCHES = {
+    f"{t}K-{k}": runs
+    for t in (TEMPS if RUN_MD else [])
+    for k, runs in assign_shards([f"{m}/{t}K" for m in TRAIN], MD_RUNS_PER_BATCH, f"{R}/md/batches-{t}K.json",
+                                 update=MAIN_PROCESS, write=not getattr(workflow.output_settings, "dryrun", False),
+                                 regroup=False).items()
+}
+MD_BATCH_OF = {run: b for b, runs in MD_BATCHES.items() for run in runs}
+
 
 wildcard_constraints:
     material=MATERIAL_ID_PATTERN,
     temperature=r"\d+(\.\d+)?",
     shard=r"\d{5}",
+    batch=r"\d+(\.\d+)?K-\d{5}",
 
 
 def log_path(stage, name):
@@ -113,7 +130,55 @@ def per_shard(name):
 
 
 def md_settings():
-    return canonical({k: v for k, v in config["md"].items() if k != "temperatures_K"} | mlip_settings())
+    """What every MD job is given. The batching keys are left out: they decide how runs are
+    grouped (MD_BATCHES) and how fast they go, not what a trajectory is."""
+    skip = ("temperatures_K", "batch_atoms", "skin_A")
+    return canonical({k: v for k, v in config["md"].items() if k not in skip} | mlip_settings())
+
+
+def md_engine_settings():
+    return canonical({k: config["md"][k] for k in ("batch_atoms", "skin_A")})
+
+
+def batch_runs(wildcards):
+    """[[material, temperature K]] of one MD batch."""
+    return [[run.split("/")[0], float(run.split("/")[1][:-1])] for run in MD_BATCHES[wildcards.batch]]
+
+
+def batch_structures(wildcards):
+    return sorted({f"{R}/structures/prepared/{run.split('/')[0]}.parquet" for run in MD_BATCHES[wildcards.batch]})
+
+
+def md_batch_dir(batch):
+    return f"{R}/md/batches/{batch}"
+
+
+def md_run_batch_dir(run):
+    """The folder of the batch that runs ``run`` ("<material>/<T>K"). Snakemake also tries the
+    per-material rules on paths that are not materials (labels/labels.parquet): those get a folder
+    no rule makes, so the candidate job is dropped quietly."""
+    return md_batch_dir(MD_BATCH_OF[run]) if run in MD_BATCH_OF else f"{R}/md/no-batch/{run.split('/')[0]}"
+
+
+def md_run_file(material, temperature, suffix=".parquet"):
+    """Where a run's trajectory (or, suffix '.run.parquet', its md_runs row) lies: in the folder
+    of the batch that ran it."""
+    run = f"{material}/{temperature}K"
+    return f"{md_run_batch_dir(run)}/{run}{suffix}"
+
+
+def all_md_batches():
+    return [md_batch_dir(b) for b in MD_BATCHES]
+
+
+def all_md_run_files():
+    return [md_run_file(m, t, ".run.parquet") for m in TRAIN for t in TEMPS] if RUN_MD else []
+
+
+def material_md_batches(wildcards):
+    """The batch folders holding one material's runs (a rule's input: a file inside a folder
+    output cannot be one)."""
+    return sorted({md_run_batch_dir(f"{wildcards.material}/{t}K") for t in TEMPS})
 
 
 def label_settings():
@@ -121,7 +186,7 @@ def label_settings():
 
 
 def material_trajectories(wildcards):
-    return [f"{R}/md/{wildcards.material}/{t}K.parquet" for t in TEMPS]
+    return [md_run_file(wildcards.material, t) for t in TEMPS]
 
 
 def embed_settings():

@@ -64,10 +64,11 @@ use rule embed_structure as embed_candidates with:
 rule embed_trajectories:
     """Trajectory embeddings of one material at every temperature (training only)."""
     input:
-        trajectories=material_trajectories,
+        batches=material_md_batches,
     output:
         f"{R}/embeddings/trajectories/{{material}}.parquet",
     params:
+        trajectories=material_trajectories,
         settings=trajectory_embed_settings(),
         stage_version=STAGE_VERSIONS["trajembed"],
     threads: 1

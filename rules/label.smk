@@ -5,12 +5,13 @@
 rule label:
     """MSD, kinisi D with its 95 % interval, sigma and the Arrhenius fit of one material's MD runs."""
     input:
-        trajectories=material_trajectories,
+        batches=material_md_batches,
     output:
         labels=f"{R}/labels/{{material}}.parquet",
         arrhenius=f"{R}/labels/{{material}}.arrhenius.parquet",
         msd=f"{R}/labels/{{material}}.msd.json",
     params:
+        trajectories=material_trajectories,
         settings=label_settings(),
         stage_version=STAGE_VERSIONS["label"],
     threads: 1

@@ -1,27 +1,31 @@
-# Stage md: one NVT run per material and temperature, reading only that material's prepared
-# structure; rejected inputs give 'skipped' runs.
+# Stage md: batches of runs (materials x temperatures, md.batch_atoms atoms at most) advanced
+# together by the batched engine, each run reading only its material's prepared structure and
+# resuming from its last saved frame; rejected inputs give 'skipped' runs. A batch's runs land in
+# its folder, md/batches/<T>K-<n>/<material>/<T>K.parquet (md/batches-<T>K.json says which batch).
 
 
 rule md:
-    """NVT MD of one prepared material at one temperature; resumes from its last saved frame."""
+    """NVT MD of one batch of runs advanced together (one MLIP call per step on a GPU)."""
     input:
-        structures=f"{R}/structures/prepared/{{material}}.parquet",
+        structures=batch_structures,
     output:
-        trajectory=f"{R}/md/{{material}}/{{temperature}}K.parquet",
-        run=f"{R}/md/{{material}}/{{temperature}}K.run.parquet",
+        runs=directory(f"{R}/md/batches/{{batch}}"),
     params:
+        runs=batch_runs,
         settings=md_settings(),
+        engine=md_engine_settings(),
+        resume=f"{R}/md/resume",
         stage_version=STAGE_VERSIONS["md"],
     threads: config["md"]["threads"]
     resources:
-        mem_mb=3000,
+        mem_mb=4000,
         runtime=720,
         gpu=0,
         mlip_jobs=MLIP_SLOT,
     log:
-        log_path("md", "{material}_{temperature}K"),
+        log_path("md", "batch_{batch}"),
     benchmark:
-        bench_path("md", "{material}_{temperature}K")
+        bench_path("md", "batch_{batch}")
     conda:
         MD_ENV
     script:
@@ -31,11 +35,11 @@ rule md:
 rule collect_md_runs:
     """Every MD run's row (status, speed, reason) in one table."""
     input:
-        runs=[f"{R}/md/{m}/{t}K.run.parquet" for m in TRAIN for t in TEMPS],
+        batches=all_md_batches(),
     output:
         runs=f"{R}/md/runs.parquet",
     params:
-        tables={"runs": "md_runs"},
+        files=all_md_run_files(),
     log:
         log_path("md", "collect_md_runs"),
     benchmark:
@@ -43,4 +47,4 @@ rule collect_md_runs:
     conda:
         MD_ENV
     script:
-        "../workflow_scripts/collect.py"
+        "../workflow_scripts/collect_md_runs.py"

@@ -7,7 +7,8 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from ionscreen import schema
-from ionscreen.md import MDError, MDSettings, md_for_material, run_md
+from ionscreen.batchmd import md_batch_job
+from ionscreen.md import MDError, MDSettings, run_md
 from ionscreen.trajectory import load_trajectory
 from tests.conftest import li3n
 
@@ -99,12 +100,19 @@ def test_exploding_temperature_stops_the_run(tmp_path):
     assert row["status"] == "failed" and row["reason"] == "non-finite positions or energy"
 
 
-def test_rejected_material_gives_a_skipped_run(tmp_path):
-    schema.write_table([], tmp_path / "s.parquet", "structures")
-    row = md_for_material(tmp_path / "s.parquet", "gone", lj(), tmp_path / "t.parquet", tmp_path / "r.parquet", progress=False)
-    assert row["status"] == "skipped"
-    assert load_trajectory(tmp_path / "t.parquet")[0] is None
-    assert schema.read_table(tmp_path / "r.parquet", "md_runs")["status"].tolist() == ["skipped"]
+def test_rejected_material_gives_skipped_runs_and_the_batch_goes_on(tmp_path):
+    from ionscreen.structures import candidate_settings, prepare_structure
+
+    schema.write_table([], tmp_path / "gone.parquet", "structures")
+    row = {"material_id": "Li3N", "source": "test", **prepare_structure(li3n(), candidate_settings(), None, None)}
+    schema.write_table([row], tmp_path / "Li3N.parquet", "structures")
+    rows = md_batch_job([tmp_path / "gone.parquet", tmp_path / "Li3N.parquet"], [("gone", 600.0), ("Li3N", 600.0)],
+                        lj(), tmp_path / "batch", tmp_path / "resume", progress=False)
+    assert [r["status"] for r in rows] == ["skipped", "ok"]
+    assert load_trajectory(tmp_path / "batch/gone/600K.parquet")[0] is None
+    assert schema.read_table(tmp_path / "batch/gone/600K.run.parquet", "md_runs")["status"].tolist() == ["skipped"]
+    assert len(schema.read_table(tmp_path / "batch/Li3N/600K.parquet", "trajectory")) == 11
+    assert not any((tmp_path / "resume").rglob("*.npz"))  # finished: the resume stores are gone
 
 
 @pytest.mark.slow

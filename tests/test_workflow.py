@@ -48,7 +48,7 @@ def test_dry_run_lists_jobs_of_every_stage(tmp_path):
     counts, _ = _dry_run("-d", str(tmp_path), "--cores", "8", "screen_candidates")
     for rule in ("prepare_structure", "md", "label", "embed_structure", "trainset", "train", "predict", "rank", "report"):
         assert counts.get(rule, 0) >= 1, (rule, counts)
-    assert counts["md"] == 9 * 2  # 9 training structures x 2 temperatures
+    assert counts["md"] == 6  # 9 training structures at 2 temperatures: per temperature 3 batches of <= 256 // 64 = 4 runs
     assert counts["prepare_structure"] == counts["embed_structure"] == counts["label"] == 9  # one job per material
     assert counts["embed_trajectories"] == 9  # AML: the trainer sees trajectory embeddings
     assert counts["prepare_candidates"] == counts["predict"] == 1  # 10 candidates, shards of 200
@@ -229,17 +229,19 @@ def test_workflow_trains_with_aml_and_writes_ablations(workflow_run):
 
 
 def test_slurm_profile_batches_per_material_jobs(tmp_path):
-    """100 structures x 4 temperatures: 400 MD runs in 20 md_batch submissions, not 400 jobs."""
+    """100 structures x 4 temperatures: 400 MD runs in 4 batch jobs of one GPU each (one a
+    temperature: 8192 atoms // 64 atoms at most per run = 128 runs a batch), not 400 jobs."""
     src = (REPO / "resources/structures/train/Li2O.json").read_text()
     (tmp_path / "structs").mkdir()
     for i in range(100):
         (tmp_path / "structs" / f"m{i:03d}.json").write_text(src)
     (tmp_path / "cfg.yaml").write_text(f"train_sources: [{{type: directory, path: {tmp_path / 'structs'}}}]\n"
-                                       "md: {temperatures_K: [600, 800, 1000, 1200]}\n")
+                                       "md: {temperatures_K: [600, 800, 1000, 1200], batch_atoms: 8192}\n")
     counts, out = _dry_run("-d", str(tmp_path), "--profile", str(REPO / "profiles/slurm"), "screen_candidates",
                            "--configfile", str(tmp_path / "cfg.yaml"))
-    assert counts["md"] == 400
-    assert out.count("Group job md_batch") == 20
+    assert counts["md"] == 4 and "md_batch" not in out
+    md_resources = re.findall(r"rule md:\n.*?resources: ([^\n]*)", out, flags=re.S)
+    assert len(md_resources) == 4 and all("gpu=1" in r and "slurm_partition=gpu" in r for r in md_resources)
     assert out.count("Group job structure_batch") == 2  # 100 x (prepare + embed), 50 materials a submission
     assert out.count("Group job analysis_batch") == 4  # 100 label + 100 trajectory-embedding jobs
 
@@ -276,8 +278,9 @@ def test_added_training_structure_runs_only_its_own_jobs(finished_copy, tmp_path
                            cwd=REPO)
     # The new material's per-material jobs ...
     assert counts["prepare_structure"] == counts["embed_structure"] == counts["label"] == 1
-    assert counts["md"] == 2 and counts["embed_trajectories"] == 1
+    assert counts["md"] == 2 and counts["embed_trajectories"] == 1  # Li2S's two runs: a new batch per temperature
     assert set(re.findall(r"wildcards: material=([^,\s]+)", out)) == {"Li2S"}
+    assert set(re.findall(r"wildcards: batch=([\w-]+)", out)) == {"800K-00002", "1200K-00002"}
     # ... the gathers, training, prediction and the report; nothing of the old materials or candidates.
     for rule in ("collect_structures", "collect_embeddings", "collect_labels", "collect_md_runs",
                  "collect_trajectory_embeddings", "trainset", "train", "rank", "report"):
@@ -301,7 +304,7 @@ def test_package_patch_release_leaves_results_current_but_a_stage_version_does_n
     # The control: bumping the md stage version puts every MD run (and what follows) out of date.
     (site / "sitecustomize.py").write_text("import ionscreen.schema\nionscreen.schema.STAGE_VERSIONS['md'] += 1\n")
     counts, _ = _dry_run(*args, env=env)
-    assert counts["md"] == 5 * 2 and "prepare_structure" not in counts
+    assert counts["md"] == 4 and "prepare_structure" not in counts  # 5 x 2 runs: 2 batches per temperature
 
 
 @pytest.mark.slow

@@ -4,4 +4,4 @@ from ionscreen.trajembed import embed_trajectories
 
 logs.setup(snakemake.log[0])
 mlip.set_threads(snakemake.threads)
-embed_trajectories(list(snakemake.input.trajectories), snakemake.output[0], **snakemake.params.settings)
+embed_trajectories(list(snakemake.params.trajectories), snakemake.output[0], **snakemake.params.settings)

@@ -3,5 +3,5 @@ from ionscreen import logs
 from ionscreen.labels import LabelSettings, label_files
 
 logs.setup(snakemake.log[0])
-label_files(list(snakemake.input.trajectories), LabelSettings(**snakemake.params.settings),
+label_files(list(snakemake.params.trajectories), LabelSettings(**snakemake.params.settings),
             snakemake.output.labels, snakemake.output.arrhenius, snakemake.output.msd)

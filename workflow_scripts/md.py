@@ -1,9 +1,10 @@
-"""Rule shim: MD of one material at one temperature."""
+"""Rule shim: MD of one batch of runs (materials x temperatures) with the batched engine."""
 from ionscreen import logs
-from ionscreen.md import MDSettings, md_for_material
+from ionscreen.batchmd import md_batch_job
+from ionscreen.md import MDSettings
 
 logs.setup(snakemake.log[0])
-settings = MDSettings(temperature_K=float(snakemake.wildcards.temperature), **snakemake.params.settings)
+settings = MDSettings(**snakemake.params.settings, **snakemake.params.engine)
 settings.threads = snakemake.threads
-md_for_material(snakemake.input.structures, snakemake.wildcards.material, settings,
-                snakemake.output.trajectory, snakemake.output.run)
+md_batch_job(list(snakemake.input.structures), [tuple(r) for r in snakemake.params.runs], settings,
+             snakemake.output.runs, snakemake.params.resume)

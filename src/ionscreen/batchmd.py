@@ -30,7 +30,7 @@ import numpy as np
 from ase import Atoms, units
 
 from ionscreen import schema
-from ionscreen.md import MDSettings, ResumeStore, divergence, settings_key, run_row
+from ionscreen.md import MDSettings, ResumeStore, divergence, run_row, settings_key
 from ionscreen.potentials import BatchedPotential, System, VerletList
 from ionscreen.trajectory import frame_row, run_meta
 
@@ -45,6 +45,7 @@ class RunSpec:
     settings: MDSettings
     out_path: Path
     material_id: str = ""
+    resume_dir: Path | None = None  # default: beside out_path (md.ResumeStore)
 
 
 @dataclass
@@ -90,7 +91,7 @@ def _start(spec: RunSpec, cutoff: float) -> _Run:
     system = System(atoms.get_atomic_numbers(), atoms.get_positions(), atoms.cell.array.copy(), atoms.pbc.copy(),
                     VerletList(cutoff, s.skin_A, atoms.cell.array.copy(), atoms.pbc.copy()) if cutoff > 0 else None)
     run = _Run(spec, atoms, system, masses, atoms.get_momenta(), thermostat,
-               ResumeStore(spec.out_path, settings_key(s, atoms)), s.n_steps // s.interval + 1, dt)
+               ResumeStore(spec.out_path, settings_key(s, atoms), spec.resume_dir), s.n_steps // s.interval + 1, dt)
     state = run.store.start()
     if state is not None:
         run.system.positions = np.array(state["positions"], dtype=float)
@@ -239,14 +240,43 @@ def run_batch(specs: list[RunSpec], potential: BatchedPotential, *, progress: bo
     return rows
 
 
-def md_batch(structures: list[tuple[str, Atoms]], temperatures_K: list[float], settings: MDSettings,
-             out_dir: str | Path, *, progress: bool = True) -> list[dict[str, Any]]:
-    """Every structure at every temperature in one batch: ``out_dir/<id>/<T>K.parquet`` (the
-    workflow's layout). The command line's entry."""
-    from ionscreen import mlip
-    from ionscreen.potentials import get_potential
+def md_batch_job(structure_files: list[str | Path], runs: list[tuple[str, float]], settings: MDSettings,
+                 out_dir: str | Path, resume_root: str | Path, *, progress: bool = True) -> list[dict[str, Any]]:
+    """Workflow entry: one batch of (material id, temperature K) runs of prepared structures.
 
-    mlip.set_threads(settings.threads)
-    specs = [RunSpec(atoms, replace(settings, temperature_K=float(t)), Path(out_dir) / mid / f"{t:g}K.parquet", mid)
-             for mid, atoms in structures for t in temperatures_K]
-    return run_batch(specs, get_potential(settings.mlip, settings.device), progress=progress)
+    Writes ``out_dir/<id>/<T>K.parquet`` (trajectory) and ``<T>K.run.parquet`` (its md_runs row)
+    for every run; resume stores live in ``resume_root/<id>/<T>K`` (outside ``out_dir``, which
+    Snakemake deletes before it reruns a killed job). A material rejected at fetch gives
+    'skipped' runs; an MD error fails its run alone.
+    """
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from ionscreen import mlip
+    from ionscreen.md import skipped_run
+    from ionscreen.potentials import get_potential
+    from ionscreen.structures import structure_from_row
+
+    prepared: dict[str, Any] = {}
+    for path in structure_files:
+        table = schema.read_table(path, "structures")
+        for _, row in table.iterrows():
+            prepared[row["material_id"]] = row
+    out_dir, resume_root = Path(out_dir), Path(resume_root)
+    rows: dict[tuple[str, float], dict[str, Any]] = {}
+    specs: list[RunSpec] = []
+    for mid, temp in runs:
+        s = replace(settings, temperature_K=float(temp))
+        out = out_dir / mid / f"{temp:g}K.parquet"
+        if mid not in prepared:
+            rows[mid, float(temp)] = skipped_run(out, mid, s, "rejected at fetch (see rejected table)")
+            continue
+        specs.append(RunSpec(AseAtomsAdaptor.get_atoms(structure_from_row(prepared[mid])), s, out, mid,
+                             resume_root / mid / f"{temp:g}K"))
+    if specs:
+        mlip.set_threads(settings.threads)
+        potential = get_potential(settings.mlip, settings.device, batch_atoms=settings.batch_atoms)
+        for spec, row in zip(specs, run_batch(specs, potential, progress=progress), strict=True):
+            rows[spec.material_id, spec.settings.temperature_K] = row
+    for (mid, temp), row in rows.items():
+        schema.write_table([row], out_dir / mid / f"{temp:g}K.run.parquet", "md_runs", mlip=settings.mlip)
+    return [rows[mid, float(temp)] for mid, temp in runs]

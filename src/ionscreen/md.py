@@ -140,14 +140,16 @@ def settings_key(s: MDSettings, atoms: Atoms) -> str:
 
 
 class ResumeStore:
-    """Chunks and integrator states of an unfinished run, in ``.<output name>.resume/`` beside it.
+    """Chunks and integrator states of an unfinished run, in ``.<output name>.resume/`` beside it
+    (or in ``directory``: a workflow batch keeps them outside its output folder, which Snakemake
+    deletes before a rerun).
 
     Chunk k (frames) is written atomically, then state k (positions, momenta, thermostat chain,
     step, energy): a run killed at any point restarts from the last k that has both.
     """
 
-    def __init__(self, out_path: Path, key: str) -> None:
-        self.dir = out_path.parent / f".{out_path.name}.resume"
+    def __init__(self, out_path: Path, key: str, directory: Path | None = None) -> None:
+        self.dir = Path(directory) if directory is not None else out_path.parent / f".{out_path.name}.resume"
         self.key = key
 
     def start(self) -> dict[str, Any] | None:
@@ -328,30 +330,3 @@ def skipped_run(path: str | Path, material_id: str, settings: MDSettings, reason
                    wall_s=0.0, device="", resumed_at_frame=0, trajectory_path=str(path))
 
 
-def md_for_material(
-    structures_path: str | Path,
-    material_id: str,
-    settings: MDSettings,
-    traj_out: str | Path,
-    run_out: str | Path,
-    *,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Workflow entry: MD of one prepared material; a rejected material gives a 'skipped' run."""
-    from ionscreen.structures import structure_from_row
-
-    table = schema.read_table(structures_path, "structures")
-    hit = table[table["material_id"] == material_id]
-    if hit.empty:
-        row = skipped_run(traj_out, material_id, settings, "rejected at fetch (see rejected table)")
-    else:
-        try:
-            row = run_md(structure_from_row(hit.iloc[0]), settings, traj_out,
-                         material_id=material_id, progress=progress)
-        except mlip_mod.MLIPError:
-            raise
-        except Exception as exc:  # e.g. the MLIP raising on a pathological cell
-            log.exception("MD of %s failed", material_id)
-            row = skipped_run(traj_out, material_id, settings, f"MD error: {type(exc).__name__}: {exc}", "failed")
-    schema.write_table([row], run_out, "md_runs", mlip=settings.mlip)
-    return row

@@ -192,12 +192,14 @@ class SevenNetPotential:
         return [(float(energy[b]), forces[bounds[b]:bounds[b + 1]]) for b in range(len(systems))]
 
 
-def get_potential(name: str = "7net-0", device: str = "auto", **kwargs: Any) -> BatchedPotential:
+def get_potential(name: str = "7net-0", device: str = "auto", *, batch_atoms: int | None = None) -> BatchedPotential:
     """The batched potential for an MLIP name (``ionscreen.mlip``'s names): SevenNet natively,
-    anything else through its ASE calculator."""
+    anything else through its ASE calculator. ``batch_atoms``: atoms per model call on a GPU
+    (``md.batch_atoms``; a CPU evaluates one system per call)."""
     from ionscreen import mlip
 
     if mlip.is_sevennet(name):
-        return SevenNetPotential(name, device, **kwargs)
+        gpu = mlip.resolve_device(device) != "cpu"
+        return SevenNetPotential(name, device, atoms_per_call=batch_atoms if gpu else None)
     device = "cpu" if name == mlip.LJ_NAME else mlip.resolve_device(device)
     return CalculatorPotential(mlip.get_calculator(name, device), name, device)

@@ -127,12 +127,13 @@ def material_files(sources: Iterable[Mapping[str, Any]], root: str | Path = ".",
 
 
 def assign_shards(ids: Iterable[str], shard_size: int, manifest: str | Path | None = None, *,
-                  update: bool = True, write: bool = True) -> dict[str, list[str]]:
+                  update: bool = True, write: bool = True, regroup: bool = True) -> dict[str, list[str]]:
     """{shard name: material ids} with membership that survives a growing candidate set.
 
     Ids already in ``manifest`` keep their shard; ids that left the set leave their shard; new ids
     (sorted) fill new shards of ``shard_size``, numbered after the last one, so adding candidates
-    never changes a finished shard. A changed ``shard_size`` starts over. ``update=False`` (a
+    never changes a finished shard. A changed ``shard_size`` starts over, unless ``regroup`` is
+    False (MD batches): then the recorded shards stay and only new ids get the new size. ``update=False`` (a
     submitted cluster job) reads the manifest and leaves unknown ids out. ``write=False`` (a dry
     run) gives the shards the run would make without recording them. Without a manifest the
     sorted ids are cut into shards of ``shard_size``.
@@ -148,7 +149,7 @@ def assign_shards(ids: Iterable[str], shard_size: int, manifest: str | Path | No
     old: dict[str, list[str]] = {}
     if path is not None and path.is_file():
         data = json.loads(path.read_text())
-        if data.get("shard_size") == shard_size:
+        if data.get("shard_size") == shard_size or not regroup:
             old = {k: list(v) for k, v in data["shards"].items()}
     present = set(ids)
     shards = {k: [m for m in v if m in present] for k, v in old.items()}

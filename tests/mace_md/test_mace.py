@@ -145,11 +145,13 @@ def test_workflow_md_rule_runs_mace(tmp_path, tiny):
         "prepare": {"relax_steps": 3},
         "md": {"temperatures_K": [1000], "n_steps": 40, "interval": 2},
     }))
-    target = "results-mace/md/Li3N/1000K.parquet"
-    proc = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), target, "--cores", "1",
-                           "--configfile", str(REPO / "config.yaml"), str(cfg)], capture_output=True, text=True)
+    proc = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "results-mace/md/runs.parquet",
+                           "--cores", "1", "--configfile", str(REPO / "config.yaml"), str(cfg)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    traj = schema.read_table(tmp_path / target, "trajectory")
-    assert len(traj) == 21 and schema.read_provenance(tmp_path / target)["mlip"] == str(tiny)
+    run = schema.read_table(tmp_path / "results-mace/md/runs.parquet", "md_runs").iloc[0]
+    assert run["status"] == "ok" and run["mlip"] == str(tiny)
+    target = tmp_path / "results-mace/md/batches/00000/Li3N/1000K.parquet"  # the batched engine drives MACE too
+    traj = schema.read_table(target, "trajectory")
+    assert len(traj) == 21 and schema.read_provenance(target)["mlip"] == str(tiny)
     prepared = schema.read_table(tmp_path / "results-mace/structures/prepared/Li3N.parquet", "structures")
     assert np.isfinite(prepared["relax_energy_eV"].iloc[0])  # the prepare rule relaxed with the MACE model
