@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ionscreen import atomic, schema
+from ionscreen.bounds import hop_upper_bound, statistical_upper_bound
 from ionscreen.trajectory import LabelError, Trajectory, read_trajectory
 from ionscreen.trajectory import material_id as trajectory_id
 from ionscreen.transport import K_B_EV, arrhenius_fit, nernst_einstein_S_cm
@@ -45,6 +46,7 @@ class LabelSettings:
     min_msd_A2: float = 1.0  # MSD at the window start: beyond vibrational amplitudes (~0.1-0.5 A^2)
     window_floor: float = 0.05  # fraction of the trajectory
     window_ceiling: float = 0.5
+    upper_confidence: float = 0.95  # D_upper_cm2_s: one-sided confidence of the upper limit (bounds.py)
     min_frames: int = 20
     n_samples: int = 1000  # kinisi posterior samples per walker
     n_burn: int = 500
@@ -198,21 +200,20 @@ def label_trajectory(traj: Trajectory, settings: LabelSettings | None = None) ->
         diffusive = start is not None
     row.update(start_dt_ps=start if start is not None else float("nan"), msd_slope=slope, diffusive=diffusive)
     nan = float("nan")
-    row.update(D_cm2_s=nan, D_std_cm2_s=nan, D_ci95_low_cm2_s=nan, D_ci95_high_cm2_s=nan, sigma_S_cm=nan,
-               D_upper_cm2_s=nan, sigma_upper_S_cm=nan)
-    if not diffusive:
-        # No diffusive regime within the run (slow or caged Li): D is not measurable, but it is
-        # bounded. The running coefficient MSD(dt) / (2 d dt) approaches D from above when the
-        # vibrational floor (and a caged, negative velocity-correlation tail) add to the MSD, so
-        # its value at the longest well-sampled interval (window_ceiling x duration) is an upper
-        # bound. Training can use it as a censored target instead of dropping the run, which
-        # would bias the data toward fast conductors.
-        well = (dt_ps > 0) & (dt_ps <= s.window_ceiling * traj.duration_ps) & (msd > 0)
-        if well.any():
-            i = np.flatnonzero(well)[-1]
-            upper = float(msd[i] / (2 * len(dims) * dt_ps[i]) * 1e-4)  # A^2/ps -> cm^2/s
-            row.update(D_upper_cm2_s=upper,
-                       sigma_upper_S_cm=nernst_einstein_S_cm(upper, n_li / volume, traj.temperature_K))
+    row.update(D_cm2_s=nan, D_std_cm2_s=nan, D_ci95_low_cm2_s=nan, D_ci95_high_cm2_s=nan, sigma_S_cm=nan)
+    # An upper limit of D that holds with confidence s.upper_confidence, for every run: a run that
+    # never becomes diffusive (slow or caged Li) cannot measure D but bounds it, and training uses
+    # the bound as a censored target instead of dropping the run (which would bias the data toward
+    # fast conductors). The largest of: the hop-count limit (bounds.py; holds when no Li happened
+    # to hop), the running coefficient MSD(dt) / (2 d dt) at the longest well-sampled interval (the
+    # old, on-average bound), and for a diffusive run kinisi's posterior quantile.
+    hop = hop_upper_bound(traj.positions_A[:, mask], traj.cell_A, traj.frame_dt_ps, dims, s.upper_confidence)
+    uppers = [hop["D_upper_cm2_s"]]
+    well = (dt_ps > 0) & (dt_ps <= s.window_ceiling * traj.duration_ps) & (msd > 0)
+    if well.any():
+        i = np.flatnonzero(well)[-1]
+        uppers.append(float(msd[i] / (2 * len(dims) * dt_ps[i]) * 1e-4))  # A^2/ps -> cm^2/s
+    row.update(n_hops=int(hop["n_hops"]))
     if diffusive:
         if (dt_ps >= start).sum() < 3:
             raise LabelError(f"start_dt {start:g} ps leaves fewer than 3 time intervals to fit")
@@ -224,6 +225,11 @@ def label_trajectory(traj: Trajectory, settings: LabelSettings | None = None) ->
         row.update(D_cm2_s=D, D_std_cm2_s=float(np.std(samples, ddof=1)),
                    D_ci95_low_cm2_s=float(lo), D_ci95_high_cm2_s=float(hi),
                    sigma_S_cm=nernst_einstein_S_cm(D, n_li / volume, traj.temperature_K))
+        uppers.append(float(np.percentile(samples, 100 * s.upper_confidence)))
+        uppers.append(statistical_upper_bound(D, traj.positions_A[:, mask][:, :, dims], hop["hop_length_A"],
+                                              s.upper_confidence))
+    upper = max(uppers)
+    row.update(D_upper_cm2_s=upper, sigma_upper_S_cm=nernst_einstein_S_cm(upper, n_li / volume, traj.temperature_K))
     row["_msd"] = {"dt_ps": dt_ps.tolist(), "msd_A2": msd.tolist()}
     return row
 
@@ -272,6 +278,33 @@ def label_or_failed(traj: Trajectory, settings: LabelSettings, material_id: str 
         return failed_row(mid, temp, "failed", str(exc))
 
 
+def bounds_below(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of runs the temperature ladder skipped (reason 'ladder: ...') become upper bounds
+    (status 'bound', not diffusive) from the same material's run above them: D(T) only falls as T
+    falls (batchmd.ladder_skip), so the upper limit of D at the nearest higher temperature bounds
+    D here; sigma_upper is its Nernst-Einstein value at this temperature."""
+    from ionscreen.batchmd import LADDER
+
+    out = list(rows)
+    by_material: dict[str, list[int]] = {}
+    for i, r in enumerate(out):
+        by_material.setdefault(r["material_id"], []).append(i)
+    for idx in by_material.values():
+        idx = sorted(idx, key=lambda i: -float(out[i]["temperature_K"]))
+        for k, i in enumerate(idx):
+            r = out[i]
+            if r.get("status") != "skipped" or not str(r.get("reason", "")).startswith(LADDER) or k == 0:
+                continue
+            above = out[idx[k - 1]]
+            upper = float(above.get("D_upper_cm2_s", float("nan")))
+            if not math.isfinite(upper):
+                continue
+            out[i] = {**r, "status": "bound", "D_upper_cm2_s": upper, "n_li": above.get("n_li"),
+                      "li_density_A3": above.get("li_density_A3"),
+                      "sigma_upper_S_cm": nernst_einstein_S_cm(upper, float(above["li_density_A3"]), float(r["temperature_K"]))}
+    return out
+
+
 def label_files(
     paths: list[str | Path],
     settings: LabelSettings,
@@ -307,6 +340,7 @@ def label_files(
             continue
         curves[f"{mid}|{temp:g}"] = {**row.pop("_msd"), "start_dt_ps": row["start_dt_ps"]}
         rows.append(row)
+    rows = bounds_below(rows)
     schema.write_table(rows, labels_out, "labels", settings=settings.__dict__)
     if arrhenius_out is not None:
         by_mat: dict[str, list[dict[str, Any]]] = {}

@@ -34,7 +34,7 @@ METADATA_KEY = b"ionscreen"
 STAGE_VERSIONS: dict[str, int] = {
     "prepare": 2,  # read, order disorder, supercell, relax (structures.py); 2: split sites separated
     "md": 1,  # NVT MD (md.py)
-    "label": 1,  # MSD, kinisi D, sigma, Arrhenius (labels.py)
+    "label": 2,  # MSD, kinisi D, sigma, Arrhenius (labels.py); 2: D_upper a 95 % limit on every run (bounds.py), n_hops
     "embed": 2,  # SevenNet structure embeddings (embed.py); 2: default variant invariant, frame column
     "trajembed": 1,  # MOMENT / Fourier trajectory embeddings (trajembed.py)
     "trainset": 1,  # the training-set tables (trainset.py)
@@ -189,6 +189,10 @@ TABLES: dict[str, Table] = {
             C("seed", pa.int64(), "velocity seed"),
             C("resumed_at_frame", pa.int32(), "0, or the frame an interrupted run resumed from"),
             C("trajectory_path", pa.string(), "where the frames are"),
+            C("stop_reason", pa.string(), "fixed (n_steps run), converged (D's 95 % interval narrow enough), max_length (n_steps reached first), failed, skipped"),
+            C("length_ps", pa.float64(), "simulated time"),
+            C("diffusive", pa.bool_(), "whether the label at the stop was diffusive (null: not computed, md.stop fixed without the ladder)"),
+            C("D_rel_error", pa.float64(), "relative half-width of D's 95 % interval at the stop (NaN: not diffusive or not computed)"),
         ),
         _t(
             "labels",
@@ -210,8 +214,9 @@ TABLES: dict[str, Table] = {
             C("msd_slope", pa.float64(), "log-log MSD slope in the fitted window (not diffusive: 5-50 % of the run)"),
             C("diffusive", pa.bool_(), "slope settled near 1 (D is meaningful)"),
             C("sigma_S_cm", pa.float64(), "Nernst-Einstein conductivity, Haven ratio 1"),
-            C("D_upper_cm2_s", pa.float64(), "not diffusive: upper bound on D, MSD(dt)/(2 d dt) at the longest well-sampled dt"),
+            C("D_upper_cm2_s", pa.float64(), "upper confidence limit of D (95 %: label.upper_confidence): hop count, running MSD coefficient, kinisi posterior (bounds.py); every MD run; a ladder-skipped run takes the limit of the run above it"),
             C("sigma_upper_S_cm", pa.float64(), "upper bound on sigma (Nernst-Einstein of D_upper; measured bounds such as OBELiX '<1E-10')"),
+            C("n_hops", pa.int32(), "Li hops counted for the upper limit (bounds.py)"),
             C("li_density_A3", pa.float64(), "Li number density used for sigma (1/A^3)"),
             C("split", pa.string(), "ingested data sets: the split they come with (train/test)"),
             C("reference_msd_per_time_A2_ps", pa.float64(), "ingested LiFlow data: its own msd_t_Li"),
