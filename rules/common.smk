@@ -42,6 +42,10 @@ MD_BATCHES = {
                                  regroup=False).items()
 }
 MD_BATCH_OF = {run: b for b, runs in MD_BATCHES.items() for run in runs}
+# The temperature ladder (md.ladder): a batch below the highest temperature waits for its
+# materials' runs one temperature up, and skips the materials that were not diffusive there.
+LADDER = RUN_MD and bool(config["md"]["ladder"])
+TEMP_OF = {f"{t}K": t for t in TEMPS}
 
 
 wildcard_constraints:
@@ -140,6 +144,13 @@ def md_engine_settings():
     return canonical({k: config["md"][k] for k in ("batch_atoms", "skin_A")})
 
 
+def md_label_settings():
+    """The label settings the stop rule and the ladder judge runs by (the label stage's own), or
+    none when neither is on: then changing label: leaves finished MD alone."""
+    md = config["md"]
+    return label_settings() if md["stop"] == "converged" or md["ladder"] else {}
+
+
 def batch_runs(wildcards):
     """[[material, temperature K]] of one MD batch."""
     return [[run.split("/")[0], float(run.split("/")[1][:-1])] for run in MD_BATCHES[wildcards.batch]]
@@ -147,6 +158,29 @@ def batch_runs(wildcards):
 
 def batch_structures(wildcards):
     return sorted({f"{R}/structures/prepared/{run.split('/')[0]}.parquet" for run in MD_BATCHES[wildcards.batch]})
+
+
+def batch_temperature_above(batch):
+    """The next higher temperature than the batch's (None at the top, or without the ladder)."""
+    t = TEMP_OF[batch.split("-")[0]]
+    higher = sorted(x for x in TEMPS if float(x) > float(t))
+    return higher[0] if LADDER and higher else None
+
+
+def batch_above(wildcards):
+    """Input of a ladder batch: the folders of its materials' runs one temperature up."""
+    t = batch_temperature_above(wildcards.batch)
+    if t is None:
+        return []
+    return sorted({md_run_batch_dir(f"{run.split('/')[0]}/{t}K") for run in MD_BATCHES[wildcards.batch]})
+
+
+def batch_above_runs(wildcards):
+    """{material: its md_runs file one temperature up} of a ladder batch ({} otherwise)."""
+    t = batch_temperature_above(wildcards.batch)
+    if t is None:
+        return {}
+    return {run.split("/")[0]: md_run_file(run.split("/")[0], t, ".run.parquet") for run in MD_BATCHES[wildcards.batch]}
 
 
 def md_batch_dir(batch):

@@ -8,10 +8,13 @@ rule md:
     """NVT MD of one batch of runs advanced together (one MLIP call per step on a GPU)."""
     input:
         structures=batch_structures,
+        above=batch_above,
     output:
         runs=directory(f"{R}/md/batches/{{batch}}"),
     params:
         runs=batch_runs,
+        above=batch_above_runs,
+        label=md_label_settings(),
         settings=md_settings(),
         engine=md_engine_settings(),
         resume=f"{R}/md/resume",

@@ -230,3 +230,62 @@ def test_sevennet_batched_graph_equals_single_runs(tmp_path):
     for k in range(3):
         np.testing.assert_allclose(_positions(tmp_path / f"{k}.parquet"), _positions(tmp_path / f"one{k}.parquet"),
                                    rtol=0, atol=1e-3)
+
+
+# ---------------------------------------------------------------- run length and the ladder
+
+
+class Einstein:
+    """Every atom tied to its start by a spring (k = 2 eV/A^2): caged at any temperature."""
+
+    name, device, cutoff_A, atoms_per_call = "einstein", "cpu", 0.0, 10_000
+
+    def __init__(self) -> None:
+        self.origin: dict[int, np.ndarray] = {}
+
+    def evaluate(self, systems):
+        out = []
+        for s in systems:
+            r0 = self.origin.setdefault(id(s), s.positions.copy())
+            d = s.positions - r0
+            out.append((float(np.sum(d**2)), -2.0 * d))  # E = k/2 d^2, F = -k d
+        return out
+
+
+def test_a_converged_run_stops_early_with_the_label_it_saw(tmp_path):
+    """LJ at 3000 K (a gas: diffusive at once): checked every ps from 1 ps on, the run stops at
+    the first check whose 95 % interval is within 40 %; its label is the one the check saw."""
+    from ionscreen.labels import LabelSettings, label_files
+
+    s = lj(temperature_K=3000.0, n_steps=4000, stop="converged", segment_ps=1.0, min_ps=1.0, target_rel_error=0.4)
+    row, = run_batch([RunSpec(_atoms((2, 2, 2)), s, tmp_path / "t.parquet", "gas")], get_potential("lj"), progress=False)
+    assert row["status"] == "ok" and row["stop_reason"] == "converged" and row["diffusive"]
+    assert row["length_ps"] in (1.0, 2.0, 3.0) and row["n_frames"] == row["length_ps"] * 100 + 1
+    assert row["D_rel_error"] <= 0.4
+    lab, = label_files([tmp_path / "t.parquet"], LabelSettings(), tmp_path / "labels.parquet")
+    assert lab["diffusive"] and (lab["D_ci95_high_cm2_s"] - lab["D_ci95_low_cm2_s"]) / 2 / lab["D_cm2_s"] == \
+        pytest.approx(row["D_rel_error"], rel=1e-9)
+    fixed, = run_batch([RunSpec(_atoms((2, 2, 2)), replace(s, stop="fixed", n_steps=1000), tmp_path / "f.parquet", "gas")],
+                       get_potential("lj"), progress=False)
+    assert fixed["stop_reason"] == "fixed" and fixed["length_ps"] == 1.0 and fixed["diffusive"]  # labelled: ladder on
+
+
+def test_ladder_skips_below_a_caged_run_and_runs_below_a_diffusive_one(tmp_path):
+    from ionscreen.batchmd import ladder_skip, run_ladder
+
+    s = lj(n_steps=300, stop="fixed", ladder=True)
+    out = lambda mid, t: tmp_path / mid / f"{t:g}K.parquet"  # noqa: E731
+    rows = run_ladder([("caged", _atoms((2, 1, 1)))], [800.0, 1200.0], s, out, Einstein(), progress=False)
+    low, top = rows  # in the order asked: 800 K, 1200 K
+    assert top["status"] == "ok" and top["diffusive"] is False and top["n_steps"] == 300
+    assert low["status"] == "skipped" and low["n_steps"] == 0
+    assert low["reason"] == "ladder: not diffusive at 1200 K within 0.3 ps, and D only falls as T falls"
+    # A skipped run passes its reason down; a failed or diffusive run above skips nothing.
+    assert ladder_skip(low) == low["reason"]
+    assert ladder_skip({**top, "diffusive": True}) == ""
+    assert ladder_skip({**top, "status": "failed"}) == ""
+    assert ladder_skip({**top, "stop_reason": "converged"}) == ""
+    assert ladder_skip(None) == ""
+    both = run_ladder([("caged", _atoms((2, 1, 1)))], [800.0, 1200.0], replace(s, ladder=False), out, Einstein(),
+                      progress=False)
+    assert [r["status"] for r in both] == ["ok", "ok"]  # without the ladder every temperature runs

@@ -51,7 +51,8 @@ def _parser_defaults(command: str, *required: str) -> dict[str, object]:
 
 def test_command_line_defaults_equal_the_dataclasses():
     md = _parser_defaults("md", "POSCAR", "--temperature", "1000", "--steps", "10", "--out", "x")
-    for name in ("timestep_fs", "interval", "mlip", "seed", "thermostat", "device", "threads", "chunk_frames", "skin_A"):
+    for name in ("timestep_fs", "interval", "mlip", "seed", "thermostat", "device", "threads", "chunk_frames", "skin_A",
+                 "stop", "segment_ps", "min_ps", "target_rel_error", "ladder"):
         assert md[name] == getattr(MDSettings, name), name
     lab = defaults(LabelSettings)
     label = _parser_defaults("label", "t.parquet", "--out", "x")

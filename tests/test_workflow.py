@@ -348,3 +348,46 @@ def test_cli_train_is_the_train_rule(workflow_run, tmp_path):
     a = schema.read_table(results / "train/predictions.parquet", "training_predictions")
     b = schema.read_table(tmp_path / "model/training_predictions.parquet", "training_predictions")
     np.testing.assert_allclose(b["prediction"], a["prediction"], atol=1e-3)
+
+
+@pytest.mark.slow
+def test_ladder_skips_the_temperatures_below_a_run_that_was_not_diffusive(tmp_path):
+    """Two materials at 1200 and 800 K with the ladder on: 40 steps at 1200 K show no diffusion,
+    so the 800 K batch runs no MD step; its runs are 'skipped' with the reason and their labels
+    are the 1200 K runs' upper limits. A grown campaign then runs only the new material's batches."""
+    import json
+
+    import yaml
+
+    cfg = {"results": "results-ladder",
+           "train_sources": [{"type": "files", "paths": ["resources/structures/train/Li3N.json",
+                                                         "resources/structures/train/Li2O.json"]}],
+           "prepare": {"relax_steps": 3},
+           "md": {"temperatures_K": [800, 1200], "n_steps": 40, "interval": 2, "stop": "fixed", "ladder": True},
+           "label": {"n_dt": 20}}
+    (tmp_path / "ladder.yaml").write_text(yaml.safe_dump(cfg))
+    configs = ["--configfile", str(REPO / "config.yaml"), str(tmp_path / "ladder.yaml")]  # last: it takes several files
+    targets = ["results-ladder/md/runs.parquet", "results-ladder/labels/labels.parquet"]
+    proc = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "2", *targets, *configs],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = tmp_path / "results-ladder"
+    runs = schema.read_table(res / "md/runs.parquet", "md_runs").set_index(["material_id", "temperature_K"])
+    for m in ("Li3N", "Li2O"):
+        top, below = runs.loc[(m, 1200.0)], runs.loc[(m, 800.0)]
+        assert top["status"] == "ok" and top["stop_reason"] == "fixed" and not top["diffusive"] and top["n_steps"] == 40
+        assert below["status"] == "skipped" and below["n_steps"] == 0 and below["n_frames"] == 0
+        assert below["reason"] == "ladder: not diffusive at 1200 K within 0.08 ps, and D only falls as T falls"
+    assert "MD Li3N 1200 K: ok, 40 steps" in (res / "logs/md/batch_1200K-00000.log").read_text()
+    assert "MD " not in (res / "logs/md/batch_800K-00000.log").read_text()  # the 800 K batch integrated nothing
+    labels = schema.read_table(res / "labels/labels.parquet", "labels").set_index(["material_id", "temperature_K"])
+    for m in ("Li3N", "Li2O"):
+        top, below = labels.loc[(m, 1200.0)], labels.loc[(m, 800.0)]
+        assert below["status"] == "bound" and below["D_upper_cm2_s"] == top["D_upper_cm2_s"] > 0
+        assert below["sigma_upper_S_cm"] == pytest.approx(top["sigma_upper_S_cm"] * 1200 / 800)  # NE: sigma ~ D / T
+    # Growing the campaign: only the new material's two batches (one per temperature) run.
+    cfg["train_sources"][0]["paths"].append("resources/structures/train/Li2S.json")
+    (tmp_path / "ladder.yaml").write_text(yaml.safe_dump(cfg))
+    counts, out = _dry_run("-d", str(tmp_path), "--cores", "2", targets[0], *configs, cwd=REPO)
+    assert counts["md"] == 2 and set(re.findall(r"wildcards: batch=([\w-]+)", out)) == {"800K-00001", "1200K-00001"}
+    assert json.loads((res / "md/batches-800K.json").read_text())["shards"] == {"00000": ["Li2O/800K", "Li3N/800K"]}

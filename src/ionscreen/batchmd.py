@@ -16,6 +16,17 @@ One step of every active run, split where the potential is called (ASE's order e
     p <- p + dt/2 F(q);  p <- NHC(p, dt/2)
 
 Neighbour lists are Verlet lists with ``MDSettings.skin_A`` (``potentials.VerletList``).
+
+Run length. With ``stop: converged`` a run advances in segments of ``segment_ps``; at the end of
+each (from ``min_ps`` on) the label stage's own function labels the frames so far, and the run
+stops when kinisi's 95 % interval of D has a relative half-width of at most ``target_rel_error``,
+or at ``n_steps`` (``max_length``). The statistics behind it: the relative error of D from one
+trajectory falls as ~3.43 / sqrt(N_eff) + 0.04 with N_eff the total squared displacement over the
+squared hop length (He et al., npj Comput. Mater. 4, 18 (2018)), so a fast conductor at a high
+temperature is pinned down long before a slow one. The check reads the same frames the label
+stage will read, so the stopped run's label is the one the check saw. With ``stop: fixed`` every
+run lasts ``n_steps``; with the ladder its label is still computed once at the end (whether it
+was diffusive decides whether the temperatures below it run: ``ladder_skip``).
 """
 
 from __future__ import annotations
@@ -32,7 +43,7 @@ from ase import Atoms, units
 from ionscreen import schema
 from ionscreen.md import MDSettings, ResumeStore, divergence, run_row, settings_key
 from ionscreen.potentials import BatchedPotential, System, VerletList
-from ionscreen.trajectory import frame_row, run_meta
+from ionscreen.trajectory import Trajectory, frame_row, run_meta
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +82,10 @@ class _Run:
     reason: str = ""
     wall_before: float = 0.0
     done: bool = False
+    stop_reason: str = ""
+    diffusive: bool | None = None
+    rel_error: float = float("nan")
+    checked_at: int = -1  # frame count at the last label check
 
 
 def _start(spec: RunSpec, cutoff: float) -> _Run:
@@ -141,6 +156,53 @@ class _One:
         return self.potential.evaluate(systems)
 
 
+def _frames(run: _Run) -> np.ndarray:
+    """Positions (n_frames, n_atoms, 3) of every frame saved so far, as the table stores them."""
+    import pyarrow.parquet as pq
+
+    parts = [np.stack(pq.read_table(p, columns=["positions_A"]).column("positions_A").to_numpy(zero_copy_only=False))
+             for p in run.store.chunks()]
+    parts += [np.stack([r["positions_A"] for r in run.buf])] if run.buf else []
+    return np.concatenate(parts).reshape(run.frame, len(run.masses), 3).astype(np.float64)
+
+
+def _check_label(run: _Run, label: Any) -> None:
+    """Label the frames so far as the label stage would; sets ``diffusive`` and ``rel_error``."""
+    from ionscreen.labels import label_or_failed
+
+    s = run.spec.settings
+    traj = Trajectory(_frames(run), run.atoms.get_atomic_numbers(), run.atoms.cell.array, s.timestep_fs * s.interval / 1000.0,
+                      s.temperature_K, run.spec.material_id)
+    row = label_or_failed(traj, label)
+    d, lo, hi = (float(row.get(k, np.nan)) for k in ("D_cm2_s", "D_ci95_low_cm2_s", "D_ci95_high_cm2_s"))
+    run.diffusive = bool(row["status"] == "ok" and row.get("diffusive") and d > 0)
+    run.rel_error = (hi - lo) / 2.0 / d if run.diffusive else float("nan")
+    run.checked_at = run.frame
+
+
+def _after_frame(run: _Run, label: Any) -> None:
+    """The stop rule and the end-of-run label check, after frame ``run.frame - 1`` was kept."""
+    s = run.spec.settings
+    if run.status != "ok" or not s.checks_labels or label is None:
+        if run.done:
+            run.stop_reason = run.stop_reason or ("fixed" if run.status == "ok" else run.status)
+        return
+    frame_ps = s.timestep_fs * s.interval / 1000.0
+    elapsed = (run.frame - 1) * frame_ps
+    segment = max(1, round(s.segment_ps / frame_ps))
+    if s.stop == "converged" and not run.done and (run.frame - 1) % segment == 0 and elapsed >= s.min_ps - 1e-9:
+        _check_label(run, label)
+        if run.diffusive and run.rel_error <= s.target_rel_error:
+            run.done, run.stop_reason = True, "converged"
+            log.info("%s at %g K converged after %.3g ps: D's 95 %% interval +-%.0f %%", run.spec.material_id,
+                     s.temperature_K, elapsed, 100 * run.rel_error)
+            return
+    if run.done:
+        if run.checked_at != run.frame:
+            _check_label(run, label)
+        run.stop_reason = "max_length" if s.stop == "converged" else "fixed"
+
+
 def _record(run: _Run, t0: float) -> None:
     """Frame ``run.frame`` is at hand: check it, keep it, save a chunk when one is full."""
     s, atoms = run.spec.settings, run.atoms
@@ -184,11 +246,15 @@ def _finish(run: _Run, wall: float, device: str) -> dict[str, Any]:
     steps = max(0, run.frame - 1) * s.interval
     return run_row(run.spec.material_id, s, status=run.status, reason=run.reason, n_atoms=len(atoms), n_steps=steps,
                    n_frames=run.frame, wall_s=wall, device=device, resumed_at_frame=run.resumed_at,
-                   trajectory_path=str(run.spec.out_path))
+                   trajectory_path=str(run.spec.out_path), stop_reason=run.stop_reason or run.status,
+                   diffusive=run.diffusive, rel_error=run.rel_error)
 
 
-def run_batch(specs: list[RunSpec], potential: BatchedPotential, *, progress: bool = True) -> list[dict[str, Any]]:
-    """Run every spec to its end (or its failure) together; returns their ``md_runs`` rows, in order.
+def run_batch(specs: list[RunSpec], potential: BatchedPotential, *, label: Any = None,
+              progress: bool = True) -> list[dict[str, Any]]:
+    """Run every spec to its end (its length, its convergence or its failure) together; returns
+    their ``md_runs`` rows, in order. ``label``: the label stage's ``LabelSettings`` (default
+    ones when None) for the stop rule and the ladder's end-of-run check.
 
     A run's table is written when the batch ends; resume stores are cleared only after every
     table is written, so a batch killed at any point (even after some runs finished) resumes
@@ -196,7 +262,13 @@ def run_batch(specs: list[RunSpec], potential: BatchedPotential, *, progress: bo
     """
     from tqdm.auto import tqdm
 
+    from ionscreen.labels import LabelSettings
+
+    label = label or LabelSettings()
     runs = [_start(spec, potential.cutoff_A) for spec in specs]
+    for r in runs:
+        if r.done:  # finished before a kill: only its table is missing
+            _after_frame(r, label)
     t0 = time.perf_counter()
     live = [r for r in runs if not r.done]
     _evaluate(potential, live)
@@ -205,6 +277,7 @@ def run_batch(specs: list[RunSpec], potential: BatchedPotential, *, progress: bo
             r.done = True
         elif r.frame == 0:  # frame 0 is the start; a resumed run's last frame is saved already
             _record(r, t0)
+            _after_frame(r, label)
     total = sum(r.n_frames for r in runs)
     bar = tqdm(total=total, initial=sum(r.frame for r in runs), unit="frame", disable=not progress,
                mininterval=2.0, desc=f"md batch of {len(runs)} runs")
@@ -227,6 +300,7 @@ def run_batch(specs: list[RunSpec], potential: BatchedPotential, *, progress: bo
             r.nsteps += 1
             if r.nsteps % r.spec.settings.interval == 0:
                 _record(r, t0)
+                _after_frame(r, label)
         bar.update(sum(r.frame for r in runs) - before)
     bar.close()
     wall = time.perf_counter() - t0
@@ -240,14 +314,74 @@ def run_batch(specs: list[RunSpec], potential: BatchedPotential, *, progress: bo
     return rows
 
 
+LADDER = "ladder:"  # how a skipped run's reason starts when the ladder skipped it
+
+
+def ladder_skip(above: dict[str, Any] | None) -> str:
+    """Why the run below ``above`` (the same material's md_runs row at the next higher
+    temperature) is not run, or '' to run it: the run above ended not diffusive at its full
+    length, or was itself skipped by the ladder. A failed or unfinished run above decides nothing.
+
+    Why a skip is safe: for an activated process D(T) = D0 exp(-Ea / kB T) falls monotonically as
+    T falls, so a run that shows no diffusion at T shows none below it, and the run above's upper
+    limit of D bounds D at every lower temperature. That holds while the mechanism does not change
+    between the temperatures: a phase transition on cooling into a more conductive phase (rare;
+    and a fixed-cell NVT run mostly suppresses transitions) would break it.
+    """
+    import math
+
+    if not above:
+        return ""
+    reason = str(above.get("reason") or "")
+    if above.get("status") == "skipped" and reason.startswith(LADDER):
+        return reason
+    diffusive = above.get("diffusive")
+    known = diffusive is not None and not (isinstance(diffusive, float) and math.isnan(diffusive))
+    if above.get("status") == "ok" and known and not bool(diffusive) and above.get("stop_reason") in ("max_length", "fixed"):
+        return (f"{LADDER} not diffusive at {float(above['temperature_K']):g} K within {float(above['length_ps']):g} ps, "
+                "and D only falls as T falls")
+    return ""
+
+
+def run_ladder(structures: list[tuple[str, Atoms]], temperatures_K: list[float], settings: MDSettings,
+               out_path: Any, potential: BatchedPotential, *, label: Any = None,
+               progress: bool = True) -> list[dict[str, Any]]:
+    """Every structure at every temperature, ``out_path(material_id, T)`` for each trajectory.
+    With ``settings.ladder`` the temperatures run from the highest down, one batch each, and a
+    material's lower temperatures are skipped (``ladder_skip``); otherwise all runs are one batch.
+    Rows come back in (structure, temperature) order."""
+    from ionscreen.md import skipped_run
+
+    temps = sorted({float(t) for t in temperatures_K}, reverse=True)
+    rungs = [temps] if not settings.ladder else [[t] for t in temps]
+    rows: dict[tuple[str, float], dict[str, Any]] = {}
+    for rung in rungs:
+        specs = []
+        for mid, atoms in structures:
+            for t in rung:
+                s = replace(settings, temperature_K=t)
+                above = rows.get((mid, temps[temps.index(t) - 1])) if temps.index(t) else None
+                why = ladder_skip(above) if settings.ladder else ""
+                if why:
+                    rows[mid, t] = skipped_run(out_path(mid, t), mid, s, why)
+                else:
+                    specs.append(RunSpec(atoms, s, out_path(mid, t), mid))
+        for spec, row in zip(specs, run_batch(specs, potential, label=label, progress=progress), strict=True):
+            rows[spec.material_id, spec.settings.temperature_K] = row
+    return [rows[mid, float(t)] for mid, _ in structures for t in temperatures_K]
+
+
 def md_batch_job(structure_files: list[str | Path], runs: list[tuple[str, float]], settings: MDSettings,
-                 out_dir: str | Path, resume_root: str | Path, *, progress: bool = True) -> list[dict[str, Any]]:
+                 out_dir: str | Path, resume_root: str | Path, *, above: dict[str, str] | None = None,
+                 label: Any = None, progress: bool = True) -> list[dict[str, Any]]:
     """Workflow entry: one batch of (material id, temperature K) runs of prepared structures.
 
     Writes ``out_dir/<id>/<T>K.parquet`` (trajectory) and ``<T>K.run.parquet`` (its md_runs row)
     for every run; resume stores live in ``resume_root/<id>/<T>K`` (outside ``out_dir``, which
     Snakemake deletes before it reruns a killed job). A material rejected at fetch gives
-    'skipped' runs; an MD error fails its run alone.
+    'skipped' runs; an MD error fails its run alone. ``above`` (the ladder): material id -> the
+    md_runs file of its run at the next higher temperature; a run that ``ladder_skip`` skips
+    ends at once as 'skipped' with the reason, without a single MD step.
     """
     from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -267,15 +401,20 @@ def md_batch_job(structure_files: list[str | Path], runs: list[tuple[str, float]
     for mid, temp in runs:
         s = replace(settings, temperature_K=float(temp))
         out = out_dir / mid / f"{temp:g}K.parquet"
+        why = ""
         if mid not in prepared:
-            rows[mid, float(temp)] = skipped_run(out, mid, s, "rejected at fetch (see rejected table)")
+            why = "rejected at fetch (see rejected table)"
+        elif above and mid in above:
+            why = ladder_skip(schema.read_table(above[mid], "md_runs").iloc[0].to_dict())
+        if why:
+            rows[mid, float(temp)] = skipped_run(out, mid, s, why)
             continue
         specs.append(RunSpec(AseAtomsAdaptor.get_atoms(structure_from_row(prepared[mid])), s, out, mid,
                              resume_root / mid / f"{temp:g}K"))
     if specs:
         mlip.set_threads(settings.threads)
         potential = get_potential(settings.mlip, settings.device, batch_atoms=settings.batch_atoms)
-        for spec, row in zip(specs, run_batch(specs, potential, progress=progress), strict=True):
+        for spec, row in zip(specs, run_batch(specs, potential, label=label, progress=progress), strict=True):
             rows[spec.material_id, spec.settings.temperature_K] = row
     for (mid, temp), row in rows.items():
         schema.write_table([row], out_dir / mid / f"{temp:g}K.run.parquet", "md_runs", mlip=settings.mlip)

@@ -73,25 +73,26 @@ def _md(a: argparse.Namespace) -> int:
     check_output(a.out, folder=not single)
     s = MDSettings(temperature_K=temps[0], n_steps=a.steps, timestep_fs=a.timestep_fs,
                    interval=a.interval, mlip=a.mlip, seed=a.seed, thermostat=a.thermostat,
-                   device=a.device, threads=a.threads, chunk_frames=a.chunk_frames, skin_A=a.skin_A)
+                   device=a.device, threads=a.threads, chunk_frames=a.chunk_frames, skin_A=a.skin_A,
+                   stop=a.stop, segment_ps=a.segment_ps, min_ps=a.min_ps, target_rel_error=a.target_rel_error,
+                   ladder=a.ladder)
     s.check()
     atoms = [(mid, AseAtomsAdaptor.get_atoms(read_structure(path))) for mid, path in structures.items()]
-    if a.engine == "ase":  # the plain loop: one run after another
+    if a.engine == "ase":  # the plain loop: one run after another, each of --steps (no stop rule, no ladder)
+        s.stop, s.ladder = "fixed", False
         rows = []
         for mid, at in atoms:
             for t in temps:
                 out = Path(a.out) if single else Path(a.out) / mid / f"{t:g}K.parquet"
                 rows.append(run_md(at, replace(s, temperature_K=t), out, material_id=mid))
     else:
-        from ionscreen.batchmd import RunSpec, run_batch
+        from ionscreen.batchmd import run_ladder
         from ionscreen.mlip import set_threads
         from ionscreen.potentials import get_potential
 
         set_threads(s.threads)
-        specs = [RunSpec(at, replace(s, temperature_K=t),
-                         Path(a.out) if single else Path(a.out) / mid / f"{t:g}K.parquet", mid)
-                 for mid, at in atoms for t in temps]
-        rows = run_batch(specs, get_potential(s.mlip, s.device))
+        rows = run_ladder(atoms, temps, s, lambda mid, t: Path(a.out) if single else Path(a.out) / mid / f"{t:g}K.parquet",
+                          get_potential(s.mlip, s.device))
     if a.runs_out:
         schema.write_table(rows, a.runs_out, "md_runs")
     for row in rows:
@@ -289,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ionscreen import __version__
     from ionscreen.embed import FRAMES, VARIANTS, SevenNetEmbedder
     from ionscreen.labels import LabelSettings
-    from ionscreen.md import TRANSPORT_THERMOSTATS, MDSettings
+    from ionscreen.md import STOP_RULES, TRANSPORT_THERMOSTATS, MDSettings
     from ionscreen.roomtemp import SHIPPED, RoomTempConfig
     from ionscreen.structures import PrepareSettings
 
@@ -323,8 +324,18 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--threads", type=pos_int, default=md.threads, help="torch threads")
     m.add_argument("--chunk-frames", type=pos_int, default=md.chunk_frames, help="frames per saved chunk (resume point)")
     m.add_argument("--engine", default="batched", choices=["batched", "ase"],
-                   help="batched: every run advanced together (ionscreen.batchmd); ase: ASE's loop, one run after another")
+                   help="batched: every run advanced together (ionscreen.batchmd); ase: ASE's loop, one run after "
+                        "another, --steps each (no stop rule, no ladder)")
     m.add_argument("--skin-A", type=float, default=md.skin_A, help="Verlet-list skin of the batched engine, A")
+    m.add_argument("--stop", default=md.stop, choices=list(STOP_RULES),
+                   help="fixed: --steps always; converged: stop once D's 95 %% interval is within --target-rel-error "
+                        "(--steps is then the maximum)")
+    m.add_argument("--segment-ps", type=pos_float, default=md.segment_ps, help="converged: ps between label checks")
+    m.add_argument("--min-ps", type=float, default=md.min_ps, help="converged: no stop before this many ps")
+    m.add_argument("--target-rel-error", type=pos_float, default=md.target_rel_error,
+                   help="converged: relative half-width of D's 95 %% interval to stop at")
+    m.add_argument("--ladder", action=argparse.BooleanOptionalAction, default=md.ladder,
+                   help="temperatures from the highest down; skip those below a run that was not diffusive")
     m.add_argument("--runs-out", help="also write the md_runs rows here")
     m.add_argument("--out", required=True,
                    help="trajectory .parquet for one structure at one temperature, else a folder: <out>/<id>/<T>K.parquet")

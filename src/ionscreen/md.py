@@ -30,6 +30,7 @@ from ionscreen.trajectory import frame_row, run_meta
 log = logging.getLogger(__name__)
 
 TRANSPORT_THERMOSTATS = ("nose-hoover", "nve")
+STOP_RULES = ("fixed", "converged")
 REFUSED_THERMOSTATS = {
     "langevin": "Langevin's random and friction forces suppress diffusion",
     "andersen": "Andersen's velocity reassignments destroy velocity correlations",
@@ -63,6 +64,16 @@ class MDSettings:
     max_temperature_factor: float = 3.0
     min_distance_A: float = 0.5
     max_energy_jump_eV_atom: float = 1.0
+    # Run length (ionscreen.batchmd, "Run length"): 'fixed' runs n_steps; 'converged' advances in
+    # segments of segment_ps and, from min_ps on, stops once the label stage's kinisi D has a 95 %
+    # interval of relative half-width <= target_rel_error (n_steps is then the maximum length).
+    stop: str = "converged"
+    segment_ps: float = 2.5
+    min_ps: float = 5.0
+    target_rel_error: float = 0.25
+    # Temperature ladder: a material's temperatures run from the highest down; below a temperature
+    # where the run ended not diffusive at its full length, runs are skipped (D only falls as T falls).
+    ladder: bool = True
     # Batched engine (ionscreen.batchmd): neither changes a trajectory beyond float32 rounding.
     skin_A: float = 1.0  # Verlet-list skin: pairs within cutoff + skin, rebuilt after a move of skin / 2
     batch_atoms: int = 8192  # the workflow groups runs into one job up to this many atoms (GPU memory)
@@ -88,6 +99,16 @@ class MDSettings:
             raise MDError(f"need n_steps >= interval >= 1 (got {self.n_steps}, {self.interval})")
         if self.temperature_K <= 0 or self.timestep_fs <= 0:
             raise MDError("temperature and time step must be positive")
+        self.stop = self.stop.strip().lower()
+        if self.stop not in STOP_RULES:
+            raise MDError(f"unknown md.stop {self.stop!r}; use one of {STOP_RULES}")
+        if self.stop == "converged" and not (self.segment_ps > 0 and self.target_rel_error > 0 and self.min_ps >= 0):
+            raise MDError("md.stop converged needs segment_ps > 0, target_rel_error > 0 and min_ps >= 0")
+
+    @property
+    def checks_labels(self) -> bool:
+        """Whether a run computes its label while it runs (stop rule) or at its end (ladder)."""
+        return self.stop == "converged" or self.ladder
 
 
 def _integrator(atoms: Atoms, s: MDSettings) -> Any:
@@ -308,9 +329,13 @@ def run_md(
 
 
 def run_row(material_id: str, s: MDSettings, *, status: str, reason: str, n_atoms: int, n_steps: int,
-            n_frames: int, wall_s: float, device: str, resumed_at_frame: int, trajectory_path: str) -> dict[str, Any]:
-    """One ``md_runs`` row (wall_s in s; steps_per_s over the whole wall time)."""
+            n_frames: int, wall_s: float, device: str, resumed_at_frame: int, trajectory_path: str,
+            stop_reason: str = "", diffusive: bool | None = None, rel_error: float = float("nan")) -> dict[str, Any]:
+    """One ``md_runs`` row (wall_s in s; steps_per_s over the whole wall time; ``rel_error``: the
+    relative half-width of D's 95 % interval where the run stopped)."""
     return {
+        "stop_reason": stop_reason or ("fixed" if status == "ok" else status),
+        "length_ps": n_steps * s.timestep_fs / 1000.0, "diffusive": diffusive, "D_rel_error": rel_error,
         "material_id": material_id, "temperature_K": float(s.temperature_K), "status": status,
         "reason": reason, "n_atoms": n_atoms, "n_steps": n_steps, "n_frames": n_frames,
         "timestep_fs": s.timestep_fs, "interval_steps": s.interval, "wall_s": wall_s,
