@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ionscreen.batchmd import stop_here
 from ionscreen.labels import LabelSettings, label_or_failed
 from ionscreen.md import MDSettings
 from ionscreen.trajectory import Trajectory, read_trajectory
@@ -58,20 +59,21 @@ def replay_run(traj: Trajectory, md: MDSettings, label: LabelSettings) -> dict:
     """Where the stop rule stops one trajectory, and the labels there and at full length."""
     full = label_or_failed(traj, label)
     length = traj.duration_ps
-    t, stop, row = md.min_ps, length, full
+    t, stop, row, previous = md.min_ps, length, full, None
     while t < length - 1e-9:
         r = label_or_failed(_cut(traj, t), label)
         d, lo, hi = _interval(r)
-        if math.isfinite(d) and d > 0 and (hi - lo) / 2 / d <= md.target_rel_error:
+        if stop_here(d, lo, hi, previous, md.target_rel_error):
             stop, row = t, r
             break
+        previous = (d, lo, hi)
         t += md.segment_ps
     return {"full": full, "stopped": row, "stop_ps": stop, "length_ps": length}
 
 
 def replay_material(name: str, trajs: dict[float, Trajectory], md: MDSettings, label: LabelSettings,
                     truth: dict[float, float] | None = None) -> list[dict]:
-    out, skip = [], ""
+    out, skip, skip_bound = [], "", math.inf
     for temp in sorted(trajs, reverse=True):
         traj = trajs[temp]
         rec = {"material": name, "T": temp, "length_ps": traj.duration_ps, "D_true": (truth or {}).get(temp, math.nan)}
@@ -146,8 +148,9 @@ def main() -> None:
     print(f"full-length D inside the stopped run's 95 % interval: {sum(bool(r['inside']) for r in judged)} of "
           f"{len(judged)} diffusive runs ({np.mean([bool(r['inside']) for r in judged]):.0%}); of the "
           f"{len(early)} stopped early: {sum(bool(r['inside']) for r in early)}")
-    holds = [r["bound_holds"] for r in skipped]
-    print(f"skipped runs whose full-length D (where diffusive) lies below the bound from above: {sum(holds)} of {len(holds)}")
+    diffusive_skipped = [r for r in skipped if math.isfinite(r["D_full"])]
+    print(f"skipped runs: {len(diffusive_skipped)} of {len(skipped)} diffusive at full length, "
+          f"{sum(r['bound_holds'] for r in diffusive_skipped)} of them with D below the bound from the run above")
     print(f"({time.perf_counter() - t0:.0f} s)")
 
 

@@ -289,3 +289,15 @@ def test_ladder_skips_below_a_caged_run_and_runs_below_a_diffusive_one(tmp_path)
     both = run_ladder([("caged", _atoms((2, 1, 1)))], [800.0, 1200.0], replace(s, ladder=False), out, Einstein(),
                       progress=False)
     assert [r["status"] for r in both] == ["ok", "ok"]  # without the ladder every temperature runs
+
+
+def test_stop_rule_needs_two_agreeing_checks_within_the_target():
+    from ionscreen.batchmd import stop_here
+
+    nan = (float("nan"),) * 3
+    assert stop_here(1.0, 0.8, 1.2, (1.05, 0.82, 1.28), 0.25)  # +-20 % twice, each D in the other's interval
+    assert not stop_here(1.0, 0.8, 1.2, None, 0.25)  # the first check never stops a run
+    assert not stop_here(1.0, 0.8, 1.2, nan, 0.25)  # not diffusive at the check before
+    assert not stop_here(1.0, 0.8, 1.2, (1.0, 0.5, 1.5), 0.25)  # +-50 % before
+    assert not stop_here(1.0, 0.6, 1.4, (1.0, 0.8, 1.2), 0.25)  # +-40 % now
+    assert not stop_here(1.0, 0.9, 1.1, (1.3, 1.2, 1.4), 0.25)  # narrow twice, but they disagree

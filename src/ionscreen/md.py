@@ -66,7 +66,8 @@ class MDSettings:
     max_energy_jump_eV_atom: float = 1.0
     # Run length (ionscreen.batchmd, "Run length"): 'fixed' runs n_steps; 'converged' advances in
     # segments of segment_ps and, from min_ps on, stops once the label stage's kinisi D has a 95 %
-    # interval of relative half-width <= target_rel_error (n_steps is then the maximum length).
+    # interval of relative half-width <= target_rel_error at two consecutive checks that agree
+    # (batchmd.stop_here; n_steps is then the maximum length).
     stop: str = "converged"
     segment_ps: float = 2.5
     min_ps: float = 5.0
