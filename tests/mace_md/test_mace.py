@@ -150,7 +150,7 @@ def test_workflow_md_rule_runs_mace(tmp_path, tiny):
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = schema.read_table(tmp_path / "results-mace/md/runs.parquet", "md_runs").iloc[0]
     assert run["status"] == "ok" and run["mlip"] == str(tiny)
-    target = tmp_path / "results-mace/md/batches/00000/Li3N/1000K.parquet"  # the batched engine drives MACE too
+    target = tmp_path / "results-mace/md/batches/1000K-00000/Li3N/1000K.parquet"  # the batched engine drives MACE too
     traj = schema.read_table(target, "trajectory")
     assert len(traj) == 21 and schema.read_provenance(target)["mlip"] == str(tiny)
     prepared = schema.read_table(tmp_path / "results-mace/structures/prepared/Li3N.parquet", "structures")
