@@ -47,3 +47,21 @@ def test_every_key_is_documented():
                 assert "default" in sub or key in ("path", "paths", "type"), f"{where}.{key} has no default"
 
     walk(SCHEMA, "config")
+
+
+def test_every_key_is_described_where_it_is_declared():
+    from ionscreen.configdoc import leaves
+
+    keys = dict(leaves(SCHEMA))
+    assert len(keys) >= 80 and "md.batch_atoms" in keys and "embed.trajectory.mode" in keys
+    missing = [k for k, spec in keys.items() if not str(spec.get("description", "")).strip()]
+    assert not missing, f"config keys without a description in config/config.schema.yaml: {missing}"
+
+
+def test_configuration_page_is_generated_from_the_schema():
+    from ionscreen.configdoc import markdown
+
+    page = (REPO / "docs/configuration.md").read_text()
+    assert page == markdown(SCHEMA), ("docs/configuration.md is stale: python -m ionscreen.configdoc "
+                                      "config/config.schema.yaml > docs/configuration.md")
+    assert "| `md.stop` | string: `fixed`, `converged` | `\"converged\"` |" in page
