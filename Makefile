@@ -46,7 +46,7 @@ screen: $(STAMP)
 	$(BIN)/snakemake --cores 8 screen_candidates
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests workflow_scripts benchmarks
+	$(MAKE) lint
 	$(BIN)/python -m pytest
 	$(MAKE) test-mace
 
@@ -70,8 +70,12 @@ test-mace: $(MACE_STAMP)
 test-slurm: $(STAMP)
 	bash .ci/test-slurm
 
+# ruff for the package, and what Snakemake users lint a workflow with: snakemake --lint (rules,
+# paths, logs) and snakefmt --check (formatting; line length in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow_scripts benchmarks
+	$(BIN)/snakemake --lint -s Snakefile --configfile .test/config.yaml > /dev/null
+	$(BIN)/snakefmt --check Snakefile rules/
 
 clean-results:
 	rm -rf results .snakemake

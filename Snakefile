@@ -38,7 +38,8 @@ rule screen_candidates:
 
 
 rule default:
+    default_target: True
     """What a bare `snakemake` builds: the rule named by config default_target (screen_candidates)."""
     input:
-        getattr(rules, config["default_target"]).output or getattr(rules, config["default_target"]).input,
-    default_target: True
+        getattr(rules, config["default_target"]).output
+        or getattr(rules, config["default_target"]).input,

@@ -18,8 +18,13 @@ MAIN_PROCESS = not (workflow.remote_exec or workflow.subprocess_exec)
 # every job, and each per-material job depends only on its own material's files.
 TRAIN = material_files(config["train_sources"], workflow.basedir, fetch=MAIN_PROCESS)
 CANDIDATES = material_files(config["candidate_sources"], workflow.basedir, fetch=MAIN_PROCESS)
-SHARDS = assign_shards(CANDIDATES, config["screen"]["shard_size"], f"{R}/screening/shards.json",
-                       update=MAIN_PROCESS, write=not getattr(workflow.output_settings, "dryrun", False))  # a dry run writes nothing
+SHARDS = assign_shards(
+    CANDIDATES,
+    config["screen"]["shard_size"],
+    f"{R}/screening/shards.json",
+    update=MAIN_PROCESS,
+    write=not getattr(workflow.output_settings, "dryrun", False),
+)  # a dry run writes nothing
 TEMPS = [int(t) if float(t).is_integer() else t for t in config["md"]["temperatures_K"]]
 
 # Where the training data come from: md (this workflow's MD), obelix (measured sigma), liflow (an
@@ -37,9 +42,14 @@ MD_RUNS_PER_BATCH = max(1, int(config["md"]["batch_atoms"]) // int(config["prepa
 MD_BATCHES = {
     f"{t}K-{k}": runs
     for t in (TEMPS if RUN_MD else [])
-    for k, runs in assign_shards([f"{m}/{t}K" for m in TRAIN], MD_RUNS_PER_BATCH, f"{R}/md/batches-{t}K.json",
-                                 update=MAIN_PROCESS, write=not getattr(workflow.output_settings, "dryrun", False),
-                                 regroup=False).items()
+    for k, runs in assign_shards(
+        [f"{m}/{t}K" for m in TRAIN],
+        MD_RUNS_PER_BATCH,
+        f"{R}/md/batches-{t}K.json",
+        update=MAIN_PROCESS,
+        write=not getattr(workflow.output_settings, "dryrun", False),
+        regroup=False,
+    ).items()
 }
 MD_BATCH_OF = {run: b for b, runs in MD_BATCHES.items() for run in runs}
 # The temperature ladder (md.ladder): a batch below the highest temperature waits for its
@@ -102,9 +112,14 @@ def training_prepare_settings():
 
 def candidate_prepare_settings():
     """Candidates are embedded, not simulated (ionscreen.structures.candidate_settings, which
-    `ionscreen predict` uses too): no supercell, the screening atom budget, the ordering fallback."""
+    `ionscreen predict` uses too): no supercell, the screening atom budget, the ordering fallback.
+    """
     settings = candidate_settings(
-        **{k: v for k, v in config["prepare"].items() if k not in ("min_width_A", "max_atoms", "relax_steps")},
+        **{
+            k: v
+            for k, v in config["prepare"].items()
+            if k not in ("min_width_A", "max_atoms", "relax_steps")
+        },
         mlip=config["embed"]["model"],  # candidates are embedded (and relaxed) with SevenNet
         device=config["mlip"]["device"],
         max_atoms=config["screen"]["max_atoms"],
@@ -153,11 +168,23 @@ def md_label_settings():
 
 def batch_runs(wildcards):
     """[[material, temperature K]] of one MD batch."""
-    return [[run.split("/")[0], float(run.split("/")[1][:-1])] for run in MD_BATCHES[wildcards.batch]]
+    return [
+        [run_material(run), float(TEMP_OF[Path(run).name])] for run in MD_BATCHES[wildcards.batch]
+    ]
 
 
 def batch_structures(wildcards):
-    return sorted({f"{R}/structures/prepared/{run.split('/')[0]}.parquet" for run in MD_BATCHES[wildcards.batch]})
+    return sorted(
+        {
+            f"{R}/structures/prepared/{run_material(run)}.parquet"
+            for run in MD_BATCHES[wildcards.batch]
+        }
+    )
+
+
+def run_material(run):
+    """The material of a run "<material>/<T>K"."""
+    return Path(run).parts[0]
 
 
 def batch_temperature_above(batch):
@@ -172,7 +199,9 @@ def batch_above(wildcards):
     t = batch_temperature_above(wildcards.batch)
     if t is None:
         return []
-    return sorted({md_run_batch_dir(f"{run.split('/')[0]}/{t}K") for run in MD_BATCHES[wildcards.batch]})
+    return sorted(
+        {md_run_batch_dir(f"{run_material(run)}/{t}K") for run in MD_BATCHES[wildcards.batch]}
+    )
 
 
 def batch_above_runs(wildcards):
@@ -180,7 +209,10 @@ def batch_above_runs(wildcards):
     t = batch_temperature_above(wildcards.batch)
     if t is None:
         return {}
-    return {run.split("/")[0]: md_run_file(run.split("/")[0], t, ".run.parquet") for run in MD_BATCHES[wildcards.batch]}
+    return {
+        run_material(run): md_run_file(run_material(run), t, ".run.parquet")
+        for run in MD_BATCHES[wildcards.batch]
+    }
 
 
 def md_batch_dir(batch):
@@ -191,7 +223,11 @@ def md_run_batch_dir(run):
     """The folder of the batch that runs ``run`` ("<material>/<T>K"). Snakemake also tries the
     per-material rules on paths that are not materials (labels/labels.parquet): those get a folder
     no rule makes, so the candidate job is dropped quietly."""
-    return md_batch_dir(MD_BATCH_OF[run]) if run in MD_BATCH_OF else f"{R}/md/no-batch/{run.split('/')[0]}"
+    return (
+        md_batch_dir(MD_BATCH_OF[run])
+        if run in MD_BATCH_OF
+        else f"{R}/md/no-batch/{run_material(run)}"
+    )
 
 
 def md_run_file(material, temperature, suffix=".parquet"):
@@ -224,22 +260,26 @@ def material_trajectories(wildcards):
 
 
 def embed_settings():
-    return canonical({
-        "layer": config["embed"]["layer"],
-        "variant": config["embed"]["variant"],
-        "frame": config["embed"]["frame"],
-        "batch_atoms": config["embed"]["batch_atoms"],
-        "model": config["embed"]["model"],
-        "device": config["mlip"]["device"],
-    })
+    return canonical(
+        {
+            "layer": config["embed"]["layer"],
+            "variant": config["embed"]["variant"],
+            "frame": config["embed"]["frame"],
+            "batch_atoms": config["embed"]["batch_atoms"],
+            "model": config["embed"]["model"],
+            "device": config["mlip"]["device"],
+        }
+    )
 
 
 def trajectory_embed_settings():
-    return canonical({
-        "weights_dir": config["embed"]["trajectory"]["moment_weights"],
-        "mode": config["embed"]["trajectory"]["mode"],
-        "specie": config["label"]["specie"],
-    })
+    return canonical(
+        {
+            "weights_dir": config["embed"]["trajectory"]["moment_weights"],
+            "mode": config["embed"]["trajectory"]["mode"],
+            "specie": config["label"]["specie"],
+        }
+    )
 
 
 def fourier_embed_settings():
@@ -250,12 +290,19 @@ def fourier_embed_settings():
 
 
 USE_TRAJECTORIES = (  # the MD labels (own or ingested) come with trajectories; AML uses them
-    TRAIN_LABELS in ("md", "liflow") and config["train"]["aml"] and not config["train"]["transfer_from"]
+    TRAIN_LABELS in ("md", "liflow")
+    and config["train"]["aml"]
+    and not config["train"]["transfer_from"]
 )
 OBELIX_DIR = Path(workflow.basedir) / config["train"]["obelix_dir"]
-TRAIN_SETTINGS = canonical({k: v for k, v in config["train"].items() if k not in ("labels", "obelix_dir")})
+TRAIN_SETTINGS = canonical(
+    {k: v for k, v in config["train"].items() if k not in ("labels", "obelix_dir")}
+)
 EVALUATE_SETTINGS = canonical(config["evaluate"])
-TRAINSET = {name: f"{R}/trainset/{name}.parquet" for name in ("labels", "structures", "embeddings", "trajectory_embeddings")}
+TRAINSET = {
+    name: f"{R}/trainset/{name}.parquet"
+    for name in ("labels", "structures", "embeddings", "trajectory_embeddings")
+}
 
 
 def trainset_sources(wildcards):
@@ -270,7 +317,11 @@ def trainset_sources(wildcards):
             d["trajectories"] = rules.embed_ingested_trajectories.output[0]
         return d
     d = {
-        "labels": rules.obelix_labels.output[0] if TRAIN_LABELS == "obelix" else rules.collect_labels.output.labels,
+        "labels": (
+            rules.obelix_labels.output[0]
+            if TRAIN_LABELS == "obelix"
+            else rules.collect_labels.output.labels
+        ),
         "structures": rules.collect_structures.output.structures,
         "embeddings": rules.collect_embeddings.output.embeddings,
     }
@@ -285,17 +336,25 @@ def trainset_tables(wildcards):
 
 def ablation_inputs(wildcards):
     if not USE_TRAJECTORIES:
-        raise WorkflowError("ablations compare ways of using MD trajectories: they need train.labels md or liflow "
-                            "and train.aml true")
+        raise WorkflowError(
+            "ablations compare ways of using MD trajectories: they need train.labels md or liflow "
+            "and train.aml true"
+        )
     d = dict(TRAINSET)
-    if config["embed"]["trajectory"]["moment_weights"] and TRAIN_LABELS == "md":  # MOMENT configured: compare with Fourier-only
+    if (
+        config["embed"]["trajectory"]["moment_weights"] and TRAIN_LABELS == "md"
+    ):  # MOMENT configured: compare with Fourier-only
         d["fourier"] = rules.collect_fourier_trajectory_embeddings.output.embeddings
     return d
 
 
 def embedding_meta():
-    return {"model": config["embed"]["model"], "layer": config["embed"]["layer"], "variant": config["embed"]["variant"],
-            "frame": config["embed"]["frame"]}
+    return {
+        "model": config["embed"]["model"],
+        "layer": config["embed"]["layer"],
+        "variant": config["embed"]["variant"],
+        "frame": config["embed"]["frame"],
+    }
 
 
 def report_inputs(wildcards):

@@ -8,21 +8,21 @@ rule embed_structure:
         structures=f"{R}/structures/prepared/{{material}}.parquet",
     output:
         f"{R}/embeddings/structures/{{material}}.parquet",
-    params:
-        settings=embed_settings(),
-        stage_version=STAGE_VERSIONS["embed"],
-    threads: config["embed"]["threads"]
-    resources:
-        mem_mb=4000,
-        runtime=30,
-        gpu=0,
-        mlip_jobs=MLIP_SLOT,
     log:
         log_path("embed", "embed_{material}"),
     benchmark:
         bench_path("embed", "embed_{material}")
     conda:
         "../envs/embed.yaml"
+    threads: config["embed"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=0,
+        mlip_jobs=MLIP_SLOT,
+    params:
+        settings=embed_settings(),
+        stage_version=STAGE_VERSIONS["embed"],
     script:
         "../workflow_scripts/embed.py"
 
@@ -33,14 +33,14 @@ rule collect_embeddings:
         embeddings=per_material(f"{R}/embeddings/structures/{{material}}.parquet"),
     output:
         embeddings=f"{R}/embeddings/structures.parquet",
-    params:
-        tables={"embeddings": "embeddings"},
     log:
         log_path("embed", "collect_embeddings"),
     benchmark:
         bench_path("embed", "collect_embeddings")
     conda:
         "../envs/embed.yaml"
+    params:
+        tables={"embeddings": "embeddings"},
     script:
         "../workflow_scripts/collect.py"
 
@@ -50,15 +50,15 @@ use rule embed_structure as embed_candidates with:
         structures=f"{R}/screening/shards/{{shard}}/candidates.parquet",
     output:
         f"{R}/screening/shards/{{shard}}/embeddings.parquet",
+    log:
+        log_path("embed", "embed_candidates_{shard}"),
+    benchmark:
+        bench_path("embed", "embed_candidates_{shard}")
     resources:
         mem_mb=4000,
         runtime=60,
         gpu=0,
         mlip_jobs=MLIP_SLOT,
-    log:
-        log_path("embed", "embed_candidates_{shard}"),
-    benchmark:
-        bench_path("embed", "embed_candidates_{shard}")
 
 
 rule embed_trajectories:
@@ -67,21 +67,21 @@ rule embed_trajectories:
         batches=material_md_batches,
     output:
         f"{R}/embeddings/trajectories/{{material}}.parquet",
-    params:
-        trajectories=material_trajectories,
-        settings=trajectory_embed_settings(),
-        stage_version=STAGE_VERSIONS["trajembed"],
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=30,
-        gpu=0,
     log:
         log_path("embed", "trajectories_{material}"),
     benchmark:
         bench_path("embed", "trajectories_{material}")
     conda:
         "../envs/embed.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+        gpu=0,
+    params:
+        trajectories=material_trajectories,
+        settings=trajectory_embed_settings(),
+        stage_version=STAGE_VERSIONS["trajembed"],
     script:
         "../workflow_scripts/embed_trajectories.py"
 
@@ -92,14 +92,14 @@ rule collect_trajectory_embeddings:
         embeddings=per_material(f"{R}/embeddings/trajectories/{{material}}.parquet"),
     output:
         embeddings=f"{R}/embeddings/trajectories.parquet",
-    params:
-        tables={"embeddings": "trajectory_embeddings"},
     log:
         log_path("embed", "collect_trajectory_embeddings"),
     benchmark:
         bench_path("embed", "collect_trajectory_embeddings")
     conda:
         "../envs/embed.yaml"
+    params:
+        tables={"embeddings": "trajectory_embeddings"},
     script:
         "../workflow_scripts/collect.py"
 
@@ -107,13 +107,13 @@ rule collect_trajectory_embeddings:
 use rule embed_trajectories as embed_trajectories_fourier with:
     output:
         f"{R}/embeddings/trajectories_fourier/{{material}}.parquet",
-    params:
-        settings=fourier_embed_settings(),
-        stage_version=STAGE_VERSIONS["trajembed"],
     log:
         log_path("embed", "trajectories_fourier_{material}"),
     benchmark:
         bench_path("embed", "trajectories_fourier_{material}")
+    params:
+        settings=fourier_embed_settings(),
+        stage_version=STAGE_VERSIONS["trajembed"],
 
 
 use rule collect_trajectory_embeddings as collect_fourier_trajectory_embeddings with:

@@ -10,22 +10,22 @@ rule prepare_structure:
     output:
         structures=f"{R}/structures/prepared/{{material}}.parquet",
         rejected=f"{R}/structures/rejected/{{material}}.parquet",
-    params:
-        files=training_file_map,
-        settings=training_prepare_settings(),
-        stage="fetch",
-        stage_version=STAGE_VERSIONS["prepare"],
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=30,
-        mlip_jobs=MLIP_SLOT,
     log:
         log_path("fetch", "prepare_{material}"),
     benchmark:
         bench_path("fetch", "prepare_{material}")
     conda:
         PREPARE_ENV
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+        mlip_jobs=MLIP_SLOT,
+    params:
+        files=training_file_map,
+        settings=training_prepare_settings(),
+        stage="fetch",
+        stage_version=STAGE_VERSIONS["prepare"],
     script:
         "../workflow_scripts/prepare_structures.py"
 
@@ -38,14 +38,14 @@ rule collect_structures:
     output:
         structures=f"{R}/structures/structures.parquet",
         rejected=f"{R}/structures/rejected.parquet",
-    params:
-        tables={"structures": "structures", "rejected": "rejected"},
     log:
         log_path("fetch", "collect_structures"),
     benchmark:
         bench_path("fetch", "collect_structures")
     conda:
         "../envs/fetch.yaml"
+    params:
+        tables={"structures": "structures", "rejected": "rejected"},
     script:
         "../workflow_scripts/collect.py"
 
@@ -57,21 +57,21 @@ rule prepare_candidates:
     output:
         structures=f"{R}/screening/shards/{{shard}}/candidates.parquet",
         rejected=f"{R}/screening/shards/{{shard}}/rejected.parquet",
-    params:
-        files=shard_file_map,
-        settings=candidate_prepare_settings(),
-        stage="screen",
-        stage_version=STAGE_VERSIONS["prepare"],
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
-        mlip_jobs=MLIP_SLOT,
     log:
         log_path("fetch", "prepare_candidates_{shard}"),
     benchmark:
         bench_path("fetch", "prepare_candidates_{shard}")
     conda:
         "../envs/fetch.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        mlip_jobs=MLIP_SLOT,
+    params:
+        files=shard_file_map,
+        settings=candidate_prepare_settings(),
+        stage="screen",
+        stage_version=STAGE_VERSIONS["prepare"],
     script:
         "../workflow_scripts/prepare_structures.py"

@@ -12,22 +12,22 @@ rule ingest_liflow:
     output:
         structures=f"{INGEST}/structures.parquet",
         labels=f"{INGEST}/labels.parquet",
-    params:
-        data_dir=LIFLOW_DIR,
-        settings=ingest_label_settings(),
-        timestep_fs=config["liflow"]["timestep_fs"],
-        interval=config["liflow"]["interval"],
-        stage_version=STAGE_VERSIONS["label"],
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=720,
     log:
         log_path("ingest", "ingest_liflow"),
     benchmark:
         bench_path("ingest", "ingest_liflow")
     conda:
         "../envs/label.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=720,
+    params:
+        data_dir=LIFLOW_DIR,
+        settings=ingest_label_settings(),
+        timestep_fs=config["liflow"]["timestep_fs"],
+        interval=config["liflow"]["interval"],
+        stage_version=STAGE_VERSIONS["label"],
     script:
         "../workflow_scripts/ingest_liflow.py"
 
@@ -49,21 +49,21 @@ rule embed_ingested_trajectories:
         labels=rules.ingest_liflow.output.labels,
     output:
         f"{R}/embeddings/ingested_trajectories.parquet",
-    params:
-        stage_version=STAGE_VERSIONS["trajembed"],
-        trajectories=f"{INGEST}/trajectories",
-        settings=trajectory_embed_settings(),
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=240,
-        gpu=0,
     log:
         log_path("embed", "embed_ingested_trajectories"),
     benchmark:
         bench_path("embed", "embed_ingested_trajectories")
     conda:
         "../envs/embed.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=0,
+    params:
+        stage_version=STAGE_VERSIONS["trajembed"],
+        trajectories=f"{INGEST}/trajectories",
+        settings=trajectory_embed_settings(),
     script:
         "../workflow_scripts/embed_ingested_trajectories.py"
 
@@ -77,19 +77,19 @@ rule paper_table:
     output:
         table=report(f"{R}/train/paper_table.parquet", category="Model"),
         markdown=f"{R}/train/paper_table.md",
-    params:
-        device=config["mlip"]["device"],
-        batch_atoms=config["embed"]["batch_atoms"],
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=60,
-        gpu=0,
     log:
         log_path("train", "paper_table"),
     benchmark:
         bench_path("train", "paper_table")
     conda:
         "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=60,
+        gpu=0,
+    params:
+        device=config["mlip"]["device"],
+        batch_atoms=config["embed"]["batch_atoms"],
     script:
         "../workflow_scripts/paper_table.py"

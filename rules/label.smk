@@ -10,20 +10,20 @@ rule label:
         labels=f"{R}/labels/{{material}}.parquet",
         arrhenius=f"{R}/labels/{{material}}.arrhenius.parquet",
         msd=f"{R}/labels/{{material}}.msd.json",
-    params:
-        trajectories=material_trajectories,
-        settings=label_settings(),
-        stage_version=STAGE_VERSIONS["label"],
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=30,
     log:
         log_path("label", "{material}"),
     benchmark:
         bench_path("label", "{material}")
     conda:
         "../envs/label.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        trajectories=material_trajectories,
+        settings=label_settings(),
+        stage_version=STAGE_VERSIONS["label"],
     script:
         "../workflow_scripts/label.py"
 

@@ -11,6 +11,18 @@ rule md:
         above=batch_above,
     output:
         runs=directory(f"{R}/md/batches/{{batch}}"),
+    log:
+        log_path("md", "batch_{batch}"),
+    benchmark:
+        bench_path("md", "batch_{batch}")
+    conda:
+        MD_ENV
+    threads: config["md"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=720,
+        gpu=0,
+        mlip_jobs=MLIP_SLOT,
     params:
         runs=batch_runs,
         above=batch_above_runs,
@@ -19,18 +31,6 @@ rule md:
         engine=md_engine_settings(),
         resume=f"{R}/md/resume",
         stage_version=STAGE_VERSIONS["md"],
-    threads: config["md"]["threads"]
-    resources:
-        mem_mb=4000,
-        runtime=720,
-        gpu=0,
-        mlip_jobs=MLIP_SLOT,
-    log:
-        log_path("md", "batch_{batch}"),
-    benchmark:
-        bench_path("md", "batch_{batch}")
-    conda:
-        MD_ENV
     script:
         "../workflow_scripts/md.py"
 
@@ -41,13 +41,13 @@ rule collect_md_runs:
         batches=all_md_batches(),
     output:
         runs=f"{R}/md/runs.parquet",
-    params:
-        files=all_md_run_files(),
     log:
         log_path("md", "collect_md_runs"),
     benchmark:
         bench_path("md", "collect_md_runs")
     conda:
         MD_ENV
+    params:
+        files=all_md_run_files(),
     script:
         "../workflow_scripts/collect_md_runs.py"

@@ -10,21 +10,21 @@ rule predict:
         embeddings=f"{R}/screening/shards/{{shard}}/embeddings.parquet",
     output:
         predictions=f"{R}/screening/shards/{{shard}}/predictions.parquet",
-    params:
-        temperatures=config["screen"]["temperatures_K"],
-        rank_temperature=config["screen"]["rank_temperature_K"],
-        room_temperature_model=config["screen"]["room_temperature_model"],
-        stage_version=STAGE_VERSIONS["predict"],
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=30,
     log:
         log_path("screen", "predict_{shard}"),
     benchmark:
         bench_path("screen", "predict_{shard}")
     conda:
         "../envs/screen.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=30,
+    params:
+        temperatures=config["screen"]["temperatures_K"],
+        rank_temperature=config["screen"]["rank_temperature_K"],
+        room_temperature_model=config["screen"]["room_temperature_model"],
+        stage_version=STAGE_VERSIONS["predict"],
     script:
         "../workflow_scripts/predict.py"
 
@@ -40,16 +40,16 @@ rule rank:
         ranking=f"{R}/screening/ranking.parquet",
         structures=f"{R}/screening/candidates.parquet",
         rejected=f"{R}/screening/rejected.parquet",
-    params:
-        rank_temperature=config["screen"]["rank_temperature_K"],
-        rank_by=config["screen"]["rank_by"],
-        room_temperature_model=config["screen"]["room_temperature_model"],
     log:
         log_path("screen", "rank"),
     benchmark:
         bench_path("screen", "rank")
     conda:
         "../envs/screen.yaml"
+    params:
+        rank_temperature=config["screen"]["rank_temperature_K"],
+        rank_by=config["screen"]["rank_by"],
+        room_temperature_model=config["screen"]["room_temperature_model"],
     script:
         "../workflow_scripts/rank.py"
 
@@ -60,13 +60,13 @@ rule report:
         unpack(report_inputs),
     output:
         html=report(f"{R}/screening/report.html", category="Screening"),
-    params:
-        top_k=config["screen"]["top_k"],
     log:
         log_path("screen", "report"),
     benchmark:
         bench_path("screen", "report")
     conda:
         "../envs/screen.yaml"
+    params:
+        top_k=config["screen"]["top_k"],
     script:
         "../workflow_scripts/report.py"

@@ -10,14 +10,14 @@ rule obelix_labels:
         csv=f"{OBELIX_DIR}/train.csv",
     output:
         f"{R}/external/obelix_labels.parquet",
-    params:
-        folder=OBELIX_DIR,
     log:
         log_path("train", "obelix_labels"),
     benchmark:
         bench_path("train", "obelix_labels")
     conda:
         "../envs/train.yaml"
+    params:
+        folder=OBELIX_DIR,
     script:
         "../workflow_scripts/obelix_labels.py"
 
@@ -28,15 +28,15 @@ rule trainset:
         unpack(trainset_sources),
     output:
         **TRAINSET,
-    params:
-        source=TRAIN_LABELS,
-        stage_version=STAGE_VERSIONS["trainset"],
     log:
         log_path("train", "trainset"),
     benchmark:
         bench_path("train", "trainset")
     conda:
         "../envs/train.yaml"
+    params:
+        source=TRAIN_LABELS,
+        stage_version=STAGE_VERSIONS["trainset"],
     script:
         "../workflow_scripts/trainset.py"
 
@@ -50,21 +50,21 @@ rule train:
         model_json=f"{R}/model/model.json",
         metrics=report(f"{R}/train/metrics.parquet", category="Model"),
         predictions=f"{R}/train/predictions.parquet",
-    params:
-        settings=TRAIN_SETTINGS,
-        stage_version=STAGE_VERSIONS["train"],
-        embedding=embedding_meta(),
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=120,
-        gpu=0,
     log:
         log_path("train", "train"),
     benchmark:
         bench_path("train", "train")
     conda:
         "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=0,
+    params:
+        settings=TRAIN_SETTINGS,
+        stage_version=STAGE_VERSIONS["train"],
+        embedding=embedding_meta(),
     script:
         "../workflow_scripts/train.py"
 
@@ -75,20 +75,20 @@ rule ablations:
         unpack(ablation_inputs),
     output:
         report(f"{R}/train/ablations.parquet", category="Model"),
-    params:
-        settings=TRAIN_SETTINGS,
-        stage_version=STAGE_VERSIONS["train"],
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=600,
-        gpu=0,
     log:
         log_path("train", "ablations"),
     benchmark:
         bench_path("train", "ablations")
     conda:
         "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=600,
+        gpu=0,
+    params:
+        settings=TRAIN_SETTINGS,
+        stage_version=STAGE_VERSIONS["train"],
     script:
         "../workflow_scripts/ablations.py"
 
@@ -99,20 +99,20 @@ rule cross_validate:
         unpack(trainset_tables),
     output:
         report(f"{R}/train/cross_validation.parquet", category="Model"),
-    params:
-        settings=TRAIN_SETTINGS,
-        stage_version=STAGE_VERSIONS["train"],
-        evaluate=EVALUATE_SETTINGS,
-    threads: 2
-    resources:
-        mem_mb=6000,
-        runtime=600,
-        gpu=0,
     log:
         log_path("train", "cross_validate"),
     benchmark:
         bench_path("train", "cross_validate")
     conda:
         "../envs/train.yaml"
+    threads: 2
+    resources:
+        mem_mb=6000,
+        runtime=600,
+        gpu=0,
+    params:
+        settings=TRAIN_SETTINGS,
+        stage_version=STAGE_VERSIONS["train"],
+        evaluate=EVALUATE_SETTINGS,
     script:
         "../workflow_scripts/cross_validate.py"

@@ -312,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = command("md", help="NVT MD of structures as given (no supercell, no relaxation), all runs in one batch")
     m.add_argument("structure", nargs="+", help="CIF, POSCAR or pymatgen JSON files, or folders of them")
     m.add_argument("--temperature", type=pos_float, nargs="+", required=True, help="thermostat set points, K")
-    m.add_argument("--steps", type=pos_int, required=True, help="MD steps")
+    m.add_argument("--steps", type=pos_int, required=True, help="MD steps of a run (the most a run takes with --stop converged)")
     m.add_argument("--timestep-fs", type=pos_float, default=md.timestep_fs, help="MD time step, fs")
     m.add_argument("--interval", type=pos_int, default=md.interval,
                    help="steps between saved frames (the demo config.yaml uses 5)")
