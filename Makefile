@@ -1,4 +1,4 @@
-# ionscreen: the two commands of the README.
+# ionscreen: the two commands of the README (docs/ has the rest).
 #   make screen  -> creates .venv (pinned) and runs `snakemake --cores 8 screen_candidates`
 #   make test    -> creates .venv if needed and runs the test suite (what CI runs)
 #   make test-mace -> a second venv (.venv-mace) with ionscreen[mace] and no sevenn: MACE MD, labels
@@ -18,7 +18,7 @@ MACE_VENV := .venv-mace
 MACE_STAMP := $(MACE_VENV)/.ionscreen-installed
 SEVENN_STACK := ^(sevenn|e3nn|torch-geometric)==
 
-.PHONY: venv screen test test-mace test-slurm lint clean-results
+.PHONY: venv screen test test-mace test-slurm lint docs clean-results
 
 venv: $(STAMP)
 
@@ -47,6 +47,7 @@ screen: $(STAMP)
 
 test: $(STAMP)
 	$(MAKE) lint
+	$(MAKE) docs
 	$(BIN)/python -m pytest
 	$(MAKE) test-mace
 
@@ -76,6 +77,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow_scripts benchmarks
 	$(BIN)/snakemake --lint -s Snakefile --configfile .test/config.yaml > /dev/null
 	$(BIN)/snakefmt --check Snakefile rules/
+
+# The documentation site (mkdocs.yml, docs/): --strict fails on a broken link or anchor.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict -q
 
 clean-results:
 	rm -rf results .snakemake

@@ -35,11 +35,11 @@ rule screen_candidates:
     input:
         rules.rank.output.ranking,
         rules.report.output.html,
-
-
+# fmt: off
+# (snakefmt 2.1 moves default_target above the docstring, then cannot parse what it wrote)
 rule default:
-    default_target: True
     """What a bare `snakemake` builds: the rule named by config default_target (screen_candidates)."""
     input:
-        getattr(rules, config["default_target"]).output
-        or getattr(rules, config["default_target"]).input,
+        getattr(rules, config["default_target"]).output or getattr(rules, config["default_target"]).input,
+    default_target: True
+# fmt: on

@@ -112,7 +112,7 @@ def _training_embedding(tiny_run):
 
 
 def test_predict_table_sets_each_flag_for_its_reason(tiny_model, tiny_run):
-    """Every flag of the predictions table, each raised by exactly its cause (README "Screening flags")."""
+    """Every flag of the predictions table, each raised by exactly its cause (docs/screen.md, "Screening flags")."""
     from ionscreen.model import load_predictor
     from ionscreen.predict import predict_table
 

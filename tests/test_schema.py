@@ -17,7 +17,7 @@ def _rejected_rows():
 
 
 def test_contract_columns_are_declared():
-    # The README's column lists: a change here is a change of the outside contract.
+    # The column lists of docs/tables.md: a change here is a change of the outside contract.
     contract = {
         "trajectory": ["frame", "time_ps", "temperature_K", "potential_energy_eV", "positions_A"],
         "labels": ["material_id", "temperature_K", "msd_final_A2", "msd_per_time_A2_ps", "D_cm2_s",

@@ -1,4 +1,4 @@
-"""The ``ionscreen`` command line (README "The command line"). Each subcommand calls the same package function
+"""The ``ionscreen`` command line (docs/usage.md, "The command line"). Each subcommand calls the same package function
 as the workflow rule. Exit status 0 on success; otherwise one line saying why."""
 
 from __future__ import annotations

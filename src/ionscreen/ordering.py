@@ -1,4 +1,4 @@
-"""Ordering partial occupancies: the disorder policy (README "Disorder policy"; what was done is
+"""Ordering partial occupancies: the disorder policy (docs/fetch.md, "Disorder policy"; what was done is
 recorded per structure in the ``ordering`` column).
 
 A structure with partial occupancies is expanded to the smallest diagonal supercell (up to ``max_atoms``) in which

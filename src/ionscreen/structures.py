@@ -194,7 +194,7 @@ class PrepareSettings:
     ordering_fallback: bool = False
 
 
-# Candidates are embedded, not simulated: the embedding costs time linear in atoms (README,
+# Candidates are embedded, not simulated: the embedding costs time linear in atoms (docs/benchmarks.md,
 # "Screening cost"), so the prediction budget is far larger than MD's.
 CANDIDATE_MAX_ATOMS = 1000
 
