@@ -42,7 +42,7 @@ import numpy as np
 from ase import Atoms, units
 
 from ionscreen import schema
-from ionscreen.md import MDSettings, ResumeStore, divergence, run_row, settings_key
+from ionscreen.md import LADDER, MDSettings, ResumeStore, divergence, run_row, settings_key
 from ionscreen.potentials import BatchedPotential, System, VerletList
 from ionscreen.trajectory import Trajectory, frame_row, run_meta
 
@@ -333,9 +333,6 @@ def run_batch(specs: list[RunSpec], potential: BatchedPotential, *, label: Any =
         log.info("MD %s %g K: %s, %d steps in %.1f s (%.2f steps/s)", row["material_id"], row["temperature_K"],
                  row["status"], row["n_steps"], row["wall_s"], row["steps_per_s"])
     return rows
-
-
-LADDER = "ladder:"  # how a skipped run's reason starts when the ladder skipped it
 
 
 def ladder_skip(above: dict[str, Any] | None) -> str:

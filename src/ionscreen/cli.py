@@ -239,9 +239,7 @@ def _predict(a: argparse.Namespace) -> int:
 
     if not a.verbose:  # the rejections are printed below, once each
         logging.getLogger("ionscreen.structures").setLevel(logging.ERROR)
-    if roomtemp.resolve(a.model) is not None:  # a shipped room-temperature model (obelix-rt)
-        df, bad = roomtemp.predict_paths(a.model, a.structure, a.temperature, a.out, rejected_out=a.rejected_out)
-    else:
+    if roomtemp.resolve(a.model) is None:  # a workflow model; a room-temperature one (obelix-rt) needs no checks
         if not (Path(a.model) / "model.pt").is_file():
             raise CLIError(f"no model {a.model!r}: give a model folder the train rule wrote (with model.pt, e.g. "
                            f"results/model) or a shipped model: {', '.join(roomtemp.SHIPPED)}")
@@ -252,10 +250,10 @@ def _predict(a: argparse.Namespace) -> int:
             print(f"warning: {', '.join(f'{t:g}' for t in outside)} K lie outside the model's training temperatures "
                   f"({lo:g}-{hi:g} K): those rows are extrapolations, flagged temperature_outside_training",
                   file=sys.stderr)
-        df, bad = predict_paths(a.model, a.structure, a.temperature, a.out, rejected_out=a.rejected_out,
-                                rank_temperature_K=a.rank_temperature, relax_steps=a.relax_steps,
-                                max_atoms=a.max_atoms, device=a.device, threads=a.threads, workers=a.workers,
-                                room_temperature_model=a.room_temperature_model or None)
+    df, bad = predict_paths(a.model, a.structure, a.temperature, a.out, rejected_out=a.rejected_out,
+                            rank_temperature_K=a.rank_temperature, relax_steps=a.relax_steps,
+                            max_atoms=a.max_atoms, device=a.device, threads=a.threads, workers=a.workers,
+                            room_temperature_model=a.room_temperature_model or None)
     for b in bad:
         print(f"rejected {b['material_id']}: {b['reason']}", file=sys.stderr)
     print(f"{df['material_id'].nunique() if len(df) else 0} structures predicted, {len(bad)} rejected -> {a.out}")

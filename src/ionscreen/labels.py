@@ -283,7 +283,7 @@ def bounds_below(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     (status 'bound', not diffusive) from the same material's run above them: D(T) only falls as T
     falls (batchmd.ladder_skip), so the upper limit of D at the nearest higher temperature bounds
     D here; sigma_upper is its Nernst-Einstein value at this temperature."""
-    from ionscreen.batchmd import LADDER
+    from ionscreen.md import LADDER
 
     out = list(rows)
     by_material: dict[str, list[int]] = {}

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Lattice, Structure
 
-from ionscreen.structures import StructureError, neighbor_pairs
+from ionscreen.cells import StructureError, neighbor_pairs
 
 EXACT_ORDERING_ERROR = 0.005  # composition error treated as exact when choosing the supercell
 

@@ -280,7 +280,7 @@ def with_room_temperature(df: pd.DataFrame, rt: pd.DataFrame) -> pd.DataFrame:
 
 
 def predict_paths(
-    model_dir: str | Path,
+    model: str | Path,
     paths: Sequence[str | Path],
     temperatures_K: Sequence[float],
     out: str | Path,
@@ -295,11 +295,22 @@ def predict_paths(
     progress: bool | None = None,
     room_temperature_model: str | None = None,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """``ionscreen predict``: structure files in, ranked predictions out (see ``Screener``); with
-    ``room_temperature_model`` (e.g. ``obelix-rt``) every row also gets that model's 300 K sigma
-    (``RT_COLUMNS``, from the files as given), as the workflow's rows do."""
+    """``ionscreen predict``: structure files in, ranked predictions out, for either kind of model.
+
+    - A room-temperature model (``obelix-rt`` by name, or a folder with ``trees.npz``) predicts
+      log10 sigma at its temperature from descriptors of the files as given (partial occupancies
+      count as fractional atoms; nothing is ordered or relaxed): ``_room_temperature_paths``.
+    - A workflow model folder (``model.pt``) screens them with ``Screener``; with
+      ``room_temperature_model`` (e.g. ``obelix-rt``) every row also gets that model's 300 K sigma
+      (``RT_COLUMNS``, from the files as given), as the workflow's rows do.
+
+    Unreadable files and structures that cannot be predicted go to the rejected rows."""
+    from ionscreen import roomtemp
     from ionscreen.sources import NothingPredicted
 
+    if roomtemp.resolve(model) is not None:
+        return _room_temperature_paths(model, paths, temperatures_K, out, rejected_out=rejected_out)
+    model_dir = model
     screener = Screener(model_dir, device=device, threads=threads, workers=workers, relax_steps=relax_steps,
                         max_atoms=max_atoms)
     df, bad = screener.screen(paths, temperatures_K, rank_temperature_K, progress=progress)
@@ -314,6 +325,34 @@ def predict_paths(
                        inputs=[str(p) for p in paths], embedding=screener.predictor.meta.embedding,
                        settings={"relax_steps": relax_steps, "max_atoms": max_atoms, "device": device},
                        room_temperature_model=room_temperature_model)
+    if rejected_out is not None:
+        schema.write_table(bad, rejected_out, "rejected")
+    return df, bad
+
+
+
+def _room_temperature_paths(model: str | Path, paths: Sequence[str | Path], temperatures_K: Sequence[float],
+                            out: str | Path, *, rejected_out: str | Path | None = None
+                            ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """``predict_paths`` with a room-temperature model: ranked predictions at its temperature."""
+    from ionscreen.roomtemp import RT_COLUMNS, RoomTempModel, rt_columns
+    from ionscreen.sources import NothingPredicted
+
+    rt = RoomTempModel.named(model)
+    temps = {float(t) for t in temperatures_K}
+    if temps != {rt.meta.temperature_K}:
+        raise ValueError(f"{rt.meta.name} predicts room temperature only: use --temperature {rt.meta.temperature_K:g}")
+    rows, bad = rt.file_rows(paths)
+    if not len(rows):
+        raise NothingPredicted(bad)
+    rows["Ea_eV"] = np.nan
+    rows["Ea_kind"], rows["extrapolated_300K"] = None, False
+    rows["prediction_300K"] = rows["prediction"]
+    rows[list(RT_COLUMNS)] = rt_columns(rows)[list(RT_COLUMNS)]
+    df = rank_predictions(rows, rt.meta.temperature_K)
+    schema.write_table(df, out, "predictions", model_dir=str(rt.directory), target=rt.meta.target,
+                       rank_temperature_K=rt.meta.temperature_K, temperatures_K=[rt.meta.temperature_K],
+                       inputs=[str(p) for p in paths])
     if rejected_out is not None:
         schema.write_table(bad, rejected_out, "rejected")
     return df, bad

@@ -747,32 +747,3 @@ def rt_columns(rows: pd.DataFrame) -> pd.DataFrame:
     """``material_id`` and ``RT_COLUMNS`` from room-temperature ``rows`` (``RoomTempModel.rows``)."""
     return pd.DataFrame({"material_id": rows["material_id"], RT_COLUMNS[0]: rows["prediction"],
                          RT_COLUMNS[1]: rows["prediction_std"], RT_COLUMNS[2]: rows["flags"]})
-
-
-def predict_paths(model: str | Path, paths: Sequence[str | Path], temperatures_K: Sequence[float], out: str | Path,
-                  *, rejected_out: str | Path | None = None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """``ionscreen predict --model obelix-rt``: structure files as given (partial occupancies
-    count as fractional atoms; nothing is ordered or relaxed) -> ranked room-temperature predictions.
-    Unreadable files and structures without Li go to the rejected rows."""
-    from ionscreen import schema
-    from ionscreen.predict import rank_predictions
-    from ionscreen.sources import NothingPredicted
-
-    rt = RoomTempModel.named(model)
-    temps = {float(t) for t in temperatures_K}
-    if temps != {rt.meta.temperature_K}:
-        raise ValueError(f"{rt.meta.name} predicts room temperature only: use --temperature {rt.meta.temperature_K:g}")
-    rows, bad = rt.file_rows(paths)
-    if not len(rows):
-        raise NothingPredicted(bad)
-    rows["Ea_eV"] = np.nan
-    rows["Ea_kind"], rows["extrapolated_300K"] = None, False
-    rows["prediction_300K"] = rows["prediction"]
-    rows[list(RT_COLUMNS)] = rt_columns(rows)[list(RT_COLUMNS)]
-    df = rank_predictions(rows, rt.meta.temperature_K)
-    schema.write_table(df, out, "predictions", model_dir=str(rt.directory), target=rt.meta.target,
-                       rank_temperature_K=rt.meta.temperature_K, temperatures_K=[rt.meta.temperature_K],
-                       inputs=[str(p) for p in paths])
-    if rejected_out is not None:
-        schema.write_table(bad, rejected_out, "rejected")
-    return df, bad
