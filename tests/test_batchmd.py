@@ -271,7 +271,7 @@ def test_a_converged_run_stops_early_with_the_label_it_saw(tmp_path):
 
 
 def test_ladder_skips_below_a_caged_run_and_runs_below_a_diffusive_one(tmp_path):
-    from ionscreen.batchmd import ladder_skip, run_ladder
+    from ionscreen.mdstage import ladder_skip, run_ladder
 
     s = lj(n_steps=300, stop="fixed", ladder=True)
     out = lambda mid, t: tmp_path / mid / f"{t:g}K.parquet"  # noqa: E731

@@ -7,8 +7,8 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from ionscreen import schema
-from ionscreen.batchmd import md_batch_job
 from ionscreen.md import MDError, MDSettings, run_md
+from ionscreen.mdstage import md_batch_job
 from ionscreen.trajectory import load_trajectory
 from tests.conftest import li3n
 

@@ -26,7 +26,7 @@ squared hop length (He et al., npj Comput. Mater. 4, 18 (2018)), so a fast condu
 temperature is pinned down long before a slow one. The check reads the same frames the label
 stage will read, so the stopped run's label is the one the check saw. With ``stop: fixed`` every
 run lasts ``n_steps``; with the ladder its label is still computed once at the end (whether it
-was diffusive decides whether the temperatures below it run: ``ladder_skip``).
+was diffusive decides whether the temperatures below it run: ``mdstage.ladder_skip``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ import numpy as np
 from ase import Atoms, units
 
 from ionscreen import schema
-from ionscreen.md import LADDER, MDSettings, ResumeStore, divergence, run_row, settings_key
+from ionscreen.md import MDSettings, ResumeStore, divergence, run_row, settings_key
 from ionscreen.potentials import BatchedPotential, System, VerletList
 from ionscreen.trajectory import Trajectory, frame_row, run_meta
 
@@ -333,107 +333,3 @@ def run_batch(specs: list[RunSpec], potential: BatchedPotential, *, label: Any =
         log.info("MD %s %g K: %s, %d steps in %.1f s (%.2f steps/s)", row["material_id"], row["temperature_K"],
                  row["status"], row["n_steps"], row["wall_s"], row["steps_per_s"])
     return rows
-
-
-def ladder_skip(above: dict[str, Any] | None) -> str:
-    """Why the run below ``above`` (the same material's md_runs row at the next higher
-    temperature) is not run, or '' to run it: the run above ended not diffusive at its full
-    length, or was itself skipped by the ladder. A failed or unfinished run above decides nothing.
-
-    Why a skip is safe: for an activated process D(T) = D0 exp(-Ea / kB T) falls monotonically as
-    T falls, so a run that shows no diffusion at T shows none below it, and the run above's upper
-    limit of D bounds D at every lower temperature. That holds while the mechanism does not change
-    between the temperatures: a phase transition on cooling into a more conductive phase (rare;
-    and a fixed-cell NVT run mostly suppresses transitions) would break it.
-    """
-    import math
-
-    if not above:
-        return ""
-    reason = str(above.get("reason") or "")
-    if above.get("status") == "skipped" and reason.startswith(LADDER):
-        return reason
-    diffusive = above.get("diffusive")
-    known = diffusive is not None and not (isinstance(diffusive, float) and math.isnan(diffusive))
-    if above.get("status") == "ok" and known and not bool(diffusive) and above.get("stop_reason") in ("max_length", "fixed"):
-        return (f"{LADDER} not diffusive at {float(above['temperature_K']):g} K within {float(above['length_ps']):g} ps, "
-                "and D only falls as T falls")
-    return ""
-
-
-def run_ladder(structures: list[tuple[str, Atoms]], temperatures_K: list[float], settings: MDSettings,
-               out_path: Any, potential: BatchedPotential, *, label: Any = None,
-               progress: bool = True) -> list[dict[str, Any]]:
-    """Every structure at every temperature, ``out_path(material_id, T)`` for each trajectory.
-    With ``settings.ladder`` the temperatures run from the highest down, one batch each, and a
-    material's lower temperatures are skipped (``ladder_skip``); otherwise all runs are one batch.
-    Rows come back in (structure, temperature) order."""
-    from ionscreen.md import skipped_run
-
-    temps = sorted({float(t) for t in temperatures_K}, reverse=True)
-    rungs = [temps] if not settings.ladder else [[t] for t in temps]
-    rows: dict[tuple[str, float], dict[str, Any]] = {}
-    for rung in rungs:
-        specs = []
-        for mid, atoms in structures:
-            for t in rung:
-                s = replace(settings, temperature_K=t)
-                above = rows.get((mid, temps[temps.index(t) - 1])) if temps.index(t) else None
-                why = ladder_skip(above) if settings.ladder else ""
-                if why:
-                    rows[mid, t] = skipped_run(out_path(mid, t), mid, s, why)
-                else:
-                    specs.append(RunSpec(atoms, s, out_path(mid, t), mid))
-        for spec, row in zip(specs, run_batch(specs, potential, label=label, progress=progress), strict=True):
-            rows[spec.material_id, spec.settings.temperature_K] = row
-    return [rows[mid, float(t)] for mid, _ in structures for t in temperatures_K]
-
-
-def md_batch_job(structure_files: list[str | Path], runs: list[tuple[str, float]], settings: MDSettings,
-                 out_dir: str | Path, resume_root: str | Path, *, above: dict[str, str] | None = None,
-                 label: Any = None, progress: bool = True) -> list[dict[str, Any]]:
-    """Workflow entry: one batch of (material id, temperature K) runs of prepared structures.
-
-    Writes ``out_dir/<id>/<T>K.parquet`` (trajectory) and ``<T>K.run.parquet`` (its md_runs row)
-    for every run; resume stores live in ``resume_root/<id>/<T>K`` (outside ``out_dir``, which
-    Snakemake deletes before it reruns a killed job). A material rejected at fetch gives
-    'skipped' runs; an MD error fails its run alone. ``above`` (the ladder): material id -> the
-    md_runs file of its run at the next higher temperature; a run that ``ladder_skip`` skips
-    ends at once as 'skipped' with the reason, without a single MD step.
-    """
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    from ionscreen import mlip
-    from ionscreen.md import skipped_run
-    from ionscreen.potentials import get_potential
-    from ionscreen.structures import structure_from_row
-
-    prepared: dict[str, Any] = {}
-    for path in structure_files:
-        table = schema.read_table(path, "structures")
-        for _, row in table.iterrows():
-            prepared[row["material_id"]] = row
-    out_dir, resume_root = Path(out_dir), Path(resume_root)
-    rows: dict[tuple[str, float], dict[str, Any]] = {}
-    specs: list[RunSpec] = []
-    for mid, temp in runs:
-        s = replace(settings, temperature_K=float(temp))
-        out = out_dir / mid / f"{temp:g}K.parquet"
-        why = ""
-        if mid not in prepared:
-            why = "rejected at fetch (see rejected table)"
-        elif above and mid in above:
-            why = ladder_skip(schema.read_table(above[mid], "md_runs").iloc[0].to_dict())
-        if why:
-            rows[mid, float(temp)] = skipped_run(out, mid, s, why)
-            continue
-        specs.append(RunSpec(AseAtomsAdaptor.get_atoms(structure_from_row(prepared[mid])), s, out, mid,
-                             resume_root / mid / f"{temp:g}K"))
-    if specs:
-        mlip.set_threads(settings.threads)
-        potential = get_potential(settings.mlip, settings.device, batch_atoms=settings.batch_atoms)
-        for spec, row in zip(specs, run_batch(specs, potential, label=label, progress=progress), strict=True):
-            rows[spec.material_id, spec.settings.temperature_K] = row
-    for (mid, temp), row in rows.items():
-        schema.write_table([row], out_dir / mid / f"{temp:g}K.run.parquet", "md_runs", mlip=settings.mlip)
-    return [rows[mid, float(temp)] for mid, temp in runs]

@@ -86,7 +86,7 @@ def _md(a: argparse.Namespace) -> int:
                 out = Path(a.out) if single else Path(a.out) / mid / f"{t:g}K.parquet"
                 rows.append(run_md(at, replace(s, temperature_K=t), out, material_id=mid))
     else:
-        from ionscreen.batchmd import run_ladder
+        from ionscreen.mdstage import run_ladder
         from ionscreen.mlip import set_threads
         from ionscreen.potentials import get_potential
 

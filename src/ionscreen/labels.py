@@ -281,7 +281,7 @@ def label_or_failed(traj: Trajectory, settings: LabelSettings, material_id: str 
 def bounds_below(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows of runs the temperature ladder skipped (reason 'ladder: ...') become upper bounds
     (status 'bound', not diffusive) from the same material's run above them: D(T) only falls as T
-    falls (batchmd.ladder_skip), so the upper limit of D at the nearest higher temperature bounds
+    falls (mdstage.ladder_skip), so the upper limit of D at the nearest higher temperature bounds
     D here; sigma_upper is its Nernst-Einstein value at this temperature."""
     from ionscreen.md import LADDER
 

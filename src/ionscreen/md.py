@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 TRANSPORT_THERMOSTATS = ("nose-hoover", "nve")
 STOP_RULES = ("fixed", "converged")
-LADDER = "ladder:"  # how a run's reason starts when the temperature ladder skipped it (batchmd.ladder_skip)
+LADDER = "ladder:"  # how a run's reason starts when the temperature ladder skipped it (mdstage.ladder_skip)
 REFUSED_THERMOSTATS = {
     "langevin": "Langevin's random and friction forces suppress diffusion",
     "andersen": "Andersen's velocity reassignments destroy velocity correlations",
