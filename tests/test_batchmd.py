@@ -301,3 +301,20 @@ def test_stop_rule_needs_two_agreeing_checks_within_the_target():
     assert not stop_here(1.0, 0.8, 1.2, (1.0, 0.5, 1.5), 0.25)  # +-50 % before
     assert not stop_here(1.0, 0.6, 1.4, (1.0, 0.8, 1.2), 0.25)  # +-40 % now
     assert not stop_here(1.0, 0.9, 1.1, (1.3, 1.2, 1.4), 0.25)  # narrow twice, but they disagree
+
+
+def test_command_line_ladder_skip_is_success(tmp_path, monkeypatch):
+    """``ionscreen md`` over two temperatures of a caged cell: the lower one is skipped by the
+    ladder, and the command still succeeds (exit 0); the runs table says why."""
+    import ionscreen.potentials
+    from ionscreen.cli import main
+
+    monkeypatch.setattr(ionscreen.potentials, "get_potential", lambda *a, **k: Einstein())
+    structure = tmp_path / "Li3N.json"
+    structure.write_text(json.dumps((li3n() * (2, 1, 1)).as_dict()))
+    code = main(["md", str(structure), "--temperature", "800", "1200", "--steps", "300", "--stop", "fixed",
+                 "--mlip", "lj", "--out", str(tmp_path / "md"), "--runs-out", str(tmp_path / "runs.parquet")])
+    runs = schema.read_table(tmp_path / "runs.parquet", "md_runs").set_index("temperature_K")
+    assert code == 0
+    assert runs.loc[1200.0, "status"] == "ok" and runs.loc[800.0, "status"] == "skipped"
+    assert runs.loc[800.0, "reason"].startswith("ladder: not diffusive at 1200 K")

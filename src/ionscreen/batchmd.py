@@ -42,7 +42,15 @@ import numpy as np
 from ase import Atoms, units
 
 from ionscreen import schema
-from ionscreen.md import MDSettings, ResumeStore, divergence, run_row, settings_key
+from ionscreen.md import (
+    MDSettings,
+    ResumeStore,
+    divergence,
+    restore_thermostat,
+    resume_state,
+    run_row,
+    settings_key,
+)
 from ionscreen.potentials import BatchedPotential, System, VerletList
 from ionscreen.trajectory import Trajectory, frame_row, run_meta
 
@@ -114,9 +122,7 @@ def _start(spec: RunSpec, cutoff: float) -> _Run:
         run.system.positions = np.array(state["positions"], dtype=float)
         run.p = np.array(state["momenta"], dtype=float)
         run.nsteps = int(state["nsteps"])
-        if thermostat is not None:
-            thermostat._eta[:] = state["eta"]
-            thermostat._p_eta[:] = state["p_eta"]
+        restore_thermostat(thermostat, state)
         run.frame = run.resumed_at = int(state["frames_done"])
         run.chunk, run.prev_energy = int(state["chunk"]) + 1, float(state["prev_energy"])
         run.wall_before = float(state["wall_s"])
@@ -132,32 +138,25 @@ def _evaluate(potential: BatchedPotential, runs: list[_Run]) -> None:
     ``potential.atoms_per_call`` atoms (at least one run per call). A run whose evaluation
     raises fails alone."""
     calls: list[list[_Run]] = [[]]
+    atoms = 0  # in the last call
     for r in runs:
-        if calls[-1] and sum(len(x.masses) for x in calls[-1]) + len(r.masses) > potential.atoms_per_call:
+        if calls[-1] and atoms + len(r.masses) > potential.atoms_per_call:
             calls.append([])
+            atoms = 0
         calls[-1].append(r)
+        atoms += len(r.masses)
     for group in calls:
         try:
             results = potential.evaluate([r.system for r in group])
         except Exception as exc:  # noqa: BLE001 - one bad cell must not stop the batch
-            if len(group) > 1:  # find the culprit: evaluate one by one
+            if len(group) > 1:  # find the culprit: each run alone is a call of its own
                 for r in group:
-                    _evaluate(_One(potential), [r])
+                    _evaluate(potential, [r])
                 continue
             group[0].status, group[0].reason = "failed", f"MD error: {type(exc).__name__}: {exc}"
             continue
         for r, (energy, forces) in zip(group, results, strict=True):
             r.energy, r.forces = energy, forces
-
-
-class _One:
-    """A view of a potential that evaluates one system per call (isolates a failing system)."""
-
-    def __init__(self, potential: BatchedPotential) -> None:
-        self.potential, self.atoms_per_call = potential, 0
-
-    def evaluate(self, systems: list[System]) -> list[tuple[float, np.ndarray]]:
-        return self.potential.evaluate(systems)
 
 
 def _frames(run: _Run) -> np.ndarray:
@@ -189,8 +188,8 @@ def _check_label(run: _Run, label: Any) -> tuple[float, float, float]:
     from ionscreen.labels import label_or_failed
 
     s = run.spec.settings
-    traj = Trajectory(_frames(run), run.atoms.get_atomic_numbers(), run.atoms.cell.array, s.timestep_fs * s.interval / 1000.0,
-                      s.temperature_K, run.spec.material_id)
+    traj = Trajectory(_frames(run), run.atoms.get_atomic_numbers(), run.atoms.cell.array, s.frame_ps, s.temperature_K,
+                      run.spec.material_id)
     row = label_or_failed(traj, label)
     d, lo, hi = (float(row.get(k, np.nan)) for k in ("D_cm2_s", "D_ci95_low_cm2_s", "D_ci95_high_cm2_s"))
     run.diffusive = bool(row["status"] == "ok" and row.get("diffusive") and d > 0)
@@ -203,12 +202,9 @@ def _after_frame(run: _Run, label: Any) -> None:
     """The stop rule and the end-of-run label check, after frame ``run.frame - 1`` was kept."""
     s = run.spec.settings
     if run.status != "ok" or not s.checks_labels or label is None:
-        if run.done:
-            run.stop_reason = run.stop_reason or ("fixed" if run.status == "ok" else run.status)
-        return
-    frame_ps = s.timestep_fs * s.interval / 1000.0
-    elapsed = (run.frame - 1) * frame_ps
-    segment = max(1, round(s.segment_ps / frame_ps))
+        return  # no label checks: run_row's stop_reason says 'fixed' (or the status)
+    elapsed = (run.frame - 1) * s.frame_ps
+    segment = max(1, round(s.segment_ps / s.frame_ps))
     if s.stop == "converged" and not run.done and (run.frame - 1) % segment == 0 and elapsed >= s.min_ps - 1e-9:
         now = _check_label(run, label)
         if stop_here(*now, run.previous, s.target_rel_error):
@@ -236,20 +232,16 @@ def _record(run: _Run, t0: float, label: Any) -> None:
                   run.frame * s.interval, reason)
         return
     run.prev_energy = run.energy
-    frame_ps = s.timestep_fs * s.interval / 1000.0
-    run.buf.append(frame_row(run.frame, s.interval, frame_ps, float(atoms.get_temperature()), run.energy,
+    run.buf.append(frame_row(run.frame, s.interval, s.frame_ps, float(atoms.get_temperature()), run.energy,
                              atoms.get_positions()))
     run.frame += 1
     run.done = run.frame >= run.n_frames
     _after_frame(run, label)
     if len(run.buf) >= s.chunk_frames:
-        state = {"positions": run.system.positions, "momenta": run.p, "nsteps": np.array(run.nsteps),
-                 "frames_done": run.frame, "prev_energy": run.energy,
-                 "wall_s": run.wall_before + time.perf_counter() - t0,
-                 "previous_check": np.array(run.previous if run.previous is not None else [np.nan] * 3)}
-        if run.thermostat is not None:
-            state |= {"eta": run.thermostat._eta.copy(), "p_eta": run.thermostat._p_eta.copy()}
-        run.store.save(run.chunk, run.buf, {k: np.asarray(v) for k, v in state.items()})
+        state = resume_state(run.system.positions, run.p, run.nsteps, run.thermostat, frames_done=run.frame,
+                             prev_energy=run.energy, wall_s=run.wall_before + time.perf_counter() - t0,
+                             previous_check=run.previous if run.previous is not None else [np.nan] * 3)
+        run.store.save(run.chunk, run.buf, state)
         run.chunk, run.buf = run.chunk + 1, []
 
 
@@ -269,7 +261,7 @@ def _finish(run: _Run, wall: float, device: str) -> dict[str, Any]:
     steps = max(0, run.frame - 1) * s.interval
     return run_row(run.spec.material_id, s, status=run.status, reason=run.reason, n_atoms=len(atoms), n_steps=steps,
                    n_frames=run.frame, wall_s=wall, device=device, resumed_at_frame=run.resumed_at,
-                   trajectory_path=str(run.spec.out_path), stop_reason=run.stop_reason or run.status,
+                   trajectory_path=str(run.spec.out_path), stop_reason=run.stop_reason,
                    diffusive=run.diffusive, rel_error=run.rel_error)
 
 

@@ -108,6 +108,11 @@ class MDSettings:
             raise MDError("md.stop converged needs segment_ps > 0, target_rel_error > 0 and min_ps >= 0")
 
     @property
+    def frame_ps(self) -> float:
+        """Time between saved frames, ps."""
+        return self.timestep_fs * self.interval / 1000.0
+
+    @property
     def checks_labels(self) -> bool:
         """Whether a run computes its label while it runs (stop rule) or at its end (ladder)."""
         return self.stop == "converged" or self.ladder
@@ -212,14 +217,29 @@ class ResumeStore:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _capture(dyn: Any, atoms: Atoms, extra: dict[str, Any]) -> dict[str, Any]:
-    state = {"positions": atoms.get_positions(), "momenta": atoms.get_momenta(),
-             "nsteps": np.array(dyn.nsteps), **{k: np.asarray(v) for k, v in extra.items()}}
-    thermo = getattr(dyn, "_thermostat", None)
-    if thermo is not None:
-        state["eta"] = thermo._eta.copy()
-        state["p_eta"] = thermo._p_eta.copy()
+def resume_state(positions: np.ndarray, momenta: np.ndarray, nsteps: int, thermostat: Any,
+                 **extra: Any) -> dict[str, Any]:
+    """What a ``ResumeStore`` state holds, for single runs and batched ones alike: positions (A),
+    momenta (ASE units), steps done, the Nose-Hoover chain (ASE's ``NoseHooverChainThermostat``;
+    None for nve) and ``extra`` (frames_done, prev_energy, wall_s, ...)."""
+    state = {"positions": positions, "momenta": momenta, "nsteps": np.array(nsteps),
+             **{k: np.asarray(v) for k, v in extra.items()}}
+    if thermostat is not None:
+        state["eta"] = thermostat._eta.copy()
+        state["p_eta"] = thermostat._p_eta.copy()
     return state
+
+
+def restore_thermostat(thermostat: Any, state: dict[str, Any]) -> None:
+    """Set a Nose-Hoover chain (None for nve: nothing to do) from a ``resume_state``."""
+    if thermostat is not None:
+        thermostat._eta[:] = state["eta"]
+        thermostat._p_eta[:] = state["p_eta"]
+
+
+def _capture(dyn: Any, atoms: Atoms, extra: dict[str, Any]) -> dict[str, Any]:
+    return resume_state(atoms.get_positions(), atoms.get_momenta(), dyn.nsteps, getattr(dyn, "_thermostat", None),
+                        **extra)
 
 
 def _restore(dyn: Any, atoms: Atoms, state: dict[str, Any]) -> None:
@@ -229,10 +249,7 @@ def _restore(dyn: Any, atoms: Atoms, state: dict[str, Any]) -> None:
     if hasattr(dyn, "_q"):
         dyn._q = atoms.get_positions()
         dyn._p = atoms.get_momenta()
-    thermo = getattr(dyn, "_thermostat", None)
-    if thermo is not None:
-        thermo._eta[:] = state["eta"]
-        thermo._p_eta[:] = state["p_eta"]
+    restore_thermostat(getattr(dyn, "_thermostat", None), state)
 
 
 def run_md(
@@ -273,7 +290,7 @@ def run_md(
     dyn = _integrator(atoms, s)
 
     n_frames = s.n_steps // s.interval + 1
-    frame_ps = s.timestep_fs * s.interval / 1000.0
+    frame_ps = s.frame_ps
     status, reason = "ok", ""
     prev_e: float | None = None
     first_frame, chunk, wall_before = 0, 0, 0.0

@@ -13,7 +13,7 @@ from ase import Atoms
 
 from ionscreen import schema
 from ionscreen.batchmd import RunSpec, run_batch
-from ionscreen.md import LADDER, MDSettings
+from ionscreen.md import LADDER, MDSettings, skipped_run
 from ionscreen.potentials import BatchedPotential
 
 
@@ -50,8 +50,6 @@ def run_ladder(structures: list[tuple[str, Atoms]], temperatures_K: list[float],
     With ``settings.ladder`` the temperatures run from the highest down, one batch each, and a
     material's lower temperatures are skipped (``ladder_skip``); otherwise all runs are one batch.
     Rows come back in (structure, temperature) order."""
-    from ionscreen.md import skipped_run
-
     temps = sorted({float(t) for t in temperatures_K}, reverse=True)
     rungs = [temps] if not settings.ladder else [[t] for t in temps]
     rows: dict[tuple[str, float], dict[str, Any]] = {}
@@ -86,7 +84,6 @@ def md_batch_job(structure_files: list[str | Path], runs: list[tuple[str, float]
     from pymatgen.io.ase import AseAtomsAdaptor
 
     from ionscreen import mlip
-    from ionscreen.md import skipped_run
     from ionscreen.potentials import get_potential
     from ionscreen.structures import structure_from_row
 
