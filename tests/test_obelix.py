@@ -5,9 +5,13 @@ from __future__ import annotations
 import math
 import shutil
 
-from ionscreen.obelix import read_table
+import pandas as pd
+
+from ionscreen.obelix import normalised_formula, read_table
 from ionscreen.sources import material_files
 from tests.conftest import REPO
+
+OBELIX = REPO / "resources/obelix"
 
 
 def test_table_keeps_upper_bounds_apart():
@@ -25,3 +29,23 @@ def test_cifs_as_a_structure_source(tmp_path):
     files = material_files([{"type": "obelix", "path": "."}], tmp_path)
     assert len(files) == 254 and files["jqc"].name == "jqc.cif"
     assert material_files([{"type": "obelix", "path": "."}], tmp_path) == files  # extracted once
+
+
+def test_one_composition_written_two_ways_is_one_group_in_every_fold() -> None:
+    """OBELiX writes some compositions two ways (a space before a bracket, a trailing space, another
+    element order): the normalised formula makes them one group, so no fold splits them."""
+    from ionscreen.dataset import grouped_folds
+
+    table = read_table(OBELIX / "train.csv")
+    assert normalised_formula("Li1.4Al0.4Ti1.6 (PO4)3") == normalised_formula("Li1.4Al0.4Ti1.6(PO4)3 ")
+    measured = table[table["sigma_S_cm"] > 0]
+    raw, norm = measured["Reduced Composition"].astype(str), measured["formula"]
+    assert (raw.nunique(), norm.nunique()) == (374, 365)
+    two_ways = norm[raw.groupby(norm).transform("nunique") > 1]
+    assert two_ways.nunique() == 9 and len(two_ways) == 25
+    for seed in (0, 1, 2):
+        folds = pd.Series(grouped_folds(list(norm), 5, seed), index=norm.index)
+        assert folds.groupby(norm).nunique().max() == 1
+        # grouping by the raw text would put at least one of these compositions on both sides of a fold
+        raw_folds = pd.Series(grouped_folds(list(raw), 5, seed), index=raw.index)
+        assert raw_folds[two_ways.index].groupby(two_ways).nunique().max() == 2
