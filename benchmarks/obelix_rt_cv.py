@@ -1,5 +1,5 @@
 """OBELiX room-temperature model: grouped 5-fold CV on the training split, every model on the same
-folds (groups: OBELiX's reduced composition, ``dataset.grouped_folds``):
+folds (groups: OBELiX's reduced composition, normalised: ``obelix.normalised_formula``):
 
 - ``obelix-rt``, the shipped model (``ionscreen.roomtemp``), on all measured entries;
 - the baseline a user would write: a random forest on composition + lattice + space group;
@@ -44,8 +44,9 @@ TARGET_RATIO = 0.85  # the project's aim: obelix-rt's MAE at most this share of 
 
 def obelix_trainset(cache: Path, variant: str = "invariant", frame: str = "given"
                     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(trainset labels, structures, embeddings) of the OBELiX CIF entries, cached (one
-    embeddings file per embedding variant and frame)."""
+    """(trainset labels, structures, embeddings) of the OBELiX CIF entries. The prepared structures
+    and their embeddings (one file per embedding variant and frame) are cached; the labels are cheap
+    and always made by the current code, so a change in grouping or label columns applies."""
     import yaml
 
     from ionscreen import mlip, schema
@@ -54,32 +55,26 @@ def obelix_trainset(cache: Path, variant: str = "invariant", frame: str = "given
     from ionscreen.structures import PrepareSettings, prepare_item, structure_from_row
     from ionscreen.trainset import trainset_labels
 
-    paths = {k: cache / f"{k}.parquet" for k in ("labels", "structures")}
-    paths["embeddings"] = cache / f"embeddings-{variant}-{frame}.parquet"
-    if all(paths[k].exists() for k in ("labels", "structures")) and not paths["embeddings"].exists():
-        structures = schema.read_table(paths["structures"], "structures")
+    folder = REPO / "resources/obelix"
+    structures_path, emb_path = cache / "structures.parquet", cache / f"embeddings-{variant}-{frame}.parquet"
+    if not structures_path.exists():
+        settings = PrepareSettings(device="cpu", **yaml.safe_load((REPO / "config/obelix.yaml").read_text())["prepare"])
+        known = mlip.known_elements(settings.mlip)
+        rows = []
+        for mid, p in cif_files(folder).items():
+            row, _ = prepare_item(mid, "obelix", p, settings, None, known)
+            if row is not None:
+                rows.append(row)
+        cache.mkdir(parents=True, exist_ok=True)
+        schema.write_table(pd.DataFrame(rows), structures_path, "structures")
+    structures = schema.read_table(structures_path, "structures")
+    if not emb_path.exists():
         emb = SevenNetEmbedder(variant=variant, frame=frame, device="cpu")(
             [(r["material_id"], structure_from_row(r)) for r in structures.to_dict("records")], progress=False)
-        schema.write_table(emb, paths["embeddings"], "embeddings", model="7net-0", layer=10, variant=variant,
+        schema.write_table(emb, emb_path, "embeddings", model="7net-0", layer=10, variant=variant,
                            frame=frame, dim=embedding_dim(variant), rotation_invariant=orientation_invariant(variant, frame))
-    if all(p.exists() for p in paths.values()):
-        return (schema.read_table(paths["labels"], "trainset_labels"), schema.read_table(paths["structures"], "structures"),
-                schema.read_table(paths["embeddings"], "embeddings"))
-    cfg = yaml.safe_load((REPO / "config/obelix.yaml").read_text())["prepare"]
-    settings = PrepareSettings(device="cpu", **cfg)
-    folder = REPO / "resources/obelix"
-    known = mlip.known_elements(settings.mlip)
-    rows = []
-    for mid, p in cif_files(folder).items():
-        row, _ = prepare_item(mid, "obelix", p, settings, None, known)
-        if row is not None:
-            rows.append(row)
-    structures = pd.DataFrame(rows)
     labels = trainset_labels(training_labels(folder), structures, "obelix")
-    cache.mkdir(parents=True, exist_ok=True)
-    schema.write_table(labels, paths["labels"], "trainset_labels")
-    schema.write_table(structures, paths["structures"], "structures")
-    return obelix_trainset(cache, variant, frame)
+    return labels, structures, schema.read_table(emb_path, "embeddings")
 
 
 def learning_curve_table(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig, plot: Path) -> None:
