@@ -121,7 +121,7 @@ def reproducibility(table: pd.DataFrame, oof: pd.DataFrame) -> None:
 
     rep = replicate_measurements(table)
     s = summarise_replicates(rep)
-    print(f"Measured more than once (same reduced composition and space group): {s['n_entries']} entries of "
+    print(f"Measured more than once (same normalised reduced composition and space group): {s['n_entries']} entries of "
           f"{s['n_materials']} materials")
     print(f"  a measurement vs the mean of the material's others: {s['mae_vs_others']:.3f} decades "
           f"(median {s['median_vs_others']:.3f})")
@@ -202,7 +202,7 @@ def main() -> None:
     if a.widths:
         train_cfg["decoder_widths"] = a.widths
     tcfg = TrainConfig(**{**train_cfg, "device": "cpu"})
-    groups = list(table["Reduced Composition"].astype(str))
+    groups = list(table["formula"])
     for fs in a.aml_fold_seeds:
         folds = grouped_folds(groups, cfg.n_folds, fs)
         fold_of = dict(zip(groups, folds.tolist(), strict=True))
@@ -211,7 +211,7 @@ def main() -> None:
         res = aml_cv(labels_fs, embeddings, structures, tcfg, None, n_folds=cfg.n_folds, fold_of=fold_of)
         sub_ids = set(labels_fs.loc[labels_fs["status"] == "ok", "material_id"]) & set(embeddings["material_id"])
         o = oof[(oof["fold_seed"] == fs) & oof["ID"].isin(sub_ids)]
-        o = o.assign(fold=[fold_of[g] for g in table.set_index("ID").loc[o["ID"], "Reduced Composition"]])
+        o = o.assign(fold=[fold_of[g] for g in table.set_index("ID").loc[o["ID"], "formula"]])
         print(f"Entries with a CIF (fold seed {fs}, {len(o)} entries, AML route {time.perf_counter() - t0:.0f} s, "
               f"decoder {tcfg.decoder_widths}):")
         for name, grp in res.groupby("model", sort=False):
