@@ -28,12 +28,13 @@ def main() -> None:
     ap.add_argument("--model", default="results/model", help="model directory (make screen writes results/model)")
     ap.add_argument("--temperatures", type=float, nargs="+", default=[600.0, 800.0, 1000.0, 1200.0])
     a = ap.parse_args()
-    from ionscreen import mlip, obelix
-    from ionscreen.embed import SevenNetEmbedder
-    from ionscreen.model import load_predictor
-    from ionscreen.predict import _prepare_worker
-    from ionscreen.sources import material_id
-    from ionscreen.structures import candidate_settings
+    from ionscreen import mlip
+    from ionscreen.embed.structure import SevenNetEmbedder
+    from ionscreen.learn.model import load_predictor
+    from ionscreen.screen.screener import _prepare_worker
+    from ionscreen.structures import obelix
+    from ionscreen.structures.prepare import candidate_settings
+    from ionscreen.structures.sources import material_id
 
     mlip.set_threads(1)
     settings, known = candidate_settings(device="cpu"), mlip.known_elements("7net-0")

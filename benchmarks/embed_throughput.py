@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from ionscreen import mlip
-from ionscreen.embed import SevenNetEmbedder
-from ionscreen.ordering import order_structure
-from ionscreen.structures import StructureError, check_structure, read_structure
+from ionscreen.embed.structure import SevenNetEmbedder
+from ionscreen.structures.ordering import order_structure
+from ionscreen.structures.prepare import StructureError, check_structure, read_structure
 
 warnings.filterwarnings("ignore")
 REPO = Path(__file__).resolve().parents[1]

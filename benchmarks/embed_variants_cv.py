@@ -52,8 +52,8 @@ def rotated_copy(s, seed: int):  # noqa: ANN001, ANN201 - pymatgen Structure in 
 
 def orientation_spread(structures: pd.DataFrame, variant: str, frame: str, n: int = 40) -> float:
     """Max |difference| of the mean Li embedding between ``n`` structures and rotated copies."""
-    from ionscreen.embed import SevenNetEmbedder
-    from ionscreen.structures import structure_from_row
+    from ionscreen.embed.structure import SevenNetEmbedder
+    from ionscreen.structures.prepare import structure_from_row
 
     emb = SevenNetEmbedder(variant=variant, frame=frame, device="cpu")
     worst = 0.0
@@ -66,8 +66,8 @@ def orientation_spread(structures: pd.DataFrame, variant: str, frame: str, n: in
 
 def md_trainset(folder: Path, variant: str, frame: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     from ionscreen import schema
-    from ionscreen.embed import SevenNetEmbedder
-    from ionscreen.structures import structure_from_row
+    from ionscreen.embed.structure import SevenNetEmbedder
+    from ionscreen.structures.prepare import structure_from_row
 
     labels = schema.read_table(folder / "labels.parquet", "trainset_labels")
     structures = schema.read_table(folder / "structures.parquet", "structures")
@@ -90,8 +90,8 @@ def main() -> None:
     import yaml
 
     from ionscreen import mlip
-    from ionscreen.evaluate import cross_validate
-    from ionscreen.train import TrainConfig
+    from ionscreen.learn.evaluate import cross_validate
+    from ionscreen.learn.train import TrainConfig
 
     mlip.set_threads(2)
     if a.md_labels is None:

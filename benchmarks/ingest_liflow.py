@@ -28,8 +28,8 @@ def main() -> None:
     a = ap.parse_args()
     from pymatgen.core import Structure
 
-    from ionscreen.ingest import ingest_liflow, write_example_archive
-    from ionscreen.labels import LabelSettings, label_trajectory
+    from ionscreen.ingest.liflow import ingest_liflow, write_example_archive
+    from ionscreen.labels.diffusion import LabelSettings, label_trajectory
     from ionscreen.trajectory import Trajectory
 
     settings = LabelSettings(n_dt=50)

@@ -22,7 +22,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 import numpy as np  # noqa: E402
 
-from ionscreen.labels import LabelSettings, label_trajectory  # noqa: E402
+from ionscreen.labels.diffusion import LabelSettings, label_trajectory  # noqa: E402
 from ionscreen.trajectory import Trajectory, read_trajectory  # noqa: E402
 
 

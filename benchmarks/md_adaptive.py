@@ -8,7 +8,7 @@ diffusive at full length, runs are skipped (0 ps). Compared with the fixed proto
 full length): simulated ps, and whether the full-length D lies inside the interval the stopped
 run reported. The replay set:
 
-- synthetic Arrhenius materials (``ionscreen.walks``: 24 Li, as many as a ~100-atom cell of a
+- synthetic Arrhenius materials (``ionscreen.labels.walks``: 24 Li, as many as a ~100-atom cell of a
   Li conductor holds, hopping 2.5 A on a cubic lattice, D(T) = D0 exp(-Ea / kB T) with known D)
   at 1200, 1000, 800 and 600 K, 25 ps each;
 - kinisi's Li6PS5Cl AIMD example (VASP XDATCAR shipped in kinisi's tests, 700 K, 14 ps);
@@ -30,11 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ionscreen.batchmd import stop_here
-from ionscreen.labels import LabelSettings, label_or_failed
-from ionscreen.md import MDSettings
+from ionscreen.labels.diffusion import LabelSettings, label_or_failed
+from ionscreen.labels.walks import lattice_walk
+from ionscreen.md.batch import stop_here
+from ionscreen.md.engine import MDSettings
 from ionscreen.trajectory import Trajectory, read_trajectory
-from ionscreen.walks import lattice_walk
 
 warnings.filterwarnings("ignore")
 K_B_EV = 8.617333262e-5

@@ -2,7 +2,7 @@
 
 Plain loop: for each run, one after another, ASE's NoseHooverChainNVT driving the MLIP's ASE
 calculator (sevenn's SevenNetCalculator), positions kept every ``interval`` steps; only the
-integration is timed. Engine: ``ionscreen.batchmd.run_batch`` on the same runs (every run
+integration is timed. Engine: ``ionscreen.md.batch.run_batch`` on the same runs (every run
 advanced together: one potential evaluation per step; Verlet lists; on a CPU the dense
 convolutions, one system per call; on a GPU one batched graph per step), timed whole, writing
 its Parquet tables and resume chunks. Figures are atom-steps per second (atoms x steps / wall).
@@ -27,9 +27,9 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from ionscreen import mlip
-from ionscreen.batchmd import RunSpec, run_batch
-from ionscreen.md import MDSettings
-from ionscreen.potentials import get_potential
+from ionscreen.md.batch import RunSpec, run_batch
+from ionscreen.md.engine import MDSettings
+from ionscreen.md.potentials import get_potential
 
 warnings.filterwarnings("ignore")
 

@@ -1,7 +1,7 @@
 """OBELiX room-temperature model: grouped 5-fold CV on the training split, every model on the same
 folds (groups: OBELiX's reduced composition, normalised: ``obelix.normalised_formula``):
 
-- ``obelix-rt``, the shipped model (``ionscreen.roomtemp``), on all measured entries;
+- ``obelix-rt``, the shipped model (``ionscreen.roomtemp.fit``), on all measured entries;
 - the baseline a user would write: a random forest on composition + lattice + space group;
 - the training mean;
 - where both models' held-out error lies by measured conductivity, and how well they rank;
@@ -15,7 +15,7 @@ folds (groups: OBELiX's reduced composition, normalised: ``obelix.normalised_for
 
 ``--learning-curve`` trains both tree models on 25 / 50 / 75 / 100 % of each training fold's
 compositions (three draws each) and prints how their MAE, and the ratio of the two, fall with the
-amount of data (``roomtemp.learning_curve``; 5 min on 2 cores).
+amount of data (``roomtemp.fit.learning_curve``; 5 min on 2 cores).
 
 The AML route needs SevenNet embeddings of the CIF entries: they are prepared and embedded in this
 process as the workflow's obelix config does (no supercell, disorder ordered within 400 atoms, no
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from ionscreen.roomtemp import RoomTempConfig
+    from ionscreen.roomtemp.fit import RoomTempConfig
 
 warnings.filterwarnings("ignore")
 REPO = Path(__file__).resolve().parents[1]
@@ -50,10 +50,11 @@ def obelix_trainset(cache: Path, variant: str = "invariant", frame: str = "given
     import yaml
 
     from ionscreen import mlip, schema
-    from ionscreen.embed import SevenNetEmbedder, embedding_dim, orientation_invariant
-    from ionscreen.obelix import cif_files, training_labels
-    from ionscreen.structures import PrepareSettings, prepare_item, structure_from_row
-    from ionscreen.trainset import trainset_labels
+    from ionscreen.embed.graph import embedding_dim, orientation_invariant
+    from ionscreen.embed.structure import SevenNetEmbedder
+    from ionscreen.learn.trainset import trainset_labels
+    from ionscreen.structures.obelix import cif_files, training_labels
+    from ionscreen.structures.prepare import PrepareSettings, prepare_item, structure_from_row
 
     folder = REPO / "resources/obelix"
     structures_path, emb_path = cache / "structures.parquet", cache / f"embeddings-{variant}-{frame}.parquet"
@@ -78,13 +79,14 @@ def obelix_trainset(cache: Path, variant: str = "invariant", frame: str = "given
 
 
 def learning_curve_table(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig, plot: Path) -> None:
-    """Print ``roomtemp.learning_curve``'s summary and draw MAE against training-set size."""
+    """Print ``roomtemp.fit.learning_curve``'s summary and draw MAE against training-set size."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ionscreen.roomtemp import FOREST, NAME, learning_curve, summarise_learning_curve
+    from ionscreen.roomtemp.descriptors import FOREST, NAME
+    from ionscreen.roomtemp.fit import learning_curve, summarise_learning_curve
 
     t0 = time.perf_counter()
     s = summarise_learning_curve(learning_curve(table, X, cfg))
@@ -116,8 +118,9 @@ def held_out_mae(oof: pd.DataFrame, col: str, by: str) -> pd.Series:
 
 def reproducibility(table: pd.DataFrame, oof: pd.DataFrame) -> None:
     """Print how far OBELiX's repeated measurements of one phase disagree, next to both models'
-    held-out errors on those entries (``roomtemp.replicate_measurements``)."""
-    from ionscreen.roomtemp import NAME, replicate_measurements, summarise_replicates
+    held-out errors on those entries (``roomtemp.figures.replicate_measurements``)."""
+    from ionscreen.roomtemp.descriptors import NAME
+    from ionscreen.roomtemp.figures import replicate_measurements, summarise_replicates
 
     rep = replicate_measurements(table)
     s = summarise_replicates(rep)
@@ -139,8 +142,9 @@ def reproducibility(table: pd.DataFrame, oof: pd.DataFrame) -> None:
 
 def by_measured_range(oof: pd.DataFrame) -> None:
     """Print where both models' held-out error lies and how well they order the held-out entries:
-    the model card's section (``roomtemp.accuracy_section``) for this run's out-of-fold predictions."""
-    from ionscreen.roomtemp import accuracy_section, held_out_figures
+    the model card's section (``roomtemp.card.accuracy_section``) for this run's out-of-fold predictions."""
+    from ionscreen.roomtemp.card import accuracy_section
+    from ionscreen.roomtemp.figures import held_out_figures
 
     print("\n".join(accuracy_section(held_out_figures(oof))))
 
@@ -162,17 +166,11 @@ def main() -> None:
     import yaml
 
     from ionscreen import mlip
-    from ionscreen.dataset import grouped_folds
-    from ionscreen.evaluate import cross_validate as aml_cv
-    from ionscreen.roomtemp import (
-        FOREST,
-        NAME,
-        RoomTempConfig,
-        cross_validate,
-        obelix_descriptors,
-        training_table,
-    )
-    from ionscreen.train import TrainConfig
+    from ionscreen.learn.evaluate import cross_validate as aml_cv
+    from ionscreen.learn.folds import grouped_folds
+    from ionscreen.learn.train import TrainConfig
+    from ionscreen.roomtemp.descriptors import FOREST, NAME, obelix_descriptors
+    from ionscreen.roomtemp.fit import RoomTempConfig, cross_validate, training_table
 
     mlip.set_threads(2)
     table = training_table(REPO / "resources/obelix")

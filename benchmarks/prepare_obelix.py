@@ -27,13 +27,13 @@ def main() -> None:
     from pathlib import Path
 
     from ionscreen import mlip
-    from ionscreen.sources import material_files
-    from ionscreen.structures import (
+    from ionscreen.structures.prepare import (
         PrepareSettings,
         StructureError,
         prepare_structure,
         read_structure,
     )
+    from ionscreen.structures.sources import material_files
 
     mlip.set_threads(a.threads)
     repo = Path(__file__).resolve().parents[1]

@@ -1,5 +1,5 @@
 """Screening throughput: the 254 OBELiX training CIFs at 4 temperatures, the plain path and
-``ionscreen.predict.Screener`` side by side in one run, per stage, with materials/s against the
+``ionscreen.screen.screener.Screener`` side by side in one run, per stage, with materials/s against the
 AML paper's figure (419 materials in 14 s on an RTX A6000, about 30 materials/s).
 
     python benchmarks/screen_throughput.py --model results/model [--repeat 1] [--skip-plain]
@@ -35,10 +35,10 @@ PAPER_MATERIALS, PAPER_SECONDS = 419, 14.0
 def plain_path(model_dir: str, files: list[Path], temps: list[float], device: str, max_atoms: int | None
                ) -> tuple[pd.DataFrame, dict[str, float]]:
     """The path before the Screener, from public pieces; returns predictions and stage seconds."""
-    from ionscreen.embed import SevenNetEmbedder
-    from ionscreen.model import Batch, load_predictor
-    from ionscreen.sources import material_id
-    from ionscreen.structures import candidate_settings, prepare_many, structure_from_row
+    from ionscreen.embed.structure import SevenNetEmbedder
+    from ionscreen.learn.model import Batch, load_predictor
+    from ionscreen.structures.prepare import candidate_settings, prepare_many, structure_from_row
+    from ionscreen.structures.sources import material_id
 
     t = {}
     t0 = time.perf_counter()
@@ -84,7 +84,7 @@ def main() -> None:
     ap.add_argument("--max-atoms", type=int, default=None, help="ordering budget (default: the screening default, 1000)")
     a = ap.parse_args()
     from ionscreen import mlip
-    from ionscreen.predict import Screener
+    from ionscreen.screen.screener import Screener
 
     mlip.set_threads(a.threads or 2)  # the plain path: torch on both cores
     paper = PAPER_MATERIALS / PAPER_SECONDS

@@ -27,7 +27,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    from ionscreen.model import StructurePredictor, ridge_closed_form, segment_mean
+    from ionscreen.learn.model import StructurePredictor, ridge_closed_form, segment_mean
 
     rng = np.random.default_rng(0)
     f, d_h = 2935, 8

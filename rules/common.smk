@@ -4,8 +4,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ionscreen.schema import STAGE_VERSIONS
-from ionscreen.structures import candidate_settings
-from ionscreen.sources import MATERIAL_ID_PATTERN, assign_shards, material_files
+from ionscreen.structures.prepare import candidate_settings
+from ionscreen.structures.sources import MATERIAL_ID_PATTERN, assign_shards, material_files
 
 R = config["results"]
 
@@ -111,7 +111,7 @@ def training_prepare_settings():
 
 
 def candidate_prepare_settings():
-    """Candidates are embedded, not simulated (ionscreen.structures.candidate_settings, which
+    """Candidates are embedded, not simulated (ionscreen.structures.prepare.candidate_settings, which
     `ionscreen predict` uses too): no supercell, the screening atom budget, the ordering fallback.
     """
     settings = candidate_settings(

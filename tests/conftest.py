@@ -62,7 +62,7 @@ def argyrodite_traj(kinisi_inputs):
 @pytest.fixture(scope="session")
 def embedder():
     from ionscreen import mlip
-    from ionscreen.embed import SevenNetEmbedder
+    from ionscreen.embed.structure import SevenNetEmbedder
 
     mlip.set_threads(2)
     return SevenNetEmbedder("7net-0", layer=10, variant="full", device="cpu")
@@ -76,7 +76,7 @@ def tiny_run(tmp_path_factory):
     import numpy as np
     import pandas as pd
 
-    from ionscreen.train import TrainConfig, train
+    from ionscreen.learn.train import TrainConfig, train
 
     rng = np.random.default_rng(0)
     emb_rows, labels, structures = [], [], []

@@ -1,4 +1,4 @@
-"""ionscreen.batchmd: a batch equals its runs done one by one; each run keeps its own thermostat,
+"""ionscreen.md.batch: a batch equals its runs done one by one; each run keeps its own thermostat,
 resume point and failure; the batched SevenNet potential equals sevenn's calculator."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 
 from ionscreen import schema
-from ionscreen.batchmd import RunSpec, run_batch
-from ionscreen.md import MDSettings, run_md
-from ionscreen.potentials import (
+from ionscreen.md.batch import RunSpec, run_batch
+from ionscreen.md.engine import MDSettings, run_md
+from ionscreen.md.potentials import (
     CalculatorPotential,
     SevenNetPotential,
     System,
@@ -255,7 +255,7 @@ class Einstein:
 def test_a_converged_run_stops_early_with_the_label_it_saw(tmp_path):
     """LJ at 3000 K (a gas: diffusive at once): checked every ps from 1 ps on, the run stops at
     the first check whose 95 % interval is within 40 %; its label is the one the check saw."""
-    from ionscreen.labels import LabelSettings, label_files
+    from ionscreen.labels.diffusion import LabelSettings, label_files
 
     s = lj(temperature_K=3000.0, n_steps=4000, stop="converged", segment_ps=1.0, min_ps=1.0, target_rel_error=0.4)
     row, = run_batch([RunSpec(_atoms((2, 2, 2)), s, tmp_path / "t.parquet", "gas")], get_potential("lj"), progress=False)
@@ -271,7 +271,7 @@ def test_a_converged_run_stops_early_with_the_label_it_saw(tmp_path):
 
 
 def test_ladder_skips_below_a_caged_run_and_runs_below_a_diffusive_one(tmp_path):
-    from ionscreen.mdstage import ladder_skip, run_ladder
+    from ionscreen.md.stage import ladder_skip, run_ladder
 
     s = lj(n_steps=300, stop="fixed", ladder=True)
     out = lambda mid, t: tmp_path / mid / f"{t:g}K.parquet"  # noqa: E731
@@ -292,7 +292,7 @@ def test_ladder_skips_below_a_caged_run_and_runs_below_a_diffusive_one(tmp_path)
 
 
 def test_stop_rule_needs_two_agreeing_checks_within_the_target():
-    from ionscreen.batchmd import stop_here
+    from ionscreen.md.batch import stop_here
 
     nan = (float("nan"),) * 3
     assert stop_here(1.0, 0.8, 1.2, (1.05, 0.82, 1.28), 0.25)  # +-20 % twice, each D in the other's interval
@@ -306,10 +306,10 @@ def test_stop_rule_needs_two_agreeing_checks_within_the_target():
 def test_command_line_ladder_skip_is_success(tmp_path, monkeypatch):
     """``ionscreen md`` over two temperatures of a caged cell: the lower one is skipped by the
     ladder, and the command still succeeds (exit 0); the runs table says why."""
-    import ionscreen.potentials
+    import ionscreen.md.potentials
     from ionscreen.cli import main
 
-    monkeypatch.setattr(ionscreen.potentials, "get_potential", lambda *a, **k: Einstein())
+    monkeypatch.setattr(ionscreen.md.potentials, "get_potential", lambda *a, **k: Einstein())
     structure = tmp_path / "Li3N.json"
     structure.write_text(json.dumps((li3n() * (2, 1, 1)).as_dict()))
     code = main(["md", str(structure), "--temperature", "800", "1200", "--steps", "300", "--stop", "fixed",

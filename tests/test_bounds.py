@@ -1,4 +1,4 @@
-"""ionscreen.bounds: the upper limit of D holds on walks with known D (ionscreen.walks)."""
+"""ionscreen.labels.bounds: the upper limit of D holds on walks with known D (ionscreen.labels.walks)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.stats import chi2
 
-from ionscreen.bounds import count_hops, hop_upper_bound, li_spacing_A
-from ionscreen.labels import LabelSettings, label_trajectory
-from ionscreen.walks import lattice_walk
+from ionscreen.labels.bounds import count_hops, hop_upper_bound, li_spacing_A
+from ionscreen.labels.diffusion import LabelSettings, label_trajectory
+from ionscreen.labels.walks import lattice_walk
 
 SETTINGS = LabelSettings(n_dt=32)
 

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from pymatgen.core import Structure
 
-from ionscreen.cif import FastCifParser, read_cif
+from ionscreen.structures.cif import FastCifParser, read_cif
 from tests.conftest import REPO
 
 
 def repository_cifs() -> list:
     """The vendored OBELiX CIFs (extracted from their archive on first use) and every other CIF
     in the repository."""
-    from ionscreen.obelix import cif_files
+    from ionscreen.structures.obelix import cif_files
 
     obelix = REPO / "resources/obelix"
     others = (p for d in ("resources", "tests", "workflow", "config") if (REPO / d).is_dir()

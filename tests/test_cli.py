@@ -117,7 +117,7 @@ def _refused(args, *words, out=None, code=2):
 
 
 def _two_files_one_stem(tmp_path):
-    from ionscreen.structures import read_structure
+    from ionscreen.structures.prepare import read_structure
     from tests.conftest import REPO
 
     (tmp_path / "x").mkdir()

@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from ionscreen.cli import build_parser
-from ionscreen.embed import SevenNetEmbedder
-from ionscreen.labels import LabelSettings
-from ionscreen.md import MDSettings
-from ionscreen.structures import CANDIDATE_MAX_ATOMS, PrepareSettings
-from ionscreen.train import TrainConfig
+from ionscreen.embed.structure import SevenNetEmbedder
+from ionscreen.labels.diffusion import LabelSettings
+from ionscreen.learn.train import TrainConfig
+from ionscreen.md.engine import MDSettings
+from ionscreen.structures.prepare import CANDIDATE_MAX_ATOMS, PrepareSettings
 from tests.conftest import REPO
 
 SCHEMA = yaml.safe_load((REPO / "config/config.schema.yaml").read_text())["properties"]

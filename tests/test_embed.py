@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from ionscreen.embed import embedding_dim
-from ionscreen.structures import read_structure
+from ionscreen.embed.graph import embedding_dim
+from ionscreen.structures.prepare import read_structure
 from tests.conftest import REPO, li3n
 
 pytestmark = pytest.mark.slow
@@ -21,7 +21,7 @@ def invariant_nodes(h):
 
 
 def reference_embedding(structure, k=10, variant="full"):
-    """docs/method.md section 3 written out for one structure, without ionscreen.embed; with
+    """docs/method.md section 3 written out for one structure, without ionscreen.embed.structure; with
     ``variant="invariant"`` the invariant variant's definition (scalars and channel norms of
     h_i, their mean over neighbours, the mean radial edge part)."""
     from pymatgen.io.ase import AseAtomsAdaptor
@@ -82,7 +82,7 @@ def test_invariant_variant_is_rotation_invariant():
     from pymatgen.core import Lattice, Structure
     from scipy.spatial.transform import Rotation
 
-    from ionscreen.embed import SevenNetEmbedder
+    from ionscreen.embed.structure import SevenNetEmbedder
 
     s = li3n() * (2, 2, 1)
     R = Rotation.from_euler("xyz", [37, 11, -23], degrees=True).as_matrix()
@@ -119,7 +119,7 @@ def test_graph_arrays_equal_sevenns_graph():
     from pymatgen.io.ase import AseAtomsAdaptor
     from sevenn.train.dataload import unlabeled_atoms_to_graph
 
-    from ionscreen.embed import graph_arrays
+    from ionscreen.embed.graph import graph_arrays
 
     lfp = read_structure(REPO / "resources/structures/candidates/LiFePO4.json")
     cells = [li3n(), li3n() * (2, 1, 1), lfp, lfp.copy().make_supercell([[1, 1, 0], [0, 1, 0], [0, 0, 1]]),
@@ -140,7 +140,8 @@ def test_model_built_through_the_embedding_layer_embeds_as_the_whole_model():
     """Only the blocks up to the embedding layer are built and loaded: the same embeddings (to
     float rounding: the very same operations) as the whole model, which stays runnable no further."""
     from ionscreen import mlip
-    from ionscreen.embed import SevenNetEmbedder, build_model_through
+    from ionscreen.embed.graph import build_model_through
+    from ionscreen.embed.structure import SevenNetEmbedder
 
     cp = mlip._sevennet_checkpoint("7net-0")
     part = build_model_through(cp, 10)

@@ -7,11 +7,11 @@ import numpy as np
 import pandas as pd
 
 from ionscreen import schema
-from ionscreen.embed import SevenNetEmbedder, embedding_meta_of
-from ionscreen.evaluate import PUBLISHED, paper_table
-from ionscreen.model import Batch, load_predictor
-from ionscreen.structures import candidate_settings, prepare_structure, read_structure
-from ionscreen.train import TrainConfig, train
+from ionscreen.embed.structure import SevenNetEmbedder, embedding_meta_of
+from ionscreen.learn.evaluate import PUBLISHED, paper_table
+from ionscreen.learn.model import Batch, load_predictor
+from ionscreen.learn.train import TrainConfig, train
+from ionscreen.structures.prepare import candidate_settings, prepare_structure, read_structure
 from tests.conftest import REPO
 
 NAMES = ["LiF", "LiCl", "Li2O", "Li2S", "Li3N", "Li2O2"]

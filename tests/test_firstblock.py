@@ -1,4 +1,4 @@
-"""ionscreen.firstblock: SevenNet-0 to module 10 in plain torch, against sevenn's own modules."""
+"""ionscreen.embed.firstblock: SevenNet-0 to module 10 in plain torch, against sevenn's own modules."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ionscreen.structures import read_structure
+from ionscreen.structures.prepare import read_structure
 from tests.conftest import REPO, li3n
 
 pytestmark = pytest.mark.slow
@@ -26,7 +26,7 @@ def _cells():
 @pytest.fixture(scope="module")
 def block():
     from ionscreen import mlip
-    from ionscreen.firstblock import FirstBlock
+    from ionscreen.embed.firstblock import FirstBlock
 
     cp = mlip.sevennet_checkpoint_dict("7net-0")
     return FirstBlock(cp["config"], cp["model_state_dict"])
@@ -36,7 +36,8 @@ def block():
 def reference():
     """sevenn's model (built by sevenn, e3nn's own convolution) on one batched graph of the cells:
     its node features after module 10 and its edge features, with the graphs it ran on."""
-    from ionscreen.embed import SevenNetEmbedder, graph_arrays
+    from ionscreen.embed.graph import graph_arrays
+    from ionscreen.embed.structure import SevenNetEmbedder
 
     stock = SevenNetEmbedder(device="cpu", engine="e3nn")
     graphs = [graph_arrays(s, 5.0) for s in _cells()]
@@ -44,7 +45,7 @@ def reference():
 
 
 def test_layer_10_equals_sevenns_modules(block, reference):
-    from ionscreen.firstblock import batch_graphs
+    from ionscreen.embed.firstblock import batch_graphs
 
     graphs, ref = reference
     z, idx, vec, sizes = batch_graphs(graphs)
@@ -66,7 +67,7 @@ def test_float32_is_float64_to_rounding(block, reference):
     as close as sevenn's own float32 model."""
     import copy
 
-    from ionscreen.firstblock import batch_graphs
+    from ionscreen.embed.firstblock import batch_graphs
 
     graphs, ref = reference
     exact = copy.deepcopy(block).double()
@@ -79,7 +80,7 @@ def test_float32_is_float64_to_rounding(block, reference):
 
 
 def test_edges_in_any_order_give_the_same_features(block, reference):
-    from ionscreen.firstblock import batch_graphs
+    from ionscreen.embed.firstblock import batch_graphs
 
     z, idx, vec, _ = batch_graphs(reference[0])
     perm = torch.randperm(idx.shape[1], generator=torch.Generator().manual_seed(0))
@@ -93,7 +94,7 @@ def test_spherical_harmonics_and_silu_normalisation_equal_e3nn():
     from e3nn import o3
     from e3nn.math import normalize2mom
 
-    from ionscreen.firstblock import normalised_silu_constant, spherical_harmonics
+    from ionscreen.embed.firstblock import normalised_silu_constant, spherical_harmonics
 
     vec = torch.randn(500, 3, generator=torch.Generator().manual_seed(1)) * 3
     vec[0] = 0.0  # a zero vector: e3nn gives 0 for l > 0, as here
@@ -105,8 +106,9 @@ def test_spherical_harmonics_and_silu_normalisation_equal_e3nn():
 
 def test_other_architectures_are_refused_and_embed_through_sevenn():
     from ionscreen import mlip
-    from ionscreen.embed import EmbedError, SevenNetEmbedder, default_engine
-    from ionscreen.firstblock import FirstBlock, UnsupportedCheckpoint
+    from ionscreen.embed.firstblock import FirstBlock, UnsupportedCheckpoint
+    from ionscreen.embed.graph import EmbedError, default_engine
+    from ionscreen.embed.structure import SevenNetEmbedder
 
     l3i5 = mlip.sevennet_checkpoint_dict("7net-l3i5")
     with pytest.raises(UnsupportedCheckpoint, match="lmax"):
@@ -129,7 +131,8 @@ def test_weights_that_do_not_fit_choose_fasttp_everywhere(monkeypatch):
     """A checkpoint whose configuration fits but whose weights do not: ``default_engine`` (which
     sizes the Screener's readers) and the embedder take the same engine."""
     from ionscreen import mlip
-    from ionscreen.embed import EmbedError, SevenNetEmbedder, default_engine, load_first_block
+    from ionscreen.embed.graph import EmbedError, default_engine, load_first_block
+    from ionscreen.embed.structure import SevenNetEmbedder
 
     cp = mlip.sevennet_checkpoint_dict("7net-0")
     bad = {**cp, "model_state_dict": {**cp["model_state_dict"],
@@ -154,7 +157,7 @@ def test_unknown_atomic_numbers_are_named(block):
 
 @pytest.mark.parametrize("variant", ["full", "invariant"])
 def test_embedder_default_engine_gives_sevenns_embeddings(variant):
-    from ionscreen.embed import SevenNetEmbedder
+    from ionscreen.embed.structure import SevenNetEmbedder
 
     cells = _cells()
     fast = SevenNetEmbedder(variant=variant, device="cpu")
@@ -170,8 +173,8 @@ def test_embedder_default_engine_gives_sevenns_embeddings(variant):
 def test_embedding_needs_neither_e3nn_modules_nor_torch_geometric():
     """The point of the module: no e3nn.o3, sevenn model code or torch_geometric is imported (3-5 s)."""
     code = ("import sys, warnings; warnings.simplefilter('ignore')\n"
-            "from ionscreen.embed import SevenNetEmbedder\n"
-            "from ionscreen.structures import read_structure\n"
+            "from ionscreen.embed.structure import SevenNetEmbedder\n"
+            "from ionscreen.structures.prepare import read_structure\n"
             f"s = read_structure({str(REPO / 'resources/structures/candidates/LiBr.json')!r})\n"
             "e = SevenNetEmbedder(device='cpu')\n"
             "assert e.engine == 'firstblock' and e.atom_embeddings([s], specie='Li')[0].shape == (1, 456)\n"

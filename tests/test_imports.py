@@ -1,30 +1,73 @@
-"""The package's import graph: no module imports, at any depth and at any place in its code
-(function-level imports included), a module that imports it back."""
+"""The package's import graph.
+
+- No module imports, at any depth and at any place in its code (function-level imports included),
+  a module that imports it back.
+- Imports only go down: each stage subpackage imports only the core and the subpackages of the
+  layers below it (``LAYERS``), never one beside or above it.
+- The numpy-only modules (everything not in ``TORCH``) import no torch, at the top of the file
+  or through what they import there: a user of the room-temperature model, the folds or the
+  metrics does not pay for torch.
+"""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 
 from tests.conftest import REPO
 
 PACKAGE = REPO / "src/ionscreen"
 
+# Bottom to top. The core (top-level modules) is at the bottom; ``labels`` sits below ``md``
+# because MD asks the labeller whether a label is known (convergence-driven length); ``cli`` and
+# ``commands`` (top-level modules too) call everything and are imported by nothing.
+LAYERS = ("core", "structures", "labels", "md", "ingest", "embed", "learn", "roomtemp", "screen", "entry")
+ENTRY = {"ionscreen.cli", "ionscreen.commands"}
 
-def import_graph() -> dict[str, set[str]]:
-    """{module: the ionscreen modules it imports anywhere in its file}."""
-    modules = {p.stem for p in PACKAGE.glob("*.py")}
-    graph: dict[str, set[str]] = {}
-    for path in PACKAGE.glob("*.py"):
-        deps: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module == "ionscreen":
-                deps |= {a.name for a in node.names if a.name in modules}
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ionscreen."):
-                deps.add(node.module.split(".")[1])
-            elif isinstance(node, ast.Import):
-                deps |= {a.name.split(".")[1] for a in node.names if a.name.startswith("ionscreen.")}
-        graph[path.stem] = deps & modules - {path.stem}
-    return graph
+# The modules that import torch when imported (at module level, directly or through a module they import).
+TORCH = {"ionscreen.md.fasttp", "ionscreen.embed.firstblock", "ionscreen.learn.dataset", "ionscreen.learn.model",
+         "ionscreen.learn.train", "ionscreen.learn.evaluate"}
+
+
+def all_modules() -> list[str]:
+    """Every module of the package, dotted (``ionscreen.md.engine``; packages by their name)."""
+    out = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        out.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return out
+
+
+def _path(module: str):
+    rel = module.replace(".", "/")
+    p = PACKAGE.parent / f"{rel}.py"
+    return p if p.exists() else PACKAGE.parent / rel / "__init__.py"
+
+
+def _imports(module: str, top_only: bool) -> set[str]:
+    """The ionscreen modules that ``module`` imports (anywhere, or only at module level), never
+    counting those under ``if TYPE_CHECKING``."""
+    modules = set(all_modules())
+    tree = ast.parse(_path(module).read_text())
+    for node in ast.walk(tree):  # type-only imports run at no time
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            node.body = []
+    nodes = ast.walk(tree) if not top_only else [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    deps: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "ionscreen":
+            for a in node.names:
+                sub = f"{node.module}.{a.name}"
+                deps.add(sub if sub in modules else node.module)
+        elif isinstance(node, ast.Import):
+            deps |= {a.name for a in node.names if a.name.split(".")[0] == "ionscreen"}
+    return {d for d in deps if d in modules} - {module}
+
+
+def import_graph(top_only: bool = False) -> dict[str, set[str]]:
+    """{module: the ionscreen modules it imports}."""
+    return {m: _imports(m, top_only) for m in all_modules()}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -45,12 +88,72 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def layer(module: str) -> int:
+    parts = module.split(".")
+    if module in ENTRY:
+        return LAYERS.index("entry")
+    if len(parts) > 2 or (len(parts) == 2 and parts[1] in LAYERS):
+        return LAYERS.index(parts[1])
+    return LAYERS.index("core")
+
+
 def test_the_package_has_no_import_cycle():
     graph = import_graph()
-    assert len(graph) > 30 and "mdstage" in graph["cli"] and "cells" in graph["ordering"]  # function-level and top
+    # function-level and top-level imports are both seen
+    assert len(graph) > 40 and "ionscreen.md.stage" in graph["ionscreen.commands"]
+    assert "ionscreen.structures.cells" in graph["ionscreen.structures.ordering"]
     assert cycles(graph) == [], cycles(graph)
 
 
-def test_the_cycle_check_finds_a_cycle():
+def test_imports_only_go_down():
+    up = sorted(f"{m} -> {d}" for m, deps in import_graph().items() for d in deps
+                if layer(d) > layer(m) or (layer(d) == layer(m) and LAYERS[layer(m)] not in ("core", "entry")
+                                           and d.split(".")[1] != m.split(".")[1]))
+    assert up == []
+    # every stage has its subpackage, each with a docstring that lists what is in it
+    for stage in LAYERS[1:-1]:
+        init = PACKAGE / stage / "__init__.py"
+        assert ast.get_docstring(ast.parse(init.read_text())), stage
+
+
+def test_no_module_is_longer_than_400_lines():
+    long = {m: n for m in all_modules() if (n := len(_path(m).read_text().splitlines())) > 400}
+    assert long == {}
+
+
+def _closure(module: str, graph: dict[str, set[str]]) -> set[str]:
+    seen, todo = set(), [module]
+    while todo:
+        m = todo.pop()
+        for parent in [".".join(m.split(".")[:k]) for k in range(2, len(m.split(".")))]:
+            todo.append(parent)  # importing a submodule runs its packages' __init__ first
+        if m not in seen:
+            seen.add(m)
+            todo.extend(graph.get(m, ()))
+    return seen
+
+
+def _imports_torch_at_top(module: str) -> bool:
+    return any(isinstance(n, (ast.Import, ast.ImportFrom)) and
+               any((getattr(n, "module", None) or a.name).split(".")[0] == "torch" for a in n.names)
+               for n in ast.parse(_path(module).read_text()).body)
+
+
+def test_numpy_only_modules_import_no_torch():
+    graph = import_graph(top_only=True)
+    pulls_torch = {m for m in all_modules() if any(_imports_torch_at_top(d) for d in _closure(m, graph))}
+    assert pulls_torch == TORCH
+    # and in a fresh interpreter, for the modules a numpy-only user imports
+    numpy_only = ["ionscreen.roomtemp.model", "ionscreen.roomtemp.train", "ionscreen.learn.folds",
+                  "ionscreen.learn.metrics", "ionscreen.learn.skill", "ionscreen.screen.ranking", "ionscreen.labels.diffusion"]
+    code = "import sys\n" + "".join(f"import {m}\n" for m in numpy_only) + "assert 'torch' not in sys.modules\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+
+
+def test_the_checks_find_what_they_look_for():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"], ["b", "c", "a", "b"],
                                                                      ["c", "a", "b", "c"]]
+    assert layer("ionscreen.schema") < layer("ionscreen.structures.cif") < layer("ionscreen.labels.bounds") \
+        < layer("ionscreen.md.batch") < layer("ionscreen.screen") < layer("ionscreen.cli")
+    assert _imports_torch_at_top("ionscreen.md.fasttp") and not _imports_torch_at_top("ionscreen.learn.folds")

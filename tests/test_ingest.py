@@ -11,8 +11,13 @@ from pymatgen.core import Structure
 
 from ionscreen import schema
 from ionscreen.cli import main
-from ionscreen.ingest import IngestError, ingest_liflow, ingest_manifest, write_example_archive
-from ionscreen.labels import LabelSettings
+from ionscreen.ingest.liflow import (
+    IngestError,
+    ingest_liflow,
+    ingest_manifest,
+    write_example_archive,
+)
+from ionscreen.labels.diffusion import LabelSettings
 from ionscreen.trajectory import load_trajectory
 from tests.conftest import REPO
 

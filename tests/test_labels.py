@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from ionscreen import schema
-from ionscreen.labels import LabelSettings, arrhenius_row, label_files, label_trajectory
+from ionscreen.labels.diffusion import LabelSettings, arrhenius_row, label_files, label_trajectory
+from ionscreen.labels.transport import arrhenius_fit, nernst_einstein_S_cm
 from ionscreen.trajectory import LabelError, Trajectory
-from ionscreen.transport import arrhenius_fit, nernst_einstein_S_cm
 
 
 def test_argyrodite_fixed_window_matches_kinisi_documentation(argyrodite_traj):
@@ -101,7 +101,7 @@ def test_nan_positions_give_a_reason():
 
 
 def test_label_files_writes_rows_for_good_and_bad_runs(tmp_path):
-    from ionscreen.md import MDSettings, run_md, skipped_run
+    from ionscreen.md.engine import MDSettings, run_md, skipped_run
     from tests.conftest import li3n
 
     s = MDSettings(temperature_K=800.0, n_steps=60, timestep_fs=1.0, interval=2, mlip="lj")

@@ -12,8 +12,8 @@ import pytest
 from pymatgen.core import Structure
 
 from ionscreen import schema
-from ionscreen.evaluate import PUBLISHED
-from ionscreen.ingest import write_example_archive
+from ionscreen.ingest.liflow import write_example_archive
+from ionscreen.learn.evaluate import PUBLISHED
 from tests.conftest import REPO
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))

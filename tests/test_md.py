@@ -7,8 +7,8 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from ionscreen import schema
-from ionscreen.md import MDError, MDSettings, run_md
-from ionscreen.mdstage import md_batch_job
+from ionscreen.md.engine import MDError, MDSettings, run_md
+from ionscreen.md.stage import md_batch_job
 from ionscreen.trajectory import load_trajectory
 from tests.conftest import li3n
 
@@ -101,7 +101,7 @@ def test_exploding_temperature_stops_the_run(tmp_path):
 
 
 def test_rejected_material_gives_skipped_runs_and_the_batch_goes_on(tmp_path):
-    from ionscreen.structures import candidate_settings, prepare_structure
+    from ionscreen.structures.prepare import candidate_settings, prepare_structure
 
     schema.write_table([], tmp_path / "gone.parquet", "structures")
     row = {"material_id": "Li3N", "source": "test", **prepare_structure(li3n(), candidate_settings(), None, None)}

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ionscreen import schema
-from ionscreen.md import MDSettings, run_md
+from ionscreen.md.engine import MDSettings, run_md
 from tests.conftest import li3n
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ionscreen import schema
-from ionscreen.md import MDSettings, run_md
+from ionscreen.md.engine import MDSettings, run_md
 from tests.conftest import li3n
 
 

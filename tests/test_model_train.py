@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from ionscreen import schema
-from ionscreen.dataset import grouped_split
-from ionscreen.metrics import regression_metrics
-from ionscreen.model import Batch, expand_features, load_predictor
-from ionscreen.train import TrainConfig, train
+from ionscreen.learn.folds import grouped_split
+from ionscreen.learn.metrics import regression_metrics
+from ionscreen.learn.model import Batch, expand_features, load_predictor
+from ionscreen.learn.train import TrainConfig, train
 
 
 def test_feature_expansion_shapes_and_values():
@@ -68,7 +68,7 @@ def test_training_learns_and_checkpoint_loads_alone(tmp_path):
     baseline = np.mean(np.abs(y - y.mean()))  # predicting the mean
     assert val["mae"] < 0.25 * baseline, (val["mae"], baseline)
     assert meta.temperature_range_K == [600.0, 1000.0]
-    # The checkpoint reproduces the training-time predictions without ionscreen.train.
+    # The checkpoint reproduces the training-time predictions without ionscreen.learn.train.
     pred = schema.read_table(tmp_path / "pred.parquet", "training_predictions")
     p = load_predictor(tmp_path / "model")
     first = emb[emb["material_id"] == pred["material_id"].iloc[0]]
@@ -78,7 +78,7 @@ def test_training_learns_and_checkpoint_loads_alone(tmp_path):
     assert std[0] == pytest.approx(pred["prediction_std"].iloc[0], abs=1e-5)
     assert hidden.shape == (1, 2 * cfg.hidden_dim)
     # The typed model card: model.json and the checkpoint hold the same ModelMeta.
-    from ionscreen.model import ModelMeta
+    from ionscreen.learn.meta import ModelMeta
 
     assert ModelMeta.from_json(tmp_path / "model") == p.meta == meta
     assert p.meta.embedding == {"model": "7net-0", "layer": 10, "variant": "full"}
@@ -89,7 +89,7 @@ def test_rounding_noise_columns_do_not_move_predictions(tmp_path):
     Standardised to unit variance they became features, and predictions moved by 0.03 log10
     units under 1e-6 noise; treated as constant (spread < CONSTANT_STD) they move predictions
     by nothing that matters."""
-    from ionscreen.dataset import CONSTANT_STD
+    from ionscreen.learn.dataset import CONSTANT_STD
 
     labels, emb, structs = synthetic(n_materials=60, dim=8)
     rng = np.random.default_rng(1)

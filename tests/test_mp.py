@@ -11,8 +11,8 @@ import pytest
 import responses
 from pymatgen.core import Lattice, Structure
 
-from ionscreen import mp
-from ionscreen.sources import material_files
+from ionscreen.structures import mp
+from ionscreen.structures.sources import material_files
 
 EP = "https://api.materialsproject.org/"
 HEARTBEAT = {"db_version": "2026.09.30", "version": "0.87.3", "access_controlled_batch_ids": []}
@@ -117,7 +117,7 @@ def test_server_refusal_is_a_clear_error(monkeypatch):
 
 def test_prepared_structures_carry_hull_and_gap(online, tmp_path):
     from ionscreen import schema
-    from ionscreen.structures import PrepareSettings, prepare_sources
+    from ionscreen.structures.prepare import PrepareSettings, prepare_sources
 
     files = material_files([{"type": "materials_project", "name": "demo", "mp_ids": ["mp-1960"]}], tmp_path)
     prepare_sources(files, PrepareSettings(mlip="lj", min_width_A=0, relax_steps=0), tmp_path / "s.parquet",

@@ -7,8 +7,8 @@ import shutil
 
 import pandas as pd
 
-from ionscreen.obelix import normalised_formula, read_table
-from ionscreen.sources import material_files
+from ionscreen.structures.obelix import normalised_formula, read_table
+from ionscreen.structures.sources import material_files
 from tests.conftest import REPO
 
 OBELIX = REPO / "resources/obelix"
@@ -34,7 +34,7 @@ def test_cifs_as_a_structure_source(tmp_path):
 def test_one_composition_written_two_ways_is_one_group_in_every_fold() -> None:
     """OBELiX writes some compositions two ways (a space before a bracket, a trailing space, another
     element order): the normalised formula makes them one group, so no fold splits them."""
-    from ionscreen.dataset import grouped_folds
+    from ionscreen.learn.folds import grouped_folds
 
     table = read_table(OBELIX / "train.csv")
     assert normalised_formula("Li1.4Al0.4Ti1.6 (PO4)3") == normalised_formula("Li1.4Al0.4Ti1.6(PO4)3 ")

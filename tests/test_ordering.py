@@ -1,4 +1,4 @@
-"""The disorder policy (``ionscreen.ordering``): exact, seeded orderings; the atom budget; the
+"""The disorder policy (``ionscreen.structures.ordering``): exact, seeded orderings; the atom budget; the
 prediction fallback; split sites; charge balance."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from ionscreen.ordering import balance_charge, order_structure
-from ionscreen.structures import StructureError, min_interatomic_distance, read_structure
+from ionscreen.structures.ordering import balance_charge, order_structure
+from ionscreen.structures.prepare import StructureError, min_interatomic_distance, read_structure
 from tests.conftest import REPO
 
 
@@ -104,7 +104,7 @@ def test_ordering_keeps_charge_balance_where_oxidation_states_are_known():
 def test_supercell_arrays_are_pymatgens_supercell_bit_for_bit(name):
     """The ordering's supercell without Site objects: the same lattice and coordinates, bit for
     bit, as Structure.make_supercell (which it replaced for speed), for real disordered CIFs."""
-    from ionscreen.ordering import supercell_arrays
+    from ionscreen.structures.ordering import supercell_arrays
 
     s = read_structure(REPO / "resources/structures/candidates" / name)
     for sc in [(1, 1, 1), (1, 2, 2), (3, 1, 2)]:
@@ -118,7 +118,7 @@ def test_supercell_arrays_are_pymatgens_supercell_bit_for_bit(name):
 @pytest.mark.filterwarnings("ignore:No Pauling electronegativity")
 def test_sorted_structure_sorts_as_pymatgen_does():
     """Electronegativity, then symbol; equal keys keep their order (He has no electronegativity)."""
-    from ionscreen.ordering import sorted_structure
+    from ionscreen.structures.ordering import sorted_structure
 
     rng = np.random.default_rng(0)
     species = list(rng.choice(["O", "Li", "La", "Zr", "He", "S", "Li", "O"], size=40))

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ionscreen.predict import add_arrhenius
-from ionscreen.transport import K_B_EV
+from ionscreen.labels.transport import K_B_EV
+from ionscreen.screen.predict import add_arrhenius
 
 
 def test_arrhenius_of_predictions_recovers_Ea():
@@ -53,7 +53,7 @@ def tiny_model(tiny_run):
 
 
 def test_factorised_prediction_equals_the_per_sample_batch(tiny_model):
-    from ionscreen.model import Batch, load_predictor
+    from ionscreen.learn.model import Batch, load_predictor
 
     p = load_predictor(tiny_model)
     rng = np.random.default_rng(1)
@@ -75,10 +75,11 @@ def test_screener_equals_the_plain_path(tiny_model, workers):
     """Parse once, ordering without Site objects, graphs built by a reader process, the regrouped
     convolution, Li-only aggregation, factorised encoder: same numbers, flags, ranks and
     rejections as prepare -> JSON -> embed every atom with e3nn's convolution -> predict_table."""
-    from ionscreen.embed import SevenNetEmbedder
-    from ionscreen.predict import Screener, predict_table
-    from ionscreen.sources import material_id
-    from ionscreen.structures import candidate_settings, prepare_many, structure_from_row
+    from ionscreen.embed.structure import SevenNetEmbedder
+    from ionscreen.screen.predict import predict_table
+    from ionscreen.screen.screener import Screener
+    from ionscreen.structures.prepare import candidate_settings, prepare_many, structure_from_row
+    from ionscreen.structures.sources import material_id
     from tests.conftest import REPO
 
     files = [REPO / "resources/structures/candidates" / f for f in ("LiBr.json", "obelix-jqc.cif", "Li10GeP2S12.json")]
@@ -88,7 +89,7 @@ def test_screener_equals_the_plain_path(tiny_model, workers):
                                relax=False, progress=False)
     stock = SevenNetEmbedder(variant="full", device="cpu", engine="e3nn")
     rows = stock([(r["material_id"], structure_from_row(r)) for r in ok], progress=False)
-    from ionscreen.model import load_predictor
+    from ionscreen.learn.model import load_predictor
 
     ref = predict_table(load_predictor(tiny_model), pd.DataFrame(ok), pd.DataFrame(rows), [600.0, 1000.0], 800.0)
     key = ["material_id", "temperature_K"]
@@ -103,7 +104,7 @@ def test_screener_equals_the_plain_path(tiny_model, workers):
 
 def _training_embedding(tiny_run):
     """The Li embeddings and formula of one material the tiny model trained on."""
-    from ionscreen.model import load_predictor
+    from ionscreen.learn.model import load_predictor
 
     out, emb, structures, _ = tiny_run
     first = load_predictor(out / "model").meta.training_materials[0]
@@ -113,8 +114,8 @@ def _training_embedding(tiny_run):
 
 def test_predict_table_sets_each_flag_for_its_reason(tiny_model, tiny_run):
     """Every flag of the predictions table, each raised by exactly its cause (docs/screen.md, "Screening flags")."""
-    from ionscreen.model import load_predictor
-    from ionscreen.predict import predict_table
+    from ionscreen.learn.model import load_predictor
+    from ionscreen.screen.predict import predict_table
 
     e, formula = _training_embedding(tiny_run)
     cases = {  # material -> (structures row overrides, embedding)
@@ -156,8 +157,8 @@ def test_predict_table_sets_each_flag_for_its_reason(tiny_model, tiny_run):
 def test_screen_tables_carries_the_room_temperature_model(tiny_model, embedder, tmp_path):
     """The shard job's table: the workflow model's predictions and obelix-rt's sigma at 300 K per candidate."""
     from ionscreen import schema
-    from ionscreen.predict import screen_tables
-    from ionscreen.structures import candidate_settings, prepare_structure, read_structure
+    from ionscreen.screen.predict import screen_tables
+    from ionscreen.structures.prepare import candidate_settings, prepare_structure, read_structure
     from tests.conftest import REPO
 
     rows = []
@@ -165,7 +166,7 @@ def test_screen_tables_carries_the_room_temperature_model(tiny_model, embedder, 
         f = REPO / "resources/structures/candidates" / name
         rows.append({"material_id": f.stem, "source": str(f), **prepare_structure(read_structure(f), candidate_settings(), None, None)})
     schema.write_table(rows, tmp_path / "s.parquet", "structures")
-    from ionscreen.structures import structure_from_row
+    from ionscreen.structures.prepare import structure_from_row
 
     schema.write_table(embedder([(r["material_id"], structure_from_row(r)) for r in rows], progress=False),
                        tmp_path / "e.parquet", "embeddings")
@@ -179,7 +180,7 @@ def test_screen_tables_carries_the_room_temperature_model(tiny_model, embedder, 
     assert abs(per.loc["obelix-jqc", "min"] - np.log10(1.58489e-06)) < 0.5
     assert schema.read_provenance(tmp_path / "p.parquet")["room_temperature_model"] == "obelix-rt"
     # the ranking merge keeps what the shards say (the report names the room-temperature model)
-    from ionscreen.predict import merge_predictions
+    from ionscreen.screen.predict import merge_predictions
 
     merge_predictions([tmp_path / "p.parquet"], tmp_path / "ranking.parquet", 600.0)
     assert schema.read_provenance(tmp_path / "ranking.parquet")["room_temperature_model"] == "obelix-rt"
@@ -195,7 +196,7 @@ def test_readers_stay_within_the_prefetch_window(tiny_model):
     import threading
     import time
 
-    from ionscreen.predict import Screener
+    from ionscreen.screen.screener import Screener
     from tests.conftest import REPO
 
     screener = Screener(tiny_model, device="cpu", workers=1, chunk=2)
@@ -227,7 +228,7 @@ def test_readers_stay_within_the_prefetch_window(tiny_model):
 
 def test_screener_says_when_there_is_nothing_to_screen(tiny_model, tmp_path):
     """A directory of sub-directories is not searched: a clear error, not an empty ranking."""
-    from ionscreen.predict import Screener
+    from ionscreen.screen.screener import Screener
 
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "LiBr.cif").write_text("data_x\n")
@@ -238,7 +239,7 @@ def test_screener_says_when_there_is_nothing_to_screen(tiny_model, tmp_path):
 def test_no_activation_energy_without_temperature_dependence():
     """A model trained at one temperature, or predictions flat in T, give no Ea (flagged), and 300 K
     counts as extrapolated whenever it lies outside the model's training temperatures."""
-    from ionscreen.predict import add_arrhenius
+    from ionscreen.screen.predict import add_arrhenius
 
     rows = [{"material_id": m, "temperature_K": t, "target": "log10_sigma_S_cm", "prediction": p(t), "flags": []}
             for m, p in (("flat", lambda t: -4.1), ("rising", lambda t: -4.0 - 300.0 / t)) for t in (300.0, 600.0, 1200.0)]

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ionscreen.labels import arrhenius_row
-from ionscreen.report import arrhenius_plot
-from ionscreen.transport import K_B_EV, arrhenius_band, arrhenius_fit
+from ionscreen.labels.diffusion import arrhenius_row
+from ionscreen.labels.transport import K_B_EV, arrhenius_band, arrhenius_fit
+from ionscreen.screen.report import arrhenius_plot
 
 T = np.array([600.0, 800.0, 1000.0, 1200.0])
 
@@ -44,7 +44,7 @@ def test_arrhenius_plot_with_fits_and_without_diffusion():
 
 
 def test_room_temperature_columns_format_sigma_std_and_flags():
-    from ionscreen.report import room_temperature_columns
+    from ionscreen.screen.report import room_temperature_columns
 
     rows = pd.DataFrame({"sigma_rt_log10_S_cm": [-2.0, np.nan], "sigma_rt_std": [0.5, np.nan],
                          "sigma_rt_flags": [["far_from_training"], None]})
@@ -58,8 +58,8 @@ def test_room_temperature_columns_format_sigma_std_and_flags():
 def report_inputs(tiny_run):
     """The tables the report reads: the tiny model's (conftest ``tiny_run``) and a few rows."""
     from ionscreen import schema
-    from ionscreen.model import load_predictor
-    from ionscreen.predict import predict_table
+    from ionscreen.learn.model import load_predictor
+    from ionscreen.screen.predict import predict_table
 
     d, emb, structures, labels = tiny_run
     ranking = predict_table(load_predictor(d / "model"), pd.DataFrame(structures[:3]),
@@ -77,7 +77,7 @@ def report_inputs(tiny_run):
 
 
 def _report(d, out, **extra):
-    from ionscreen.report import write_report
+    from ionscreen.screen.report import write_report
 
     write_report(out, ranking_path=d / "ranking.parquet", rejected_paths=[d / "rejected.parquet"],
                  model_dir=d / "model", metrics_path=d / "metrics.parquet",
@@ -97,8 +97,8 @@ def test_report_sections_without_md(report_inputs, tmp_path):
 
 def test_report_leads_with_the_ranking_model_and_shows_cross_validation(report_inputs, tmp_path):
     from ionscreen import schema
-    from ionscreen.model import ModelMeta
-    from ionscreen.ranking import rank
+    from ionscreen.learn.meta import ModelMeta
+    from ionscreen.screen.ranking import rank
 
     d = report_inputs
     ranking = schema.read_table(d / "ranking.parquet", "predictions")
@@ -113,7 +113,7 @@ def test_report_leads_with_the_ranking_model_and_shows_cross_validation(report_i
             for k in range(3) for m, v in (("predictor (structure-only)", 1.0), ("random forest (composition)", 0.8),
                                            ("training mean", 1.5))]
     schema.write_table(rows, d / "cv.parquet", "cross_validation")
-    from ionscreen.report import write_report
+    from ionscreen.screen.report import write_report
 
     out = tmp_path / "r.html"
     write_report(out, ranking_path=d / "ranked.parquet", rejected_paths=[d / "rejected.parquet"], model_dir=d / "model",

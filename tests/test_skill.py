@@ -1,4 +1,4 @@
-"""Demonstrated skill (ionscreen.skill) and the choice of the ranking model (ionscreen.ranking)."""
+"""Demonstrated skill (ionscreen.learn.skill) and the choice of the ranking model (ionscreen.screen.ranking)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ionscreen.ranking import NO_SKILL, OUTSIDE, choose, rank
-from ionscreen.skill import FOREST, MEAN, compare, demonstrated, lattice_features
+from ionscreen.flags import NO_SKILL
+from ionscreen.flags import OUTSIDE_RANKING_MODEL_ELEMENTS as OUTSIDE
+from ionscreen.learn.skill import FOREST, MEAN, compare, demonstrated, lattice_features
+from ionscreen.screen.ranking import choose, rank
 
 
 def test_compare_pairs_errors_by_composition():
@@ -84,7 +86,7 @@ def test_auto_falls_back_to_the_room_temperature_model_then_flags():
     assert info.rank_by == "room_temperature" and info.ranking_model == "obelix-rt"
     assert list(df.drop_duplicates("material_id")["material_id"]) == ["c", "b", "a"]
     assert info.ranking_mae == pytest.approx(json.loads(
-        (__import__("ionscreen.roomtemp", fromlist=["resolve"]).resolve("obelix-rt") / "model.json").read_text())
+        (__import__("ionscreen.roomtemp.model", fromlist=["resolve"]).resolve("obelix-rt") / "model.json").read_text())
         ["cv"]["mae"]["obelix-rt"]["mean"])
     assert info.spread == pytest.approx(4.0) and info.unresolved_top == 1  # -2 vs -4: 2 decades > 0.71
     # No room-temperature model: the workflow's model ranks, every row flagged.
@@ -111,7 +113,7 @@ def test_ties_within_the_held_out_error_are_reported():
     pred["sigma_rt_log10_S_cm"] = pred["material_id"].map({"a": -3.0, "b": -2.9, "c": -2.8})
     _, info, _ = rank(pred, 800.0, workflow_meta=_meta(_skill(0.85, 0.9, False)), room_temperature_model="obelix-rt")
     assert info.spread == pytest.approx(0.2) and info.unresolved_top == 3
-    from ionscreen.report import resolution_sentence
+    from ionscreen.screen.report import resolution_sentence
 
     assert resolution_sentence(info.to_dict()).startswith("The order is not resolved")
 
@@ -144,8 +146,8 @@ def _trainset(learnable: bool, n: int = 60):
 
 @pytest.mark.parametrize("learnable", [True, False])
 def test_training_records_skill_and_auto_follows_it(tmp_path, learnable):
-    from ionscreen.model import ModelMeta
-    from ionscreen.train import TrainConfig, train
+    from ionscreen.learn.meta import ModelMeta
+    from ionscreen.learn.train import TrainConfig, train
 
     labels, emb, structures = _trainset(learnable)
     cfg = TrainConfig(decoder_widths=[16, 16], epochs=200, patience=200, seeds=[0, 1], val_fraction=0.25, aml=False,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ionscreen.sources import SourceError, assign_shards, material_files
+from ionscreen.structures.sources import SourceError, assign_shards, material_files
 from tests.conftest import REPO
 
 
@@ -42,7 +42,7 @@ def test_changed_shard_size_starts_over(tmp_path):
 
 def test_a_poscar_takes_its_folder_name_as_id(tmp_path):
     """One rule for ids from paths (``sources.material_id``): sources, the CLI and predict agree."""
-    from ionscreen.sources import material_id
+    from ionscreen.structures.sources import material_id
 
     (tmp_path / "Li3N").mkdir()
     poscar = tmp_path / "Li3N" / "POSCAR"

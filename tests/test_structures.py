@@ -9,7 +9,7 @@ import pytest
 from pymatgen.core import Lattice, Molecule, Structure
 
 from ionscreen import schema
-from ionscreen.structures import (
+from ionscreen.structures.prepare import (
     PrepareSettings,
     StructureError,
     check_structure,
@@ -75,7 +75,7 @@ def test_sevennet_knows_89_elements_but_not_all():
 def test_candidate_settings_are_one_set_of_defaults():
     import yaml
 
-    from ionscreen.structures import CANDIDATE_MAX_ATOMS, candidate_settings
+    from ionscreen.structures.prepare import CANDIDATE_MAX_ATOMS, candidate_settings
 
     schema = yaml.safe_load((REPO / "config/config.schema.yaml").read_text())
     assert schema["properties"]["screen"]["properties"]["max_atoms"]["default"] == CANDIDATE_MAX_ATOMS

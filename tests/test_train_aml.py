@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from ionscreen import schema
-from ionscreen.dataset import grouped_folds, grouped_split, load_dataset, make_tensors
-from ionscreen.evaluate import ABLATIONS, ablations, cross_validate
-from ionscreen.model import load_predictor, load_trainers, ridge_closed_form
-from ionscreen.skill import composition_features
-from ionscreen.train import Run, TrainConfig, init_from_trainer, train, train_trainer
+from ionscreen.learn.dataset import load_dataset, make_tensors
+from ionscreen.learn.evaluate import ABLATIONS, ablations, cross_validate
+from ionscreen.learn.folds import grouped_folds, grouped_split
+from ionscreen.learn.model import load_predictor, load_trainers, ridge_closed_form
+from ionscreen.learn.skill import composition_features
+from ionscreen.learn.train import Run, TrainConfig, init_from_trainer, train, train_trainer
 
 
 def aml_synthetic(n_materials=80, n_li=8, dim=48, traj_dim=12, seed=0, hidden_noise=0.3, temperatures=(800.0,)):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ionscreen import schema
-from ionscreen.trajembed import (
+from ionscreen.embed.trajectory import (
     FOURIER_ONLY,
     FourierEmbedder,
     MomentEmbedder,
@@ -104,7 +104,7 @@ def test_missing_weights_fall_back(tmp_path, caplog):
 
 
 def test_table_from_trajectories(tmp_path, tiny_moment):
-    from ionscreen.md import MDSettings, run_md, skipped_run
+    from ionscreen.md.engine import MDSettings, run_md, skipped_run
     from tests.conftest import li3n
 
     run_md(li3n() * (2, 1, 1), MDSettings(temperature_K=900, n_steps=100, timestep_fs=1, interval=1, mlip="lj"),

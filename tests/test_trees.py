@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ionscreen.trees import TreeEnsemble
+from ionscreen.roomtemp.trees import TreeEnsemble
 
 
 def test_tree_export_predicts_exactly_as_scikit_learn_nan_included() -> None:

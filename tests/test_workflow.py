@@ -177,7 +177,7 @@ def test_rotated_crystal_gets_equal_embeddings_and_predictions(workflow_run, tmp
     import pandas as pd
 
     from ionscreen.cli import main
-    from ionscreen.structures import read_structure
+    from ionscreen.structures.prepare import read_structure
     from tests.conftest import rotated_copy
 
     results, _ = workflow_run
@@ -298,7 +298,7 @@ def test_package_patch_release_leaves_results_current_but_a_stage_version_does_n
     args = ("-d", str(finished_copy), "--cores", "2", "screen_candidates", "ablations",
             "--configfile", str(REPO / ".test/config.yaml"))
     (site / "sitecustomize.py").write_text("import ionscreen\nionscreen.__version__ = '0.1.99'\n")
-    env = {**os.environ, "PYTHONPATH": str(site)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
     counts, out = _dry_run(*args, env=env)
     assert counts == {} and "Nothing to be done" in out
     # The control: bumping the md stage version puts every MD run (and what follows) out of date.

@@ -1,8 +1,8 @@
 """Rule shim: the ablation table."""
 from ionscreen import logs, mlip, schema
-from ionscreen.dataset import read_training_tables
-from ionscreen.evaluate import ablations
-from ionscreen.train import TrainConfig
+from ionscreen.learn.dataset import read_training_tables
+from ionscreen.learn.evaluate import ablations
+from ionscreen.learn.train import TrainConfig
 
 logs.setup(snakemake.log[0])
 mlip.set_threads(snakemake.threads)

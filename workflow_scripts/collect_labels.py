@@ -1,6 +1,6 @@
 """Rule shim: gather per-material labels, Arrhenius fits and MSD curves."""
 from ionscreen import logs
-from ionscreen.labels import collect_label_files
+from ionscreen.labels.diffusion import collect_label_files
 
 logs.setup(snakemake.log[0])
 collect_label_files(snakemake.input.labels, snakemake.input.arrhenius, snakemake.input.msd,

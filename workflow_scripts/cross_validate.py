@@ -1,8 +1,8 @@
 """Rule shim: grouped cross-validation against a random forest."""
 from ionscreen import logs, mlip
-from ionscreen.dataset import read_training_tables
-from ionscreen.evaluate import cross_validate
-from ionscreen.train import TrainConfig
+from ionscreen.learn.dataset import read_training_tables
+from ionscreen.learn.evaluate import cross_validate
+from ionscreen.learn.train import TrainConfig
 
 logs.setup(snakemake.log[0])
 mlip.set_threads(snakemake.threads)

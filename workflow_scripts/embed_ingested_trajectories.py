@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from ionscreen import logs, mlip
-from ionscreen.trajembed import embed_trajectories
+from ionscreen.embed.trajectory import embed_trajectories
 
 logs.setup(snakemake.log[0])
 mlip.set_threads(snakemake.threads)

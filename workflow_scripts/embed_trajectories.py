@@ -1,6 +1,6 @@
 """Rule shim: trajectory embeddings of one material's MD runs."""
 from ionscreen import logs, mlip
-from ionscreen.trajembed import embed_trajectories
+from ionscreen.embed.trajectory import embed_trajectories
 
 logs.setup(snakemake.log[0])
 mlip.set_threads(snakemake.threads)

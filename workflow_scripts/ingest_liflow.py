@@ -2,8 +2,8 @@
 from pathlib import Path
 
 from ionscreen import logs
-from ionscreen.ingest import ingest_liflow
-from ionscreen.labels import LabelSettings
+from ionscreen.ingest.liflow import ingest_liflow
+from ionscreen.labels.diffusion import LabelSettings
 
 logs.setup(snakemake.log[0])
 ingest_liflow(snakemake.params.data_dir, Path(snakemake.output.labels).parent,

@@ -1,6 +1,6 @@
 """Rule shim: labels of one material at every temperature, and its Arrhenius fit."""
 from ionscreen import logs
-from ionscreen.labels import LabelSettings, label_files
+from ionscreen.labels.diffusion import LabelSettings, label_files
 
 logs.setup(snakemake.log[0])
 label_files(list(snakemake.params.trajectories), LabelSettings(**snakemake.params.settings),

@@ -1,8 +1,8 @@
 """Rule shim: MD of one batch of runs (materials x temperatures) with the batched engine."""
 from ionscreen import logs
-from ionscreen.labels import LabelSettings
-from ionscreen.md import MDSettings
-from ionscreen.mdstage import md_batch_job
+from ionscreen.labels.diffusion import LabelSettings
+from ionscreen.md.engine import MDSettings
+from ionscreen.md.stage import md_batch_job
 
 logs.setup(snakemake.log[0])
 settings = MDSettings(**snakemake.params.settings, **snakemake.params.engine)

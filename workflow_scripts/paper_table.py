@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from ionscreen import logs, mlip
-from ionscreen.evaluate import paper_table
+from ionscreen.learn.evaluate import paper_table
 
 logs.setup(snakemake.log[0])
 mlip.set_threads(snakemake.threads)

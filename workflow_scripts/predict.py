@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from ionscreen import logs
-from ionscreen.predict import screen_tables
+from ionscreen.screen.predict import screen_tables
 
 logs.setup(snakemake.log[0])
 screen_tables(Path(snakemake.input.model).parent, snakemake.input.structures, snakemake.input.embeddings,

@@ -1,6 +1,6 @@
 """Rule shim: prepare structures (one training material, or one candidate shard)."""
 from ionscreen import logs, mlip
-from ionscreen.structures import PrepareSettings, prepare_sources
+from ionscreen.structures.prepare import PrepareSettings, prepare_sources
 
 logs.setup(snakemake.log[0])
 mlip.set_threads(snakemake.threads)

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from ionscreen import logs, schema
-from ionscreen.predict import merge_predictions
+from ionscreen.screen.predict import merge_predictions
 
 logs.setup(snakemake.log[0])
 merge_predictions(snakemake.input.predictions, snakemake.output.ranking, snakemake.params.rank_temperature,

@@ -2,7 +2,7 @@
 from pathlib import Path
 
 from ionscreen import logs
-from ionscreen.report import write_report
+from ionscreen.screen.report import write_report
 
 logs.setup(snakemake.log[0])
 inp = snakemake.input

@@ -2,8 +2,8 @@
 from pathlib import Path
 
 from ionscreen import logs, mlip
-from ionscreen.dataset import read_training_tables
-from ionscreen.train import TrainConfig, train
+from ionscreen.learn.dataset import read_training_tables
+from ionscreen.learn.train import TrainConfig, train
 
 logs.setup(snakemake.log[0])
 mlip.set_threads(snakemake.threads)

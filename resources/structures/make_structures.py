@@ -11,8 +11,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from pymatgen.core import Lattice, Structure
 import pymatgen.util
+from pymatgen.core import Lattice, Structure
 
 HERE = Path(__file__).parent
 PMG = Path(pymatgen.util.__file__).parent / "structures"

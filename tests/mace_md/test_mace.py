@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from ionscreen import schema
-from ionscreen.structures import read_structure
+from ionscreen.structures.prepare import read_structure
 
 # Not ``tests.conftest``: a package of the MACE stack installs a top-level ``tests`` of its own.
 REPO = Path(__file__).resolve().parents[2]
@@ -70,8 +70,9 @@ def test_this_environment_has_mace_and_no_sevenn(tmp_path):
     with pytest.raises(MissingExtra, match=r"ionscreen\[sevenn\]"):
         get_calculator("7net-0", device="cpu")
     # the core works here: tables, structures, labels, training, prediction from a model file
-    proc = subprocess.run([sys.executable, "-c", "import ionscreen.labels, ionscreen.schema, ionscreen.structures, "
-                           "ionscreen.train, ionscreen.predict, ionscreen.md, ionscreen.cli"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", "import ionscreen.labels.diffusion, ionscreen.schema, "
+                           "ionscreen.structures.prepare, ionscreen.learn.train, ionscreen.screen.predict, "
+                           "ionscreen.md.engine, ionscreen.cli"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     proc = subprocess.run([sys.executable, "-m", "ionscreen.cli", "embed", str(REPO / "resources/structures/train/Li3N.json"),
                            "--out", str(tmp_path / "e.parquet")], capture_output=True, text=True)

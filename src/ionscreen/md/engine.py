@@ -1,0 +1,375 @@
+"""MLIP molecular dynamics (stage ``md``): NVT Nose-Hoover, unwrapped positions, honest failure.
+
+The science default is the LiFlow protocol (docs/method.md section 1): 1 fs, 25 ps, a frame every 10
+steps, 600-1200 K. Langevin and Andersen thermostats are refused for transport labels because
+their random forces suppress diffusion. ``nve`` (velocity Verlet) is allowed for drift checks.
+
+A run that diverges (non-finite values, temperature above ``max_temperature_factor`` x target,
+atoms closer than ``min_distance_A``, a potential-energy jump above ``max_energy_jump_eV_atom``
+between saved frames) stops; the frames up to then are kept and the run is recorded as
+``failed`` with the reason, so the rest of the workflow goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ase import Atoms, units
+from pymatgen.core import Structure
+
+from ionscreen import atomic, schema
+from ionscreen import mlip as mlip_mod
+from ionscreen.trajectory import frame_row, run_meta
+
+log = logging.getLogger(__name__)
+
+TRANSPORT_THERMOSTATS = ("nose-hoover", "nve")
+STOP_RULES = ("fixed", "converged")
+REFUSED_THERMOSTATS = {
+    "langevin": "Langevin's random and friction forces suppress diffusion",
+    "andersen": "Andersen's velocity reassignments destroy velocity correlations",
+    "berendsen": "Berendsen does not sample the canonical ensemble",
+}
+
+
+# Settings that change how fast a trajectory is computed, not the trajectory.
+ENGINE_ONLY = ("threads", "device", "chunk_frames", "skin_A", "batch_atoms")
+
+
+class MDError(ValueError):
+    """MD settings or input that cannot give a transport trajectory."""
+
+
+@dataclass
+class MDSettings:
+    """One MD run. Defaults are the LiFlow protocol (docs/method.md section 1)."""
+
+    temperature_K: float = 1000.0
+    n_steps: int = 25_000
+    timestep_fs: float = 1.0
+    interval: int = 10  # steps between saved frames
+    thermostat: str = "nose-hoover"
+    tdamp_fs: float = 100.0  # Nose-Hoover coupling time (100 time steps at 1 fs)
+    seed: int = 0
+    mlip: str = "7net-0"
+    device: str = "auto"
+    threads: int = 1
+    chunk_frames: int = 200  # frames per Parquet row group
+    max_temperature_factor: float = 3.0
+    min_distance_A: float = 0.5
+    max_energy_jump_eV_atom: float = 1.0
+    # Run length (ionscreen.md.batch, "Run length"): 'fixed' runs n_steps; 'converged' advances in
+    # segments of segment_ps and, from min_ps on, stops once the label stage's kinisi D has a 95 %
+    # interval of relative half-width <= target_rel_error at two consecutive checks that agree
+    # (batch.stop_here; n_steps is then the maximum length).
+    stop: str = "converged"
+    segment_ps: float = 2.5
+    min_ps: float = 5.0
+    target_rel_error: float = 0.25
+    # Temperature ladder: a material's temperatures run from the highest down; below a temperature
+    # where the run ended not diffusive at its full length, runs are skipped (D only falls as T falls).
+    ladder: bool = True
+    # Batched engine (ionscreen.md.batch): neither changes a trajectory beyond float32 rounding.
+    skin_A: float = 1.0  # Verlet-list skin: pairs within cutoff + skin, rebuilt after a move of skin / 2
+    batch_atoms: int = 8192  # the workflow groups runs into one job up to this many atoms (GPU memory)
+
+    def trajectory_settings(self) -> dict[str, Any]:
+        """The settings that determine a trajectory (what a resume must match): all but how and
+        where it is computed."""
+        return {k: v for k, v in asdict(self).items() if k not in ENGINE_ONLY}
+
+    def check(self) -> None:
+        """Refuse settings that cannot give a transport trajectory; thermostat names are taken in
+        any case and stored lower-case (``NVE`` runs NVE, not the default Nose-Hoover)."""
+        t = self.thermostat.strip().lower()
+        if t in REFUSED_THERMOSTATS:
+            raise MDError(
+                f"thermostat {self.thermostat!r} is refused for transport labels: "
+                f"{REFUSED_THERMOSTATS[t]}; use 'nose-hoover' (NVT) or 'nve'"
+            )
+        if t not in TRANSPORT_THERMOSTATS:
+            raise MDError(f"unknown thermostat {self.thermostat!r}; use one of {TRANSPORT_THERMOSTATS}")
+        self.thermostat = t
+        if self.n_steps < self.interval or self.interval < 1:
+            raise MDError(f"need n_steps >= interval >= 1 (got {self.n_steps}, {self.interval})")
+        if self.temperature_K <= 0 or self.timestep_fs <= 0:
+            raise MDError("temperature and time step must be positive")
+        self.stop = self.stop.strip().lower()
+        if self.stop not in STOP_RULES:
+            raise MDError(f"unknown md.stop {self.stop!r}; use one of {STOP_RULES}")
+        if self.stop == "converged" and not (self.segment_ps > 0 and self.target_rel_error > 0 and self.min_ps >= 0):
+            raise MDError("md.stop converged needs segment_ps > 0, target_rel_error > 0 and min_ps >= 0")
+
+    @property
+    def frame_ps(self) -> float:
+        """Time between saved frames, ps."""
+        return self.timestep_fs * self.interval / 1000.0
+
+    @property
+    def checks_labels(self) -> bool:
+        """Whether a run computes its label while it runs (stop rule) or at its end (ladder)."""
+        return self.stop == "converged" or self.ladder
+
+
+def _integrator(atoms: Atoms, s: MDSettings) -> Any:
+    if s.thermostat == "nve":  # MDSettings.check() has refused unknown names and lower-cased this one
+        from ase.md.verlet import VelocityVerlet
+
+        return VelocityVerlet(atoms, timestep=s.timestep_fs * units.fs)
+    from ase.md.nose_hoover_chain import NoseHooverChainNVT
+
+    return NoseHooverChainNVT(
+        atoms, timestep=s.timestep_fs * units.fs, temperature_K=s.temperature_K,
+        tdamp=s.tdamp_fs * units.fs,
+    )
+
+
+def _min_distance(atoms: Atoms) -> float:
+    if len(atoms) < 2:
+        return math.inf
+    d = atoms.get_all_distances(mic=True)
+    np.fill_diagonal(d, np.inf)
+    return float(d.min())
+
+
+def divergence(atoms: Atoms, energy: float, prev_energy: float | None, s: MDSettings) -> str:
+    """Empty string when the frame is sane, else the reason."""
+    pos = atoms.get_positions()
+    if not (np.all(np.isfinite(pos)) and math.isfinite(energy)):
+        return "non-finite positions or energy"
+    temp = atoms.get_temperature()
+    if temp > s.max_temperature_factor * s.temperature_K:
+        return f"temperature exploded: {temp:.0f} K > {s.max_temperature_factor:g} x {s.temperature_K:g} K"
+    dmin = _min_distance(atoms)
+    if dmin < s.min_distance_A:
+        return f"atoms collapsed: closest pair {dmin:.3f} A < {s.min_distance_A} A"
+    if prev_energy is not None:
+        jump = abs(energy - prev_energy) / len(atoms)
+        if jump > s.max_energy_jump_eV_atom:
+            return f"energy jump of {jump:.2f} eV/atom between frames"
+    return ""
+
+
+def settings_key(s: MDSettings, atoms: Atoms) -> str:
+    """Hash of everything that determines the trajectory (a resume must match it)."""
+    import hashlib
+    import json
+
+    blob = json.dumps([s.trajectory_settings(), atoms.get_atomic_numbers().tolist(), np.round(atoms.positions, 6).tolist(),
+                       np.round(atoms.cell.array, 6).tolist()], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class ResumeStore:
+    """Chunks and integrator states of an unfinished run, in ``.<output name>.resume/`` beside it
+    (or in ``directory``: a workflow batch keeps them outside its output folder, which Snakemake
+    deletes before a rerun).
+
+    Chunk k (frames) is written atomically, then state k (positions, momenta, thermostat chain,
+    step, energy): a run killed at any point restarts from the last k that has both.
+    """
+
+    def __init__(self, out_path: Path, key: str, directory: Path | None = None) -> None:
+        self.dir = Path(directory) if directory is not None else out_path.parent / f".{out_path.name}.resume"
+        self.key = key
+
+    def start(self) -> dict[str, Any] | None:
+        """The last consistent state, or None (and a clean folder) to start from scratch."""
+        import shutil
+
+        key_file = self.dir / "key"
+        if self.dir.exists() and (not key_file.exists() or key_file.read_text() != self.key):
+            log.warning("discarding %s: it belongs to other settings or another structure", self.dir)
+            shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(self.key)
+        states = sorted(self.dir.glob("state_*.npz"))
+        for st in reversed(states):
+            k = int(st.stem.split("_")[1])
+            if (self.dir / f"chunk_{k:06d}.parquet").exists():
+                for stale in self.dir.glob("chunk_*.parquet"):  # chunks written after the last state
+                    if int(stale.stem.split("_")[1]) > k:
+                        stale.unlink()
+                with np.load(st) as z:
+                    return {name: z[name] for name in z.files} | {"chunk": k}
+        for stale in self.dir.glob("chunk_*.parquet"):
+            stale.unlink()
+        return None
+
+    def save(self, k: int, rows: list[dict[str, Any]], state: dict[str, Any]) -> None:
+        schema.write_table(rows, self.dir / f"chunk_{k:06d}.parquet", "trajectory")
+        with atomic.atomic_output(self.dir / f"state_{k:06d}.npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **state)
+
+    def chunks(self) -> list[Path]:
+        return sorted(self.dir.glob("chunk_*.parquet"))
+
+    def clear(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def resume_state(positions: np.ndarray, momenta: np.ndarray, nsteps: int, thermostat: Any,
+                 **extra: Any) -> dict[str, Any]:
+    """What a ``ResumeStore`` state holds, for single runs and batched ones alike: positions (A),
+    momenta (ASE units), steps done, the Nose-Hoover chain (ASE's ``NoseHooverChainThermostat``;
+    None for nve) and ``extra`` (frames_done, prev_energy, wall_s, ...)."""
+    state = {"positions": positions, "momenta": momenta, "nsteps": np.array(nsteps),
+             **{k: np.asarray(v) for k, v in extra.items()}}
+    if thermostat is not None:
+        state["eta"] = thermostat._eta.copy()
+        state["p_eta"] = thermostat._p_eta.copy()
+    return state
+
+
+def restore_thermostat(thermostat: Any, state: dict[str, Any]) -> None:
+    """Set a Nose-Hoover chain (None for nve: nothing to do) from a ``resume_state``."""
+    if thermostat is not None:
+        thermostat._eta[:] = state["eta"]
+        thermostat._p_eta[:] = state["p_eta"]
+
+
+def _capture(dyn: Any, atoms: Atoms, extra: dict[str, Any]) -> dict[str, Any]:
+    return resume_state(atoms.get_positions(), atoms.get_momenta(), dyn.nsteps, getattr(dyn, "_thermostat", None),
+                        **extra)
+
+
+def _restore(dyn: Any, atoms: Atoms, state: dict[str, Any]) -> None:
+    atoms.set_positions(state["positions"])
+    atoms.set_momenta(state["momenta"])
+    dyn.nsteps = int(state["nsteps"])
+    if hasattr(dyn, "_q"):
+        dyn._q = atoms.get_positions()
+        dyn._p = atoms.get_momenta()
+    restore_thermostat(getattr(dyn, "_thermostat", None), state)
+
+
+def run_md(
+    structure: Structure | Atoms,
+    settings: MDSettings,
+    out_path: str | Path,
+    *,
+    material_id: str = "",
+    calc: Any | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run NVT MD and write the trajectory table; returns the ``md_runs`` row.
+
+    ``structure`` is simulated as given (no supercell, no relaxation). Positions are stored
+    unwrapped (ASE integrators never wrap) in A, every ``interval`` steps, frame 0 = start.
+    A run that was killed resumes from its last saved chunk (see :class:`ResumeStore`); the
+    finished table equals an uninterrupted run's.
+    """
+    # (pymatgen.io.ase here, not at the top: 0.5 s of ase imports that only MD needs)
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from pymatgen.io.ase import AseAtomsAdaptor
+    from tqdm.auto import tqdm
+
+    s = settings
+    s.check()
+    out_path = Path(out_path)
+    atoms = AseAtomsAdaptor.get_atoms(structure) if isinstance(structure, Structure) else structure.copy()
+    store = ResumeStore(out_path, settings_key(s, atoms))
+    if calc is None:
+        mlip_mod.set_threads(s.threads)
+        calc = mlip_mod.get_calculator(s.mlip, s.device)
+    atoms.calc = calc
+    device = "cpu" if s.mlip == mlip_mod.LJ_NAME else mlip_mod.resolve_device(s.device)
+    rng = np.random.default_rng(s.seed)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=rng)
+    Stationary(atoms)  # no net momentum: the cell does not drift
+    numbers, cell = atoms.get_atomic_numbers().tolist(), atoms.cell.array.tolist()
+    dyn = _integrator(atoms, s)
+
+    n_frames = s.n_steps // s.interval + 1
+    frame_ps = s.frame_ps
+    status, reason = "ok", ""
+    prev_e: float | None = None
+    first_frame, chunk, wall_before = 0, 0, 0.0
+    state = store.start()
+    if state is not None:
+        _restore(dyn, atoms, state)
+        first_frame, chunk = int(state["frames_done"]), int(state["chunk"]) + 1
+        prev_e, wall_before = float(state["prev_energy"]), float(state["wall_s"])
+        log.info("resuming %s at %g K from frame %d (step %d)", material_id, s.temperature_K,
+                 first_frame, int(state["nsteps"]))
+    resumed_at = first_frame
+    buf: list[dict[str, Any]] = []
+    frames_done = first_frame
+    t0 = time.perf_counter()
+    bar = tqdm(total=n_frames, initial=first_frame, desc=f"md {material_id} {s.temperature_K:g} K",
+               unit="frame", disable=not progress, mininterval=2.0)
+    for frame in range(first_frame, n_frames):
+        if frame:
+            dyn.run(s.interval)
+        energy = float(atoms.get_potential_energy())
+        reason = divergence(atoms, energy, prev_e, s)
+        if reason:
+            status = "failed"
+            log.error("MD of %s at %g K diverged at step %d: %s", material_id,
+                      s.temperature_K, frame * s.interval, reason)
+            break
+        prev_e = energy
+        buf.append(frame_row(frame, s.interval, frame_ps, float(atoms.get_temperature()), energy, atoms.get_positions()))
+        frames_done = frame + 1
+        if len(buf) >= s.chunk_frames:
+            store.save(chunk, buf, _capture(dyn, atoms, {
+                "frames_done": frames_done, "prev_energy": energy,
+                "wall_s": wall_before + time.perf_counter() - t0}))
+            chunk, buf = chunk + 1, []
+        bar.update(1)
+    bar.close()
+    wall = wall_before + time.perf_counter() - t0
+    meta = run_meta(material_id, numbers, cell, timestep_fs=s.timestep_fs, interval=s.interval,
+                    temperature_K=s.temperature_K, mlip=s.mlip, thermostat=s.thermostat, seed=s.seed, status=status,
+                    reason=reason, settings=asdict(s))
+    import pyarrow.parquet as pq
+
+    with schema.TableWriter(out_path, "trajectory", **meta) as writer:
+        for part in store.chunks():
+            writer.write(pq.read_table(part))
+        writer.write(buf)
+    store.clear()
+    steps = max(0, frames_done - 1) * s.interval
+    row = run_row(material_id, s, status=status, reason=reason, n_atoms=len(atoms), n_steps=steps,
+                  n_frames=frames_done, wall_s=wall, device=device, resumed_at_frame=resumed_at,
+                  trajectory_path=str(out_path))
+    log.info("MD %s %g K: %s, %d steps in %.1f s (%.2f steps/s)", material_id, s.temperature_K,
+             status, steps, wall, row["steps_per_s"])
+    return row
+
+
+def run_row(material_id: str, s: MDSettings, *, status: str, reason: str, n_atoms: int, n_steps: int,
+            n_frames: int, wall_s: float, device: str, resumed_at_frame: int, trajectory_path: str,
+            stop_reason: str = "", diffusive: bool | None = None, rel_error: float = float("nan")) -> dict[str, Any]:
+    """One ``md_runs`` row (wall_s in s; steps_per_s over the whole wall time; ``rel_error``: the
+    relative half-width of D's 95 % interval where the run stopped)."""
+    return {
+        "stop_reason": stop_reason or ("fixed" if status == "ok" else status),
+        "length_ps": n_steps * s.timestep_fs / 1000.0, "diffusive": diffusive, "D_rel_error": rel_error,
+        "material_id": material_id, "temperature_K": float(s.temperature_K), "status": status,
+        "reason": reason, "n_atoms": n_atoms, "n_steps": n_steps, "n_frames": n_frames,
+        "timestep_fs": s.timestep_fs, "interval_steps": s.interval, "wall_s": wall_s,
+        "steps_per_s": n_steps / wall_s if wall_s > 0 else float("nan"), "device": device,
+        "mlip": s.mlip, "thermostat": s.thermostat, "seed": s.seed,
+        "resumed_at_frame": resumed_at_frame, "trajectory_path": trajectory_path,
+    }
+
+
+def skipped_run(path: str | Path, material_id: str, settings: MDSettings, reason: str,
+                status: str = "skipped") -> dict[str, Any]:
+    """Write an empty trajectory for a run that did not run (rejected upstream, or an MD error:
+    ``status`` 'failed'); return its run row."""
+    schema.write_table([], path, "trajectory", material_id=material_id, status=status,
+                       reason=reason, temperature_K=settings.temperature_K, mlip=settings.mlip)
+    return run_row(material_id, settings, status=status, reason=reason, n_atoms=0, n_steps=0, n_frames=0,
+                   wall_s=0.0, device="", resumed_at_frame=0, trajectory_path=str(path))
+
+

@@ -1,0 +1,119 @@
+"""The md stage's entries around the engine (``ionscreen.md.batch``): the temperature ladder
+(``ladder_skip``, and ``run_ladder`` for the command line) and the workflow's batch job
+(``md_batch_job``: one batch of runs of prepared structures, each written where the workflow
+expects it)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ase import Atoms
+
+from ionscreen import schema
+from ionscreen.md.batch import RunSpec, run_batch
+from ionscreen.md.engine import MDSettings, skipped_run
+from ionscreen.md.potentials import BatchedPotential
+from ionscreen.trajectory import LADDER
+
+
+def ladder_skip(above: dict[str, Any] | None) -> str:
+    """Why the run below ``above`` (the same material's md_runs row at the next higher
+    temperature) is not run, or '' to run it: the run above ended not diffusive at its full
+    length, or was itself skipped by the ladder. A failed or unfinished run above decides nothing.
+
+    Why a skip is safe: for an activated process D(T) = D0 exp(-Ea / kB T) falls monotonically as
+    T falls, so a run that shows no diffusion at T shows none below it, and the run above's upper
+    limit of D bounds D at every lower temperature. That holds while the mechanism does not change
+    between the temperatures: a phase transition on cooling into a more conductive phase (rare;
+    and a fixed-cell NVT run mostly suppresses transitions) would break it.
+    """
+    import math
+
+    if not above:
+        return ""
+    reason = str(above.get("reason") or "")
+    if above.get("status") == "skipped" and reason.startswith(LADDER):
+        return reason
+    diffusive = above.get("diffusive")
+    known = diffusive is not None and not (isinstance(diffusive, float) and math.isnan(diffusive))
+    if above.get("status") == "ok" and known and not bool(diffusive) and above.get("stop_reason") in ("max_length", "fixed"):
+        return (f"{LADDER} not diffusive at {float(above['temperature_K']):g} K within {float(above['length_ps']):g} ps, "
+                "and D only falls as T falls")
+    return ""
+
+
+def run_ladder(structures: list[tuple[str, Atoms]], temperatures_K: list[float], settings: MDSettings,
+               out_path: Any, potential: BatchedPotential, *, label: Any = None,
+               progress: bool = True) -> list[dict[str, Any]]:
+    """Every structure at every temperature, ``out_path(material_id, T)`` for each trajectory.
+    With ``settings.ladder`` the temperatures run from the highest down, one batch each, and a
+    material's lower temperatures are skipped (``ladder_skip``); otherwise all runs are one batch.
+    Rows come back in (structure, temperature) order."""
+    temps = sorted({float(t) for t in temperatures_K}, reverse=True)
+    rungs = [temps] if not settings.ladder else [[t] for t in temps]
+    rows: dict[tuple[str, float], dict[str, Any]] = {}
+    for rung in rungs:
+        specs = []
+        for mid, atoms in structures:
+            for t in rung:
+                s = replace(settings, temperature_K=t)
+                above = rows.get((mid, temps[temps.index(t) - 1])) if temps.index(t) else None
+                why = ladder_skip(above) if settings.ladder else ""
+                if why:
+                    rows[mid, t] = skipped_run(out_path(mid, t), mid, s, why)
+                else:
+                    specs.append(RunSpec(atoms, s, out_path(mid, t), mid))
+        for spec, row in zip(specs, run_batch(specs, potential, label=label, progress=progress), strict=True):
+            rows[spec.material_id, spec.settings.temperature_K] = row
+    return [rows[mid, float(t)] for mid, _ in structures for t in temperatures_K]
+
+
+def md_batch_job(structure_files: list[str | Path], runs: list[tuple[str, float]], settings: MDSettings,
+                 out_dir: str | Path, resume_root: str | Path, *, above: dict[str, str] | None = None,
+                 label: Any = None, progress: bool = True) -> list[dict[str, Any]]:
+    """Workflow entry: one batch of (material id, temperature K) runs of prepared structures.
+
+    Writes ``out_dir/<id>/<T>K.parquet`` (trajectory) and ``<T>K.run.parquet`` (its md_runs row)
+    for every run; resume stores live in ``resume_root/<id>/<T>K`` (outside ``out_dir``, which
+    Snakemake deletes before it reruns a killed job). A material rejected at fetch gives
+    'skipped' runs; an MD error fails its run alone. ``above`` (the ladder): material id -> the
+    md_runs file of its run at the next higher temperature; a run that ``ladder_skip`` skips
+    ends at once as 'skipped' with the reason, without a single MD step.
+    """
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    from ionscreen import mlip
+    from ionscreen.md.potentials import get_potential
+    from ionscreen.structures.prepare import structure_from_row
+
+    prepared: dict[str, Any] = {}
+    for path in structure_files:
+        table = schema.read_table(path, "structures")
+        for _, row in table.iterrows():
+            prepared[row["material_id"]] = row
+    out_dir, resume_root = Path(out_dir), Path(resume_root)
+    rows: dict[tuple[str, float], dict[str, Any]] = {}
+    specs: list[RunSpec] = []
+    for mid, temp in runs:
+        s = replace(settings, temperature_K=float(temp))
+        out = out_dir / mid / f"{temp:g}K.parquet"
+        why = ""
+        if mid not in prepared:
+            why = "rejected at fetch (see rejected table)"
+        elif above and mid in above:
+            why = ladder_skip(schema.read_table(above[mid], "md_runs").iloc[0].to_dict())
+        if why:
+            rows[mid, float(temp)] = skipped_run(out, mid, s, why)
+            continue
+        specs.append(RunSpec(AseAtomsAdaptor.get_atoms(structure_from_row(prepared[mid])), s, out, mid,
+                             resume_root / mid / f"{temp:g}K"))
+    if specs:
+        mlip.set_threads(settings.threads)
+        potential = get_potential(settings.mlip, settings.device, batch_atoms=settings.batch_atoms)
+        for spec, row in zip(specs, run_batch(specs, potential, label=label, progress=progress), strict=True):
+            rows[spec.material_id, spec.settings.temperature_K] = row
+    for (mid, temp), row in rows.items():
+        schema.write_table([row], out_dir / mid / f"{temp:g}K.run.parquet", "md_runs", mlip=settings.mlip)
+    return [rows[mid, float(temp)] for mid, temp in runs]

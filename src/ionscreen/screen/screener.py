@@ -1,0 +1,342 @@
+"""Structure files in, ranked predictions out: ``predict_paths`` (``ionscreen predict``) for either kind
+of model, and the ``Screener`` that runs a workflow model over many files fast."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ionscreen import schema
+from ionscreen.screen.predict import (
+    add_arrhenius,
+    prediction_rows,
+    rank_by_model,
+    rank_predictions,
+    temperatures_with_rank,
+    with_room_temperature,
+)
+
+
+def predict_paths(
+    model: str | Path,
+    paths: Sequence[str | Path],
+    temperatures_K: Sequence[float],
+    out: str | Path,
+    *,
+    rejected_out: str | Path | None = None,
+    rank_temperature_K: float | None = None,
+    relax_steps: int = 0,
+    max_atoms: int | None = None,
+    device: str = "auto",
+    threads: int | None = None,
+    workers: int | None = None,
+    progress: bool | None = None,
+    room_temperature_model: str | None = None,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """``ionscreen predict``: structure files in, ranked predictions out, for either kind of model.
+
+    - A room-temperature model (``obelix-rt`` by name, or a folder with ``trees.npz``) predicts
+      log10 sigma at its temperature from descriptors of the files as given (partial occupancies
+      count as fractional atoms; nothing is ordered or relaxed): ``_room_temperature_paths``.
+    - A workflow model folder (``model.pt``) screens them with ``Screener``; with
+      ``room_temperature_model`` (e.g. ``obelix-rt``) every row also gets that model's 300 K sigma
+      (``RT_COLUMNS``, from the files as given), as the workflow's rows do.
+
+    Unreadable files and structures that cannot be predicted go to the rejected rows."""
+    from ionscreen.roomtemp.model import RoomTempModel, resolve
+    from ionscreen.structures.sources import NothingPredicted
+
+    if resolve(model) is not None:
+        return _room_temperature_paths(model, paths, temperatures_K, out, rejected_out=rejected_out)
+    model_dir = model
+    screener = Screener(model_dir, device=device, threads=threads, workers=workers, relax_steps=relax_steps,
+                        max_atoms=max_atoms)
+    df, bad = screener.screen(paths, temperatures_K, rank_temperature_K, progress=progress)
+    if not len(df):
+        raise NothingPredicted(bad)
+    if room_temperature_model:
+        from ionscreen.roomtemp.model import RoomTempModel
+
+        df = with_room_temperature(df, RoomTempModel.named(room_temperature_model).file_columns(paths))
+    schema.write_table(df, out, "predictions", model_dir=str(model_dir), target=screener.predictor.meta.target,
+                       rank_temperature_K=rank_temperature_K, temperatures_K=[float(t) for t in temperatures_K],
+                       inputs=[str(p) for p in paths], embedding=screener.predictor.meta.embedding,
+                       settings={"relax_steps": relax_steps, "max_atoms": max_atoms, "device": device},
+                       room_temperature_model=room_temperature_model)
+    if rejected_out is not None:
+        schema.write_table(bad, rejected_out, "rejected")
+    return df, bad
+
+
+def _room_temperature_paths(model: str | Path, paths: Sequence[str | Path], temperatures_K: Sequence[float],
+                            out: str | Path, *, rejected_out: str | Path | None = None
+                            ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """``predict_paths`` with a room-temperature model: ranked predictions at its temperature."""
+    from ionscreen.roomtemp.model import RT_COLUMNS, RoomTempModel, rt_columns
+    from ionscreen.structures.sources import NothingPredicted
+
+    rt = RoomTempModel.named(model)
+    temps = {float(t) for t in temperatures_K}
+    if temps != {rt.meta.temperature_K}:
+        raise ValueError(f"{rt.meta.name} predicts room temperature only: use --temperature {rt.meta.temperature_K:g}")
+    rows, bad = rt.file_rows(paths)
+    if not len(rows):
+        raise NothingPredicted(bad)
+    rows["Ea_eV"] = np.nan
+    rows["Ea_kind"], rows["extrapolated_300K"] = None, False
+    rows["prediction_300K"] = rows["prediction"]
+    rows[list(RT_COLUMNS)] = rt_columns(rows)[list(RT_COLUMNS)]
+    df = rank_predictions(rows, rt.meta.temperature_K)
+    schema.write_table(df, out, "predictions", model_dir=str(rt.directory), target=rt.meta.target,
+                       rank_temperature_K=rt.meta.temperature_K, temperatures_K=[rt.meta.temperature_K],
+                       inputs=[str(p) for p in paths])
+    if rejected_out is not None:
+        schema.write_table(bad, rejected_out, "rejected")
+    return df, bad
+
+
+def _prepare_worker(args: tuple[str, str, str, Any, frozenset[str] | None, float, str]
+                    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """A reader process's job: read, check and order one file and build its SevenNet graph (no
+    MLIP: no relaxation here). The graph goes back as numpy arrays (``_graph``), which pickle in
+    a fraction of the time a Structure of thousands of Site objects takes."""
+    from ionscreen.embed.graph import graph_arrays
+    from ionscreen.structures.prepare import prepare_item
+
+    mid, source, path, settings, known, cutoff, frame = args
+    row, rejected = prepare_item(mid, source, path, settings, None, known, symmetry=False, keep=True)
+    if row is not None:
+        row["_graph"] = graph_arrays(row.pop("_structure"), cutoff, frame)
+    if _READ_COUNT is not None:
+        with _READ_COUNT.get_lock():
+            _READ_COUNT.value += 1
+    return row, rejected
+
+
+_READ_COUNT: Any = None  # in a reader process: the shared count of files it and its siblings have read
+
+
+def _init_reader(count: Any) -> None:
+    global _READ_COUNT
+    _READ_COUNT = count
+
+
+class Screener:
+    """Structure files in, ranked predictions out, with the models loaded once per process.
+
+    What makes it fast, each checked equal to the plain path (tests/test_predict.py,
+    benchmarks/screen_throughput.py): every file is parsed once and no JSON round trip follows;
+    no space-group search (screening does not report it); the disorder is ordered on arrays
+    (``ordering.supercell_arrays``); reading, ordering and SevenNet's neighbour graph run in
+    ``workers`` reader processes (CIFs through ``ionscreen.structures.cif``), which send numpy arrays back,
+    while this process embeds; on CPUs the embedding is ``ionscreen.embed.firstblock`` (SevenNet-0 to
+    the embedding layer in plain torch, no sevenn or e3nn model built; ``embed.graph.default_engine``);
+    only the Li rows of the embedding are aggregated; the encoder's structure part runs once per
+    material and the decoder once over all (material, T) rows (``Predictor.predict_materials``).
+    The readers start first and the embedder is built meanwhile (``load`` builds it at once).
+    The readers stay at most ``prefetch`` files ahead, refilled in bursts; torch uses their cores
+    while they wait and keeps to ``threads`` while they read (``default_workers``: on 2 cores, two
+    readers and one torch thread). Files stream in chunks of ``chunk``, so memory is bounded by
+    the window and a chunk whatever the number of candidates. A progress bar (rate, ETA) shows on
+    a terminal and stays quiet in logs and CI.
+    """
+
+    def __init__(self, model_dir: str | Path, *, device: str = "auto", threads: int | None = None, workers: int | None = None,
+                 relax_steps: int = 0, max_atoms: int | None = None, batch_atoms: int | None = None,
+                 chunk: int = 256) -> None:
+        from ionscreen import mlip
+        from ionscreen.embed.graph import default_batch_atoms, default_engine
+        from ionscreen.embed.structure import embedding_settings
+        from ionscreen.learn.model import load_predictor
+        from ionscreen.structures.prepare import candidate_settings
+
+        self.predictor = load_predictor(model_dir)
+        emb_meta = self.predictor.meta.embedding
+        model, layer, _, self.frame = embedding_settings(emb_meta)  # the readers build graphs in the model's frame
+        self.settings = candidate_settings(mlip=model, device=device, relax_steps=relax_steps,
+                                           **({} if max_atoms is None else {"max_atoms": max_atoms}))
+        self._embedding, self._device, self._embedder = emb_meta, device, None
+        self.known = mlip.known_elements(self.settings.mlip)
+        self.cutoff = mlip.cutoff_A(self.settings.mlip)
+        # Relaxation needs the MLIP: then everything runs in this process.
+        self.calc = mlip.get_calculator(self.settings.mlip, device) if relax_steps > 0 else None
+        cores = os.cpu_count() or 1
+        self.engine = default_engine(model, layer, mlip.resolve_device(device))
+        self.workers = self.default_workers(cores, self.engine) if workers is None else workers
+        if self.calc is not None:
+            self.workers = 0
+        # Torch gets the cores the readers leave (at least one thread; all of them while the readers
+        # wait for the window to empty, see ``_readers_idle``).
+        self.threads = max(1, cores - self.workers) if threads is None else threads
+        self.threads_given = threads
+        mlip.set_threads(self.threads)
+        self.batch_atoms = batch_atoms or default_batch_atoms(mlip.resolve_device(device))
+        self.chunk = chunk
+        self.prefetch = 2 * chunk  # files read ahead of the embedding at most (bounds memory)
+        self._reader: dict[str, Any] | None = None  # the running readers' counts (``_prepared``)
+        self.timings: dict[str, float] = {}  # seconds per stage of the last screen (read = waiting for readers)
+
+    @staticmethod
+    def default_workers(cores: int, engine: str) -> int:
+        """Reader processes beside the embedding. With the ``firstblock`` engine a file costs the
+        embedding about half what it costs a reader (parse, order, neighbour graph), so readers go
+        on every core and the embedding runs in their gaps: on 2 cores, 254 OBELiX CIFs screen in
+        5.8 s with 2 readers against 7.9 s with 1. With SevenNet's own modules the embedding is
+        the larger cost: one reader (on 2 cores: 22.7 s for the same set, against 24.7 s for 2
+        torch threads fighting the reader for a core)."""
+        if cores < 2:
+            return 0
+        return cores if engine == "firstblock" else 1
+
+    @property
+    def embedder(self) -> Any:
+        """The SevenNet embedder the model needs, built on first use."""
+        if self._embedder is None:
+            from ionscreen.embed.structure import embedder_for
+
+            self._embedder = embedder_for(self._embedding, self._device)
+        return self._embedder
+
+    def load(self) -> Screener:
+        """Build every model now (a benchmark that times screening alone calls this first)."""
+        _ = self.embedder
+        return self
+
+    def _prepared(self, items: list[tuple[str, str, Path]]
+                  ) -> Iterator[tuple[dict[str, Any] | None, dict[str, Any] | None] | None]:
+        """(row, rejected) per item, in order, after one None that says the readers have started."""
+        from ionscreen.structures.prepare import prepare_item
+
+        if self.workers < 1:
+            yield None
+            for mid, source, path in items:
+                yield prepare_item(mid, source, path, self.settings, self.calc, self.known, symmetry=False, keep=True)
+            return
+        import multiprocessing as mp
+        import threading
+
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        # At most ``prefetch`` files are read ahead of the embedding, so memory stays bounded when
+        # reading is faster than embedding. The window refills in bursts (the feeder waits until
+        # half of it is free): between bursts the readers are idle and torch takes their cores
+        # (``_readers_idle``), rather than both fighting for them file by file.
+        state = {"submitted": 0, "taken": 0, "stop": False, "done": ctx.Value("q", 0)}
+        turn = threading.Condition()
+        self._reader = state
+
+        def feed() -> Iterator[tuple[Any, ...]]:
+            for mid, source, path in items:
+                with turn:
+                    if state["submitted"] - state["taken"] >= self.prefetch:
+                        turn.wait_for(lambda: state["stop"] or state["submitted"] - state["taken"] <= self.prefetch // 2)
+                    if state["stop"]:
+                        return
+                    state["submitted"] += 1
+                yield (mid, source, str(path), self.settings, self.known, self.cutoff, self.frame)
+
+        with ctx.Pool(self.workers, initializer=_init_reader, initargs=(state["done"],)) as pool:
+            try:
+                results = pool.imap(_prepare_worker, feed())  # one file per task: every fed file is in work
+                yield None  # the readers are at work
+                for out in results:
+                    with turn:
+                        state["taken"] += 1
+                        turn.notify()
+                    yield out
+            finally:
+                with turn:
+                    state["stop"] = True  # a feeder still waiting returns
+                    turn.notify()
+                self._reader = None
+
+    def _readers_idle(self) -> bool:
+        """True when the reader processes have read every file handed to them (all files, or as
+        many as the prefetch window allows): torch may then use their cores too."""
+        r = self._reader
+        return r is not None and r["done"].value >= r["submitted"]
+
+    def screen(self, paths: Sequence[str | Path], temperatures_K: Sequence[float],
+               rank_temperature_K: float | None = None, *, progress: bool | None = None
+               ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+        """(ranked predictions, rejected rows) for structure files or directories of them."""
+        from tqdm.auto import tqdm
+
+        from ionscreen.structures.sources import files_by_id
+
+        temps, rank_T = temperatures_with_rank(temperatures_K, rank_temperature_K)
+        items = [(mid, str(f), f) for mid, f in files_by_id(paths).items()]
+        bad: list[dict[str, Any]] = []
+        frames: list[pd.DataFrame] = []
+        infos: list[dict[str, Any]] = []
+        embs: list[np.ndarray] = []
+        pending: list[dict[str, Any]] = []
+        pending_atoms = 0
+
+        clock = {"read": 0.0, "embed": 0.0, "predict": 0.0}
+        from ionscreen import mlip
+
+        def embed_pending() -> None:
+            if pending:
+                t0 = time.perf_counter()
+                if self.threads_given is None and self.workers > 0:  # readers idle: their cores too
+                    mlip.set_threads(self.threads + self.workers if self._readers_idle() else self.threads)
+                out = self.embedder.atom_embeddings([r.pop("_graph", None) or r.pop("_structure") for r in pending],
+                                                    specie="Li")
+                infos.extend(pending)
+                embs.extend(out)
+                pending.clear()
+                clock["embed"] += time.perf_counter() - t0
+
+        def predict_chunk() -> None:
+            embed_pending()
+            if infos:
+                t0 = time.perf_counter()
+                frames.append(prediction_rows(self.predictor, pd.DataFrame(infos), embs, temps))
+                infos.clear()
+                embs.clear()
+                clock["predict"] += time.perf_counter() - t0
+
+        bar = tqdm(total=len(items), desc="screen", unit="structure", disable=(not progress) if progress is not None else None)
+        stream = self._prepared(items)
+        next(stream)  # the readers have started (their imports, the first files): build SevenNet meanwhile
+        self.load()
+        while True:
+            t0 = time.perf_counter()
+            item = next(stream, None)
+            clock["read"] += time.perf_counter() - t0
+            if item is None:
+                break
+            row, rejected = item
+            bar.update(1)
+            if rejected is not None:
+                rejected["stage"] = "screen"
+                bad.append(rejected)
+                continue
+            pending.append(row)
+            pending_atoms += row["nsites"]
+            if pending_atoms >= self.batch_atoms:
+                embed_pending()
+                pending_atoms = 0
+            if len(infos) >= self.chunk:
+                predict_chunk()
+        # The readers are done: what is left (the last embeddings, the last chunk's decoder) gets
+        # every core this process may use.
+        if self.threads_given is None and self.workers > 0:
+            mlip.set_threads(self.threads + self.workers)
+        try:
+            predict_chunk()
+        finally:
+            mlip.set_threads(self.threads)
+        bar.close()
+        t0 = time.perf_counter()
+        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=schema.spec("predictions").column_names)
+        df = rank_by_model(add_arrhenius(df, self.predictor.meta.temperature_range_K), rank_T, self.predictor)
+        clock["predict"] += time.perf_counter() - t0
+        self.timings = clock
+        return df, bad
