@@ -28,7 +28,7 @@ venv: $(STAMP)
 # requirements-moment.txt and momentfm itself without dependencies. matminer 0.10.1 (the
 # room-temperature model's descriptors) pins pandas<3 and wants pymongo for its database helpers,
 # which ionscreen does not use: it too goes in without dependencies (its featurisers run on pandas 3:
-# tests/test_roomtemp.py). pip check ignores exactly those known lines and fails on anything else.
+# tests/roomtemp/test_roomtemp.py). pip check ignores exactly those known lines and fails on anything else.
 $(STAMP): requirements.txt requirements-dev.txt requirements-moment.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"ionscreen needs Python 3.11, found {sys.version.split()[0]}"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

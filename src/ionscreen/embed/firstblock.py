@@ -28,7 +28,7 @@ thousands of edges). The radial network, the source's features and the channel m
 in cache, instead of SevenNet's 1152-wide message per edge followed by the mixing.
 
 ``FirstBlock`` (through ``check_config`` and the weights' shapes) refuses any checkpoint whose
-architecture differs (the embedder then builds SevenNet as sevenn does); ``tests/test_firstblock.py`` checks it against sevenn's own
+architecture differs (the embedder then builds SevenNet as sevenn does); ``tests/embed/test_firstblock.py`` checks it against sevenn's own
 model, module by module and for whole embeddings.
 """
 

@@ -58,7 +58,7 @@ def default_batch_atoms(device: str) -> int:
 ENGINES = ("firstblock", "fasttp", "e3nn")
 
 
-# sevenn's graph keys (``sevenn._keys``: tests/test_embed.py checks them), written here so that a
+# sevenn's graph keys (``sevenn._keys``: tests/embed/test_structure.py checks them), written here so that a
 # reader process builds graphs without importing sevenn.
 GRAPH_KEYS = {"x": "x", "atomic_numbers": "atomic_numbers", "pos": "pos", "edge_index": "edge_index",
               "edge_vec": "edge_vec", "cell_volume": "cell_volume", "num_atoms": "num_atoms", "info": "data_info"}
@@ -69,7 +69,7 @@ def graph_arrays(s: Structure, cutoff_A: float, frame: str = DEFAULT_FRAME) -> d
     ``unlabeled_atoms_to_graph`` builds for a periodic cell (matscipy's neighbour list within
     ``cutoff_A``, int64 edge indices, positions and cell in A, volume in A^3), built here from the
     structure's arrays: no ASE adaptor, and no import of ``sevenn.train`` (about 2 s, which a
-    reader process would otherwise spend before its first file). ``tests/test_embed.py`` checks
+    reader process would otherwise spend before its first file). ``tests/embed/test_structure.py`` checks
     it equal, array for array, to sevenn's function. Arrays pickle fast: a reader process builds them.
     ``frame="standard"`` rotates positions and cell to the standard orientation first
     (``standard_rotation``)."""
@@ -98,7 +98,7 @@ def build_model_through(cp: Any, layer: int) -> Any:
     (e3nn generates code for every tensor product it builds). The modules after ``layer`` are
     removed, so the truncated model cannot be run past it by mistake. Where the checkpoint does
     not fit this shape (no per-layer irreps, another module layout, a layer past the last block),
-    the whole model is built as sevenn builds it. ``tests/test_embed.py`` checks the embeddings
+    the whole model is built as sevenn builds it. ``tests/embed/test_structure.py`` checks the embeddings
     equal to the whole model's."""
     import copy
 

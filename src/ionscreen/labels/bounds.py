@@ -26,7 +26,7 @@ D (1 + z_c x that), z_c the one-sided normal quantile (1.645 at 0.95).
 
 ``diffusion.label_trajectory`` reports the largest of these limits, the running coefficient and
 kinisi's posterior quantile as ``D_upper_cm2_s``. Coverage on walks with known D
-(``ionscreen.labels.walks``): tests/test_bounds.py.
+(``ionscreen.labels.walks``): tests/labels/test_bounds.py.
 """
 
 from __future__ import annotations

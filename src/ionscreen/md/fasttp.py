@@ -22,7 +22,7 @@ on a CPU that is most of an embedding's time. Here the same sums run in another 
   z[(e, i), u] with A = M_p placed at the rows of each edge's atom n (no per-edge messages of
   all 15 paths are ever stored), then transposed into e3nn's (u, k) layout per atom.
 
-The result equals e3nn's to float32 rounding (tests/test_fasttp.py: real crystal graphs, every
+The result equals e3nn's to float32 rounding (tests/md/test_fasttp.py: real crystal graphs, every
 kind of input irrep, edges in any order, the whole embedding). ``FastConvolution.from_sevenn``
 refuses any convolution whose instructions are not all weighted "uvu" paths with a
 multiplicity-1 filter and per-edge weights.
@@ -162,7 +162,7 @@ class DenseConvolution(FastConvolution):
     each input's messages are summed into their atoms with one ``index_add_``, and the
     (atoms x features) sums are put in e3nn's (u, k) output layout by one column permutation.
     Every operation is a plain torch operation, so autograd gives the edge-vector gradient the
-    forces need. Equal to e3nn's convolution to float32 rounding (tests/test_fasttp.py); with
+    forces need. Equal to e3nn's convolution to float32 rounding (tests/md/test_fasttp.py); with
     its backward about 1.7x faster than e3nn's on one CPU thread (benchmarks/md_throughput.py).
     """
 

@@ -119,7 +119,7 @@ class SevenNetPotential:
 
     ``fast``: swap the convolutions for ``fasttp.DenseConvolution`` (default: on a CPU, where it
     is measured; e3nn's own on a GPU). Energies and forces equal sevenn's calculator to float32
-    rounding (tests/test_potentials.py).
+    rounding (tests/md/test_batch.py).
     """
 
     def __init__(self, name: str = "7net-0", device: str = "auto", *, fast: bool | None = None,

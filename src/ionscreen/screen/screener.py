@@ -130,7 +130,7 @@ def _init_reader(count: Any) -> None:
 class Screener:
     """Structure files in, ranked predictions out, with the models loaded once per process.
 
-    What makes it fast, each checked equal to the plain path (tests/test_predict.py,
+    What makes it fast, each checked equal to the plain path (tests/screen/test_predict.py,
     benchmarks/screen_throughput.py): every file is parsed once and no JSON round trip follows;
     no space-group search (screening does not report it); the disorder is ordered on arrays
     (``ordering.supercell_arrays``); reading, ordering and SevenNet's neighbour graph run in

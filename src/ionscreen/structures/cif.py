@@ -16,7 +16,7 @@ same site. Everything else (text parsing, lattice, symmetry operations, oxidatio
 sorting) is pymatgen's own code. Files it does not cover (magnetic CIFs, implicit hydrogens,
 ``primitive``/``symmetrized``/``check_occu=False`` requests) go to pymatgen's code unchanged.
 
-``tests/test_cif.py`` checks that every vendored CIF gives a structure bit-for-bit equal to
+``tests/structures/test_cif.py`` checks that every vendored CIF gives a structure bit-for-bit equal to
 ``Structure.from_file``'s.
 """
 

@@ -47,8 +47,8 @@ from ionscreen.roomtemp.model import RoomTempModel
 from ionscreen.roomtemp.train import train_room_temperature
 from ionscreen.structures.obelix import cif_files, read_table
 from ionscreen.structures.prepare import read_structure
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 OBELIX = REPO / "resources/obelix"
 
 
