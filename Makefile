@@ -75,6 +75,7 @@ test-slurm: $(STAMP)
 # paths, logs) and snakefmt --check (formatting; line length in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check src tests workflow_scripts benchmarks
+	$(BIN)/ruff format --check -q src tests workflow_scripts benchmarks
 	$(BIN)/snakemake --lint -s Snakefile --configfile .test/config.yaml > /dev/null
 	$(BIN)/snakefmt --check Snakefile rules/
 

@@ -35,10 +35,21 @@ def main() -> None:
         src = REPO / "resources/structures/train/Li2O.json"
         for i in range(a.materials):
             shutil.copyfile(src, tmp / "structs" / f"m{i:05d}.json")
-        (tmp / "cfg.yaml").write_text(f"train_sources: [{{type: directory, path: {tmp / 'structs'}}}]\n"
-                                      "md: {temperatures_K: [600, 800, 1000, 1200]}\n")
-        cmd = [snakemake, "-s", str(REPO / "Snakefile"), "-d", str(tmp / "work"), "-n", "screen_candidates",
-               "--configfile", str(tmp / "cfg.yaml")]
+        (tmp / "cfg.yaml").write_text(
+            f"train_sources: [{{type: directory, path: {tmp / 'structs'}}}]\n"
+            "md: {temperatures_K: [600, 800, 1000, 1200]}\n"
+        )
+        cmd = [
+            snakemake,
+            "-s",
+            str(REPO / "Snakefile"),
+            "-d",
+            str(tmp / "work"),
+            "-n",
+            "screen_candidates",
+            "--configfile",
+            str(tmp / "cfg.yaml"),
+        ]
         cmd += ["--profile", str(REPO / a.profile)] if a.profile else ["--cores", "8"]
         t0 = time.perf_counter()
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -50,17 +61,40 @@ def main() -> None:
         print(f"  {rule:20s} {counts.get(rule, 0)}")
     base = BASELINE.get(a.materials)
     if base and base[1]:
-        print(f"baseline (one prepare job, version params): {base[1]} jobs, {base[0]:.0f} s = "
-              f"{1000 * base[0] / base[1]:.2f} ms/job; ratio per job {1000 * wall / jobs / (1000 * base[0] / base[1]):.2f}x")
+        print(
+            f"baseline (one prepare job, version params): {base[1]} jobs, {base[0]:.0f} s = "
+            f"{1000 * base[0] / base[1]:.2f} ms/job; ratio per job {1000 * wall / jobs / (1000 * base[0] / base[1]):.2f}x"
+        )
     if a.profile:
         groups = re.findall(r"Group job (\w+)", out)
-        grouped = {"prepare_structure", "embed_structure", "md", "label", "embed_trajectories", "prepare_candidates",
-                   "embed_candidates", "predict"}
-        local = {"collect_structures", "collect_embeddings", "collect_md_runs", "collect_labels",
-                 "collect_trajectory_embeddings", "trainset", "rank", "report", "screen_candidates"}
+        grouped = {
+            "prepare_structure",
+            "embed_structure",
+            "md",
+            "label",
+            "embed_trajectories",
+            "prepare_candidates",
+            "embed_candidates",
+            "predict",
+        }
+        local = {
+            "collect_structures",
+            "collect_embeddings",
+            "collect_md_runs",
+            "collect_labels",
+            "collect_trajectory_embeddings",
+            "trainset",
+            "rank",
+            "report",
+            "screen_candidates",
+        }
         single = {k: v for k, v in counts.items() if k not in grouped | local | {"total"}}
-        print("group submissions:", {g: groups.count(g) for g in sorted(set(groups))},
-              f"+ single jobs {single}: {len(groups) + sum(single.values())} SLURM submissions")
+        print(
+            "group submissions:",
+            {g: groups.count(g) for g in sorted(set(groups))},
+            f"+ single jobs {single}: {len(groups) + sum(single.values())} SLURM submissions",
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -43,15 +43,18 @@ def main() -> None:
         folder.mkdir()
         (folder / "train_cifs.tar.gz").symlink_to(REPO / "resources/obelix/train_cifs.tar.gz")
         files = sorted(obelix.cif_files(folder).values())
-        graphs = [g for g in (_prepare_worker((material_id(f), str(f), str(f), settings, known, 5.0))[0] for f in files)
-                  if g is not None]
+        graphs = [
+            g
+            for g in (_prepare_worker((material_id(f), str(f), str(f), settings, known, 5.0))[0] for f in files)
+            if g is not None
+        ]
     graphs = [g["_graph"] for g in graphs]
     predictor = load_predictor(a.model)
 
     def embed(embedder: SevenNetEmbedder) -> tuple[list[np.ndarray], float]:
         t0, out = time.perf_counter(), []
         for k in range(0, len(graphs), 8):
-            out += embedder.atom_embeddings(graphs[k:k + 8], specie="Li")
+            out += embedder.atom_embeddings(graphs[k : k + 8], specie="Li")
         return out, time.perf_counter() - t0
 
     exact = SevenNetEmbedder(device="cpu", engine="firstblock")

@@ -53,12 +53,16 @@ def main() -> None:
                 rejected[str(exc).split(":")[0].split(" (")[0][:70]] += 1
     t_order = time.perf_counter() - t0
     sizes = np.array([len(s) for _, s in items])
-    print(f"{len(cifs)} OBELiX CIFs: {len(items)} usable ({n_ordered} ordered from partial occupancies), "
-          f"{sum(rejected.values())} rejected; read+order {t_order:.1f} s")
+    print(
+        f"{len(cifs)} OBELiX CIFs: {len(items)} usable ({n_ordered} ordered from partial occupancies), "
+        f"{sum(rejected.values())} rejected; read+order {t_order:.1f} s"
+    )
     for reason, n in rejected.most_common():
         print(f"  rejected x{n}: {reason}")
-    print(f"atoms per structure: min {sizes.min()}, median {int(np.median(sizes))}, "
-          f"90th pct {int(np.percentile(sizes, 90))}, max {sizes.max()}, total {sizes.sum()}")
+    print(
+        f"atoms per structure: min {sizes.min()}, median {int(np.median(sizes))}, "
+        f"90th pct {int(np.percentile(sizes, 90))}, max {sizes.max()}, total {sizes.sum()}"
+    )
 
     emb = SevenNetEmbedder("7net-0", 10, "full", a.device)
     device = mlip.resolve_device(a.device)
@@ -83,10 +87,12 @@ def main() -> None:
                 single = rows
     t_batch, t_single = min(times["batched"]), min(times["single"])
     diff = max(float(np.abs(x["embedding"] - y["embedding"]).max()) for x, y in zip(batched, single, strict=True))
-    print(f"SevenNet-0 layer 10 on {device}, {a.threads} threads: batched ({a.batch_atoms or emb.default_batch_atoms()} atoms/pass) "
-          f"{len(items) / t_batch:.1f} structures/s ({t_batch:.1f} s); one at a time {len(items) / t_single:.1f} "
-          f"structures/s ({t_single:.1f} s); ratio {t_single / t_batch:.2f}x; {len(batched)} Li rows; "
-          f"max |batched - single| {diff:.1e}")
+    print(
+        f"SevenNet-0 layer 10 on {device}, {a.threads} threads: batched ({a.batch_atoms or emb.default_batch_atoms()} atoms/pass) "
+        f"{len(items) / t_batch:.1f} structures/s ({t_batch:.1f} s); one at a time {len(items) / t_single:.1f} "
+        f"structures/s ({t_single:.1f} s); ratio {t_single / t_batch:.2f}x; {len(batched)} Li rows; "
+        f"max |batched - single| {diff:.1e}"
+    )
 
 
 if __name__ == "__main__":

@@ -72,7 +72,8 @@ def md_trainset(folder: Path, variant: str, frame: str) -> tuple[pd.DataFrame, p
     labels = schema.read_table(folder / "labels.parquet", "trainset_labels")
     structures = schema.read_table(folder / "structures.parquet", "structures")
     rows = SevenNetEmbedder(variant=variant, frame=frame, device="cpu")(
-        [(r["material_id"], structure_from_row(r)) for r in structures.to_dict("records")], progress=False)
+        [(r["material_id"], structure_from_row(r)) for r in structures.to_dict("records")], progress=False
+    )
     return labels, structures, pd.DataFrame(rows)
 
 
@@ -90,8 +91,8 @@ def main() -> None:
     import yaml
 
     from ionscreen import mlip
+    from ionscreen.learn.config import TrainConfig
     from ionscreen.learn.evaluate import cross_validate
-    from ionscreen.learn.train import TrainConfig
 
     mlip.set_threads(2)
     if a.md_labels is None:
@@ -100,10 +101,14 @@ def main() -> None:
     else:
         settings = {"target": a.target or "msd_final_A2", "aml": False, "seeds": [0, 1, 2]}
     tcfg = TrainConfig(**{**settings, "decoder_widths": a.widths, "device": "cpu"})
-    print(f"data: {'OBELiX entries with a CIF' if a.md_labels is None else a.md_labels}; target log10 "
-          f"{tcfg.target}; decoder {tcfg.decoder_widths}; {a.folds}-fold grouped CV, fold seeds {a.fold_seeds}")
-    print(f"{'variant / frame':22s} {'dim':>4s} {'rotation spread':>16s} {'predictor MAE':>16s} "
-          f"{'forest MAE':>16s} {'ratio':>6s} {'time':>6s}")
+    print(
+        f"data: {'OBELiX entries with a CIF' if a.md_labels is None else a.md_labels}; target log10 "
+        f"{tcfg.target}; decoder {tcfg.decoder_widths}; {a.folds}-fold grouped CV, fold seeds {a.fold_seeds}"
+    )
+    print(
+        f"{'variant / frame':22s} {'dim':>4s} {'rotation spread':>16s} {'predictor MAE':>16s} "
+        f"{'forest MAE':>16s} {'ratio':>6s} {'time':>6s}"
+    )
     for variant, frame in OPTIONS:
         t0 = time.perf_counter()
         if a.md_labels is None:
@@ -120,9 +125,11 @@ def main() -> None:
         tab = pd.DataFrame(per_seed)
         pred, forest = tab[True], tab[False]
         dim = len(embeddings["embedding"].iloc[0])
-        print(f"{variant + ' / ' + frame:22s} {dim:4d} {spread:16.2e} {pred.mean():8.3f} +- {pred.std():.3f} "
-              f"{forest.mean():8.3f} +- {forest.std():.3f} {pred.mean() / forest.mean():6.3f} "
-              f"{time.perf_counter() - t0:5.0f}s   per seed: " + " ".join(f"{v:.3f}" for v in pred))
+        print(
+            f"{variant + ' / ' + frame:22s} {dim:4d} {spread:16.2e} {pred.mean():8.3f} +- {pred.std():.3f} "
+            f"{forest.mean():8.3f} +- {forest.std():.3f} {pred.mean() / forest.mean():6.3f} "
+            f"{time.perf_counter() - t0:5.0f}s   per seed: " + " ".join(f"{v:.3f}" for v in pred)
+        )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,9 @@ def main() -> None:
     base.make_supercell([a.atoms_mult] * 3)
     with tempfile.TemporaryDirectory() as tmp:
         arch = Path(tmp) / "archive"
-        write_example_archive(arch, [(f"m{i}", base.copy()) for i in range(a.structures)], temperatures=(600, 800),
-                              n_frames=a.frames)
+        write_example_archive(
+            arch, [(f"m{i}", base.copy()) for i in range(a.structures)], temperatures=(600, 800), n_frames=a.frames
+        )
         size = sum(p.stat().st_size for p in arch.glob("positions_*.npz"))
         ingest_liflow(arch, Path(tmp) / "warm", settings=settings, limit=1)  # imports out of the way
 
@@ -56,16 +57,24 @@ def main() -> None:
         everything = {T: dict(np.load(arch / f"positions_{T}K.npz")) for T in (600, 800)}  # all in memory
         for T, pos in everything.items():
             for name, p in pos.items():
-                label_trajectory(Trajectory(p.astype(np.float64), numbers[name], lattice[name], 0.01, float(T), name), settings)
+                label_trajectory(
+                    Trajectory(p.astype(np.float64), numbers[name], lattice[name], 0.01, float(T), name), settings
+                )
         t_plain = time.perf_counter() - t
         peak_plain = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
 
     n = 2 * a.structures
-    print(f"archive: {a.structures} structures x 2 temperatures, {len(base)} atoms, {a.frames} frames: {size / 1e6:.0f} MB of positions")
-    print(f"ionscreen ingest-liflow (streaming, writes all tables): {t_stream:6.1f} s, peak {peak_stream / 1e6:6.1f} MB, {n / t_stream:.2f} trajectories/s")
+    print(
+        f"archive: {a.structures} structures x 2 temperatures, {len(base)} atoms, {a.frames} frames: {size / 1e6:.0f} MB of positions"
+    )
+    print(
+        f"ionscreen ingest-liflow (streaming, writes all tables): {t_stream:6.1f} s, peak {peak_stream / 1e6:6.1f} MB, {n / t_stream:.2f} trajectories/s"
+    )
     print(f"plain (load all, label only, writes nothing):         {t_plain:6.1f} s, peak {peak_plain / 1e6:6.1f} MB")
-    print(f"ratio: peak memory {peak_plain / peak_stream:.1f}x lower when streaming; time {t_stream / t_plain:.2f}x the plain loop")
+    print(
+        f"ratio: peak memory {peak_plain / peak_stream:.1f}x lower when streaming; time {t_stream / t_plain:.2f}x the plain loop"
+    )
 
 
 if __name__ == "__main__":

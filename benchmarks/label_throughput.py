@@ -47,10 +47,14 @@ def kinisi_default(traj: Trajectory) -> tuple[float, float]:
 
     frames = [Atoms(numbers=traj.numbers, positions=p, cell=traj.cell_A, pbc=True) for p in traj.positions_A]
     t0 = time.perf_counter()
-    d = DiffusionAnalyzer.from_ase(frames, specie="Li", time_step=traj.frame_dt_ps * 1000 * sc.Unit("fs"),
-                                   step_skip=1 * sc.Unit("dimensionless"), progress=False)
-    d.diffusion(0.1 * traj.duration_ps * 1000 * sc.Unit("fs"), progress=False,
-                random_state=np.random.RandomState(42))
+    d = DiffusionAnalyzer.from_ase(
+        frames,
+        specie="Li",
+        time_step=traj.frame_dt_ps * 1000 * sc.Unit("fs"),
+        step_skip=1 * sc.Unit("dimensionless"),
+        progress=False,
+    )
+    d.diffusion(0.1 * traj.duration_ps * 1000 * sc.Unit("fs"), progress=False, random_state=np.random.RandomState(42))
     return time.perf_counter() - t0, float(sc.mean(d.D).value)
 
 
@@ -67,15 +71,19 @@ def main() -> None:
     t0 = time.perf_counter()
     row = label_trajectory(traj, LabelSettings())
     ours = time.perf_counter() - t0
-    print(f"ionscreen label, {a.frames} frames, {row['n_li']} Li: {ours:.2f} s; D = {row['D_cm2_s']:.3e} "
-          f"(true {D_true:.1e}); window from {row['start_dt_ps']:.2f} ps, slope {row['msd_slope']:.2f}")
+    print(
+        f"ionscreen label, {a.frames} frames, {row['n_li']} Li: {ours:.2f} s; D = {row['D_cm2_s']:.3e} "
+        f"(true {D_true:.1e}); window from {row['start_dt_ps']:.2f} ps, slope {row['msd_slope']:.2f}"
+    )
     short = random_walk(base_frames, D_true, 0.010)
     t_ours_short = time.perf_counter()
     label_trajectory(short, LabelSettings())
     t_ours_short = time.perf_counter() - t_ours_short
     t_base, D_base = kinisi_default(short)
     print(f"plain kinisi (every interval), {base_frames} frames: {t_base:.2f} s; D = {D_base:.3e}")
-    print(f"same {base_frames} frames: ionscreen {t_ours_short:.2f} s vs plain {t_base:.2f} s -> {t_base / t_ours_short:.1f}x")
+    print(
+        f"same {base_frames} frames: ionscreen {t_ours_short:.2f} s vs plain {t_base:.2f} s -> {t_base / t_ours_short:.1f}x"
+    )
 
     import kinisi
 
@@ -87,8 +95,10 @@ def main() -> None:
         t0 = time.perf_counter()
         r = label_trajectory(real, LabelSettings(dimension="xy", start_dt_ps=3.0, n_dt=n_dt))
         full = full or r["D_cm2_s"]
-        print(f"  n_dt {n_dt:4d}: D = {r['D_cm2_s']:.3e} +- {r['D_std_cm2_s']:.2e} "
-              f"({(r['D_cm2_s'] / full - 1) * 100:+.1f} % vs all intervals), {time.perf_counter() - t0:.2f} s")
+        print(
+            f"  n_dt {n_dt:4d}: D = {r['D_cm2_s']:.3e} +- {r['D_std_cm2_s']:.2e} "
+            f"({(r['D_cm2_s'] / full - 1) * 100:+.1f} % vs all intervals), {time.perf_counter() - t0:.2f} s"
+        )
 
 
 if __name__ == "__main__":

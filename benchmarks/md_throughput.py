@@ -33,8 +33,9 @@ from ionscreen.md.potentials import get_potential
 
 warnings.filterwarnings("ignore")
 
-LI3N = Structure.from_spacegroup("P6/mmm", Lattice.hexagonal(3.648, 3.875), ["N", "Li", "Li"],
-                                 [[0, 0, 0], [0, 0, 0.5], [1 / 3, 2 / 3, 0]])
+LI3N = Structure.from_spacegroup(
+    "P6/mmm", Lattice.hexagonal(3.648, 3.875), ["N", "Li", "Li"], [[0, 0, 0], [0, 0, 0.5], [1 / 3, 2 / 3, 0]]
+)
 # Supercells by atom count (4 atoms per cell).
 CELLS = {16: (2, 2, 1), 32: (2, 2, 2), 48: (3, 2, 2), 64: (4, 2, 2), 72: (3, 3, 2), 96: (4, 3, 2), 100: (5, 5, 1)}
 MIXED = [16, 32, 48, 64, 72, 96, 100]
@@ -71,9 +72,15 @@ def plain_loop(runs: list[tuple[int, float]], calc, steps: int, interval: int) -
 
 def engine(runs: list[tuple[int, float]], potential, steps: int, interval: int, name: str) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        specs = [RunSpec(AseAtomsAdaptor.get_atoms(LI3N * CELLS[n]),
-                         MDSettings(temperature_K=temp, n_steps=steps, interval=interval, mlip=name, seed=k),
-                         Path(tmp) / f"{k}.parquet", f"r{k}") for k, (n, temp) in enumerate(runs)]
+        specs = [
+            RunSpec(
+                AseAtomsAdaptor.get_atoms(LI3N * CELLS[n]),
+                MDSettings(temperature_K=temp, n_steps=steps, interval=interval, mlip=name, seed=k),
+                Path(tmp) / f"{k}.parquet",
+                f"r{k}",
+            )
+            for k, (n, temp) in enumerate(runs)
+        ]
         t0 = time.perf_counter()
         rows = run_batch(specs, potential, progress=False)
         wall = time.perf_counter() - t0
@@ -83,14 +90,20 @@ def engine(runs: list[tuple[int, float]], potential, steps: int, interval: int, 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cases", nargs="+", default=["1", "8", "16x32", "32"],
-                    help="N = N runs of mixed sizes; NxA = N runs of A atoms")
+    ap.add_argument(
+        "--cases",
+        nargs="+",
+        default=["1", "8", "16x32", "32"],
+        help="N = N runs of mixed sizes; NxA = N runs of A atoms",
+    )
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--interval", type=int, default=5)
     ap.add_argument("--mlip", default="7net-0")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--atoms-per-call", type=int, default=None, help="engine: atoms per model call (default per device)")
+    ap.add_argument(
+        "--atoms-per-call", type=int, default=None, help="engine: atoms per model call (default per device)"
+    )
     a = ap.parse_args()
     import torch
 
@@ -101,8 +114,10 @@ def main() -> None:
     potential = get_potential(a.mlip, device)
     if a.atoms_per_call:
         potential.atoms_per_call = a.atoms_per_call
-    print(f"MLIP {a.mlip} on {device} ({card}); {a.steps} steps of 1 fs per run, frame every {a.interval}; "
-          f"engine: {potential.atoms_per_call} atoms per call")
+    print(
+        f"MLIP {a.mlip} on {device} ({card}); {a.steps} steps of 1 fs per run, frame every {a.interval}; "
+        f"engine: {potential.atoms_per_call} atoms per call"
+    )
     plain_loop(runs_of("1x32"), calc, a.interval, a.interval)  # warm-up (first calls, caches)
     engine(runs_of("1x32"), potential, a.interval, a.interval, a.mlip)
     print(f"{'runs':>6} {'atoms':>6} {'plain atom-steps/s':>19} {'engine atom-steps/s':>20} {'ratio':>7}")
@@ -111,7 +126,11 @@ def main() -> None:
         atom_steps = sum(n for n, _ in runs) * a.steps
         plain = atom_steps / plain_loop(runs, calc, a.steps, a.interval)
         ours = atom_steps / engine(runs, potential, a.steps, a.interval, a.mlip)
-        sizes = f"{runs[0][0]}" if len({n for n, _ in runs}) == 1 else f"{min(n for n, _ in runs)}-{max(n for n, _ in runs)}"
+        sizes = (
+            f"{runs[0][0]}"
+            if len({n for n, _ in runs}) == 1
+            else f"{min(n for n, _ in runs)}-{max(n for n, _ in runs)}"
+        )
         print(f"{len(runs):>6} {sizes:>6} {plain:>19.1f} {ours:>20.1f} {ours / plain:>6.2f}x", flush=True)
 
 

@@ -42,8 +42,9 @@ REPO = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.85  # the project's aim: obelix-rt's MAE at most this share of the forest's
 
 
-def obelix_trainset(cache: Path, variant: str = "invariant", frame: str = "given"
-                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def obelix_trainset(
+    cache: Path, variant: str = "invariant", frame: str = "given"
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(trainset labels, structures, embeddings) of the OBELiX CIF entries. The prepared structures
     and their embeddings (one file per embedding variant and frame) are cached; the labels are cheap
     and always made by the current code, so a change in grouping or label columns applies."""
@@ -71,9 +72,19 @@ def obelix_trainset(cache: Path, variant: str = "invariant", frame: str = "given
     structures = schema.read_table(structures_path, "structures")
     if not emb_path.exists():
         emb = SevenNetEmbedder(variant=variant, frame=frame, device="cpu")(
-            [(r["material_id"], structure_from_row(r)) for r in structures.to_dict("records")], progress=False)
-        schema.write_table(emb, emb_path, "embeddings", model="7net-0", layer=10, variant=variant,
-                           frame=frame, dim=embedding_dim(variant), rotation_invariant=orientation_invariant(variant, frame))
+            [(r["material_id"], structure_from_row(r)) for r in structures.to_dict("records")], progress=False
+        )
+        schema.write_table(
+            emb,
+            emb_path,
+            "embeddings",
+            model="7net-0",
+            layer=10,
+            variant=variant,
+            frame=frame,
+            dim=embedding_dim(variant),
+            rotation_invariant=orientation_invariant(variant, frame),
+        )
     labels = trainset_labels(training_labels(folder), structures, "obelix")
     return labels, structures, schema.read_table(emb_path, "embeddings")
 
@@ -90,12 +101,16 @@ def learning_curve_table(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig
 
     t0 = time.perf_counter()
     s = summarise_learning_curve(learning_curve(table, X, cfg))
-    print(f"learning curve: {time.perf_counter() - t0:.0f} s; MAE of log10 sigma on the held-out folds "
-          "(mean +- std over folds and draws)")
+    print(
+        f"learning curve: {time.perf_counter() - t0:.0f} s; MAE of log10 sigma on the held-out folds "
+        "(mean +- std over folds and draws)"
+    )
     print(f"  {'share':>5s} {'n_train':>7s} {NAME:>15s} {'forest':>15s} {'ratio':>6s}")
     for frac, r in s.iterrows():
-        print(f"  {frac:5.2f} {r['n_train']:7.0f} {r['mae_mean']:7.3f} +- {r['mae_std']:.3f}"
-              f" {r['forest_mae_mean']:7.3f} +- {r['forest_mae_std']:.3f} {r['ratio']:6.3f}")
+        print(
+            f"  {frac:5.2f} {r['n_train']:7.0f} {r['mae_mean']:7.3f} +- {r['mae_std']:.3f}"
+            f" {r['forest_mae_mean']:7.3f} +- {r['forest_mae_std']:.3f} {r['ratio']:6.3f}"
+        )
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 3.6))
     ax.errorbar(s["n_train"], s["mae_mean"], s["mae_std"], marker="o", capsize=3, label=NAME)
     ax.errorbar(s["n_train"], s["forest_mae_mean"], s["forest_mae_std"], marker="s", capsize=3, label=FOREST)
@@ -124,14 +139,22 @@ def reproducibility(table: pd.DataFrame, oof: pd.DataFrame) -> None:
 
     rep = replicate_measurements(table)
     s = summarise_replicates(rep)
-    print(f"Measured more than once (same normalised reduced composition and space group): {s['n_entries']} entries of "
-          f"{s['n_materials']} materials")
-    print(f"  a measurement vs the mean of the material's others: {s['mae_vs_others']:.3f} decades "
-          f"(median {s['median_vs_others']:.3f})")
-    print(f"  even each material's own median measurement is {s['mae_vs_material_median']:.3f} off (a floor for "
-          "one prediction per material)")
-    print(f"  the {s['n_pairs']} materials measured twice: {s['pair_difference']:.3f} apart, i.e. "
-          f"{s['scatter_per_measurement']:.3f} per measurement if both err independently and alike")
+    print(
+        f"Measured more than once (same normalised reduced composition and space group): {s['n_entries']} entries of "
+        f"{s['n_materials']} materials"
+    )
+    print(
+        f"  a measurement vs the mean of the material's others: {s['mae_vs_others']:.3f} decades "
+        f"(median {s['median_vs_others']:.3f})"
+    )
+    print(
+        f"  even each material's own median measurement is {s['mae_vs_material_median']:.3f} off (a floor for "
+        "one prediction per material)"
+    )
+    print(
+        f"  the {s['n_pairs']} materials measured twice: {s['pair_difference']:.3f} apart, i.e. "
+        f"{s['scatter_per_measurement']:.3f} per measurement if both err independently and alike"
+    )
     repeated = oof["ID"].isin(rep["ID"])
     for rows, what in ((repeated, "these entries"), (~repeated, "the entries measured once")):
         o = oof[rows]
@@ -153,22 +176,28 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fold-seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--aml-fold-seeds", type=int, nargs="*", default=[0], help="fold seeds for the AML route (slow)")
-    ap.add_argument("--widths", type=int, nargs="+", default=None, help="AML decoder widths (default: config/obelix.yaml)")
+    ap.add_argument(
+        "--widths", type=int, nargs="+", default=None, help="AML decoder widths (default: config/obelix.yaml)"
+    )
     ap.add_argument("--cache", type=Path, default=REPO / "results/obelix-cv-cache")
     ap.add_argument("--variant", default="invariant", choices=["invariant", "full"], help="embedding of the AML route")
     ap.add_argument("--frame", default="given", choices=["given", "standard"], help="embedding frame of the AML route")
     ap.add_argument("--learning-curve", action="store_true", help="MAE against training-set size instead")
-    ap.add_argument("--plot", type=Path, default=REPO / "results/obelix-rt-learning-curve.png",
-                    help="where --learning-curve draws its figure")
+    ap.add_argument(
+        "--plot",
+        type=Path,
+        default=REPO / "results/obelix-rt-learning-curve.png",
+        help="where --learning-curve draws its figure",
+    )
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
     import yaml
 
     from ionscreen import mlip
+    from ionscreen.learn.config import TrainConfig
     from ionscreen.learn.evaluate import cross_validate as aml_cv
     from ionscreen.learn.folds import grouped_folds
-    from ionscreen.learn.train import TrainConfig
     from ionscreen.roomtemp.descriptors import FOREST, NAME, obelix_descriptors
     from ionscreen.roomtemp.fit import RoomTempConfig, cross_validate, training_table
 
@@ -185,8 +214,10 @@ def main() -> None:
     print("All measured entries (MAE of log10 sigma, mean +- std over folds; per fold seed):")
     for model, grp in cv.groupby("model", sort=False):
         per_seed = grp.groupby("fold_seed")["mae"].mean()
-        print(f"  {model:55s} {grp['mae'].mean():.3f} +- {grp['mae'].std():.3f}   "
-              + " ".join(f"s{s}={v:.3f}" for s, v in per_seed.items()))
+        print(
+            f"  {model:55s} {grp['mae'].mean():.3f} +- {grp['mae'].std():.3f}   "
+            + " ".join(f"s{s}={v:.3f}" for s, v in per_seed.items())
+        )
     forest = cv[cv["model"] == FOREST]["mae"].mean()
     print(f"  ratio {NAME} / forest: {cv[cv['model'] == NAME]['mae'].mean() / forest:.3f} (target <= {TARGET_RATIO})\n")
     by_measured_range(oof)
@@ -210,8 +241,10 @@ def main() -> None:
         sub_ids = set(labels_fs.loc[labels_fs["status"] == "ok", "material_id"]) & set(embeddings["material_id"])
         o = oof[(oof["fold_seed"] == fs) & oof["ID"].isin(sub_ids)]
         o = o.assign(fold=[fold_of[g] for g in table.set_index("ID").loc[o["ID"], "formula"]])
-        print(f"Entries with a CIF (fold seed {fs}, {len(o)} entries, AML route {time.perf_counter() - t0:.0f} s, "
-              f"decoder {tcfg.decoder_widths}):")
+        print(
+            f"Entries with a CIF (fold seed {fs}, {len(o)} entries, AML route {time.perf_counter() - t0:.0f} s, "
+            f"decoder {tcfg.decoder_widths}):"
+        )
         for name, grp in res.groupby("model", sort=False):
             print(f"  {name:55s} {grp['mae'].mean():.3f} +- {grp['mae'].std():.3f}")
         for col, name in (("prediction", NAME), ("forest", FOREST)):

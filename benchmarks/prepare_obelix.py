@@ -52,19 +52,31 @@ def main() -> None:
         sizes.append(row["nsites"])
         n_ordered += row["ordering"] != "none"
     sizes = np.array(sizes)
-    print(f"{len(files)} OBELiX CIFs, order + {a.min_width:g} A supercell, <= {a.max_atoms} atoms: {len(sizes)} prepared "
-          f"({n_ordered} ordered), {sum(codes.values())} rejected {dict(codes)}; {time.perf_counter() - t0:.1f} s")
-    print("atoms after preparation: " + ", ".join(f"{q}th pct {int(np.percentile(sizes, q))}" for q in (0, 25, 50, 75, 90, 100)))
+    print(
+        f"{len(files)} OBELiX CIFs, order + {a.min_width:g} A supercell, <= {a.max_atoms} atoms: {len(sizes)} prepared "
+        f"({n_ordered} ordered), {sum(codes.values())} rejected {dict(codes)}; {time.perf_counter() - t0:.1f} s"
+    )
+    print(
+        "atoms after preparation: "
+        + ", ".join(f"{q}th pct {int(np.percentile(sizes, q))}" for q in (0, 25, 50, 75, 90, 100))
+    )
     hist, edges = np.histogram(sizes, bins=[0, 25, 50, 100, 150, 200])
-    print("histogram: " + ", ".join(f"{int(lo)}-{int(hi)}: {n}" for lo, hi, n in zip(edges[:-1], edges[1:], hist, strict=True)))
+    print(
+        "histogram: "
+        + ", ".join(f"{int(lo)}-{int(hi)}: {n}" for lo, hi, n in zip(edges[:-1], edges[1:], hist, strict=True))
+    )
 
     s = read_structure(repo / "resources/structures/candidates/Li10GeP2S12.json")  # orders to 50 atoms
     calc = mlip.get_calculator("7net-0", "cpu")
     for width in (0.0, a.min_width):
         t0 = time.perf_counter()
-        row = prepare_structure(s, PrepareSettings(min_width_A=width, max_atoms=400, relax_steps=a.relax_steps), calc, known)
-        print(f"Li10GeP2S12 (50 atoms ordered), min width {width:g} A -> {row['nsites']} atoms ({row['supercell']}): "
-              f"{time.perf_counter() - t0:.1f} s, {row['relax_steps']} FIRE steps, max force {row['relax_max_force_eV_A']:.3f} eV/A")
+        row = prepare_structure(
+            s, PrepareSettings(min_width_A=width, max_atoms=400, relax_steps=a.relax_steps), calc, known
+        )
+        print(
+            f"Li10GeP2S12 (50 atoms ordered), min width {width:g} A -> {row['nsites']} atoms ({row['supercell']}): "
+            f"{time.perf_counter() - t0:.1f} s, {row['relax_steps']} FIRE steps, max force {row['relax_max_force_eV_A']:.3f} eV/A"
+        )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 PAPER_MATERIALS, PAPER_SECONDS = 419, 14.0
 
 
-def plain_path(model_dir: str, files: list[Path], temps: list[float], device: str, max_atoms: int | None
-               ) -> tuple[pd.DataFrame, dict[str, float]]:
+def plain_path(
+    model_dir: str, files: list[Path], temps: list[float], device: str, max_atoms: int | None
+) -> tuple[pd.DataFrame, dict[str, float]]:
     """The path before the Screener, from public pieces; returns predictions and stage seconds."""
     from ionscreen.embed.structure import SevenNetEmbedder
     from ionscreen.learn.model import Batch, load_predictor
@@ -67,8 +68,15 @@ def plain_path(model_dir: str, files: list[Path], temps: list[float], device: st
     mean, std, hidden = predictor.predict(Batch.build([embs[k] for k, _ in samples], [T for _, T in samples]))
     dist = np.linalg.norm(hidden[:, None] - predictor.train_hidden[None], axis=-1).min(axis=1)
     t["predict"] = time.perf_counter() - t0
-    df = pd.DataFrame({"material_id": [ok[k]["material_id"] for k, _ in samples], "temperature_K": [T for _, T in samples],
-                       "prediction": mean, "prediction_std": std, "nearest_training_distance": dist})
+    df = pd.DataFrame(
+        {
+            "material_id": [ok[k]["material_id"] for k, _ in samples],
+            "temperature_K": [T for _, T in samples],
+            "prediction": mean,
+            "prediction_std": std,
+            "nearest_training_distance": dist,
+        }
+    )
     return df, t
 
 
@@ -81,7 +89,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None, help="reader processes (default: 1 on >= 2 cores)")
     ap.add_argument("--repeat", type=int, default=1, help="screen the set this many times (10,000 structures: 40)")
     ap.add_argument("--skip-plain", action="store_true", help="only the Screener (for --repeat runs)")
-    ap.add_argument("--max-atoms", type=int, default=None, help="ordering budget (default: the screening default, 1000)")
+    ap.add_argument(
+        "--max-atoms", type=int, default=None, help="ordering budget (default: the screening default, 1000)"
+    )
     a = ap.parse_args()
     from ionscreen import mlip
     from ionscreen.screen.screener import Screener
@@ -105,18 +115,25 @@ def main() -> None:
         if not a.skip_plain:
             plain, tp = plain_path(a.model, files, a.temperatures, a.device, a.max_atoms)
         t0 = time.perf_counter()
-        screener = Screener(a.model, device=a.device, threads=a.threads, workers=a.workers, max_atoms=a.max_atoms).load()
+        screener = Screener(
+            a.model, device=a.device, threads=a.threads, workers=a.workers, max_atoms=a.max_atoms
+        ).load()
         # (the Screener sets torch's threads for this process; the plain path ran before it)
         t_load = time.perf_counter() - t0
         t0 = time.perf_counter()
         fast, bad = screener.screen(files, a.temperatures, progress=False)
         t_fast = time.perf_counter() - t0
     n = fast["material_id"].nunique()
-    peak_mb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-    print(f"{len(files)} CIFs -> {n} screened ({int(fast.drop_duplicates('material_id').shape[0])} materials), "
-          f"{len(bad)} rejected, {len(a.temperatures)} temperatures, "
-          f"{screener.threads} torch thread(s) beside {screener.workers} reader process(es) (plain path: "
-          f"{a.threads or 2} threads), device {a.device}")
+    peak_mb = (
+        max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        / 1024
+    )
+    print(
+        f"{len(files)} CIFs -> {n} screened ({int(fast.drop_duplicates('material_id').shape[0])} materials), "
+        f"{len(bad)} rejected, {len(a.temperatures)} temperatures, "
+        f"{screener.threads} torch thread(s) beside {screener.workers} reader process(es) (plain path: "
+        f"{a.threads or 2} threads), device {a.device}"
+    )
     ft = screener.timings
     print(f"{'stage':10s} {'plain (s)':>10s} {'Screener (s)':>13s}")
     if plain is not None:
@@ -126,14 +143,20 @@ def main() -> None:
         print(f"{'total':10s} {total_plain:10.2f} {t_fast:13.2f}   ratio {total_plain / t_fast:.2f}x")
         print(f"{'load':10s} {tp['load']:10.2f} {t_load:13.2f}")
         m = plain.merge(fast, on=["material_id", "temperature_K"], suffixes=("_plain", "_fast"))
-        print(f"same predictions: {len(m)} rows, max |diff| {np.abs(m['prediction_plain'] - m['prediction_fast']).max():.2e} "
-              f"(std {np.abs(m['prediction_std_plain'] - m['prediction_std_fast']).max():.2e})")
+        print(
+            f"same predictions: {len(m)} rows, max |diff| {np.abs(m['prediction_plain'] - m['prediction_fast']).max():.2e} "
+            f"(std {np.abs(m['prediction_std_plain'] - m['prediction_std_fast']).max():.2e})"
+        )
         print(f"plain path: {n / total_plain:.1f} materials/s = {n / total_plain / paper:.2f}x the paper's {paper:.1f}")
     else:
-        print(f"{'total':10s} {'':10s} {t_fast:13.2f}   (read {ft['read']:.1f}, embed {ft['embed']:.1f}, "
-              f"predict {ft['predict']:.1f})")
-    print(f"Screener: {n / t_fast:.1f} materials/s = {n / t_fast / paper:.2f}x the paper's {paper:.1f} "
-          f"(model loading excluded: {t_load:.1f} s); peak RSS {peak_mb:.0f} MB")
+        print(
+            f"{'total':10s} {'':10s} {t_fast:13.2f}   (read {ft['read']:.1f}, embed {ft['embed']:.1f}, "
+            f"predict {ft['predict']:.1f})"
+        )
+    print(
+        f"Screener: {n / t_fast:.1f} materials/s = {n / t_fast / paper:.2f}x the paper's {paper:.1f} "
+        f"(model loading excluded: {t_load:.1f} s); peak RSS {peak_mb:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,11 @@ def main() -> None:
     rng = np.random.default_rng(0)
     f, d_h = 2935, 8
     # Correlated features (as real embeddings are): a low-rank part plus noise.
-    x = torch.from_numpy((rng.normal(0, 1, (a.rows, 64)) @ rng.normal(0, 1, (64, f)) / 8 + rng.normal(0, 0.3, (a.rows, f))).astype(np.float32))
+    x = torch.from_numpy(
+        (rng.normal(0, 1, (a.rows, 64)) @ rng.normal(0, 1, (64, f)) / 8 + rng.normal(0, 0.3, (a.rows, f))).astype(
+            np.float32
+        )
+    )
     h = x @ torch.from_numpy(rng.normal(0, 0.02, (f, d_h)).astype(np.float32)) + 0.1 * torch.randn(a.rows, d_h)
 
     t = time.perf_counter()
@@ -55,8 +59,10 @@ def main() -> None:
     t_gd = time.perf_counter() - t
     print(f"hidden-state fit, {a.rows} rows x {f} features -> {d_h}:")
     print(f"  closed form (float64 Cholesky): {t_cf:7.2f} s, residual MSE {target:.5f}")
-    print(f"  gradient distillation (Adam):   {t_gd:7.2f} s, residual MSE {mse:.5f} after {epochs} epochs"
-          f"{'' if mse <= 1.01 * target else ' (not yet within 1 %)'}")
+    print(
+        f"  gradient distillation (Adam):   {t_gd:7.2f} s, residual MSE {mse:.5f} after {epochs} epochs"
+        f"{'' if mse <= 1.01 * target else ' (not yet within 1 %)'}"
+    )
     print(f"  ratio: closed form is {t_gd / t_cf:.1f}x faster")
 
     n_li = a.li_per_material

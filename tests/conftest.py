@@ -34,8 +34,9 @@ def rotated_copy(s: Structure, euler_zyx_deg=(37.0, 21.0, 64.0), shift_A=(0.3, -
 def li3n() -> Structure:
     """alpha-Li3N, P6/mmm, a = 3.648 A, c = 3.875 A (Rabenau & Schulz, J. Less-Common Met. 50,
     155 (1976)): N 1a (0,0,0), Li1 1b (0,0,1/2), Li2 2c (1/3,2/3,0)."""
-    return Structure.from_spacegroup("P6/mmm", Lattice.hexagonal(3.648, 3.875), ["N", "Li", "Li"],
-                                     [[0, 0, 0], [0, 0, 0.5], [1 / 3, 2 / 3, 0]])
+    return Structure.from_spacegroup(
+        "P6/mmm", Lattice.hexagonal(3.648, 3.875), ["N", "Li", "Li"], [[0, 0, 0], [0, 0, 0.5], [1 / 3, 2 / 3, 0]]
+    )
 
 
 @pytest.fixture
@@ -76,23 +77,53 @@ def tiny_run(tmp_path_factory):
     import numpy as np
     import pandas as pd
 
-    from ionscreen.learn.train import TrainConfig, train
+    from ionscreen.learn.config import TrainConfig
+    from ionscreen.learn.train import train
 
     rng = np.random.default_rng(0)
     emb_rows, labels, structures = [], [], []
     for m in range(24):
         e = rng.normal(0, 1, (3, 977)).astype(np.float32)
-        structures.append({"material_id": f"m{m}", "reduced_formula": f"Li{m + 1}O", "ordering": "none",
-                           "structure_json": "{}"})
-        emb_rows += [{"material_id": f"m{m}", "atom_index": k, "species": "Li", "embedding": e[k], "model": "7net-0",
-                      "layer": 10, "variant": "full"} for k in range(3)]
-        labels += [{"material_id": f"m{m}", "temperature_K": t, "status": "ok", "reason": "", "diffusive": True,
-                    "msd_final_A2": 10 ** (float(e[:, 0].mean()) + t / 1000), "D_cm2_s": 1e-6 * t / 1000,
-                    "D_std_cm2_s": 1e-7, "sigma_S_cm": 1e-3} for t in (600.0, 1000.0)]
+        structures.append(
+            {"material_id": f"m{m}", "reduced_formula": f"Li{m + 1}O", "ordering": "none", "structure_json": "{}"}
+        )
+        emb_rows += [
+            {
+                "material_id": f"m{m}",
+                "atom_index": k,
+                "species": "Li",
+                "embedding": e[k],
+                "model": "7net-0",
+                "layer": 10,
+                "variant": "full",
+            }
+            for k in range(3)
+        ]
+        labels += [
+            {
+                "material_id": f"m{m}",
+                "temperature_K": t,
+                "status": "ok",
+                "reason": "",
+                "diffusive": True,
+                "msd_final_A2": 10 ** (float(e[:, 0].mean()) + t / 1000),
+                "D_cm2_s": 1e-6 * t / 1000,
+                "D_std_cm2_s": 1e-7,
+                "sigma_S_cm": 1e-3,
+            }
+            for t in (600.0, 1000.0)
+        ]
     out = tmp_path_factory.mktemp("tiny")
-    train(pd.DataFrame(labels), pd.DataFrame(emb_rows), pd.DataFrame(structures),
-          TrainConfig(decoder_widths=[16, 16], epochs=3, seeds=[0, 1], val_fraction=0.25, aml=False), out / "model",
-          out / "metrics.parquet", out / "pred.parquet", embedding_meta={"model": "7net-0", "layer": 10, "variant": "full"})
+    train(
+        pd.DataFrame(labels),
+        pd.DataFrame(emb_rows),
+        pd.DataFrame(structures),
+        TrainConfig(decoder_widths=[16, 16], epochs=3, seeds=[0, 1], val_fraction=0.25, aml=False),
+        out / "model",
+        out / "metrics.parquet",
+        out / "pred.parquet",
+        embedding_meta={"model": "7net-0", "layer": 10, "variant": "full"},
+    )
     return out, pd.DataFrame(emb_rows), structures, labels
 
 

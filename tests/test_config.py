@@ -62,6 +62,8 @@ def test_configuration_page_is_generated_from_the_schema():
     from ionscreen.configdoc import markdown
 
     page = (REPO / "docs/configuration.md").read_text()
-    assert page == markdown(SCHEMA), ("docs/configuration.md is stale: python -m ionscreen.configdoc "
-                                      "config/config.schema.yaml > docs/configuration.md")
-    assert "| `md.stop` | string: `fixed`, `converged` | `\"converged\"` |" in page
+    assert page == markdown(SCHEMA), (
+        "docs/configuration.md is stale: python -m ionscreen.configdoc "
+        "config/config.schema.yaml > docs/configuration.md"
+    )
+    assert '| `md.stop` | string: `fixed`, `converged` | `"converged"` |' in page

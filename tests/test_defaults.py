@@ -12,7 +12,7 @@ import yaml
 from ionscreen.cli import build_parser
 from ionscreen.embed.structure import SevenNetEmbedder
 from ionscreen.labels.diffusion import LabelSettings
-from ionscreen.learn.train import TrainConfig
+from ionscreen.learn.config import TrainConfig
 from ionscreen.md.engine import MDSettings
 from ionscreen.structures.prepare import CANDIDATE_MAX_ATOMS, PrepareSettings
 from tests.conftest import REPO
@@ -22,12 +22,16 @@ NOT_FIELDS = {("md", "temperatures_K"), ("train", "labels"), ("train", "obelix_d
 
 
 def defaults(cls: type) -> dict[str, object]:
-    return {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
-            for f in dataclasses.fields(cls)}
+    return {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(cls)
+    }
 
 
-@pytest.mark.parametrize(("section", "cls"), [("prepare", PrepareSettings), ("md", MDSettings),
-                                              ("label", LabelSettings), ("train", TrainConfig)])
+@pytest.mark.parametrize(
+    ("section", "cls"),
+    [("prepare", PrepareSettings), ("md", MDSettings), ("label", LabelSettings), ("train", TrainConfig)],
+)
 def test_schema_defaults_equal_the_dataclass(section, cls):
     fields = defaults(cls)
     props = SCHEMA[section]["properties"]
@@ -36,7 +40,9 @@ def test_schema_defaults_equal_the_dataclass(section, cls):
         if (section, key) in NOT_FIELDS:
             continue
         assert key in fields, f"config {section}.{key} is no field of {cls.__name__}"
-        assert spec.get("default") == fields[key], f"{section}.{key}: schema {spec.get('default')!r}, {cls.__name__} {fields[key]!r}"
+        assert spec.get("default") == fields[key], (
+            f"{section}.{key}: schema {spec.get('default')!r}, {cls.__name__} {fields[key]!r}"
+        )
         checked += 1
     assert checked >= 4
 
@@ -51,8 +57,22 @@ def _parser_defaults(command: str, *required: str) -> dict[str, object]:
 
 def test_command_line_defaults_equal_the_dataclasses():
     md = _parser_defaults("md", "POSCAR", "--temperature", "1000", "--steps", "10", "--out", "x")
-    for name in ("timestep_fs", "interval", "mlip", "seed", "thermostat", "device", "threads", "chunk_frames", "skin_A",
-                 "stop", "segment_ps", "min_ps", "target_rel_error", "ladder"):
+    for name in (
+        "timestep_fs",
+        "interval",
+        "mlip",
+        "seed",
+        "thermostat",
+        "device",
+        "threads",
+        "chunk_frames",
+        "skin_A",
+        "stop",
+        "segment_ps",
+        "min_ps",
+        "target_rel_error",
+        "ladder",
+    ):
         assert md[name] == getattr(MDSettings, name), name
     lab = defaults(LabelSettings)
     label = _parser_defaults("label", "t.parquet", "--out", "x")

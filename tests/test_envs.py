@@ -26,11 +26,20 @@ def test_env_pins_agree_with_requirements():
         for name, version in pins(pip).items():
             if env.stem == "mace" and name in ("mace-torch",):
                 continue  # only in the MACE environment
-            assert req[name.lower()] == version, f"{env.name}: {name}=={version} but requirements.txt has {req[name.lower()]}"
+            assert req[name.lower()] == version, (
+                f"{env.name}: {name}=={version} but requirements.txt has {req[name.lower()]}"
+            )
 
 
-ENV_EXTRA = {"fetch": "sevenn", "md": "sevenn", "embed": "sevenn", "screen": "sevenn", "label": None, "train": None,
-             "mace": "mace"}
+ENV_EXTRA = {
+    "fetch": "sevenn",
+    "md": "sevenn",
+    "embed": "sevenn",
+    "screen": "sevenn",
+    "label": None,
+    "train": None,
+    "mace": "mace",
+}
 
 
 @pytest.mark.slow
@@ -49,10 +58,29 @@ def test_every_environment_resolves(tmp_path):
         lines = [f"-e {REPO}{line.split('..', 1)[1].lstrip('/')}" if line.startswith("-e ..") else line for line in pip]
         req, report = tmp_path / f"{env.stem}.txt", tmp_path / f"{env.stem}.json"
         req.write_text("\n".join(lines) + "\n")
-        procs[env.stem] = (subprocess.Popen(
-            [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--no-input",
-             "--disable-pip-version-check", "--report", str(report), "-r", str(req)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), report)
+        procs[env.stem] = (
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--dry-run",
+                    "--ignore-installed",
+                    "--quiet",
+                    "--no-input",
+                    "--disable-pip-version-check",
+                    "--report",
+                    str(report),
+                    "-r",
+                    str(req),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+            report,
+        )
     assert set(procs) == set(ENV_EXTRA)
     for name, (proc, report) in procs.items():
         _, err = proc.communicate(timeout=900)
@@ -71,8 +99,11 @@ def test_core_modules_import_no_mlip_stack():
     import subprocess
     import sys
 
-    code = ("import sys\n" + "".join(f"import {m}\n" for m in CORE) +
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('sevenn', 'e3nn', 'mace', 'torch_geometric'))\n"
-            "assert not bad, bad\n")
+    code = (
+        "import sys\n"
+        + "".join(f"import {m}\n" for m in CORE)
+        + "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('sevenn', 'e3nn', 'mace', 'torch_geometric'))\n"
+        "assert not bad, bad\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]

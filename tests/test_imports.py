@@ -26,8 +26,15 @@ LAYERS = ("core", "structures", "labels", "md", "ingest", "embed", "learn", "roo
 ENTRY = {"ionscreen.cli", "ionscreen.commands"}
 
 # The modules that import torch when imported (at module level, directly or through a module they import).
-TORCH = {"ionscreen.md.fasttp", "ionscreen.embed.firstblock", "ionscreen.learn.dataset", "ionscreen.learn.model",
-         "ionscreen.learn.train", "ionscreen.learn.evaluate"}
+TORCH = {
+    "ionscreen.md.fasttp",
+    "ionscreen.embed.firstblock",
+    "ionscreen.learn.dataset",
+    "ionscreen.learn.model",
+    "ionscreen.learn.routes",
+    "ionscreen.learn.train",
+    "ionscreen.learn.evaluate",
+}
 
 
 def all_modules() -> list[str]:
@@ -106,9 +113,13 @@ def test_the_package_has_no_import_cycle():
 
 
 def test_imports_only_go_down():
-    up = sorted(f"{m} -> {d}" for m, deps in import_graph().items() for d in deps
-                if layer(d) > layer(m) or (layer(d) == layer(m) and LAYERS[layer(m)] not in ("core", "entry")
-                                           and d.split(".")[1] != m.split(".")[1]))
+    up = sorted(
+        f"{m} -> {d}"
+        for m, deps in import_graph().items()
+        for d in deps
+        if layer(d) > layer(m)
+        or (layer(d) == layer(m) and LAYERS[layer(m)] not in ("core", "entry") and d.split(".")[1] != m.split(".")[1])
+    )
     assert up == []
     # every stage has its subpackage, each with a docstring that lists what is in it
     for stage in LAYERS[1:-1]:
@@ -134,9 +145,11 @@ def _closure(module: str, graph: dict[str, set[str]]) -> set[str]:
 
 
 def _imports_torch_at_top(module: str) -> bool:
-    return any(isinstance(n, (ast.Import, ast.ImportFrom)) and
-               any((getattr(n, "module", None) or a.name).split(".")[0] == "torch" for a in n.names)
-               for n in ast.parse(_path(module).read_text()).body)
+    return any(
+        isinstance(n, (ast.Import, ast.ImportFrom))
+        and any((getattr(n, "module", None) or a.name).split(".")[0] == "torch" for a in n.names)
+        for n in ast.parse(_path(module).read_text()).body
+    )
 
 
 def test_numpy_only_modules_import_no_torch():
@@ -144,16 +157,32 @@ def test_numpy_only_modules_import_no_torch():
     pulls_torch = {m for m in all_modules() if any(_imports_torch_at_top(d) for d in _closure(m, graph))}
     assert pulls_torch == TORCH
     # and in a fresh interpreter, for the modules a numpy-only user imports
-    numpy_only = ["ionscreen.roomtemp.model", "ionscreen.roomtemp.train", "ionscreen.learn.folds",
-                  "ionscreen.learn.metrics", "ionscreen.learn.skill", "ionscreen.screen.ranking", "ionscreen.labels.diffusion"]
+    numpy_only = [
+        "ionscreen.roomtemp.model",
+        "ionscreen.roomtemp.train",
+        "ionscreen.learn.folds",
+        "ionscreen.learn.metrics",
+        "ionscreen.learn.skill",
+        "ionscreen.screen.ranking",
+        "ionscreen.labels.diffusion",
+    ]
     code = "import sys\n" + "".join(f"import {m}\n" for m in numpy_only) + "assert 'torch' not in sys.modules\n"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-1500:]
 
 
 def test_the_checks_find_what_they_look_for():
-    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"], ["b", "c", "a", "b"],
-                                                                     ["c", "a", "b", "c"]]
-    assert layer("ionscreen.schema") < layer("ionscreen.structures.cif") < layer("ionscreen.labels.bounds") \
-        < layer("ionscreen.md.batch") < layer("ionscreen.screen") < layer("ionscreen.cli")
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [
+        ["a", "b", "c", "a"],
+        ["b", "c", "a", "b"],
+        ["c", "a", "b", "c"],
+    ]
+    assert (
+        layer("ionscreen.schema")
+        < layer("ionscreen.structures.cif")
+        < layer("ionscreen.labels.bounds")
+        < layer("ionscreen.md.batch")
+        < layer("ionscreen.screen")
+        < layer("ionscreen.cli")
+    )
     assert _imports_torch_at_top("ionscreen.md.fasttp") and not _imports_torch_at_top("ionscreen.learn.folds")

@@ -26,11 +26,24 @@ def test_liflow_config_end_to_end(tmp_path):
     for n in NAMES:
         f = next((REPO / "resources/structures/train").glob(f"{n}.*"))
         structs.append((n, Structure.from_file(f)))
-    expected = write_example_archive(tmp_path / "archive", structs, temperatures=(600, 800, 1000, 1200), n_frames=101,
-                                     test_names=["LiF", "Li2S"])
+    expected = write_example_archive(
+        tmp_path / "archive", structs, temperatures=(600, 800, 1000, 1200), n_frames=101, test_names=["LiF", "Li2S"]
+    )
     (tmp_path / "data.yaml").write_text(f"liflow:\n  data_dir: {tmp_path / 'archive'}\n")
-    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "paper_table", "--cores", "2",
-           "--configfile", str(REPO / "config/liflow.yaml"), str(REPO / ".test/liflow.yaml"), str(tmp_path / "data.yaml")]
+    cmd = [
+        SNAKEMAKE,
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(tmp_path),
+        "paper_table",
+        "--cores",
+        "2",
+        "--configfile",
+        str(REPO / "config/liflow.yaml"),
+        str(REPO / ".test/liflow.yaml"),
+        str(tmp_path / "data.yaml"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-4000:]
     res = tmp_path / "results-liflow"

@@ -20,12 +20,21 @@ def test_contract_columns_are_declared():
     # The column lists of docs/tables.md: a change here is a change of the outside contract.
     contract = {
         "trajectory": ["frame", "time_ps", "temperature_K", "potential_energy_eV", "positions_A"],
-        "labels": ["material_id", "temperature_K", "msd_final_A2", "msd_per_time_A2_ps", "D_cm2_s",
-                   "D_std_cm2_s", "D_ci95_low_cm2_s", "D_ci95_high_cm2_s", "start_dt_ps", "diffusive",
-                   "sigma_S_cm"],
+        "labels": [
+            "material_id",
+            "temperature_K",
+            "msd_final_A2",
+            "msd_per_time_A2_ps",
+            "D_cm2_s",
+            "D_std_cm2_s",
+            "D_ci95_low_cm2_s",
+            "D_ci95_high_cm2_s",
+            "start_dt_ps",
+            "diffusive",
+            "sigma_S_cm",
+        ],
         "embeddings": ["material_id", "atom_index", "species", "embedding"],
-        "predictions": ["material_id", "temperature_K", "target", "prediction", "prediction_std",
-                        "rank", "flags"],
+        "predictions": ["material_id", "temperature_K", "target", "prediction", "prediction_std", "rank", "flags"],
     }
     for table, cols in contract.items():
         missing = set(cols) - set(schema.spec(table).column_names)
@@ -37,8 +46,22 @@ def test_contract_columns_are_declared():
 def test_roundtrip_with_provenance_readable_by_pandas_polars_duckdb(tmp_path):
     path = tmp_path / "emb.parquet"
     vec = np.arange(977, dtype=np.float32) / 7
-    schema.write_table([{"material_id": "m", "atom_index": 3, "species": "Li", "embedding": vec,
-                         "model": "7net-0", "layer": 10, "variant": "full"}], path, "embeddings", model="7net-0")
+    schema.write_table(
+        [
+            {
+                "material_id": "m",
+                "atom_index": 3,
+                "species": "Li",
+                "embedding": vec,
+                "model": "7net-0",
+                "layer": 10,
+                "variant": "full",
+            }
+        ],
+        path,
+        "embeddings",
+        model="7net-0",
+    )
     df = schema.read_table(path, "embeddings")
     np.testing.assert_array_equal(np.asarray(df["embedding"][0], dtype=np.float32), vec)
     prov = schema.read_provenance(path)
@@ -69,8 +92,14 @@ def test_validate_catches_a_foreign_table(tmp_path):
 
 def test_chunked_writer_is_atomic(tmp_path):
     path = tmp_path / "traj.parquet"
-    row = {"frame": 0, "step": 0, "time_ps": 0.0, "temperature_K": 300.0, "potential_energy_eV": -1.0,
-           "positions_A": np.zeros(6, np.float32)}
+    row = {
+        "frame": 0,
+        "step": 0,
+        "time_ps": 0.0,
+        "temperature_K": 300.0,
+        "potential_energy_eV": -1.0,
+        "positions_A": np.zeros(6, np.float32),
+    }
     with pytest.raises(RuntimeError):
         with schema.TableWriter(path, "trajectory") as w:
             w.write([row])
@@ -90,8 +119,10 @@ def test_empty_table_keeps_its_schema(tmp_path):
 
 def test_rows_with_missing_fields_become_nulls(tmp_path):
     # A failed label row lacks most fields; mixed with a full row, pandas fills them with NaN.
-    rows = [{"material_id": "a", "temperature_K": 800.0, "status": "ok", "n_li": 4, "diffusive": True},
-            {"material_id": "b", "temperature_K": 800.0, "status": "failed", "reason": "too few frames"}]
+    rows = [
+        {"material_id": "a", "temperature_K": 800.0, "status": "ok", "n_li": 4, "diffusive": True},
+        {"material_id": "b", "temperature_K": 800.0, "status": "failed", "reason": "too few frames"},
+    ]
     df = schema.read_table(schema.write_table(rows, tmp_path / "l.parquet", "labels"), "labels")
     assert df["n_li"].tolist()[0] == 4 and pd.isna(df["n_li"].tolist()[1])
     assert pd.isna(df["diffusive"].tolist()[1])

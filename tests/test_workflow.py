@@ -29,15 +29,26 @@ def _rule_blocks() -> dict[str, str]:
 
 def test_every_rule_has_log_and_benchmark():
     blocks = _rule_blocks()
-    assert {"prepare_structure", "md", "label", "embed_structure", "trainset", "train", "predict", "rank", "report"} <= set(blocks)
+    assert {
+        "prepare_structure",
+        "md",
+        "label",
+        "embed_structure",
+        "trainset",
+        "train",
+        "predict",
+        "rank",
+        "report",
+    } <= set(blocks)
     for name, text in blocks.items():
         assert "    log:" in text, f"rule {name} has no log"
         assert "    benchmark:" in text, f"rule {name} has no benchmark"
 
 
 def _dry_run(*args, cwd=None, env=None) -> tuple[dict[str, int], str]:
-    proc = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-n", *args], capture_output=True, text=True,
-                          cwd=cwd, env=env)
+    proc = subprocess.run(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-n", *args], capture_output=True, text=True, cwd=cwd, env=env
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", proc.stdout, flags=re.M)}
     return counts, proc.stdout
@@ -46,9 +57,21 @@ def _dry_run(*args, cwd=None, env=None) -> tuple[dict[str, int], str]:
 def test_dry_run_lists_jobs_of_every_stage(tmp_path):
     # An empty working directory: the answer must not depend on what a previous `make screen` left.
     counts, _ = _dry_run("-d", str(tmp_path), "--cores", "8", "screen_candidates")
-    for rule in ("prepare_structure", "md", "label", "embed_structure", "trainset", "train", "predict", "rank", "report"):
+    for rule in (
+        "prepare_structure",
+        "md",
+        "label",
+        "embed_structure",
+        "trainset",
+        "train",
+        "predict",
+        "rank",
+        "report",
+    ):
         assert counts.get(rule, 0) >= 1, (rule, counts)
-    assert counts["md"] == 6  # 9 training structures at 2 temperatures: per temperature 3 batches of <= 256 // 64 = 4 runs
+    assert (
+        counts["md"] == 6
+    )  # 9 training structures at 2 temperatures: per temperature 3 batches of <= 256 // 64 = 4 runs
     assert counts["prepare_structure"] == counts["embed_structure"] == counts["label"] == 9  # one job per material
     assert counts["embed_trajectories"] == 9  # AML: the trainer sees trajectory embeddings
     assert counts["prepare_candidates"] == counts["predict"] == 1  # 10 candidates, shards of 200
@@ -56,8 +79,9 @@ def test_dry_run_lists_jobs_of_every_stage(tmp_path):
 
 
 def test_every_rule_says_what_it_does():
-    proc = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--list-rules"], capture_output=True, text=True,
-                          cwd=REPO, check=True)
+    proc = subprocess.run(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--list-rules"], capture_output=True, text=True, cwd=REPO, check=True
+    )
     rules = [line for line in proc.stdout.splitlines() if line.strip()]
     assert len(rules) > 20 and all("(" in line for line in rules), [r for r in rules if "(" not in r]
     assert "training material." not in proc.stdout.split("embed_candidates")[1].splitlines()[0]
@@ -66,14 +90,23 @@ def test_every_rule_says_what_it_does():
 def test_contract_obelix_command_dry_run(tmp_path):
     # The README's OBELiX command, target first (--configfile takes several files).
     counts, out = _dry_run("train", "-d", str(tmp_path), "--cores", "2", "--configfile", "config/obelix.yaml", cwd=REPO)
-    assert counts == {"obelix_labels": 1, "prepare_structure": 254, "embed_structure": 254, "collect_structures": 1,
-                      "collect_embeddings": 1, "trainset": 1, "train": 1, "total": 513}
+    assert counts == {
+        "obelix_labels": 1,
+        "prepare_structure": 254,
+        "embed_structure": 254,
+        "collect_structures": 1,
+        "collect_embeddings": 1,
+        "trainset": 1,
+        "train": 1,
+        "total": 513,
+    }
     assert "results/obelix/model/model.pt" in out
 
 
 def test_obelix_screen_schedules_no_md(tmp_path):
-    counts, _ = _dry_run("screen_candidates", "-d", str(tmp_path), "--cores", "2", "--configfile", "config/obelix.yaml",
-                         cwd=REPO)
+    counts, _ = _dry_run(
+        "screen_candidates", "-d", str(tmp_path), "--cores", "2", "--configfile", "config/obelix.yaml", cwd=REPO
+    )
     assert counts["report"] == 1 and counts["predict"] == 1
     assert counts["cross_validate"] == 1  # the report shows the workflow model's grouped CV (config/obelix.yaml)
     assert not {"md", "label", "collect_md_runs", "collect_labels", "embed_trajectories"} & set(counts), counts
@@ -82,8 +115,19 @@ def test_obelix_screen_schedules_no_md(tmp_path):
 @pytest.fixture(scope="module")
 def workflow_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("wf")
-    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(work), "screen_candidates", "ablations", "--cores", "2",
-           "--configfile", str(REPO / ".test/config.yaml")]
+    cmd = [
+        SNAKEMAKE,
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(work),
+        "screen_candidates",
+        "ablations",
+        "--cores",
+        "2",
+        "--configfile",
+        str(REPO / ".test/config.yaml"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-4000:]
     return work / "results-test", cmd
@@ -143,20 +187,57 @@ def test_cli_predict_equals_the_rule(workflow_run, tmp_path):
     results, _ = workflow_run
     out = tmp_path / "pred.parquet"
     files = [str(REPO / "resources/structures/candidates/LiBr.json"), str(REPO / ".test/bad/empty.cif")]
-    assert main(["predict", "--model", str(results / "model"), *files, "--temperature", "800", "1000",
-                 "--relax-steps", "5", "--threads", "2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(results / "model"),
+                *files,
+                "--temperature",
+                "800",
+                "1000",
+                "--relax-steps",
+                "5",
+                "--threads",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     cli = schema.read_table(out, "predictions").set_index("temperature_K")
     rule = schema.read_table(results / "screening/ranking.parquet", "predictions")
     rule = rule[rule["material_id"] == "LiBr"].set_index("temperature_K")
-    np.testing.assert_allclose(cli.loc[[800.0, 1000.0], "prediction"], rule.loc[[800.0, 1000.0], "prediction"], atol=1e-4)
+    np.testing.assert_allclose(
+        cli.loc[[800.0, 1000.0], "prediction"], rule.loc[[800.0, 1000.0], "prediction"], atol=1e-4
+    )
     # the room-temperature columns too, as the rule's (LiBr is ordered: as given = as prepared)
-    np.testing.assert_allclose(cli["sigma_rt_log10_S_cm"].to_numpy(float), rule.loc[cli.index, "sigma_rt_log10_S_cm"], atol=1e-6)
+    np.testing.assert_allclose(
+        cli["sigma_rt_log10_S_cm"].to_numpy(float), rule.loc[cli.index, "sigma_rt_log10_S_cm"], atol=1e-6
+    )
     assert schema.read_provenance(out)["temperatures_K"] == [800.0, 1000.0]
 
     # outside the model's training temperatures (800-1200 K): one warning line, flagged, 300 K extrapolated
-    proc = subprocess.run([sys.executable, "-m", "ionscreen.cli", "predict", "--model", str(results / "model"), files[0],
-                           "--temperature", "300", "600", "--out", str(tmp_path / "cold.parquet")], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ionscreen.cli",
+            "predict",
+            "--model",
+            str(results / "model"),
+            files[0],
+            "--temperature",
+            "300",
+            "600",
+            "--out",
+            str(tmp_path / "cold.parquet"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     warn = [x for x in proc.stderr.splitlines() if x.startswith("warning:")]
     assert proc.returncode == 0 and len(warn) == 1 and "300, 600 K lie outside" in warn[0], proc.stderr[-2000:]
     cold = schema.read_table(tmp_path / "cold.parquet", "predictions")
@@ -184,16 +265,23 @@ def test_rotated_crystal_gets_equal_embeddings_and_predictions(workflow_run, tmp
     original = REPO / "resources/structures/candidates/LiFePO4.json"
     rotated = REPO / ".test/rotated/LiFePO4-rotated.json"
     want = rotated_copy(read_structure(original))
-    np.testing.assert_allclose(read_structure(rotated).cart_coords, want.cart_coords, atol=1e-9)  # the fixture is what it says
+    np.testing.assert_allclose(
+        read_structure(rotated).cart_coords, want.cart_coords, atol=1e-9
+    )  # the fixture is what it says
     assert not np.allclose(read_structure(rotated).lattice.matrix, read_structure(original).lattice.matrix, atol=0.1)
     meta = json.loads((results / "model/model.json").read_text())["embedding"]
     assert meta["variant"] == "invariant" and meta["frame"] == "given"
 
     # the rules: embed_candidates (after a 5-step MLIP relaxation) and predict
     emb = schema.concat_tables(sorted(results.glob("screening/shards/*/embeddings.parquet")), "embeddings")
-    by = {m: _sorted_rows(np.stack(g.sort_values("atom_index")["embedding"].to_list())) for m, g in emb.groupby("material_id")}
+    by = {
+        m: _sorted_rows(np.stack(g.sort_values("atom_index")["embedding"].to_list()))
+        for m, g in emb.groupby("material_id")
+    }
     np.testing.assert_allclose(by["LiFePO4-rotated"], by["LiFePO4"], atol=1e-4)
-    ranking = schema.read_table(results / "screening/ranking.parquet", "predictions").set_index(["temperature_K", "material_id"])
+    ranking = schema.read_table(results / "screening/ranking.parquet", "predictions").set_index(
+        ["temperature_K", "material_id"]
+    )
     pred = ranking["prediction"].unstack()
     np.testing.assert_allclose(pred["LiFePO4-rotated"], pred["LiFePO4"], atol=1e-4)
     assert not any("orientation_dependent" in f for f in ranking["flags"])
@@ -202,13 +290,32 @@ def test_rotated_crystal_gets_equal_embeddings_and_predictions(workflow_run, tmp
     out = tmp_path / "emb.parquet"
     assert main(["embed", str(original), str(rotated), "--out", str(out)]) == 0
     cli = schema.read_table(out, "embeddings")
-    a, b = (_sorted_rows(np.stack(cli[cli["material_id"] == m].sort_values("atom_index")["embedding"].to_list()))
-            for m in ("LiFePO4", "LiFePO4-rotated"))
+    a, b = (
+        _sorted_rows(np.stack(cli[cli["material_id"] == m].sort_values("atom_index")["embedding"].to_list()))
+        for m in ("LiFePO4", "LiFePO4-rotated")
+    )
     np.testing.assert_allclose(a, b, atol=1e-5)
     out = tmp_path / "pred.parquet"
-    assert main(["predict", "--model", str(results / "model"), str(original), str(rotated), "--temperature", "800",
-                 "1000", "--out", str(out)]) == 0
-    p = schema.read_table(out, "predictions").pivot_table(index="temperature_K", columns="material_id", values="prediction")
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(results / "model"),
+                str(original),
+                str(rotated),
+                "--temperature",
+                "800",
+                "1000",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    p = schema.read_table(out, "predictions").pivot_table(
+        index="temperature_K", columns="material_id", values="prediction"
+    )
     assert isinstance(p, pd.DataFrame) and len(p) == 2
     np.testing.assert_allclose(p["LiFePO4-rotated"], p["LiFePO4"], atol=1e-5)
 
@@ -235,10 +342,19 @@ def test_slurm_profile_batches_per_material_jobs(tmp_path):
     (tmp_path / "structs").mkdir()
     for i in range(100):
         (tmp_path / "structs" / f"m{i:03d}.json").write_text(src)
-    (tmp_path / "cfg.yaml").write_text(f"train_sources: [{{type: directory, path: {tmp_path / 'structs'}}}]\n"
-                                       "md: {temperatures_K: [600, 800, 1000, 1200], batch_atoms: 8192}\n")
-    counts, out = _dry_run("-d", str(tmp_path), "--profile", str(REPO / "profiles/slurm"), "screen_candidates",
-                           "--configfile", str(tmp_path / "cfg.yaml"))
+    (tmp_path / "cfg.yaml").write_text(
+        f"train_sources: [{{type: directory, path: {tmp_path / 'structs'}}}]\n"
+        "md: {temperatures_K: [600, 800, 1000, 1200], batch_atoms: 8192}\n"
+    )
+    counts, out = _dry_run(
+        "-d",
+        str(tmp_path),
+        "--profile",
+        str(REPO / "profiles/slurm"),
+        "screen_candidates",
+        "--configfile",
+        str(tmp_path / "cfg.yaml"),
+    )
     assert counts["md"] == 4 and "md_batch" not in out
     md_resources = re.findall(r"rule md:\n.*?resources: ([^\n]*)", out, flags=re.S)
     assert len(md_resources) == 4 and all("gpu=1" in r and "slurm_partition=gpu" in r for r in md_resources)
@@ -274,16 +390,26 @@ def _grown_config(tmp_path, train_extra=(), candidates_extra=()) -> Path:
 @pytest.mark.slow
 def test_added_training_structure_runs_only_its_own_jobs(finished_copy, tmp_path):
     cfg = _grown_config(tmp_path, train_extra=["resources/structures/train/Li2S.json"])
-    counts, out = _dry_run("-d", str(finished_copy), "--cores", "2", "screen_candidates", "--configfile", str(cfg),
-                           cwd=REPO)
+    counts, out = _dry_run(
+        "-d", str(finished_copy), "--cores", "2", "screen_candidates", "--configfile", str(cfg), cwd=REPO
+    )
     # The new material's per-material jobs ...
     assert counts["prepare_structure"] == counts["embed_structure"] == counts["label"] == 1
     assert counts["md"] == 2 and counts["embed_trajectories"] == 1  # Li2S's two runs: a new batch per temperature
     assert set(re.findall(r"wildcards: material=([^,\s]+)", out)) == {"Li2S"}
     assert set(re.findall(r"wildcards: batch=([\w-]+)", out)) == {"800K-00002", "1200K-00002"}
     # ... the gathers, training, prediction and the report; nothing of the old materials or candidates.
-    for rule in ("collect_structures", "collect_embeddings", "collect_labels", "collect_md_runs",
-                 "collect_trajectory_embeddings", "trainset", "train", "rank", "report"):
+    for rule in (
+        "collect_structures",
+        "collect_embeddings",
+        "collect_labels",
+        "collect_md_runs",
+        "collect_trajectory_embeddings",
+        "trainset",
+        "train",
+        "rank",
+        "report",
+    ):
         assert counts[rule] == 1, (rule, counts)
     assert counts["predict"] == 2  # the two candidate shards, with the retrained model
     assert "prepare_candidates" not in counts and "embed_candidates" not in counts
@@ -295,8 +421,16 @@ def test_package_patch_release_leaves_results_current_but_a_stage_version_does_n
 
     site = tmp_path / "site"
     site.mkdir()
-    args = ("-d", str(finished_copy), "--cores", "2", "screen_candidates", "ablations",
-            "--configfile", str(REPO / ".test/config.yaml"))
+    args = (
+        "-d",
+        str(finished_copy),
+        "--cores",
+        "2",
+        "screen_candidates",
+        "ablations",
+        "--configfile",
+        str(REPO / ".test/config.yaml"),
+    )
     (site / "sitecustomize.py").write_text("import ionscreen\nionscreen.__version__ = '0.1.99'\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
     counts, out = _dry_run(*args, env=env)
@@ -327,7 +461,9 @@ def test_added_candidates_are_screened_in_a_new_shard(finished_copy, tmp_path):
     assert set(after["material_id"]) == set(before["material_id"]) | {"LiI"}
     assert sorted(after.drop_duplicates("material_id")["rank"]) == [1, 2, 3, 4, 5, 6]
     old = after[after["material_id"] != "LiI"].set_index(["material_id", "temperature_K"])["prediction"]
-    np.testing.assert_array_equal(old.sort_index(), before.set_index(["material_id", "temperature_K"])["prediction"].sort_index())
+    np.testing.assert_array_equal(
+        old.sort_index(), before.set_index(["material_id", "temperature_K"])["prediction"].sort_index()
+    )
     assert json.loads((results / "screening/shards.json").read_text())["shards"]["00002"] == ["LiI"]
 
 
@@ -339,8 +475,20 @@ def test_cli_train_is_the_train_rule(workflow_run, tmp_path):
     from ionscreen.cli import main
 
     results, _ = workflow_run
-    assert main(["train", str(results / "trainset"), "--config", str(REPO / "config.yaml"),
-                 str(REPO / ".test/config.yaml"), "--out", str(tmp_path / "model")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(results / "trainset"),
+                "--config",
+                str(REPO / "config.yaml"),
+                str(REPO / ".test/config.yaml"),
+                "--out",
+                str(tmp_path / "model"),
+            ]
+        )
+        == 0
+    )
     rule = json.loads((results / "model/model.json").read_text())
     cli = json.loads((tmp_path / "model/model.json").read_text())
     for key in ("route", "target", "training_materials", "temperature_range_K", "architecture", "config", "embedding"):
@@ -359,17 +507,24 @@ def test_ladder_skips_the_temperatures_below_a_run_that_was_not_diffusive(tmp_pa
 
     import yaml
 
-    cfg = {"results": "results-ladder",
-           "train_sources": [{"type": "files", "paths": ["resources/structures/train/Li3N.json",
-                                                         "resources/structures/train/Li2O.json"]}],
-           "prepare": {"relax_steps": 3},
-           "md": {"temperatures_K": [800, 1200], "n_steps": 40, "interval": 2, "stop": "fixed", "ladder": True},
-           "label": {"n_dt": 20}}
+    cfg = {
+        "results": "results-ladder",
+        "train_sources": [
+            {"type": "files", "paths": ["resources/structures/train/Li3N.json", "resources/structures/train/Li2O.json"]}
+        ],
+        "prepare": {"relax_steps": 3},
+        "md": {"temperatures_K": [800, 1200], "n_steps": 40, "interval": 2, "stop": "fixed", "ladder": True},
+        "label": {"n_dt": 20},
+    }
     (tmp_path / "ladder.yaml").write_text(yaml.safe_dump(cfg))
     configs = ["--configfile", str(REPO / "config.yaml"), str(tmp_path / "ladder.yaml")]  # last: it takes several files
     targets = ["results-ladder/md/runs.parquet", "results-ladder/labels/labels.parquet"]
-    proc = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "2", *targets, *configs],
-                          cwd=REPO, capture_output=True, text=True)
+    proc = subprocess.run(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "--cores", "2", *targets, *configs],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = tmp_path / "results-ladder"
     runs = schema.read_table(res / "md/runs.parquet", "md_runs").set_index(["material_id", "temperature_K"])

@@ -1,4 +1,5 @@
 """Rule shim: gather per-job files of declared tables into the tables users read (streamed)."""
+
 from ionscreen import logs, schema
 
 logs.setup(snakemake.log[0])

@@ -1,4 +1,5 @@
 """Rule shim: every MD run's md_runs row (in the batch folders) in one table."""
+
 from ionscreen import logs, schema
 
 logs.setup(snakemake.log[0])

@@ -1,4 +1,5 @@
 """Rule shim: SevenNet structure embeddings of a structures table."""
+
 from ionscreen import logs
 from ionscreen.embed.structure import embed_table
 

@@ -1,4 +1,5 @@
 """Rule shim: trajectory embeddings of every ingested trajectory table."""
+
 from pathlib import Path
 
 from ionscreen import logs, mlip

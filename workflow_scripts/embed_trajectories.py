@@ -1,4 +1,5 @@
 """Rule shim: trajectory embeddings of one material's MD runs."""
+
 from ionscreen import logs, mlip
 from ionscreen.embed.trajectory import embed_trajectories
 

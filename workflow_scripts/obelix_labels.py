@@ -1,4 +1,5 @@
 """Rule shim: OBELiX conductivities as an external labels table."""
+
 from ionscreen import logs
 from ionscreen.structures.obelix import training_labels
 

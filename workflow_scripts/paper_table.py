@@ -1,4 +1,5 @@
 """Rule shim: the AML paper's table for this run."""
+
 from pathlib import Path
 
 from ionscreen import logs, mlip
@@ -6,6 +7,12 @@ from ionscreen.learn.evaluate import paper_table
 
 logs.setup(snakemake.log[0])
 mlip.set_threads(snakemake.threads)
-paper_table(Path(snakemake.input.model).parent, snakemake.input.structures, snakemake.input.labels,
-            snakemake.output.table, markdown_out=snakemake.output.markdown, device=snakemake.params.device,
-            batch_atoms=snakemake.params.batch_atoms)
+paper_table(
+    Path(snakemake.input.model).parent,
+    snakemake.input.structures,
+    snakemake.input.labels,
+    snakemake.output.table,
+    markdown_out=snakemake.output.markdown,
+    device=snakemake.params.device,
+    batch_atoms=snakemake.params.batch_atoms,
+)

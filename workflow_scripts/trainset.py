@@ -1,4 +1,5 @@
 """Rule shim: the training-set tables from the configured source."""
+
 from ionscreen import logs
 from ionscreen.learn.trainset import build_trainset
 

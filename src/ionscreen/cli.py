@@ -29,6 +29,7 @@ log = logging.getLogger("ionscreen")
 
 def _positive(kind: type) -> object:
     """An argparse type: a number of ``kind`` above 0 (temperatures in K, steps, time steps)."""
+
     def parse(text: str) -> object:
         try:
             value = kind(text)
@@ -37,6 +38,7 @@ def _positive(kind: type) -> object:
         if not value > 0:
             raise argparse.ArgumentTypeError(f"{text} must be > 0")
         return value
+
     parse.__name__ = f"positive {kind.__name__}"
     return parse
 
@@ -68,8 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     md, emb = MDSettings, SevenNetEmbedder.__init__.__defaults__
     fmt = argparse.ArgumentDefaultsHelpFormatter
     common = Parser(add_help=False)  # -v works after the subcommand too
-    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="debug logging, and a traceback on error")
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="debug logging, and a traceback on error",
+    )
     pos_float, pos_int = _positive(float), _positive(int)
 
     p = Parser(prog="ionscreen", description=__doc__)
@@ -83,76 +90,141 @@ def build_parser() -> argparse.ArgumentParser:
     m = command("md", help="NVT MD of structures as given (no supercell, no relaxation), all runs in one batch")
     m.add_argument("structure", nargs="+", help="CIF, POSCAR or pymatgen JSON files, or folders of them")
     m.add_argument("--temperature", type=pos_float, nargs="+", required=True, help="thermostat set points, K")
-    m.add_argument("--steps", type=pos_int, required=True, help="MD steps of a run (the most a run takes with --stop converged)")
+    m.add_argument(
+        "--steps", type=pos_int, required=True, help="MD steps of a run (the most a run takes with --stop converged)"
+    )
     m.add_argument("--timestep-fs", type=pos_float, default=md.timestep_fs, help="MD time step, fs")
-    m.add_argument("--interval", type=pos_int, default=md.interval,
-                   help="steps between saved frames (the demo config.yaml uses 5)")
+    m.add_argument(
+        "--interval", type=pos_int, default=md.interval, help="steps between saved frames (the demo config.yaml uses 5)"
+    )
     m.add_argument("--mlip", default=md.mlip, help="SevenNet name, MACE .model file, or 'lj'")
     m.add_argument("--seed", type=int, default=md.seed, help="seed of the Maxwell-Boltzmann velocities")
-    m.add_argument("--thermostat", default=md.thermostat, metavar="{" + ",".join(TRANSPORT_THERMOSTATS) + "}",
-                   help="Langevin and Andersen are refused: they suppress diffusion")
+    m.add_argument(
+        "--thermostat",
+        default=md.thermostat,
+        metavar="{" + ",".join(TRANSPORT_THERMOSTATS) + "}",
+        help="Langevin and Andersen are refused: they suppress diffusion",
+    )
     m.add_argument("--device", default=md.device, choices=list(DEVICES), help="auto: cuda when a GPU is visible")
     m.add_argument("--threads", type=pos_int, default=md.threads, help="torch threads")
-    m.add_argument("--chunk-frames", type=pos_int, default=md.chunk_frames, help="frames per saved chunk (resume point)")
-    m.add_argument("--engine", default="batched", choices=["batched", "ase"],
-                   help="batched: every run advanced together (ionscreen.md.batch); ase: ASE's loop, one run after "
-                        "another, --steps each (no stop rule, no ladder)")
+    m.add_argument(
+        "--chunk-frames", type=pos_int, default=md.chunk_frames, help="frames per saved chunk (resume point)"
+    )
+    m.add_argument(
+        "--engine",
+        default="batched",
+        choices=["batched", "ase"],
+        help="batched: every run advanced together (ionscreen.md.batch); ase: ASE's loop, one run after "
+        "another, --steps each (no stop rule, no ladder)",
+    )
     m.add_argument("--skin-A", type=float, default=md.skin_A, help="Verlet-list skin of the batched engine, A")
-    m.add_argument("--stop", default=md.stop, choices=list(STOP_RULES),
-                   help="fixed: --steps always; converged: stop once D's 95 %% interval is within --target-rel-error "
-                        "(--steps is then the maximum)")
+    m.add_argument(
+        "--stop",
+        default=md.stop,
+        choices=list(STOP_RULES),
+        help="fixed: --steps always; converged: stop once D's 95 %% interval is within --target-rel-error "
+        "(--steps is then the maximum)",
+    )
     m.add_argument("--segment-ps", type=pos_float, default=md.segment_ps, help="converged: ps between label checks")
     m.add_argument("--min-ps", type=float, default=md.min_ps, help="converged: no stop before this many ps")
-    m.add_argument("--target-rel-error", type=pos_float, default=md.target_rel_error,
-                   help="converged: relative half-width of D's 95 %% interval to stop at")
-    m.add_argument("--ladder", action=argparse.BooleanOptionalAction, default=md.ladder,
-                   help="temperatures from the highest down; skip those below a run that was not diffusive")
+    m.add_argument(
+        "--target-rel-error",
+        type=pos_float,
+        default=md.target_rel_error,
+        help="converged: relative half-width of D's 95 %% interval to stop at",
+    )
+    m.add_argument(
+        "--ladder",
+        action=argparse.BooleanOptionalAction,
+        default=md.ladder,
+        help="temperatures from the highest down; skip those below a run that was not diffusive",
+    )
     m.add_argument("--runs-out", help="also write the md_runs rows here")
-    m.add_argument("--out", required=True,
-                   help="trajectory .parquet for one structure at one temperature, else a folder: <out>/<id>/<T>K.parquet")
+    m.add_argument(
+        "--out",
+        required=True,
+        help="trajectory .parquet for one structure at one temperature, else a folder: <out>/<id>/<T>K.parquet",
+    )
     m.set_defaults(func=cmd_md)
 
     lab = command("label", help="transport labels of trajectories (MSD, kinisi D with 95 %% interval, sigma)")
     lab.add_argument("traj", nargs="+", help="trajectory .parquet, any file ASE reads, or a VASP XDATCAR(.gz)")
     lab.add_argument("--specie", default=LabelSettings.specie, help="diffusing element")
-    lab.add_argument("--start-dt-ps", type=pos_float, default=LabelSettings.start_dt_ps,
-                     help="start of the diffusive window, ps (default: found automatically)")
+    lab.add_argument(
+        "--start-dt-ps",
+        type=pos_float,
+        default=LabelSettings.start_dt_ps,
+        help="start of the diffusive window, ps (default: found automatically)",
+    )
     lab.add_argument("--dimension", default=LabelSettings.dimension, choices=list(DIMENSIONS))
-    lab.add_argument("--n-dt", type=pos_int, default=LabelSettings.n_dt,
-                     help="time intervals in kinisi's fit (cost ~ n_dt^2; the demo config.yaml uses 100)")
+    lab.add_argument(
+        "--n-dt",
+        type=pos_int,
+        default=LabelSettings.n_dt,
+        help="time intervals in kinisi's fit (cost ~ n_dt^2; the demo config.yaml uses 100)",
+    )
     lab.add_argument("--timestep-fs", type=pos_float, default=None, help="MD time step, fs (non-Parquet input)")
     lab.add_argument("--interval", type=pos_int, default=None, help="steps between frames (non-Parquet input)")
     lab.add_argument("--temperature", type=pos_float, default=None, help="K, for sigma (non-Parquet input)")
     lab.add_argument("--out", required=True, help="labels .parquet")
     lab.set_defaults(func=cmd_label)
 
-    pp = command("prepare", help="read, check, order disorder, build supercells and relax structures "
-                 "(the prepare rule's function)")
+    pp = command(
+        "prepare",
+        help="read, check, order disorder, build supercells and relax structures (the prepare rule's function)",
+    )
     pp.add_argument("structure", nargs="+", help="structure files or folders (id = file stem)")
-    pp.add_argument("--candidates", action="store_true",
-                    help="candidate defaults: no supercell, no relaxation, 1000-atom budget, ordering fallback")
-    units = {"min_width_A": "A", "relax_fmax_eV_A": "eV/A", "min_distance_A": "A", "max_atoms": "atoms",
-             "relax_steps": "FIRE steps", "order_seed": "seed", "mlip": "name or path", "device": "auto/cpu/cuda"}
+    pp.add_argument(
+        "--candidates",
+        action="store_true",
+        help="candidate defaults: no supercell, no relaxation, 1000-atom budget, ordering fallback",
+    )
+    units = {
+        "min_width_A": "A",
+        "relax_fmax_eV_A": "eV/A",
+        "min_distance_A": "A",
+        "max_atoms": "atoms",
+        "relax_steps": "FIRE steps",
+        "order_seed": "seed",
+        "mlip": "name or path",
+        "device": "auto/cpu/cuda",
+    }
     for f in dataclasses.fields(PrepareSettings):
         if f.name != "ordering_fallback":
-            pp.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=type(f.default), default=None,
-                            help=f"{units.get(f.name, '')}; default {f.default} (--candidates: the candidate "
-                                 "default; the demo config.yaml: see its prepare section)")
+            pp.add_argument(
+                f"--{f.name.replace('_', '-')}",
+                dest=f.name,
+                type=type(f.default),
+                default=None,
+                help=f"{units.get(f.name, '')}; default {f.default} (--candidates: the candidate "
+                "default; the demo config.yaml: see its prepare section)",
+            )
     pp.add_argument("--rejected-out", required=True, help="rejected .parquet")
     pp.add_argument("--out", required=True, help="structures .parquet")
     pp.set_defaults(func=cmd_prepare)
 
-    e = command("embed", help="SevenNet structure embeddings (Li rows) of a prepared structures table, or of "
-                "structure files (prepared as candidates first: disorder ordered)")
+    e = command(
+        "embed",
+        help="SevenNet structure embeddings (Li rows) of a prepared structures table, or of "
+        "structure files (prepared as candidates first: disorder ordered)",
+    )
     e.add_argument("structure", nargs="+", help="a structures .parquet, or structure files / folders")
     e.add_argument("--mlip", default=emb[0], help="SevenNet model whose layer is read")
     e.add_argument("--layer", type=int, default=emb[1], help="module index the forward pass stops at")
-    e.add_argument("--variant", default=emb[2], choices=list(VARIANTS),
-                   help="invariant: 456 rotation-invariant values; full: the AML paper's 977 values, which change "
-                        "with the cell's orientation unless --frame standard")
-    e.add_argument("--frame", default=emb[5], choices=list(FRAMES),
-                   help="Cartesian frame embedded: given (as written) or standard (rotated first to the orientation "
-                        "the lattice parameters define)")
+    e.add_argument(
+        "--variant",
+        default=emb[2],
+        choices=list(VARIANTS),
+        help="invariant: 456 rotation-invariant values; full: the AML paper's 977 values, which change "
+        "with the cell's orientation unless --frame standard",
+    )
+    e.add_argument(
+        "--frame",
+        default=emb[5],
+        choices=list(FRAMES),
+        help="Cartesian frame embedded: given (as written) or standard (rotated first to the orientation "
+        "the lattice parameters define)",
+    )
     e.add_argument("--device", default=emb[3], choices=list(DEVICES), help="auto: cuda when a GPU is visible")
     e.add_argument("--threads", type=pos_int, default=2, help="torch threads")
     e.add_argument("--out", required=True, help="embeddings .parquet")
@@ -160,36 +232,60 @@ def build_parser() -> argparse.ArgumentParser:
 
     pr = command("predict", help="a trained predictor on new structures (no MD)")
     pr.add_argument("structure", nargs="+", help="structure files or folders (id = file stem; ids must be unique)")
-    pr.add_argument("--model", required=True,
-                    help=f"model folder written by the train rule, or a shipped model ({', '.join(SHIPPED)}: "
-                    "room-temperature conductivity from OBELiX; --temperature 300 only; structures used as given)")
+    pr.add_argument(
+        "--model",
+        required=True,
+        help=f"model folder written by the train rule, or a shipped model ({', '.join(SHIPPED)}: "
+        "room-temperature conductivity from OBELiX; --temperature 300 only; structures used as given)",
+    )
     pr.add_argument("--temperature", type=pos_float, nargs="+", required=True, help="K; one or more")
     pr.add_argument("--rank-temperature", type=pos_float, default=None, help="K (default: the lowest --temperature)")
     pr.add_argument("--relax-steps", type=int, default=0, help="MLIP relaxation steps (0: structures as given)")
-    pr.add_argument("--max-atoms", type=pos_int, default=None,
-                    help="atom budget for ordering disorder (default: the workflow's screen.max_atoms default, 1000)")
+    pr.add_argument(
+        "--max-atoms",
+        type=pos_int,
+        default=None,
+        help="atom budget for ordering disorder (default: the workflow's screen.max_atoms default, 1000)",
+    )
     pr.add_argument("--device", default="auto", choices=list(DEVICES), help="auto: cuda when a GPU is visible")
-    pr.add_argument("--threads", type=pos_int, default=None, help="torch threads (default: the cores the readers leave)")
-    pr.add_argument("--workers", type=int, default=None,
-                    help="reader processes that parse and order files while torch embeds (default: one per core "
-                         "with the firstblock embedding engine, otherwise 1; 0 on one core)")
-    pr.add_argument("--room-temperature-model", default="obelix-rt",
-                    help="with a workflow model: also this shipped model's 300 K sigma per structure (the sigma_rt_* "
-                         "columns, as the workflow's screen.room_temperature_model); '' for none")
+    pr.add_argument(
+        "--threads", type=pos_int, default=None, help="torch threads (default: the cores the readers leave)"
+    )
+    pr.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="reader processes that parse and order files while torch embeds (default: one per core "
+        "with the firstblock embedding engine, otherwise 1; 0 on one core)",
+    )
+    pr.add_argument(
+        "--room-temperature-model",
+        default="obelix-rt",
+        help="with a workflow model: also this shipped model's 300 K sigma per structure (the sigma_rt_* "
+        "columns, as the workflow's screen.room_temperature_model); '' for none",
+    )
     pr.add_argument("--rejected-out", default=None, help="rejected .parquet")
     pr.add_argument("--out", required=True, help="predictions .parquet")
     pr.set_defaults(func=cmd_predict)
 
     tr = command("train", help="train the predictor ensemble on a trainset folder (the train rule's function)")
-    tr.add_argument("trainset", help="folder with labels, structures, embeddings, trajectory_embeddings .parquet "
-                    "(results/trainset/ of a run)")
-    tr.add_argument("--config", nargs="+", default=None,
-                    help="config YAML files whose train: sections set TrainConfig (later ones override)")
+    tr.add_argument(
+        "trainset",
+        help="folder with labels, structures, embeddings, trajectory_embeddings .parquet (results/trainset/ of a run)",
+    )
+    tr.add_argument(
+        "--config",
+        nargs="+",
+        default=None,
+        help="config YAML files whose train: sections set TrainConfig (later ones override)",
+    )
     tr.add_argument("--out", required=True, help="model folder")
     tr.set_defaults(func=cmd_train)
 
-    rt = command("train-rt", help="the room-temperature conductivity model (obelix-rt) from OBELiX, "
-                 "with its grouped CV and model card")
+    rt = command(
+        "train-rt",
+        help="the room-temperature conductivity model (obelix-rt) from OBELiX, with its grouped CV and model card",
+    )
     rt.add_argument("obelix_dir", help="OBELiX folder with train.csv (e.g. resources/obelix)")
     rt.add_argument("--trees", type=pos_int, default=RoomTempConfig.n_trees, help="trees in the ensemble")
     rt.add_argument("--seed", type=int, default=RoomTempConfig.seed)
@@ -197,7 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     rt.set_defaults(func=cmd_train_rt)
 
     il = command(
-        "ingest-liflow", help="a LiFlow data archive -> structures, labels (with split), trajectories",
+        "ingest-liflow",
+        help="a LiFlow data archive -> structures, labels (with split), trajectories",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Reads a LiFlow data archive in the layout of LiFlow's own loader:\n"
         "  element_index.npy       element lookup table: a plain integer array [n_elements], indexed by atomic number\n"
@@ -208,7 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
         "                          t_start/t_end are frame indices: frames t_start <= i < t_end are labelled\n"
         "Frame time = --timestep-fs x --interval (LiFlow's protocol: 1 fs x 10 = 10 fs).\n"
         "Writes OUT/structures.parquet, OUT/labels.parquet (with the CSVs' split, msd_t_Li kept as\n"
-        "reference_msd_per_time_A2_ps) and OUT/trajectories/<name>/<T>K.parquet; resumes.")
+        "reference_msd_per_time_A2_ps) and OUT/trajectories/<name>/<T>K.parquet; resumes.",
+    )
     il.add_argument("data_dir")
     il.add_argument("--out", required=True, help="output folder")
     il.add_argument("--timestep-fs", type=pos_float, default=1.0, help="MD time step, fs (LiFlow: 1)")
@@ -218,8 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     il.add_argument("--limit", type=pos_int, default=None, help="only the first N structures (a quick look)")
     il.set_defaults(func=cmd_ingest_liflow)
 
-    ig = command("ingest", help="your own trajectories, listed in a CSV manifest "
-                 "(material_id, temperature_K, path, timestep_fs, interval[, split])")
+    ig = command(
+        "ingest",
+        help="your own trajectories, listed in a CSV manifest "
+        "(material_id, temperature_K, path, timestep_fs, interval[, split])",
+    )
     ig.add_argument("manifest")
     ig.add_argument("--out", required=True, help="output folder")
     ig.add_argument("--specie", default=LabelSettings.specie)

@@ -55,14 +55,29 @@ def cmd_md(a: argparse.Namespace) -> int:
     temps = list(dict.fromkeys(a.temperature))
     single = len(structures) * len(temps) == 1
     if not single and Path(a.out).suffix == ".parquet":
-        raise CLIError(f"{len(structures)} structures x {len(temps)} temperatures: --out is a folder "
-                       f"(<folder>/<id>/<T>K.parquet), not {a.out}")
+        raise CLIError(
+            f"{len(structures)} structures x {len(temps)} temperatures: --out is a folder "
+            f"(<folder>/<id>/<T>K.parquet), not {a.out}"
+        )
     check_output(a.out, folder=not single)
-    s = MDSettings(temperature_K=temps[0], n_steps=a.steps, timestep_fs=a.timestep_fs,
-                   interval=a.interval, mlip=a.mlip, seed=a.seed, thermostat=a.thermostat,
-                   device=a.device, threads=a.threads, chunk_frames=a.chunk_frames, skin_A=a.skin_A,
-                   stop=a.stop, segment_ps=a.segment_ps, min_ps=a.min_ps, target_rel_error=a.target_rel_error,
-                   ladder=a.ladder)
+    s = MDSettings(
+        temperature_K=temps[0],
+        n_steps=a.steps,
+        timestep_fs=a.timestep_fs,
+        interval=a.interval,
+        mlip=a.mlip,
+        seed=a.seed,
+        thermostat=a.thermostat,
+        device=a.device,
+        threads=a.threads,
+        chunk_frames=a.chunk_frames,
+        skin_A=a.skin_A,
+        stop=a.stop,
+        segment_ps=a.segment_ps,
+        min_ps=a.min_ps,
+        target_rel_error=a.target_rel_error,
+        ladder=a.ladder,
+    )
     s.check()
     atoms = [(mid, AseAtomsAdaptor.get_atoms(read_structure(path))) for mid, path in structures.items()]
 
@@ -85,19 +100,25 @@ def cmd_md(a: argparse.Namespace) -> int:
     if a.runs_out:
         schema.write_table(rows, a.runs_out, "md_runs")
     for row in rows:
-        print(f"{row['material_id']} {row['temperature_K']:g} K: {row['status']}{': ' + row['reason'] if row['reason'] else ''}"
-              f", {row['n_steps']} steps, {row['steps_per_s']:.2f} steps/s -> {row['trajectory_path']}")
+        print(
+            f"{row['material_id']} {row['temperature_K']:g} K: {row['status']}{': ' + row['reason'] if row['reason'] else ''}"
+            f", {row['n_steps']} steps, {row['steps_per_s']:.2f} steps/s -> {row['trajectory_path']}"
+        )
     frames = s.n_steps // s.interval + 1
     if any(r["status"] == "ok" for r in rows) and frames < LabelSettings.min_frames:
         need = (LabelSettings.min_frames - 1) * s.interval
-        print(f"note: {frames} frames saved; ionscreen label needs >= {LabelSettings.min_frames}: use --steps >= {need} "
-              f"or a smaller --interval", file=sys.stderr)
+        print(
+            f"note: {frames} frames saved; ionscreen label needs >= {LabelSettings.min_frames}: use --steps >= {need} "
+            f"or a smaller --interval",
+            file=sys.stderr,
+        )
     # A run the ladder skipped is the ladder working, not a failure.
     return 0 if all(r["status"] == "ok" or r["reason"].startswith(LADDER) for r in rows) else 1
 
 
 def cmd_label(a: argparse.Namespace) -> int:
-    from ionscreen.labels.diffusion import LabelSettings, label_files
+    from ionscreen.labels.diffusion import LabelSettings
+    from ionscreen.labels.stage import label_files
 
     s = LabelSettings(specie=a.specie, dimension=a.dimension, start_dt_ps=a.start_dt_ps, n_dt=a.n_dt)
     opts = {"timestep_fs": a.timestep_fs, "interval": a.interval, "temperature_K": a.temperature}
@@ -118,8 +139,10 @@ def label_line(r: dict[str, object]) -> str:
     msd = f"msd_final={float(r.get('msd_final_A2', math.nan)):.4g} A^2"
     d = float(r.get("D_cm2_s", math.nan))
     if math.isfinite(d):
-        return (f"{head} {msd} D={d:.4g} cm2/s (95 % {float(r.get('D_ci95_low_cm2_s', math.nan)):.3g} to "
-                f"{float(r.get('D_ci95_high_cm2_s', math.nan)):.3g})")
+        return (
+            f"{head} {msd} D={d:.4g} cm2/s (95 % {float(r.get('D_ci95_low_cm2_s', math.nan)):.3g} to "
+            f"{float(r.get('D_ci95_high_cm2_s', math.nan)):.3g})"
+        )
     upper = float(r.get("D_upper_cm2_s", math.nan))
     bound = f"D <= {upper:.3g} cm2/s (upper bound, D_upper_cm2_s)" if math.isfinite(upper) else "no D"
     return f"{head} {msd}, not diffusive: {bound}; {r.get('reason') or 'the MSD never reached a slope of 1'}"
@@ -129,8 +152,14 @@ def cmd_ingest_liflow(a: argparse.Namespace) -> int:
     from ionscreen.ingest.liflow import ingest_liflow
     from ionscreen.labels.diffusion import LabelSettings
 
-    n = ingest_liflow(a.data_dir, a.out, settings=LabelSettings(specie=a.specie, n_dt=a.n_dt),
-                      timestep_fs=a.timestep_fs, interval=a.interval, limit=a.limit)
+    n = ingest_liflow(
+        a.data_dir,
+        a.out,
+        settings=LabelSettings(specie=a.specie, n_dt=a.n_dt),
+        timestep_fs=a.timestep_fs,
+        interval=a.interval,
+        limit=a.limit,
+    )
     print(f"{n['structures']} structures, {n['trajectories']} trajectories ({n['labelled']} labelled) -> {a.out}")
     return 0
 
@@ -147,8 +176,20 @@ def cmd_ingest(a: argparse.Namespace) -> int:
 def prepare_settings(a: argparse.Namespace) -> object:
     from ionscreen.structures.prepare import PrepareSettings, candidate_settings
 
-    given = {k: getattr(a, k) for k in ("mlip", "device", "min_width_A", "max_atoms", "relax_steps",
-                                         "relax_fmax_eV_A", "order_seed", "min_distance_A") if getattr(a, k) is not None}
+    given = {
+        k: getattr(a, k)
+        for k in (
+            "mlip",
+            "device",
+            "min_width_A",
+            "max_atoms",
+            "relax_steps",
+            "relax_fmax_eV_A",
+            "order_seed",
+            "min_distance_A",
+        )
+        if getattr(a, k) is not None
+    }
     return candidate_settings(**given) if a.candidates else PrepareSettings(**given)
 
 
@@ -177,14 +218,29 @@ def cmd_embed(a: argparse.Namespace) -> int:
         if table is None:  # structure files: prepared (disorder ordered) as candidates are, then embedded
             files = files_by_id(a.structure)
             table = str(Path(tmp) / "structures.parquet")
-            n_ok, n_bad = prepare_sources(files, candidate_settings(mlip=a.mlip, device=a.device), table,
-                                          Path(tmp) / "rejected.parquet", stage="embed", relax=False, progress=False)
+            n_ok, n_bad = prepare_sources(
+                files,
+                candidate_settings(mlip=a.mlip, device=a.device),
+                table,
+                Path(tmp) / "rejected.parquet",
+                stage="embed",
+                relax=False,
+                progress=False,
+            )
             if not n_ok:
                 raise CLIError(f"nothing embedded: all {n_bad} structures were rejected (see the log lines above)")
             if n_bad:
                 print(f"{n_bad} structures rejected (see the log lines above)", file=sys.stderr)
-        n = embed_table(table, a.out, model=a.mlip, layer=a.layer, variant=a.variant, frame=a.frame,
-                        device=a.device, threads=a.threads)
+        n = embed_table(
+            table,
+            a.out,
+            model=a.mlip,
+            layer=a.layer,
+            variant=a.variant,
+            frame=a.frame,
+            device=a.device,
+            threads=a.threads,
+        )
     print(f"{n} Li rows -> {a.out}")
     return 0
 
@@ -196,26 +252,43 @@ def cmd_train(a: argparse.Namespace) -> int:
     import yaml
 
     from ionscreen.embed.structure import embedding_meta_of
+    from ionscreen.learn.config import TrainConfig
     from ionscreen.learn.dataset import read_training_tables
-    from ionscreen.learn.train import TrainConfig, train
+    from ionscreen.learn.train import train
 
     settings: dict[str, object] = {}
     for path in a.config or []:  # later files override earlier ones, as snakemake's --configfile does
         settings.update((yaml.safe_load(Path(path).read_text()) or {}).get("train") or {})
     settings = {k: v for k, v in settings.items() if k not in ("labels", "obelix_dir")}
-    paths = {name: Path(a.trainset) / f"{name}.parquet"
-             for name in ("labels", "structures", "embeddings", "trajectory_embeddings")}
+    paths = {
+        name: Path(a.trainset) / f"{name}.parquet"
+        for name in ("labels", "structures", "embeddings", "trajectory_embeddings")
+    }
     t = read_training_tables(paths)
     cfg = TrainConfig(**settings)
-    values = {c for c in t.labels.columns if c.endswith(("_A2", "_cm2_s", "_S_cm", "_A2_ps")) and
-              (pd.to_numeric(t.labels[c], errors="coerce") > 0).any()}
+    values = {
+        c
+        for c in t.labels.columns
+        if c.endswith(("_A2", "_cm2_s", "_S_cm", "_A2_ps")) and (pd.to_numeric(t.labels[c], errors="coerce") > 0).any()
+    }
     if cfg.target not in values:
-        raise CLIError(f"the target {cfg.target!r} has no positive values in {paths['labels']}: set train.target "
-                       f"in a --config file to one of {sorted(values) or 'the label columns'}")
+        raise CLIError(
+            f"the target {cfg.target!r} has no positive values in {paths['labels']}: set train.target "
+            f"in a --config file to one of {sorted(values) or 'the label columns'}"
+        )
     embedding = embedding_meta_of(t.embeddings) if len(t.embeddings) else None  # the embeddings say what made them
     out = Path(a.out)
-    res = train(t.labels, t.embeddings, t.structures, cfg, out, out / "metrics.parquet",
-                out / "training_predictions.parquet", trajectories=t.trajectories, embedding_meta=embedding)
+    res = train(
+        t.labels,
+        t.embeddings,
+        t.structures,
+        cfg,
+        out,
+        out / "metrics.parquet",
+        out / "training_predictions.parquet",
+        trajectories=t.trajectories,
+        embedding_meta=embedding,
+    )
     print(f"{res.meta.route}: {len(res.members)} members on {len(res.meta.training_materials)} materials -> {out}")
     return 0
 
@@ -231,19 +304,33 @@ def cmd_predict(a: argparse.Namespace) -> int:
         logging.getLogger("ionscreen.structures.prepare").setLevel(logging.ERROR)
     if resolve(a.model) is None:  # a workflow model; a room-temperature one (obelix-rt) needs no checks
         if not (Path(a.model) / "model.pt").is_file():
-            raise CLIError(f"no model {a.model!r}: give a model folder the train rule wrote (with model.pt, e.g. "
-                           f"results/model) or a shipped model: {', '.join(SHIPPED)}")
+            raise CLIError(
+                f"no model {a.model!r}: give a model folder the train rule wrote (with model.pt, e.g. "
+                f"results/model) or a shipped model: {', '.join(SHIPPED)}"
+            )
         meta = ModelMeta.from_json(a.model)
         lo, hi = meta.temperature_range_K
         outside = sorted({t for t in a.temperature if not lo <= t <= hi})
         if outside:
-            print(f"warning: {', '.join(f'{t:g}' for t in outside)} K lie outside the model's training temperatures "
-                  f"({lo:g}-{hi:g} K): those rows are extrapolations, flagged temperature_outside_training",
-                  file=sys.stderr)
-    df, bad = predict_paths(a.model, a.structure, a.temperature, a.out, rejected_out=a.rejected_out,
-                            rank_temperature_K=a.rank_temperature, relax_steps=a.relax_steps,
-                            max_atoms=a.max_atoms, device=a.device, threads=a.threads, workers=a.workers,
-                            room_temperature_model=a.room_temperature_model or None)
+            print(
+                f"warning: {', '.join(f'{t:g}' for t in outside)} K lie outside the model's training temperatures "
+                f"({lo:g}-{hi:g} K): those rows are extrapolations, flagged temperature_outside_training",
+                file=sys.stderr,
+            )
+    df, bad = predict_paths(
+        a.model,
+        a.structure,
+        a.temperature,
+        a.out,
+        rejected_out=a.rejected_out,
+        rank_temperature_K=a.rank_temperature,
+        relax_steps=a.relax_steps,
+        max_atoms=a.max_atoms,
+        device=a.device,
+        threads=a.threads,
+        workers=a.workers,
+        room_temperature_model=a.room_temperature_model or None,
+    )
     for b in bad:
         print(f"rejected {b['material_id']}: {b['reason']}", file=sys.stderr)
     print(f"{df['material_id'].nunique() if len(df) else 0} structures predicted, {len(bad)} rejected -> {a.out}")
@@ -256,6 +343,8 @@ def cmd_train_rt(a: argparse.Namespace) -> int:
 
     meta, summary = train_room_temperature(a.obelix_dir, a.out, RoomTempConfig(n_trees=a.trees, seed=a.seed))
     for model, r in summary.iterrows():
-        print(f"{model}: grouped {meta.cv['n_folds']}-fold CV MAE {r['mae_mean']:.3f} +- {r['mae_std']:.3f} (log10 S/cm)")
+        print(
+            f"{model}: grouped {meta.cv['n_folds']}-fold CV MAE {r['mae_mean']:.3f} +- {r['mae_std']:.3f} (log10 S/cm)"
+        )
     print(f"{meta.name}: {meta.n_train} entries -> {a.out} (model card: {a.out}/MODEL_CARD.md)")
     return 0

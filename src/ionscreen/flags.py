@@ -26,26 +26,27 @@ OUTSIDE_RANKING_MODEL_ELEMENTS = "outside_ranking_model_elements"
 
 FLAGS: dict[str, str] = {
     ORIENTATION_DEPENDENT: "the model was trained on embeddings that change with the cell's orientation (the 'full' "
-                           "variant in the 'given' frame): the same crystal in another orientation gets another prediction",
+    "variant in the 'given' frame): the same crystal in another orientation gets another prediction",
     DISORDER_RESOLVED: "partial occupancies were ordered at random (seeded): one of many orderings",
     COMPOSITION_APPROXIMATE: "the disorder could only be ordered with a composition error above 5 % within the atom "
-                             "budget; the best ordering found was embedded",
+    "budget; the best ordering found was embedded",
     RELAXATION_NOT_CONVERGED: "the MLIP relaxation stopped with forces above its threshold",
     SPACEGROUP_UNKNOWN: "the symmetry search failed: the room-temperature model used P1 (1) as the space group",
     TEMPERATURE_OUTSIDE_TRAINING: "the temperature lies outside the model's training temperatures (extrapolation)",
     ELEMENTS_UNSEEN: "the structure has elements that no training material had",
     FAR_FROM_TRAINING: "the distance to the nearest training sample is above the threshold set on held-out data",
     IN_TRAINING_DATA: "the room-temperature model returns a training entry's measurement (spread 0): the candidate is "
-                      "that entry, or indistinguishable from it",
+    "that entry, or indistinguishable from it",
     NO_TEMPERATURE_DEPENDENCE: "the model was trained at one temperature, or its predictions do not change over the "
-                               "predicted temperatures: no activation energy",
+    "predicted temperatures: no activation energy",
     NO_SKILL: "the ranking model has not shown skill on held-out data at the ranking temperature",
     OUTSIDE_RANKING_MODEL_ELEMENTS: "the room-temperature model ranks, and this candidate has elements it never saw",
 }
 
 
-def applicability_flags(elements: Iterable[str], training_elements: Collection[str], distance: float,
-                        far_threshold: float) -> list[str]:
+def applicability_flags(
+    elements: Iterable[str], training_elements: Collection[str], distance: float, far_threshold: float
+) -> list[str]:
     """The flags every trained model gives, in this order: ``elements_unseen_in_training`` when
     ``elements`` (symbols) hold one that no training material had, ``far_from_training`` when
     ``distance`` to the nearest training sample is above ``far_threshold`` (both in the model's own

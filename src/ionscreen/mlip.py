@@ -18,9 +18,13 @@ from pathlib import Path
 from typing import Any
 
 # Models bundled in the sevenn wheel: name -> the ``sevenn._const`` attribute holding its checkpoint path.
-SEVENNET_BUNDLED = {"7net-0": "SEVENNET_0_11Jul2024", "7net-0_11jul2024": "SEVENNET_0_11Jul2024",
-                    "sevennet-0": "SEVENNET_0_11Jul2024", "7net-0_22may2024": "SEVENNET_0_22May2024",
-                    "7net-l3i5": "SEVENNET_l3i5"}
+SEVENNET_BUNDLED = {
+    "7net-0": "SEVENNET_0_11Jul2024",
+    "7net-0_11jul2024": "SEVENNET_0_11Jul2024",
+    "sevennet-0": "SEVENNET_0_11Jul2024",
+    "7net-0_22may2024": "SEVENNET_0_22May2024",
+    "7net-l3i5": "SEVENNET_l3i5",
+}
 LJ_NAME = "lj"
 MACE_DTYPE = "float32"  # MD in float32, as SevenNet runs (MACE's own default for MD)
 
@@ -32,8 +36,10 @@ class MLIPError(RuntimeError):
 # What to install for each MLIP stack (package extras, pyproject.toml).
 EXTRAS = {
     "sevenn": ("SevenNet", "pip install 'ionscreen[sevenn]' (what `make venv` installs)"),
-    "mace": ("MACE", "pip install 'ionscreen[mace]' in an environment without sevenn (envs/mace.yaml; "
-                     "`make test-mace` builds one)"),
+    "mace": (
+        "MACE",
+        "pip install 'ionscreen[mace]' in an environment without sevenn (envs/mace.yaml; `make test-mace` builds one)",
+    ),
 }
 
 

@@ -21,7 +21,8 @@ import pyarrow.parquet as pq
 
 from ionscreen import __version__
 from ionscreen.atomic import atomic_output, publish, temp_path
-from ionscreen.tables import TABLES, Table, TableSchemaError
+from ionscreen.columns import Table, TableSchemaError
+from ionscreen.tables import TABLES
 
 SCHEMA_VERSION = "2"
 METADATA_KEY = b"ionscreen"
@@ -43,10 +44,6 @@ STAGE_VERSIONS: dict[str, int] = {
 }
 
 
-
-
-
-
 def spec(name: str) -> Table:
     try:
         return TABLES[name]
@@ -65,9 +62,7 @@ def _to_arrow(data: pd.DataFrame | pa.Table | Iterable[Mapping[str, Any]], table
         df = data if isinstance(data, pd.DataFrame) else pd.DataFrame(list(data))
         unknown = [c for c in df.columns if c not in table.column_names]
         if unknown:
-            raise TableSchemaError(
-                f"table {table.name!r}: columns {unknown} are not declared in ionscreen.schema"
-            )
+            raise TableSchemaError(f"table {table.name!r}: columns {unknown} are not declared in ionscreen.schema")
         arrays = []
         for col in table.columns:
             if col.name in df.columns:
@@ -103,9 +98,7 @@ def validate(tbl: pa.Table, table: Table | str, *, allow_extra: bool = False) ->
     for col in table.columns:
         got = tbl.schema.field(col.name).type
         if got != col.type:
-            raise TableSchemaError(
-                f"table {table.name!r}, column {col.name!r}: type {got}, declared {col.type}"
-            )
+            raise TableSchemaError(f"table {table.name!r}, column {col.name!r}: type {got}, declared {col.type}")
         if not col.nullable and tbl.column(col.name).null_count:
             raise TableSchemaError(f"table {table.name!r}, column {col.name!r}: has nulls")
 
@@ -217,8 +210,7 @@ def concat_tables(paths: Iterable[str | os.PathLike[str]], table: str) -> pd.Dat
     return pd.concat(frames, ignore_index=True)
 
 
-def concat_files(paths: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str], table: str,
-                 **meta: Any) -> int:
+def concat_files(paths: Iterable[str | os.PathLike[str]], out: str | os.PathLike[str], table: str, **meta: Any) -> int:
     """Gather files of one declared table into ``out``, one file in memory at a time (10,000
     per-material files make a large table; its size never has to fit twice). Returns rows."""
     with TableWriter(out, table, **meta) as w:

@@ -4,99 +4,14 @@ meaning. Column names carry their units (``_A`` angstrom, ``_eV``, ``_K``, ``_ps
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pyarrow as pa
 
-
-class TableSchemaError(ValueError):
-    """A table does not match its declared schema."""
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: pa.DataType
-    doc: str
-    nullable: bool = True
-    unit: str | None = None  # None: from the name's suffix (``unit_of``)
-
-
-# Unit suffixes of column names, longest first (the first that matches wins): the unit of the values.
-UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
-    ("_eV_atom", "eV/atom"), ("_seconds", "s"), ("_A2_ps", "A^2/ps"), ("_cm2_s", "cm^2/s"), ("_eV_A", "eV/A"),
-    ("_S_cm", "S/cm"), ("_per_s", "1/s"), ("_A2", "A^2"), ("_A3", "A^3"), ("_eV", "eV"), ("_ps", "ps"),
-    ("_fs", "fs"), ("_K", "K"), ("_A", "A"), ("_s", "s"),
-)
-
-
-# Columns whose unit the name cannot carry (contract names, or log10 of another column's unit).
-UNITS: dict[str, str] = {
-    "prediction": "log10 of the target column's unit (column target, e.g. log10_sigma_S_cm: log10 S/cm)",
-    "prediction_std": "decades (same log10 units as prediction)",
-    "prediction_300K": "log10 of the target column's unit, at 300 K",
-    "sigma_rt_std": "decades (log10 S/cm)",
-    "nearest_training_distance": "hidden-space distance (dimensionless, the model's standardised features)",
-    "li_density_A3": "1/A^3",
-    "log10_D0_cm2_s": "log10 cm^2/s",
-    "log10_D0_std_cm2_s": "decades (log10 cm^2/s)",
-    "cov_lnD0_Ea": "K (covariance of ln D0 and Ea/k_B)",
-    "mae": "decades (log10 of the target's unit)",
-    "mae_seed_mean": "decades (log10 of the target's unit)",
-    "mae_seed_std": "decades (log10 of the target's unit)",
-    "y_log10": "log10 of the target column's unit",
-    "embedding": "SevenNet-0 feature units (dimensionless)",
-    "positions_A": "A (unwrapped Cartesian, n_atoms x 3 flattened)",
-}
-
-
-def unit_of(col: Column) -> str:
-    """The unit of a column's values: declared, from ``UNITS``, from its name's suffix, or '' (none)."""
-    if col.unit is not None:
-        return col.unit
-    if col.name in UNITS:
-        return UNITS[col.name]
-    if col.name.startswith("log10_sigma") or col.name.endswith("log10_S_cm"):
-        return "log10 S/cm"
-    for suffix, unit in UNIT_SUFFIXES:
-        if col.name.endswith(suffix):
-            return unit
-    return ""
-
-
-@dataclass(frozen=True)
-class Table:
-    name: str
-    doc: str
-    columns: tuple[Column, ...]
-
-    @property
-    def schema(self) -> pa.Schema:
-        """The Arrow schema; every field carries its doc and unit as field metadata, so a reader
-        (pyarrow, DuckDB, polars) sees what each column means without this package."""
-        return pa.schema([pa.field(c.name, c.type, nullable=c.nullable,
-                                   metadata={"doc": c.doc, "unit": unit_of(c)}) for c in self.columns])
-
-    @property
-    def column_names(self) -> list[str]:
-        return [c.name for c in self.columns]
-
-
-F32_LIST = pa.list_(pa.float32())
-STR_LIST = pa.list_(pa.string())
-
-
-def _t(name: str, doc: str, *cols: Column) -> Table:
-    return Table(name, doc, tuple(cols))
-
-
-C = Column
-
+from ionscreen.columns import F32_LIST, STR_LIST, C, Table, declare
 
 TABLES: dict[str, Table] = {
     t.name: t
     for t in [
-        _t(
+        declare(
             "structures",
             "Structures ready for MD/embedding: ordered, supercell built, positions relaxed.",
             C("material_id", pa.string(), "file stem, Materials Project id or OBELiX ID", False),
@@ -118,7 +33,7 @@ TABLES: dict[str, Table] = {
             C("relax_converged", pa.bool_(), "largest force <= relax_fmax_eV_A; null when not relaxed"),
             C("structure_json", pa.string(), "pymatgen Structure.as_dict() as JSON", False),
         ),
-        _t(
+        declare(
             "rejected",
             "Inputs that could not be used, with the reason; the rest of the batch went on.",
             C("material_id", pa.string(), "id of the input", False),
@@ -127,18 +42,22 @@ TABLES: dict[str, Table] = {
             C("code", pa.string(), "machine-readable reason: no_li, unknown_element, too_large, ..."),
             C("reason", pa.string(), "one sentence saying what is wrong", False),
         ),
-        _t(
+        declare(
             "trajectory",
             "One MD run: one row per saved frame; metadata holds numbers, cell, dt, MLIP, seed.",
             C("frame", pa.int32(), "saved-frame index, 0-based", False),
             C("step", pa.int64(), "MD step of this frame"),
             C("time_ps", pa.float64(), "simulation time"),
-            C("temperature_K", pa.float64(), "instantaneous kinetic temperature of this frame (not the thermostat's "
-              "set point, which the file's metadata holds as temperature_K)"),
+            C(
+                "temperature_K",
+                pa.float64(),
+                "instantaneous kinetic temperature of this frame (not the thermostat's "
+                "set point, which the file's metadata holds as temperature_K)",
+            ),
             C("potential_energy_eV", pa.float64(), "MLIP potential energy of the cell"),
             C("positions_A", F32_LIST, "unwrapped Cartesian positions, n_atoms x 3 flattened"),
         ),
-        _t(
+        declare(
             "md_runs",
             "One row per MD run (material x temperature): status and cost.",
             C("material_id", pa.string(), "material", False),
@@ -158,12 +77,24 @@ TABLES: dict[str, Table] = {
             C("seed", pa.int64(), "velocity seed"),
             C("resumed_at_frame", pa.int32(), "0, or the frame an interrupted run resumed from"),
             C("trajectory_path", pa.string(), "where the frames are"),
-            C("stop_reason", pa.string(), "fixed (n_steps run), converged (D's 95 % interval narrow enough), max_length (n_steps reached first), failed, skipped"),
+            C(
+                "stop_reason",
+                pa.string(),
+                "fixed (n_steps run), converged (D's 95 % interval narrow enough), max_length (n_steps reached first), failed, skipped",
+            ),
             C("length_ps", pa.float64(), "simulated time"),
-            C("diffusive", pa.bool_(), "whether the label at the stop was diffusive (null: not computed, md.stop fixed without the ladder)"),
-            C("D_rel_error", pa.float64(), "relative half-width of D's 95 % interval at the stop (NaN: not diffusive or not computed)"),
+            C(
+                "diffusive",
+                pa.bool_(),
+                "whether the label at the stop was diffusive (null: not computed, md.stop fixed without the ladder)",
+            ),
+            C(
+                "D_rel_error",
+                pa.float64(),
+                "relative half-width of D's 95 % interval at the stop (NaN: not diffusive or not computed)",
+            ),
         ),
-        _t(
+        declare(
             "labels",
             "Transport labels per material and temperature (kinisi Bayesian D, Nernst-Einstein).",
             C("material_id", pa.string(), "material", False),
@@ -183,14 +114,22 @@ TABLES: dict[str, Table] = {
             C("msd_slope", pa.float64(), "log-log MSD slope in the fitted window (not diffusive: 5-50 % of the run)"),
             C("diffusive", pa.bool_(), "slope settled near 1 (D is meaningful)"),
             C("sigma_S_cm", pa.float64(), "Nernst-Einstein conductivity, Haven ratio 1"),
-            C("D_upper_cm2_s", pa.float64(), "upper confidence limit of D (95 %: label.upper_confidence): hop count, running MSD coefficient, kinisi posterior (labels/bounds.py); every MD run; a ladder-skipped run takes the limit of the run above it"),
-            C("sigma_upper_S_cm", pa.float64(), "upper bound on sigma (Nernst-Einstein of D_upper; measured bounds such as OBELiX '<1E-10')"),
+            C(
+                "D_upper_cm2_s",
+                pa.float64(),
+                "upper confidence limit of D (95 %: label.upper_confidence): hop count, running MSD coefficient, kinisi posterior (labels/bounds.py); every MD run; a ladder-skipped run takes the limit of the run above it",
+            ),
+            C(
+                "sigma_upper_S_cm",
+                pa.float64(),
+                "upper bound on sigma (Nernst-Einstein of D_upper; measured bounds such as OBELiX '<1E-10')",
+            ),
             C("n_hops", pa.int32(), "Li hops counted for the upper limit (labels/bounds.py)"),
             C("li_density_A3", pa.float64(), "Li number density used for sigma (1/A^3)"),
             C("split", pa.string(), "ingested data sets: the split they come with (train/test)"),
             C("reference_msd_per_time_A2_ps", pa.float64(), "ingested LiFlow data: its own msd_t_Li"),
         ),
-        _t(
+        declare(
             "arrhenius",
             "Per material: Arrhenius fit of D across temperatures.",
             C("material_id", pa.string(), "material", False),
@@ -198,7 +137,11 @@ TABLES: dict[str, Table] = {
             C("n_temperatures", pa.int32(), "diffusive temperatures used"),
             C("Ea_eV", pa.float64(), "activation energy"),
             C("Ea_std_eV", pa.float64(), "its standard error"),
-            C("Ea_ci95_low_eV", pa.float64(), "Ea - t(0.975, n-2) std (Student t: the variance is scaled by chi^2/dof)"),
+            C(
+                "Ea_ci95_low_eV",
+                pa.float64(),
+                "Ea - t(0.975, n-2) std (Student t: the variance is scaled by chi^2/dof)",
+            ),
             C("Ea_ci95_high_eV", pa.float64(), "Ea + t(0.975, n-2) std"),
             C("log10_D0_std_cm2_s", pa.float64(), "standard error of log10 D0"),
             C("cov_lnD0_Ea", pa.float64(), "covariance of ln D0 and Ea/k_B (K), for bands"),
@@ -208,7 +151,7 @@ TABLES: dict[str, Table] = {
             C("sigma_300K_S_cm", pa.float64(), "Nernst-Einstein at 300 K from D_300K"),
             C("extrapolated", pa.bool_(), "True: 300 K lies outside the fitted range"),
         ),
-        _t(
+        declare(
             "embeddings",
             "SevenNet structure embeddings, one row per Li atom.",
             C("material_id", pa.string(), "material", False),
@@ -218,10 +161,14 @@ TABLES: dict[str, Table] = {
             C("model", pa.string(), "MLIP whose layer was read"),
             C("layer", pa.int32(), "module index the forward pass stopped at"),
             C("variant", pa.string(), "'invariant' (default, 456 values) or 'full' (the paper's 977)"),
-            C("frame", pa.string(), "Cartesian frame embedded: 'given' (as written) or 'standard' (from the lattice "
-              "parameters); missing in tables written before embed stage version 2 (= given)"),
+            C(
+                "frame",
+                pa.string(),
+                "Cartesian frame embedded: 'given' (as written) or 'standard' (from the lattice "
+                "parameters); missing in tables written before embed stage version 2 (= given)",
+            ),
         ),
-        _t(
+        declare(
             "trajectory_embeddings",
             "Per Li atom and temperature: embedding of its displacement spectrum (training only).",
             C("material_id", pa.string(), "material", False),
@@ -231,7 +178,7 @@ TABLES: dict[str, Table] = {
             C("mode", pa.string(), "window512, full, or resample512 (fourier-only)"),
             C("embedding", F32_LIST, "512 values (MOMENT-1-small d_model, or resampled spectrum)"),
         ),
-        _t(
+        declare(
             "predictions",
             "Predicted transport per candidate and temperature, ranked, with flags.",
             C("material_id", pa.string(), "candidate", False),
@@ -241,20 +188,35 @@ TABLES: dict[str, Table] = {
             C("prediction_std", pa.float64(), "ensemble spread (std over seeds)"),
             C("rank", pa.int32(), "1 = fastest transport at the ranking temperature"),
             C("flags", STR_LIST, "reasons for caution; empty when none"),
-            C("rank_by", pa.string(), "the model the rank follows: 'workflow' (prediction) or 'room_temperature' "
-              "(sigma_rt_log10_S_cm); ionscreen.screen.ranking"),
+            C(
+                "rank_by",
+                pa.string(),
+                "the model the rank follows: 'workflow' (prediction) or 'room_temperature' "
+                "(sigma_rt_log10_S_cm); ionscreen.screen.ranking",
+            ),
             C("formula", pa.string(), "reduced formula"),
             C("nearest_training_distance", pa.float64(), "hidden-space distance to training"),
             C("Ea_eV", pa.float64(), "Arrhenius fit of the predictions over the predicted temperatures"),
-            C("Ea_kind", pa.string(), "activation (D), activation (sigma T) or apparent (MSD: includes the vibrational floor)"),
+            C(
+                "Ea_kind",
+                pa.string(),
+                "activation (D), activation (sigma T) or apparent (MSD: includes the vibrational floor)",
+            ),
             C("prediction_300K", pa.float64(), "that fit at 300 K (log10 target)"),
             C("extrapolated_300K", pa.bool_(), "True: 300 K lies outside the predicted temperatures"),
-            C("sigma_rt_log10_S_cm", pa.float64(),
-              "the shipped room-temperature model (obelix-rt): log10 sigma at 300 K, S/cm; null when not run"),
+            C(
+                "sigma_rt_log10_S_cm",
+                pa.float64(),
+                "the shipped room-temperature model (obelix-rt): log10 sigma at 300 K, S/cm; null when not run",
+            ),
             C("sigma_rt_std", pa.float64(), "its calibrated uncertainty (log10 units, one std)"),
-            C("sigma_rt_flags", STR_LIST, "its flags: elements_unseen_in_training, far_from_training, in_training_data (OBELiX), spacegroup_unknown (symmetry search failed: P1 used)"),
+            C(
+                "sigma_rt_flags",
+                STR_LIST,
+                "its flags: elements_unseen_in_training, far_from_training, in_training_data (OBELiX), spacegroup_unknown (symmetry search failed: P1 used)",
+            ),
         ),
-        _t(
+        declare(
             "training_predictions",
             "The trained ensemble's predictions on its own data set, with the split of each row.",
             C("material_id", pa.string(), "material", False),
@@ -265,7 +227,7 @@ TABLES: dict[str, Table] = {
             C("prediction_std", pa.float64(), "ensemble spread"),
             C("censored", pa.bool_(), "True: y_log10 is an upper bound (trained as a censored target)"),
         ),
-        _t(
+        declare(
             "metrics",
             "Model quality per split and temperature.",
             C("split", pa.string(), "train, validation or test", False),
@@ -280,7 +242,7 @@ TABLES: dict[str, Table] = {
             C("mae_seed_mean", pa.float64(), "ensemble rows: mean of the members' MAE"),
             C("mae_seed_std", pa.float64(), "ensemble rows: std of the members' MAE"),
         ),
-        _t(
+        declare(
             "ablations",
             "The AML paper's ablations on one grouped split: ensemble metrics per variant and split.",
             C("variant", pa.string(), "full, no_aml, gradient_distillation, ...", False),
@@ -296,7 +258,7 @@ TABLES: dict[str, Table] = {
             C("r2", pa.float64(), "coefficient of determination of the ensemble"),
             C("train_seconds", pa.float64(), "wall time of the variant's training"),
         ),
-        _t(
+        declare(
             "cross_validation",
             "k-fold composition-grouped cross-validation: the predictor, a random forest and the training mean, same folds.",
             C("model", pa.string(), "predictor (route), random forest (composition) or training mean", False),
@@ -308,7 +270,7 @@ TABLES: dict[str, Table] = {
             C("r2", pa.float64(), "coefficient of determination on the held-out fold"),
             C("train_seconds", pa.float64(), "predictor training wall time"),
         ),
-        _t(
+        declare(
             "paper_table",
             "MAE of the log10 target per temperature on a data set's test split, next to the AML paper's figures.",
             C("method", pa.string(), "this run, or a published method", False),
@@ -319,7 +281,7 @@ TABLES: dict[str, Table] = {
             C("source", pa.string(), "where the number comes from"),
             C("target", pa.string(), "log10 target"),
         ),
-        _t(
+        declare(
             "external_labels",
             "Measured labels without MD (e.g. OBELiX room-temperature conductivity), one row per material.",
             C("material_id", pa.string(), "material (structure file stem)", False),
@@ -334,7 +296,7 @@ TABLES: dict[str, Table] = {
 }
 
 
-TABLES["trainset_labels"] = _t(
+TABLES["trainset_labels"] = declare(
     "trainset_labels",
     "The training set's labels, whatever their source (own MD, LiFlow archive, OBELiX measurements).",
     *TABLES["labels"].columns,

@@ -58,9 +58,12 @@ def load_trajectory(path: str | Path) -> tuple[Trajectory | None, dict[str, Any]
     flat = tbl.column("positions_A").combine_chunks().flatten().to_numpy()
     pos = flat.reshape(tbl.num_rows, len(numbers), 3).astype(np.float64)
     traj = Trajectory(
-        positions_A=pos, numbers=numbers, cell_A=np.asarray(meta["cell_A"], dtype=float),
+        positions_A=pos,
+        numbers=numbers,
+        cell_A=np.asarray(meta["cell_A"], dtype=float),
         frame_dt_ps=meta["timestep_fs"] * meta["interval_steps"] / 1000.0,
-        temperature_K=float(meta["temperature_K"]), material_id=meta.get("material_id", ""),
+        temperature_K=float(meta["temperature_K"]),
+        material_id=meta.get("material_id", ""),
     )
     return traj, meta
 
@@ -119,8 +122,14 @@ def read_trajectory(
         raise LabelError(f"{path.name}: the number of atoms changes between frames")
     if not np.allclose(cells, cells[0], atol=1e-6):
         raise LabelError(f"{path.name}: inconsistent cell (the cell changes between frames; NVT needed)")
-    traj = Trajectory(unwrap_fractional(frac) @ cells[0], numbers, cells[0], timestep_fs * interval / 1000.0,
-                      float(temperature_K) if temperature_K else float("nan"), material_id(path))
+    traj = Trajectory(
+        unwrap_fractional(frac) @ cells[0],
+        numbers,
+        cells[0],
+        timestep_fs * interval / 1000.0,
+        float(temperature_K) if temperature_K else float("nan"),
+        material_id(path),
+    )
     return traj, {"material_id": traj.material_id, "temperature_K": traj.temperature_K}
 
 
@@ -132,22 +141,52 @@ def material_id(path: Path) -> str:
     return name
 
 
-def frame_row(frame: int, interval: int, frame_ps: float, temperature_K: float, energy_eV: float,
-              positions_A: np.ndarray) -> dict[str, Any]:
+def frame_row(
+    frame: int, interval: int, frame_ps: float, temperature_K: float, energy_eV: float, positions_A: np.ndarray
+) -> dict[str, Any]:
     """One trajectory row: frame index, MD step, time (ps), instantaneous T (K), potential energy
     (eV) and the (n_atoms, 3) positions (A, stored float32)."""
-    return {"frame": frame, "step": frame * interval, "time_ps": frame * frame_ps, "temperature_K": temperature_K,
-            "potential_energy_eV": energy_eV, "positions_A": np.asarray(positions_A, np.float32).ravel()}
+    return {
+        "frame": frame,
+        "step": frame * interval,
+        "time_ps": frame * frame_ps,
+        "temperature_K": temperature_K,
+        "potential_energy_eV": energy_eV,
+        "positions_A": np.asarray(positions_A, np.float32).ravel(),
+    }
 
 
-def run_meta(material_id: str, numbers: Any, cell_A: Any, *, timestep_fs: float, interval: int,
-             temperature_K: float, mlip: str, thermostat: str, seed: int | None, status: str = "ok",
-             reason: str = "", **extra: Any) -> dict[str, Any]:
+def run_meta(
+    material_id: str,
+    numbers: Any,
+    cell_A: Any,
+    *,
+    timestep_fs: float,
+    interval: int,
+    temperature_K: float,
+    mlip: str,
+    thermostat: str,
+    seed: int | None,
+    status: str = "ok",
+    reason: str = "",
+    **extra: Any,
+) -> dict[str, Any]:
     """The provenance a trajectory file carries (what ``load_trajectory`` needs, and the run's settings)."""
-    return {"material_id": material_id, "atomic_numbers": [int(z) for z in numbers],
-            "cell_A": np.asarray(cell_A, dtype=float).tolist(), "pbc": [True, True, True], "mlip": mlip,
-            "thermostat": thermostat, "seed": seed, "timestep_fs": timestep_fs, "interval_steps": interval,
-            "temperature_K": temperature_K, "status": status, "reason": reason, **extra}
+    return {
+        "material_id": material_id,
+        "atomic_numbers": [int(z) for z in numbers],
+        "cell_A": np.asarray(cell_A, dtype=float).tolist(),
+        "pbc": [True, True, True],
+        "mlip": mlip,
+        "thermostat": thermostat,
+        "seed": seed,
+        "timestep_fs": timestep_fs,
+        "interval_steps": interval,
+        "temperature_K": temperature_K,
+        "status": status,
+        "reason": reason,
+        **extra,
+    }
 
 
 def write_trajectory(path: str | Path, traj: Trajectory, *, timestep_fs: float, interval: int, source: str) -> None:
@@ -159,13 +198,26 @@ def write_trajectory(path: str | Path, traj: Trajectory, *, timestep_fs: float, 
     values = pa.array(np.ascontiguousarray(traj.positions_A, dtype=np.float32).ravel())
     offsets = pa.array(np.arange(n + 1, dtype=np.int32) * (n_atoms * 3))
     frames = np.arange(n)
-    tbl = pa.table({
-        "frame": pa.array(frames, pa.int32()), "step": pa.array(frames * interval, pa.int64()),
-        "time_ps": pa.array(frames * traj.frame_dt_ps), "temperature_K": pa.array(np.full(n, np.nan)),
-        "potential_energy_eV": pa.array(np.full(n, np.nan)),
-        "positions_A": pa.ListArray.from_arrays(offsets, values),
-    })
-    meta = run_meta(traj.material_id, traj.numbers, traj.cell_A, timestep_fs=timestep_fs, interval=interval,
-                    temperature_K=traj.temperature_K, mlip=source, thermostat="as recorded by the source",
-                    seed=None, ingested_from=source)
+    tbl = pa.table(
+        {
+            "frame": pa.array(frames, pa.int32()),
+            "step": pa.array(frames * interval, pa.int64()),
+            "time_ps": pa.array(frames * traj.frame_dt_ps),
+            "temperature_K": pa.array(np.full(n, np.nan)),
+            "potential_energy_eV": pa.array(np.full(n, np.nan)),
+            "positions_A": pa.ListArray.from_arrays(offsets, values),
+        }
+    )
+    meta = run_meta(
+        traj.material_id,
+        traj.numbers,
+        traj.cell_A,
+        timestep_fs=timestep_fs,
+        interval=interval,
+        temperature_K=traj.temperature_K,
+        mlip=source,
+        thermostat="as recorded by the source",
+        seed=None,
+        ingested_from=source,
+    )
     schema.write_table(tbl, path, "trajectory", **meta)

@@ -18,9 +18,12 @@ pytestmark = pytest.mark.slow
 def _cells():
     """Small real cells: a supercell, an oxide, an olivine with a transition metal, and an
     ordered OBELiX CIF (a halide with several species)."""
-    return [li3n() * (2, 2, 2), read_structure(REPO / "resources/structures/train/Li2O.json"),
-            read_structure(REPO / "resources/structures/candidates/LiFePO4.json"),
-            read_structure(REPO / "resources/structures/train/obelix-11b.cif")]
+    return [
+        li3n() * (2, 2, 2),
+        read_structure(REPO / "resources/structures/train/Li2O.json"),
+        read_structure(REPO / "resources/structures/candidates/LiFePO4.json"),
+        read_structure(REPO / "resources/structures/train/obelix-11b.cif"),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +117,12 @@ def test_other_architectures_are_refused_and_embed_through_sevenn():
     with pytest.raises(UnsupportedCheckpoint, match="lmax"):
         FirstBlock(l3i5["config"], l3i5["model_state_dict"])
     cp = mlip.sevennet_checkpoint_dict("7net-0")
-    for key, value in (("self_connection_type", "nequip"), ("interaction_type", "other"),
-                       ("act_gate", {"e": "tanh", "o": "tanh"}), ("weight_nn_hidden_neurons", [32, 32])):
+    for key, value in (
+        ("self_connection_type", "nequip"),
+        ("interaction_type", "other"),
+        ("act_gate", {"e": "tanh", "o": "tanh"}),
+        ("weight_nn_hidden_neurons", [32, 32]),
+    ):
         with pytest.raises(UnsupportedCheckpoint):
             FirstBlock({**cp["config"], key: value}, cp["model_state_dict"])
     with pytest.raises(UnsupportedCheckpoint, match="weights"):  # a state that does not fit
@@ -135,16 +142,19 @@ def test_weights_that_do_not_fit_choose_fasttp_everywhere(monkeypatch):
     from ionscreen.embed.structure import SevenNetEmbedder
 
     cp = mlip.sevennet_checkpoint_dict("7net-0")
-    bad = {**cp, "model_state_dict": {**cp["model_state_dict"],
-                                      "1_self_interaction_1.linear.weight": torch.zeros(5)}}
+    bad = {**cp, "model_state_dict": {**cp["model_state_dict"], "1_self_interaction_1.linear.weight": torch.zeros(5)}}
     monkeypatch.setattr(mlip, "sevennet_checkpoint_dict", lambda name: bad)
     assert "1_self_interaction_1: weights of 5 values" in load_first_block("7net-0", 10)
     assert default_engine("7net-0", 10, "cpu") == "fasttp"
     assert SevenNetEmbedder("7net-0", device="cpu").engine == "fasttp"
     with pytest.raises(EmbedError, match="weights of 5 values"):
         SevenNetEmbedder("7net-0", device="cpu", engine="firstblock")
-    missing = {**cp, "model_state_dict": {k: v for k, v in cp["model_state_dict"].items()
-                                          if not k.startswith("0_convolution.weight_nn")}}
+    missing = {
+        **cp,
+        "model_state_dict": {
+            k: v for k, v in cp["model_state_dict"].items() if not k.startswith("0_convolution.weight_nn")
+        },
+    }
     monkeypatch.setattr(mlip, "sevennet_checkpoint_dict", lambda name: missing)
     assert "lack" in load_first_block("7net-0", 10) and default_engine("7net-0", 10, "cpu") == "fasttp"
 
@@ -164,22 +174,25 @@ def test_embedder_default_engine_gives_sevenns_embeddings(variant):
     stock = SevenNetEmbedder(variant=variant, device="cpu", engine="e3nn")
     assert fast.engine == "firstblock" and fast.model is None and stock.engine == "e3nn"
     for specie in (None, "Li"):
-        for a, b in zip(fast.atom_embeddings(cells, specie=specie), stock.atom_embeddings(cells, specie=specie),
-                        strict=True):
+        for a, b in zip(
+            fast.atom_embeddings(cells, specie=specie), stock.atom_embeddings(cells, specie=specie), strict=True
+        ):
             assert a.shape == b.shape and a.shape[1] == {"full": 977, "invariant": 456}[variant]
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 def test_embedding_needs_neither_e3nn_modules_nor_torch_geometric():
     """The point of the module: no e3nn.o3, sevenn model code or torch_geometric is imported (3-5 s)."""
-    code = ("import sys, warnings; warnings.simplefilter('ignore')\n"
-            "from ionscreen.embed.structure import SevenNetEmbedder\n"
-            "from ionscreen.structures.prepare import read_structure\n"
-            f"s = read_structure({str(REPO / 'resources/structures/candidates/LiBr.json')!r})\n"
-            "e = SevenNetEmbedder(device='cpu')\n"
-            "assert e.engine == 'firstblock' and e.atom_embeddings([s], specie='Li')[0].shape == (1, 456)\n"
-            "heavy = sorted(m for m in sys.modules if m.startswith(('e3nn.o3', 'e3nn.nn', 'torch_geometric', "
-            "'sevenn.model_build', 'sevenn.nn.convolution')))\n"
-            "print(heavy)\n")
+    code = (
+        "import sys, warnings; warnings.simplefilter('ignore')\n"
+        "from ionscreen.embed.structure import SevenNetEmbedder\n"
+        "from ionscreen.structures.prepare import read_structure\n"
+        f"s = read_structure({str(REPO / 'resources/structures/candidates/LiBr.json')!r})\n"
+        "e = SevenNetEmbedder(device='cpu')\n"
+        "assert e.engine == 'firstblock' and e.atom_embeddings([s], specie='Li')[0].shape == (1, 456)\n"
+        "heavy = sorted(m for m in sys.modules if m.startswith(('e3nn.o3', 'e3nn.nn', 'torch_geometric', "
+        "'sevenn.model_build', 'sevenn.nn.convolution')))\n"
+        "print(heavy)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

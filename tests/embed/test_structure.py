@@ -15,8 +15,8 @@ pytestmark = pytest.mark.slow
 
 def invariant_nodes(h):
     """Per atom, the 128 scalars, then the norm of each of the 64 l=1 and 32 l=2 channels (224)."""
-    l1 = h[:, 128:128 + 64 * 3].reshape(len(h), 64, 3)
-    l2 = h[:, 128 + 64 * 3:].reshape(len(h), 32, 5)
+    l1 = h[:, 128 : 128 + 64 * 3].reshape(len(h), 64, 3)
+    l2 = h[:, 128 + 64 * 3 :].reshape(len(h), 32, 5)
     return np.concatenate([h[:, :128], np.linalg.norm(l1, axis=-1), np.linalg.norm(l2, axis=-1)], 1)
 
 
@@ -33,7 +33,9 @@ def reference_embedding(structure, k=10, variant="full"):
     model = cp.build_model()
     model.set_is_batch_data(False)
     model.eval()
-    data = AtomGraphData.from_numpy_dict(unlabeled_atoms_to_graph(AseAtomsAdaptor.get_atoms(structure), cp.config["cutoff"]))
+    data = AtomGraphData.from_numpy_dict(
+        unlabeled_atoms_to_graph(AseAtomsAdaptor.get_atoms(structure), cp.config["cutoff"])
+    )
     with torch.no_grad():
         data = model._preprocess(data)
         for idx, mod in enumerate(model._modules.values()):
@@ -53,8 +55,11 @@ def reference_embedding(structure, k=10, variant="full"):
 
 
 def test_equals_independent_computation(embedder):
-    structures = [li3n() * (2, 2, 2), read_structure(REPO / "resources/structures/train/Li2O.json"),
-                  read_structure(REPO / "resources/structures/candidates/LiFePO4.json")]
+    structures = [
+        li3n() * (2, 2, 2),
+        read_structure(REPO / "resources/structures/train/Li2O.json"),
+        read_structure(REPO / "resources/structures/candidates/LiFePO4.json"),
+    ]
     got = embedder.atom_embeddings(structures)  # one batched forward pass
     for s, g in zip(structures, got, strict=True):
         ref = reference_embedding(s)
@@ -122,8 +127,13 @@ def test_graph_arrays_equal_sevenns_graph():
     from ionscreen.embed.graph import graph_arrays
 
     lfp = read_structure(REPO / "resources/structures/candidates/LiFePO4.json")
-    cells = [li3n(), li3n() * (2, 1, 1), lfp, lfp.copy().make_supercell([[1, 1, 0], [0, 1, 0], [0, 0, 1]]),
-             read_structure(REPO / "resources/structures/candidates/LiBr.json")]
+    cells = [
+        li3n(),
+        li3n() * (2, 1, 1),
+        lfp,
+        lfp.copy().make_supercell([[1, 1, 0], [0, 1, 0], [0, 0, 1]]),
+        read_structure(REPO / "resources/structures/candidates/LiBr.json"),
+    ]
     for s in cells:
         ours, ref = graph_arrays(s, 5.0), unlabeled_atoms_to_graph(AseAtomsAdaptor.get_atoms(s), 5.0)
         assert ours.keys() == ref.keys()

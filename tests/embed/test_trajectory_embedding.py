@@ -19,16 +19,46 @@ from ionscreen.embed.trajectory import (
     get_embedder,
 )
 
-TINY_T5 = {"architectures": ["T5ForConditionalGeneration"], "d_ff": 64, "d_kv": 16, "d_model": 32,
-           "decoder_start_token_id": 0, "dense_act_fn": "gelu_new", "dropout_rate": 0.1, "eos_token_id": 1,
-           "feed_forward_proj": "gated-gelu", "initializer_factor": 1.0, "is_encoder_decoder": True,
-           "is_gated_act": True, "layer_norm_epsilon": 1e-06, "model_type": "t5", "n_positions": 512,
-           "num_decoder_layers": 2, "num_heads": 2, "num_layers": 2, "output_past": True, "pad_token_id": 0,
-           "relative_attention_max_distance": 128, "relative_attention_num_buckets": 32,
-           "tie_word_embeddings": False, "use_cache": True, "vocab_size": 128}
-CONFIG = {"task_name": "reconstruction", "model_name": "MOMENT", "transformer_type": "encoder_only",
-          "d_model": None, "seq_len": 512, "patch_len": 8, "patch_stride_len": 8, "device": "cpu",
-          "transformer_backbone": "google/flan-t5-small", "model_kwargs": {}, "t5_config": TINY_T5}
+TINY_T5 = {
+    "architectures": ["T5ForConditionalGeneration"],
+    "d_ff": 64,
+    "d_kv": 16,
+    "d_model": 32,
+    "decoder_start_token_id": 0,
+    "dense_act_fn": "gelu_new",
+    "dropout_rate": 0.1,
+    "eos_token_id": 1,
+    "feed_forward_proj": "gated-gelu",
+    "initializer_factor": 1.0,
+    "is_encoder_decoder": True,
+    "is_gated_act": True,
+    "layer_norm_epsilon": 1e-06,
+    "model_type": "t5",
+    "n_positions": 512,
+    "num_decoder_layers": 2,
+    "num_heads": 2,
+    "num_layers": 2,
+    "output_past": True,
+    "pad_token_id": 0,
+    "relative_attention_max_distance": 128,
+    "relative_attention_num_buckets": 32,
+    "tie_word_embeddings": False,
+    "use_cache": True,
+    "vocab_size": 128,
+}
+CONFIG = {
+    "task_name": "reconstruction",
+    "model_name": "MOMENT",
+    "transformer_type": "encoder_only",
+    "d_model": None,
+    "seq_len": 512,
+    "patch_len": 8,
+    "patch_stride_len": 8,
+    "device": "cpu",
+    "transformer_backbone": "google/flan-t5-small",
+    "model_kwargs": {},
+    "t5_config": TINY_T5,
+}
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +68,9 @@ def tiny_moment(tmp_path_factory):
     from momentfm import MOMENTPipeline
 
     torch.manual_seed(0)
-    m = MOMENTPipeline(copy.deepcopy(CONFIG), model_kwargs={"task_name": "reconstruction",
-                                                            "enable_gradient_checkpointing": False})
+    m = MOMENTPipeline(
+        copy.deepcopy(CONFIG), model_kwargs={"task_name": "reconstruction", "enable_gradient_checkpointing": False}
+    )
     d = tmp_path_factory.mktemp("moment") / "MOMENT-tiny"
     m.save_pretrained(str(d))
     return d
@@ -107,11 +138,17 @@ def test_table_from_trajectories(tmp_path, tiny_moment):
     from ionscreen.md.engine import MDSettings, run_md, skipped_run
     from tests.conftest import li3n
 
-    run_md(li3n() * (2, 1, 1), MDSettings(temperature_K=900, n_steps=100, timestep_fs=1, interval=1, mlip="lj"),
-           tmp_path / "a.parquet", material_id="Li3N", progress=False)
+    run_md(
+        li3n() * (2, 1, 1),
+        MDSettings(temperature_K=900, n_steps=100, timestep_fs=1, interval=1, mlip="lj"),
+        tmp_path / "a.parquet",
+        material_id="Li3N",
+        progress=False,
+    )
     skipped_run(tmp_path / "b.parquet", "Li3N", MDSettings(temperature_K=1200), "rejected")
-    n = embed_trajectories([tmp_path / "a.parquet", tmp_path / "b.parquet"], tmp_path / "e.parquet",
-                           weights_dir=tiny_moment)
+    n = embed_trajectories(
+        [tmp_path / "a.parquet", tmp_path / "b.parquet"], tmp_path / "e.parquet", weights_dir=tiny_moment
+    )
     df = schema.read_table(tmp_path / "e.parquet", "trajectory_embeddings")
     assert n == len(df) == 6  # 6 Li in Li3N x 2, only the run that finished
     assert set(df["embedder"]) == {"moment:MOMENT-tiny"} and set(df["temperature_K"]) == {900.0}

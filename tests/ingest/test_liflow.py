@@ -30,8 +30,9 @@ def _structures(names=("Li3N", "Li2O", "LiF", "LiCl")):
 
 
 def test_liflow_archive_labels_split_and_trajectories(tmp_path):
-    expected = write_example_archive(tmp_path / "arch", _structures(), temperatures=(600, 1000), n_frames=101,
-                                     test_names=["LiF"])
+    expected = write_example_archive(
+        tmp_path / "arch", _structures(), temperatures=(600, 1000), n_frames=101, test_names=["LiF"]
+    )
     n = ingest_liflow(tmp_path / "arch", tmp_path / "out", settings=FAST)
     assert n == {"structures": 4, "trajectories": 8, "labelled": 8}
     labels = schema.read_table(tmp_path / "out/labels.parquet", "labels")
@@ -49,7 +50,9 @@ def test_liflow_archive_labels_split_and_trajectories(tmp_path):
     structs = schema.read_table(tmp_path / "out/structures.parquet", "structures").set_index("material_id")
     assert structs.loc["Li3N", "reduced_formula"] == "Li3N" and structs.loc["Li2O", "nsites"] == 3
     traj, meta = load_trajectory(tmp_path / "out/trajectories/Li3N/1000K.parquet")
-    assert traj.n_frames == 101 and traj.frame_dt_ps == pytest.approx(0.01) and meta["ingested_from"].startswith("liflow:")
+    assert (
+        traj.n_frames == 101 and traj.frame_dt_ps == pytest.approx(0.01) and meta["ingested_from"].startswith("liflow:")
+    )
     arch = np.load(tmp_path / "arch/positions_1000K.npz")
     np.testing.assert_array_equal(traj.positions_A.astype(np.float32), arch["Li3N"])
 
@@ -64,7 +67,7 @@ def test_example_archive_has_liflows_own_layout(tmp_path):
     assert sorted(element_idx[numbers["Li3N"]].tolist()) == [0, 0, 0, 1] and lattice["LiCl"].shape == (3, 3)
     row = pd.read_csv(tmp_path / "arch/train_600K.csv").iloc[0]
     frames = np.load(tmp_path / "arch/positions_600K.npz")[row["name"]]
-    assert (row["t_start"], row["t_end"]) == (0, 11) and frames[row["t_start"]:row["t_end"]].shape[0] == 11
+    assert (row["t_start"], row["t_end"]) == (0, 11) and frames[row["t_start"] : row["t_end"]].shape[0] == 11
 
 
 def test_liflow_window_is_frame_indices(tmp_path):
@@ -132,10 +135,26 @@ def test_manifest_ingest_of_own_md(tmp_path, kinisi_inputs):
     xdatcar = kinisi_inputs / "example_XDATCAR.gz"
     (tmp_path / "md").mkdir()
     (tmp_path / "md/run.XDATCAR.gz").write_bytes(xdatcar.read_bytes())
-    pd.DataFrame([
-        {"material_id": "lps", "temperature_K": 600, "path": "md/run.XDATCAR.gz", "timestep_fs": 2, "interval": 50, "split": "train"},
-        {"material_id": "gone", "temperature_K": 600, "path": "md/missing.xyz", "timestep_fs": 2, "interval": 50, "split": "train"},
-    ]).to_csv(tmp_path / "manifest.csv", index=False)
+    pd.DataFrame(
+        [
+            {
+                "material_id": "lps",
+                "temperature_K": 600,
+                "path": "md/run.XDATCAR.gz",
+                "timestep_fs": 2,
+                "interval": 50,
+                "split": "train",
+            },
+            {
+                "material_id": "gone",
+                "temperature_K": 600,
+                "path": "md/missing.xyz",
+                "timestep_fs": 2,
+                "interval": 50,
+                "split": "train",
+            },
+        ]
+    ).to_csv(tmp_path / "manifest.csv", index=False)
     n = ingest_manifest(tmp_path / "manifest.csv", tmp_path / "out", settings=FAST)
     assert n == {"structures": 1, "trajectories": 2, "labelled": 1}
     labels = schema.read_table(tmp_path / "out/labels.parquet", "labels").set_index("material_id")

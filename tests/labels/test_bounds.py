@@ -19,8 +19,10 @@ def _li(traj):
 
 def test_walk_has_the_diffusion_coefficient_it_was_made_with():
     """Mean squared displacement over many Li: 6 D t (1e-4 cm^2/s = 1 A^2/ps)."""
-    msd = [np.mean(np.sum((_li(w)[-1] - _li(w)[0]) ** 2, axis=1))
-           for w in (lattice_walk(1e-4, n_li=32, seed=s, vib_A=0.0) for s in range(20))]
+    msd = [
+        np.mean(np.sum((_li(w)[-1] - _li(w)[0]) ** 2, axis=1))
+        for w in (lattice_walk(1e-4, n_li=32, seed=s, vib_A=0.0) for s in range(20))
+    ]
     assert np.mean(msd) == pytest.approx(6 * 1.0 * 25.0, rel=0.1)
 
 
@@ -38,11 +40,14 @@ def test_hops_are_counted_and_a_run_without_hops_gets_the_poisson_limit():
     assert np.median(np.linalg.norm(jumps, axis=1)) == pytest.approx(2.5, abs=0.3)
 
 
-@pytest.mark.parametrize(("case", "D", "min_diffusive"), [
-    ("caged", 1e-8, 0),  # ~0.02 hops per run: vibrations only
-    ("rare hops", 1e-6, 0),  # the independent check's case: 8 Li, a = 2.5 A, ~2 hops per 25 ps run
-    ("fast", 1e-4, 35),  # ~190 hops: diffusive, D measured
-])
+@pytest.mark.parametrize(
+    ("case", "D", "min_diffusive"),
+    [
+        ("caged", 1e-8, 0),  # ~0.02 hops per run: vibrations only
+        ("rare hops", 1e-6, 0),  # the independent check's case: 8 Li, a = 2.5 A, ~2 hops per 25 ps run
+        ("fast", 1e-4, 35),  # ~190 hops: diffusive, D measured
+    ],
+)
 def test_upper_limit_covers_the_true_D_in_95_percent_of_runs(case, D, min_diffusive):
     rows = [label_trajectory(lattice_walk(D, seed=1000 + s), SETTINGS) for s in range(40)]
     upper = np.array([r["D_upper_cm2_s"] for r in rows])

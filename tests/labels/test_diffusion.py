@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from ionscreen import schema
-from ionscreen.labels.diffusion import LabelSettings, arrhenius_row, label_files, label_trajectory
+from ionscreen.labels.diffusion import LabelSettings, label_trajectory
+from ionscreen.labels.stage import arrhenius_row, label_files
 from ionscreen.labels.transport import arrhenius_fit, nernst_einstein_S_cm
 from ionscreen.trajectory import LabelError, Trajectory
 
@@ -63,8 +64,17 @@ def test_arrhenius_recovers_activation_energy():
     fit = arrhenius_fit(T, D, 0.05 * D)
     assert fit["Ea_eV"] == pytest.approx(0.25, abs=1e-9)
     assert fit["log10_D0_cm2_s"] == pytest.approx(-3.0, abs=1e-9)
-    rows = [{"status": "ok", "diffusive": True, "temperature_K": t, "D_cm2_s": d, "D_std_cm2_s": 0.05 * d,
-             "li_density_A3": 0.02} for t, d in zip(T, D, strict=True)]
+    rows = [
+        {
+            "status": "ok",
+            "diffusive": True,
+            "temperature_K": t,
+            "D_cm2_s": d,
+            "D_std_cm2_s": 0.05 * d,
+            "li_density_A3": 0.02,
+        }
+        for t, d in zip(T, D, strict=True)
+    ]
     out = arrhenius_row("m", rows)
     assert out["status"] == "ok" and out["extrapolated"] is True
     assert out["D_300K_cm2_s"] == pytest.approx(1e-3 * math.exp(-0.25 / (kB * 300)), rel=1e-6)
@@ -74,8 +84,14 @@ def test_arrhenius_recovers_activation_energy():
 def _toy(n_frames=50, numbers=(3, 3, 8), **kw):
     rng = np.random.default_rng(0)
     pos = np.cumsum(rng.normal(0, 0.1, (n_frames, len(numbers), 3)), axis=0)
-    args = {"positions_A": pos, "numbers": np.array(numbers), "cell_A": np.eye(3) * 5, "frame_dt_ps": 0.01,
-            "temperature_K": 800.0, "material_id": "toy"}
+    args = {
+        "positions_A": pos,
+        "numbers": np.array(numbers),
+        "cell_A": np.eye(3) * 5,
+        "frame_dt_ps": 0.01,
+        "temperature_K": 800.0,
+        "material_id": "toy",
+    }
     args.update(kw)
     return Trajectory(**args)
 
@@ -107,8 +123,13 @@ def test_label_files_writes_rows_for_good_and_bad_runs(tmp_path):
     s = MDSettings(temperature_K=800.0, n_steps=60, timestep_fs=1.0, interval=2, mlip="lj")
     run_md(li3n() * (2, 2, 1), s, tmp_path / "ok.parquet", material_id="Li3N", progress=False)
     skipped_run(tmp_path / "skip.parquet", "Li3N", MDSettings(temperature_K=1200.0), "rejected at fetch")
-    rows = label_files([tmp_path / "ok.parquet", tmp_path / "skip.parquet"], LabelSettings(n_dt=20),
-                       tmp_path / "labels.parquet", tmp_path / "arr.parquet", tmp_path / "msd.json")
+    rows = label_files(
+        [tmp_path / "ok.parquet", tmp_path / "skip.parquet"],
+        LabelSettings(n_dt=20),
+        tmp_path / "labels.parquet",
+        tmp_path / "arr.parquet",
+        tmp_path / "msd.json",
+    )
     df = schema.read_table(tmp_path / "labels.parquet", "labels")
     assert df["status"].tolist() == ["ok", "skipped"]
     assert rows[0]["diffusive"] is False  # 0.06 ps never leaves the vibrational regime

@@ -49,11 +49,25 @@ def test_lattice_features_read_the_lattice():
 
 
 def _skill(model_mae: float, mean_mae: float, shown: bool, n_groups: int = 8) -> dict:
-    entry = {"n_samples": 2 * n_groups, "n_groups": n_groups, "gain_over_mean": mean_mae - model_mae, "gain_se": 0.05,
-             "demonstrated": shown, "models": {"structure-only": {"mae": model_mae, "spearman": 0.5},
-                                               MEAN: {"mae": mean_mae, "spearman": None}, FOREST: {"mae": 0.6, "spearman": 0.4}}}
-    return {"split": "validation", "held_out": "validation split (it chose the stopping epoch)", "model": "structure-only", "all": entry,
-            "by_temperature": {"800": entry}}
+    entry = {
+        "n_samples": 2 * n_groups,
+        "n_groups": n_groups,
+        "gain_over_mean": mean_mae - model_mae,
+        "gain_se": 0.05,
+        "demonstrated": shown,
+        "models": {
+            "structure-only": {"mae": model_mae, "spearman": 0.5},
+            MEAN: {"mae": mean_mae, "spearman": None},
+            FOREST: {"mae": 0.6, "spearman": 0.4},
+        },
+    }
+    return {
+        "split": "validation",
+        "held_out": "validation split (it chose the stopping epoch)",
+        "model": "structure-only",
+        "all": entry,
+        "by_temperature": {"800": entry},
+    }
 
 
 def _meta(skill: dict) -> SimpleNamespace:
@@ -65,15 +79,26 @@ def _predictions() -> pd.DataFrame:
     rows = []
     for mid, p, rt in (("a", 1.0, -6.0), ("b", 0.5, -4.0), ("c", 0.0, -2.0)):
         for t in (600.0, 800.0):
-            rows.append({"material_id": mid, "temperature_K": t, "target": "log10_msd_final_A2", "prediction": p + t / 1e4,
-                         "prediction_std": 0.1, "flags": [], "sigma_rt_log10_S_cm": rt, "sigma_rt_std": 0.3,
-                         "sigma_rt_flags": []})
+            rows.append(
+                {
+                    "material_id": mid,
+                    "temperature_K": t,
+                    "target": "log10_msd_final_A2",
+                    "prediction": p + t / 1e4,
+                    "prediction_std": 0.1,
+                    "flags": [],
+                    "sigma_rt_log10_S_cm": rt,
+                    "sigma_rt_std": 0.3,
+                    "sigma_rt_flags": [],
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def test_auto_ranks_by_a_skilled_workflow_model():
-    df, info, skills = rank(_predictions(), 800.0, workflow_meta=_meta(_skill(0.2, 0.9, True)),
-                            room_temperature_model="obelix-rt")
+    df, info, skills = rank(
+        _predictions(), 800.0, workflow_meta=_meta(_skill(0.2, 0.9, True)), room_temperature_model="obelix-rt"
+    )
     assert info.rank_by == "workflow" and "demonstrated skill" in info.reason
     assert list(df.drop_duplicates("material_id")["material_id"]) == ["a", "b", "c"]
     assert not any(NO_SKILL in f for f in df["flags"]) and set(df["rank_by"]) == {"workflow"}
@@ -81,13 +106,18 @@ def test_auto_ranks_by_a_skilled_workflow_model():
 
 
 def test_auto_falls_back_to_the_room_temperature_model_then_flags():
-    df, info, _ = rank(_predictions(), 800.0, workflow_meta=_meta(_skill(0.85, 0.9, False)),
-                       room_temperature_model="obelix-rt")
+    df, info, _ = rank(
+        _predictions(), 800.0, workflow_meta=_meta(_skill(0.85, 0.9, False)), room_temperature_model="obelix-rt"
+    )
     assert info.rank_by == "room_temperature" and info.ranking_model == "obelix-rt"
     assert list(df.drop_duplicates("material_id")["material_id"]) == ["c", "b", "a"]
-    assert info.ranking_mae == pytest.approx(json.loads(
-        (__import__("ionscreen.roomtemp.model", fromlist=["resolve"]).resolve("obelix-rt") / "model.json").read_text())
-        ["cv"]["mae"]["obelix-rt"]["mean"])
+    assert info.ranking_mae == pytest.approx(
+        json.loads(
+            (
+                __import__("ionscreen.roomtemp.model", fromlist=["resolve"]).resolve("obelix-rt") / "model.json"
+            ).read_text()
+        )["cv"]["mae"]["obelix-rt"]["mean"]
+    )
     assert info.spread == pytest.approx(4.0) and info.unresolved_top == 1  # -2 vs -4: 2 decades > 0.71
     # No room-temperature model: the workflow's model ranks, every row flagged.
     df, info, _ = rank(_predictions(), 800.0, workflow_meta=_meta(_skill(0.85, 0.9, False)))
@@ -102,8 +132,13 @@ def test_room_temperature_ranking_needs_element_coverage():
     _, info, _ = rank(pred, 800.0, workflow_meta=_meta(_skill(0.85, 0.9, False)), room_temperature_model="obelix-rt")
     assert info.rank_by == "workflow" and "33%" in info.reason
     # asked for explicitly: uncovered candidates rank last, flagged
-    df, info, _ = rank(pred, 800.0, requested="room_temperature", workflow_meta=_meta(_skill(0.85, 0.9, False)),
-                       room_temperature_model="obelix-rt")
+    df, info, _ = rank(
+        pred,
+        800.0,
+        requested="room_temperature",
+        workflow_meta=_meta(_skill(0.85, 0.9, False)),
+        room_temperature_model="obelix-rt",
+    )
     first = df.drop_duplicates("material_id")
     assert first["material_id"].iloc[0] == "c" and OUTSIDE in first["flags"].iloc[1]
 
@@ -137,23 +172,48 @@ def _trainset(learnable: bool, n: int = 60):
         e = rng.normal(0, 1, (2, 8)).astype(np.float32)
         s = Structure(Lattice.cubic(3.0 + 0.05 * m), ["Li", "Li", "O"], [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0.5, 0.5]])
         structures.append({"material_id": f"m{m}", "reduced_formula": f"Li{m + 2}O", "structure_json": s.to_json()})
-        emb += [{"material_id": f"m{m}", "atom_index": k, "species": "Li", "embedding": e[k], "model": "7net-0",
-                 "layer": 10, "variant": "invariant", "frame": "given"} for k in range(2)]
+        emb += [
+            {
+                "material_id": f"m{m}",
+                "atom_index": k,
+                "species": "Li",
+                "embedding": e[k],
+                "model": "7net-0",
+                "layer": 10,
+                "variant": "invariant",
+                "frame": "given",
+            }
+            for k in range(2)
+        ]
         y = 2.0 * float(e[:, 0].mean()) if learnable else float(rng.normal(0, 1))
-        labels.append({"material_id": f"m{m}", "temperature_K": 800.0, "status": "ok", "msd_final_A2": 10 ** y})
+        labels.append({"material_id": f"m{m}", "temperature_K": 800.0, "status": "ok", "msd_final_A2": 10**y})
     return pd.DataFrame(labels), pd.DataFrame(emb), pd.DataFrame(structures)
 
 
 @pytest.mark.parametrize("learnable", [True, False])
 def test_training_records_skill_and_auto_follows_it(tmp_path, learnable):
+    from ionscreen.learn.config import TrainConfig
     from ionscreen.learn.meta import ModelMeta
-    from ionscreen.learn.train import TrainConfig, train
+    from ionscreen.learn.train import train
 
     labels, emb, structures = _trainset(learnable)
-    cfg = TrainConfig(decoder_widths=[16, 16], epochs=200, patience=200, seeds=[0, 1], val_fraction=0.25, aml=False,
-                      poly_expansion=False)
-    train(labels, emb, structures, cfg, tmp_path / "model", embedding_meta={"model": "7net-0", "layer": 10,
-                                                                            "variant": "invariant", "frame": "given"})
+    cfg = TrainConfig(
+        decoder_widths=[16, 16],
+        epochs=200,
+        patience=200,
+        seeds=[0, 1],
+        val_fraction=0.25,
+        aml=False,
+        poly_expansion=False,
+    )
+    train(
+        labels,
+        emb,
+        structures,
+        cfg,
+        tmp_path / "model",
+        embedding_meta={"model": "7net-0", "layer": 10, "variant": "invariant", "frame": "given"},
+    )
     meta = ModelMeta.from_json(tmp_path / "model")
     text = (tmp_path / "model/model.json").read_text()
     assert "NaN" not in text and "Infinity" not in text  # strict JSON for any reader

@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 
 from ionscreen import schema
+from ionscreen.learn.config import TrainConfig
 from ionscreen.learn.folds import grouped_split
 from ionscreen.learn.metrics import regression_metrics
 from ionscreen.learn.model import Batch, expand_features, load_predictor
-from ionscreen.learn.train import TrainConfig, train
+from ionscreen.learn.train import train
 
 
 def test_feature_expansion_shapes_and_values():
@@ -27,7 +28,11 @@ def test_grouped_split_never_splits_a_composition():
     split = grouped_split(groups, 0.2, 0.2, seed=3)
     for g in set(groups):
         assert len({s for s, gg in zip(split, groups, strict=True) if gg == g}) == 1
-    assert sorted(pd.Series(split).value_counts().to_dict().items()) == [("test", 12), ("train", 36), ("validation", 12)]
+    assert sorted(pd.Series(split).value_counts().to_dict().items()) == [
+        ("test", 12),
+        ("train", 36),
+        ("validation", 12),
+    ]
     with pytest.raises(ValueError, match="too few"):
         grouped_split(["a", "b"], 0.5, 0.5, 0)
 
@@ -48,20 +53,44 @@ def synthetic(n_materials=200, n_li=4, dim=8, seed=0):
         signal = float(np.tanh(e[:, 0].mean()) + 0.5 * e[:, 1].mean())
         structures.append({"material_id": f"m{m}", "reduced_formula": f"Li{m + 1}O", "structure_json": "{}"})
         for k in range(n_li):
-            emb_rows.append({"material_id": f"m{m}", "atom_index": k, "species": "Li", "embedding": e[k],
-                             "model": "7net-0", "layer": 10, "variant": "full"})
+            emb_rows.append(
+                {
+                    "material_id": f"m{m}",
+                    "atom_index": k,
+                    "species": "Li",
+                    "embedding": e[k],
+                    "model": "7net-0",
+                    "layer": 10,
+                    "variant": "full",
+                }
+            )
         for T in (600.0, 1000.0):
-            labels.append({"material_id": f"m{m}", "temperature_K": T, "status": "ok",
-                           "msd_final_A2": 10 ** (signal + T / 1000.0)})
+            labels.append(
+                {
+                    "material_id": f"m{m}",
+                    "temperature_K": T,
+                    "status": "ok",
+                    "msd_final_A2": 10 ** (signal + T / 1000.0),
+                }
+            )
     return pd.DataFrame(labels), pd.DataFrame(emb_rows), pd.DataFrame(structures)
 
 
 def test_training_learns_and_checkpoint_loads_alone(tmp_path):
     labels, emb, structs = synthetic()
-    cfg = TrainConfig(decoder_widths=[32, 32], epochs=40, patience=10, seeds=[0, 1], val_fraction=0.25, lr=1e-3,
-                      batch_materials=8)
-    meta = train(labels, emb, structs, cfg, tmp_path / "model", tmp_path / "metrics.parquet", tmp_path / "pred.parquet",
-                 embedding_meta={"model": "7net-0", "layer": 10, "variant": "full"}).meta
+    cfg = TrainConfig(
+        decoder_widths=[32, 32], epochs=40, patience=10, seeds=[0, 1], val_fraction=0.25, lr=1e-3, batch_materials=8
+    )
+    meta = train(
+        labels,
+        emb,
+        structs,
+        cfg,
+        tmp_path / "model",
+        tmp_path / "metrics.parquet",
+        tmp_path / "pred.parquet",
+        embedding_meta={"model": "7net-0", "layer": 10, "variant": "full"},
+    ).meta
     metrics = schema.read_table(tmp_path / "metrics.parquet", "metrics")
     val = metrics[(metrics["split"] == "validation") & metrics["temperature_K"].isna()].iloc[0]
     y = np.log10(labels["msd_final_A2"].to_numpy())
@@ -101,8 +130,10 @@ def test_rounding_noise_columns_do_not_move_predictions(tmp_path):
     assert np.all(p.x_std[8:12] == 1.0) and np.all(p.x_mean[8:12] == 0.0)  # the noise columns, linear term
     assert np.all(p.x_std[:8] > CONSTANT_STD)
     embs = [np.stack(g["embedding"].to_list()) for _, g in emb.groupby("material_id", sort=False)][:20]
-    again = [e + np.concatenate([np.zeros((len(e), 8)), rng.normal(0, 1e-6, (len(e), 4))], axis=1).astype(np.float32)
-             for e in embs]
+    again = [
+        e + np.concatenate([np.zeros((len(e), 8)), rng.normal(0, 1e-6, (len(e), 4))], axis=1).astype(np.float32)
+        for e in embs
+    ]
     a, _, _ = p.predict_materials(embs, [600.0, 1000.0])
     b, _, _ = p.predict_materials(again, [600.0, 1000.0])
     assert np.abs(a - b).max() < 1e-5
@@ -123,22 +154,42 @@ def test_upper_bounds_train_as_censored_targets(tmp_path):
     labels = labels.drop(columns="msd_final_A2").assign(
         D_cm2_s=np.where(slow, np.nan, 10**true),
         D_upper_cm2_s=np.where(slow, 10 ** (true + 0.3), np.nan),  # the bound lies above the value
-        diffusive=~slow)
-    split = grouped_split(list(structs.set_index("material_id").loc[labels["material_id"], "reduced_formula"]),
-                          0.3, 0.0, 0)
+        diffusive=~slow,
+    )
+    split = grouped_split(
+        list(structs.set_index("material_id").loc[labels["material_id"], "reduced_formula"]), 0.3, 0.0, 0
+    )
     held_out_slow = (split == "validation") & slow
     bias = {}
     for censored in (True, False):
-        cfg = TrainConfig(target="D_cm2_s", decoder_widths=[32, 32], epochs=60, patience=15, seeds=[0],
-                          val_fraction=0.3, batch_materials=8, censored=censored, aml=False)
-        meta = train(labels, emb, structs, cfg, tmp_path / f"m{censored}", tmp_path / f"metrics{censored}.parquet",
-                     tmp_path / f"pred{censored}.parquet").meta
+        cfg = TrainConfig(
+            target="D_cm2_s",
+            decoder_widths=[32, 32],
+            epochs=60,
+            patience=15,
+            seeds=[0],
+            val_fraction=0.3,
+            batch_materials=8,
+            censored=censored,
+            aml=False,
+        )
+        meta = train(
+            labels,
+            emb,
+            structs,
+            cfg,
+            tmp_path / f"m{censored}",
+            tmp_path / f"metrics{censored}.parquet",
+            tmp_path / f"pred{censored}.parquet",
+        ).meta
         pred = schema.read_table(tmp_path / f"pred{censored}.parquet", "training_predictions")
         assert meta.route == "structure-only"
         if censored:
             assert pred["censored"].sum() == slow.sum()  # every bound is a training sample
             metrics = schema.read_table(tmp_path / f"metrics{censored}.parquet", "metrics")
-            n_val = metrics[(metrics["split"] == "validation") & metrics["temperature_K"].isna() & metrics["seed"].isna()]["n"].iloc[0]
+            n_val = metrics[
+                (metrics["split"] == "validation") & metrics["temperature_K"].isna() & metrics["seed"].isna()
+            ]["n"].iloc[0]
             assert n_val == ((split == "validation") & ~slow).sum()  # metrics: exact labels only
         p = load_predictor(tmp_path / f"m{censored}")
         rows = np.flatnonzero(held_out_slow)

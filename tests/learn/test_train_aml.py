@@ -8,12 +8,14 @@ import pytest
 import torch
 
 from ionscreen import schema
+from ionscreen.learn.config import TrainConfig
 from ionscreen.learn.dataset import load_dataset, make_tensors
 from ionscreen.learn.evaluate import ABLATIONS, ablations, cross_validate
 from ionscreen.learn.folds import grouped_folds, grouped_split
 from ionscreen.learn.model import load_predictor, load_trainers, ridge_closed_form
+from ionscreen.learn.routes import Run, init_from_trainer, train_trainer
 from ionscreen.learn.skill import composition_features
-from ionscreen.learn.train import Run, TrainConfig, init_from_trainer, train, train_trainer
+from ionscreen.learn.train import train
 
 
 def aml_synthetic(n_materials=80, n_li=8, dim=48, traj_dim=12, seed=0, hidden_noise=0.3, temperatures=(800.0,)):
@@ -33,14 +35,27 @@ def aml_synthetic(n_materials=80, n_li=8, dim=48, traj_dim=12, seed=0, hidden_no
         for T in temperatures:
             for k in range(n_li):
                 p = np.concatenate([[z[k]], rng.normal(0, 1, traj_dim - 1)]).astype(np.float32)
-                traj.append({"material_id": mid, "temperature_K": T, "atom_index": k, "embedder": "synthetic", "embedding": p})
+                traj.append(
+                    {"material_id": mid, "temperature_K": T, "atom_index": k, "embedder": "synthetic", "embedding": p}
+                )
             y = float(np.mean(np.tanh(2 * z))) + T / 2000
             labels.append({"material_id": mid, "temperature_K": T, "status": "ok", "msd_final_A2": 10**y})
     return pd.DataFrame(labels), pd.DataFrame(emb), pd.DataFrame(structs), pd.DataFrame(traj)
 
 
-SMALL = dict(decoder_widths=[32, 32, 32], hidden_dim=8, poly_expansion=False, seeds=[0, 1], val_fraction=0.2,
-             test_fraction=0.25, patience=30, trainer_epochs=100, epochs=300, finetune_epochs=50, finetune_lr=1e-4)
+SMALL = dict(
+    decoder_widths=[32, 32, 32],
+    hidden_dim=8,
+    poly_expansion=False,
+    seeds=[0, 1],
+    val_fraction=0.2,
+    test_fraction=0.25,
+    patience=30,
+    trainer_epochs=100,
+    epochs=300,
+    finetune_epochs=50,
+    finetune_lr=1e-4,
+)
 
 
 def test_closed_form_is_the_ridge_optimum():
@@ -49,7 +64,9 @@ def test_closed_form_is_the_ridge_optimum():
     x[:, 5] = x[:, 4] + 1e-4 * rng.normal(size=300)  # nearly collinear: the ridge term matters
     h = x @ rng.normal(0, 1, (40, 8)) + 0.1 * rng.normal(0, 1, (300, 8))
     lam = 1e-3
-    w = ridge_closed_form(torch.tensor(x, dtype=torch.float32), torch.tensor(h, dtype=torch.float32), lam, chunk=64).numpy()
+    w = ridge_closed_form(
+        torch.tensor(x, dtype=torch.float32), torch.tensor(h, dtype=torch.float32), lam, chunk=64
+    ).numpy()
     # Independent solve: least squares on the augmented system [X; sqrt(lam') I] W = [H; 0].
     lam_abs = lam * np.mean(np.sum(x.astype(np.float32).astype(np.float64) ** 2, axis=0))
     xa = np.vstack([x.astype(np.float32).astype(np.float64), np.sqrt(lam_abs) * np.eye(40)])
@@ -75,8 +92,11 @@ def test_closed_form_f1_reproduces_the_trainers_hidden_states():
         got = f1.encoder(t.x[rows]).double().numpy()
     x = t.x[rows].double().numpy()
     lam_abs = cfg.ridge_lambda * np.mean(np.sum(x**2, axis=0))
-    w_ref = np.linalg.lstsq(np.vstack([x, np.sqrt(lam_abs) * np.eye(x.shape[1])]),
-                            np.vstack([h, np.zeros((x.shape[1], h.shape[1]))]), rcond=None)[0]
+    w_ref = np.linalg.lstsq(
+        np.vstack([x, np.sqrt(lam_abs) * np.eye(x.shape[1])]),
+        np.vstack([h, np.zeros((x.shape[1], h.shape[1]))]),
+        rcond=None,
+    )[0]
     np.testing.assert_allclose(got, x @ w_ref, atol=2e-4)
     # The structure embedding explains most, not all, of H (the trajectory adds u_i).
     r2 = 1 - np.sum((got - h) ** 2) / np.sum((h - h.mean(0)) ** 2)
@@ -87,7 +107,9 @@ def test_closed_form_f1_reproduces_the_trainers_hidden_states():
 
 def _test_mae(res):
     m = res.metrics
-    row = m[(m["split"] == "test") & m["seed"].isna() & m["temperature_K"].isna() & (m["model"] != "g (with trajectories)")]
+    row = m[
+        (m["split"] == "test") & m["seed"].isna() & m["temperature_K"].isna() & (m["model"] != "g (with trajectories)")
+    ]
     return float(row["mae"].iloc[0])
 
 
@@ -99,7 +121,10 @@ def test_aml_beats_no_aml_on_held_out_compositions(data_seed):
     plain = train(labels, emb, structs, TrainConfig(**cfg, aml=False), None, trajectories=traj)
     assert aml.meta.route == "aml" and plain.meta.route == "structure-only"
     y = np.log10(labels["msd_final_A2"].to_numpy())
-    assert _test_mae(aml) < 0.85 * _test_mae(plain) < 0.85 * np.mean(np.abs(y - y.mean())), (_test_mae(aml), _test_mae(plain))
+    assert _test_mae(aml) < 0.85 * _test_mae(plain) < 0.85 * np.mean(np.abs(y - y.mean())), (
+        _test_mae(aml),
+        _test_mae(plain),
+    )
 
 
 def test_aml_checkpoint_and_data_level_transfer(tmp_path):
@@ -107,8 +132,12 @@ def test_aml_checkpoint_and_data_level_transfer(tmp_path):
     cfg = TrainConfig(**{**SMALL, "trainer_epochs": 20, "test_fraction": 0.0})
     meta = train(labels, emb, structs, cfg, tmp_path / "aml", tmp_path / "metrics.parquet", trajectories=traj).meta
     assert meta.route == "aml" and meta.trajectory_embedder == "synthetic"
-    assert [(h["seed"], h["loop"]) for h in meta.history] == [(0, "trainer g"), (0, "fine-tune f1"),
-                                                                 (1, "trainer g"), (1, "fine-tune f1")]
+    assert [(h["seed"], h["loop"]) for h in meta.history] == [
+        (0, "trainer g"),
+        (0, "fine-tune f1"),
+        (1, "trainer g"),
+        (1, "fine-tune f1"),
+    ]
     metrics = schema.read_table(tmp_path / "metrics.parquet", "metrics")
     assert {"f1 (AML)", "g (with trajectories)"} == set(metrics["model"])
     assert set(metrics["seed"].dropna()) == {0, 1}
@@ -119,8 +148,15 @@ def test_aml_checkpoint_and_data_level_transfer(tmp_path):
     # A second data set: other materials, another target, one temperature, no trajectories.
     lab2, emb2, st2, _ = aml_synthetic(n_materials=30, seed=7, temperatures=(300.0,))
     lab2 = lab2.rename(columns={"msd_final_A2": "sigma_S_cm"})
-    frozen = dict(SMALL, target="sigma_S_cm", test_fraction=0.0, transfer_from=str(tmp_path / "aml"),
-                  transfer_epochs=5, transfer_lr_decoder=[0.0, 0.0, 0.0, 0.0], transfer_lr_encoder=1e-2)
+    frozen = dict(
+        SMALL,
+        target="sigma_S_cm",
+        test_fraction=0.0,
+        transfer_from=str(tmp_path / "aml"),
+        transfer_epochs=5,
+        transfer_lr_decoder=[0.0, 0.0, 0.0, 0.0],
+        transfer_lr_encoder=1e-2,
+    )
     m2 = train(lab2, emb2, st2, TrainConfig(**frozen), tmp_path / "f2")
     assert m2.meta.route == "transfer"
     f1 = load_predictor(tmp_path / "aml").members[0]
@@ -141,7 +177,13 @@ def test_transfer_needs_a_trainer(tmp_path):
     labels, emb, structs, _ = aml_synthetic(n_materials=12, seed=1)
     train(labels, emb, structs, TrainConfig(**{**SMALL, "test_fraction": 0.0, "epochs": 2}), tmp_path / "plain")
     with pytest.raises(FileNotFoundError, match="trainer.pt"):
-        train(labels, emb, structs, TrainConfig(**{**SMALL, "test_fraction": 0.0, "transfer_from": str(tmp_path / "plain")}), None)
+        train(
+            labels,
+            emb,
+            structs,
+            TrainConfig(**{**SMALL, "test_fraction": 0.0, "transfer_from": str(tmp_path / "plain")}),
+            None,
+        )
 
 
 def test_mismatched_atoms_are_refused():
@@ -154,8 +196,15 @@ def test_mismatched_atoms_are_refused():
 def test_ablation_table(tmp_path):
     labels, emb, structs, traj = aml_synthetic(n_materials=30, seed=4)
     cfg = TrainConfig(**{**SMALL, "trainer_epochs": 5, "epochs": 5, "finetune_epochs": 2, "distill_epochs": 5})
-    df = ablations(labels, emb, structs, cfg, tmp_path / "ablations.parquet", trajectories=traj,
-                   other_trajectories={"shuffled": traj.assign(embedder="shuffled")})
+    df = ablations(
+        labels,
+        emb,
+        structs,
+        cfg,
+        tmp_path / "ablations.parquet",
+        trajectories=traj,
+        other_trajectories={"shuffled": traj.assign(embedder="shuffled")},
+    )
     back = schema.read_table(tmp_path / "ablations.parquet", "ablations")
     assert set(back["variant"]) == {*ABLATIONS, "trajectory_shuffled"}
     assert set(back["split"]) == {"train", "validation", "test"}
@@ -173,11 +222,17 @@ def test_grouped_cross_validation_against_a_random_forest(tmp_path):
     cfg = TrainConfig(**{**SMALL, "epochs": 20, "aml": False})
     df = cross_validate(labels, emb, structs, cfg, tmp_path / "cv.parquet", n_folds=5, rf_trees=50)
     back = schema.read_table(tmp_path / "cv.parquet", "cross_validation")
-    assert sorted(back["model"].unique()) == ["predictor (structure-only)", "random forest (composition)", "training mean"]
+    assert sorted(back["model"].unique()) == [
+        "predictor (structure-only)",
+        "random forest (composition)",
+        "training mean",
+    ]
     # the training mean of each fold's training samples, scored on the held-out fold
     y = np.log10(labels["msd_final_A2"].to_numpy(float))
     mean_rows = back[back["model"] == "training mean"]
-    assert (mean_rows["mae"] > 0).all() and mean_rows["mae"].mean() == pytest.approx(np.abs(y - y.mean()).mean(), rel=0.3)
+    assert (mean_rows["mae"] > 0).all() and mean_rows["mae"].mean() == pytest.approx(
+        np.abs(y - y.mean()).mean(), rel=0.3
+    )
     assert (back.groupby("model")["fold"].nunique() == 5).all()
     assert (back["n_test"] + back["n_train"] == 40).all() and back["n_test"].sum() == 3 * 40  # three models
     assert np.isfinite(df["mae"]).all()

@@ -26,6 +26,7 @@ def li3n():
     """Li3N (P6/mmm, 4 atoms) from the demo's training set."""
     return read_structure(REPO / "resources/structures/train/Li3N.json")
 
+
 ELEMENTS = (3, 7, 8, 9, 17)  # Li, N, O, F, Cl: every element of the cells below and of .test's first materials
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
@@ -40,13 +41,26 @@ def write_tiny_mace(path: Path, seed: int = 0) -> int:
 
     torch.manual_seed(seed)
     model = modules.ScaleShiftMACE(
-        r_max=5.0, num_bessel=8, num_polynomial_cutoff=5, max_ell=2,
+        r_max=5.0,
+        num_bessel=8,
+        num_polynomial_cutoff=5,
+        max_ell=2,
         interaction_cls=modules.interaction_classes["RealAgnosticResidualInteractionBlock"],
         interaction_cls_first=modules.interaction_classes["RealAgnosticInteractionBlock"],
-        num_interactions=1, num_elements=len(ELEMENTS), hidden_irreps=o3.Irreps("8x0e+8x1o"),
-        MLP_irreps=o3.Irreps("8x0e"), atomic_energies=np.zeros(len(ELEMENTS)), avg_num_neighbors=12.0,
-        atomic_numbers=list(ELEMENTS), correlation=2, gate=torch.nn.functional.silu, radial_MLP=[16, 16],
-        atomic_inter_scale=0.1, atomic_inter_shift=0.0, pair_repulsion=True)  # ZBL: atoms cannot overlap
+        num_interactions=1,
+        num_elements=len(ELEMENTS),
+        hidden_irreps=o3.Irreps("8x0e+8x1o"),
+        MLP_irreps=o3.Irreps("8x0e"),
+        atomic_energies=np.zeros(len(ELEMENTS)),
+        avg_num_neighbors=12.0,
+        atomic_numbers=list(ELEMENTS),
+        correlation=2,
+        gate=torch.nn.functional.silu,
+        radial_MLP=[16, 16],
+        atomic_inter_scale=0.1,
+        atomic_inter_shift=0.0,
+        pair_repulsion=True,
+    )  # ZBL: atoms cannot overlap
     model = model.double()
     torch.save(model, path)
     return sum(p.numel() for p in model.parameters())
@@ -70,12 +84,31 @@ def test_this_environment_has_mace_and_no_sevenn(tmp_path):
     with pytest.raises(MissingExtra, match=r"ionscreen\[sevenn\]"):
         get_calculator("7net-0", device="cpu")
     # the core works here: tables, structures, labels, training, prediction from a model file
-    proc = subprocess.run([sys.executable, "-c", "import ionscreen.labels.diffusion, ionscreen.schema, "
-                           "ionscreen.structures.prepare, ionscreen.learn.train, ionscreen.screen.predict, "
-                           "ionscreen.md.engine, ionscreen.cli"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import ionscreen.labels.diffusion, ionscreen.schema, "
+            "ionscreen.structures.prepare, ionscreen.learn.train, ionscreen.screen.predict, "
+            "ionscreen.md.engine, ionscreen.cli",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "ionscreen.cli", "embed", str(REPO / "resources/structures/train/Li3N.json"),
-                           "--out", str(tmp_path / "e.parquet")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ionscreen.cli",
+            "embed",
+            str(REPO / "resources/structures/train/Li3N.json"),
+            "--out",
+            str(tmp_path / "e.parquet"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     lines = [x for x in proc.stderr.splitlines() if "ionscreen embed:" in x]
     assert proc.returncode == 2 and len(lines) == 1 and "ionscreen[sevenn]" in lines[0], proc.stderr[-1500:]
 
@@ -97,9 +130,33 @@ def test_workflow_calculator_equals_mace_directly(tiny):
 
 
 def _md(structure, out, tiny, steps=100, chunk=10):
-    return [sys.executable, "-m", "ionscreen.cli", "md", str(structure), "--mlip", str(tiny), "--temperature", "1000",
-            "--steps", str(steps), "--timestep-fs", "1", "--interval", "2", "--seed", "3", "--threads", "1",
-            "--chunk-frames", str(chunk), "--device", "cpu", "--out", str(out)]
+    return [
+        sys.executable,
+        "-m",
+        "ionscreen.cli",
+        "md",
+        str(structure),
+        "--mlip",
+        str(tiny),
+        "--temperature",
+        "1000",
+        "--steps",
+        str(steps),
+        "--timestep-fs",
+        "1",
+        "--interval",
+        "2",
+        "--seed",
+        "3",
+        "--threads",
+        "1",
+        "--chunk-frames",
+        str(chunk),
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
 
 
 def test_md_resumes_after_sigkill_and_labels(tmp_path, tiny):
@@ -130,8 +187,9 @@ def test_md_resumes_after_sigkill_and_labels(tmp_path, tiny):
     np.testing.assert_allclose(np.stack(again["positions_A"]), np.stack(traj["positions_A"]), atol=1e-3)
 
     labels = tmp_path / "labels.parquet"
-    proc = subprocess.run([sys.executable, "-m", "ionscreen.cli", "label", str(ref), "--out", str(labels)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ionscreen.cli", "label", str(ref), "--out", str(labels)], capture_output=True, text=True
+    )
     row = schema.read_table(labels, "labels").iloc[0]
     assert row["status"] == "ok", proc.stderr
     assert row["material_id"] == "Li3N" and row["temperature_K"] == 1000 and row["msd_final_A2"] > 0
@@ -140,14 +198,34 @@ def test_md_resumes_after_sigkill_and_labels(tmp_path, tiny):
 
 def test_workflow_md_rule_runs_mace(tmp_path, tiny):
     cfg = tmp_path / "mace.yaml"
-    cfg.write_text(json.dumps({
-        "results": "results-mace", "mlip": {"model": str(tiny), "device": "cpu"},
-        "train_sources": [{"type": "files", "paths": [str(REPO / "resources/structures/train/Li3N.json")]}],
-        "prepare": {"relax_steps": 3},
-        "md": {"temperatures_K": [1000], "n_steps": 40, "interval": 2},
-    }))
-    proc = subprocess.run([SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path), "results-mace/md/runs.parquet",
-                           "--cores", "1", "--configfile", str(REPO / "config.yaml"), str(cfg)], capture_output=True, text=True)
+    cfg.write_text(
+        json.dumps(
+            {
+                "results": "results-mace",
+                "mlip": {"model": str(tiny), "device": "cpu"},
+                "train_sources": [{"type": "files", "paths": [str(REPO / "resources/structures/train/Li3N.json")]}],
+                "prepare": {"relax_steps": 3},
+                "md": {"temperatures_K": [1000], "n_steps": 40, "interval": 2},
+            }
+        )
+    )
+    proc = subprocess.run(
+        [
+            SNAKEMAKE,
+            "-s",
+            str(REPO / "Snakefile"),
+            "-d",
+            str(tmp_path),
+            "results-mace/md/runs.parquet",
+            "--cores",
+            "1",
+            "--configfile",
+            str(REPO / "config.yaml"),
+            str(cfg),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = schema.read_table(tmp_path / "results-mace/md/runs.parquet", "md_runs").iloc[0]
     assert run["status"] == "ok" and run["mlip"] == str(tiny)

@@ -41,15 +41,31 @@ def _positions(path):
 
 
 def lj(**kw) -> MDSettings:
-    return MDSettings(**{"temperature_K": 600.0, "n_steps": 200, "timestep_fs": 1.0, "interval": 10,
-                         "mlip": "lj", "seed": 7, "chunk_frames": 4, **kw})
+    return MDSettings(
+        **{
+            "temperature_K": 600.0,
+            "n_steps": 200,
+            "timestep_fs": 1.0,
+            "interval": 10,
+            "mlip": "lj",
+            "seed": 7,
+            "chunk_frames": 4,
+            **kw,
+        }
+    )
 
 
 # Eight runs of mixed sizes (4-16 atoms), temperatures, seeds and thermostats.
-MIXED = [((1, 1, 1), 600.0, 1, "nose-hoover"), ((2, 1, 1), 900.0, 2, "nose-hoover"),
-         ((1, 1, 2), 1200.0, 3, "nose-hoover"), ((2, 2, 1), 700.0, 4, "nve"),
-         ((1, 2, 1), 1000.0, 5, "nose-hoover"), ((2, 2, 1), 1200.0, 6, "nose-hoover"),
-         ((1, 1, 1), 800.0, 7, "nve"), ((2, 1, 2), 600.0, 8, "nose-hoover")]
+MIXED = [
+    ((1, 1, 1), 600.0, 1, "nose-hoover"),
+    ((2, 1, 1), 900.0, 2, "nose-hoover"),
+    ((1, 1, 2), 1200.0, 3, "nose-hoover"),
+    ((2, 2, 1), 700.0, 4, "nve"),
+    ((1, 2, 1), 1000.0, 5, "nose-hoover"),
+    ((2, 2, 1), 1200.0, 6, "nose-hoover"),
+    ((1, 1, 1), 800.0, 7, "nve"),
+    ((2, 1, 2), 600.0, 8, "nose-hoover"),
+]
 
 
 def test_batch_of_eight_lj_runs_equals_the_eight_ase_runs(tmp_path):
@@ -66,31 +82,48 @@ def test_batch_of_eight_lj_runs_equals_the_eight_ase_runs(tmp_path):
         assert row["temperature_K"] == MIXED[k][1] and row["thermostat"] == MIXED[k][3]
         a = schema.read_table(tmp_path / f"ase{k}.parquet", "trajectory")
         b = schema.read_table(tmp_path / f"batch{k}.parquet", "trajectory")
-        np.testing.assert_allclose(_positions(tmp_path / f"batch{k}.parquet"), _positions(tmp_path / f"ase{k}.parquet"),
-                                   rtol=0, atol=1e-9)
+        np.testing.assert_allclose(
+            _positions(tmp_path / f"batch{k}.parquet"), _positions(tmp_path / f"ase{k}.parquet"), rtol=0, atol=1e-9
+        )
         np.testing.assert_allclose(b["temperature_K"], a["temperature_K"], rtol=1e-9)
-        assert float(np.abs(_positions(tmp_path / f"batch{k}.parquet")[-1] - _positions(tmp_path / f"batch{k}.parquet")[0]).max()) > 0.05
+        assert (
+            float(
+                np.abs(
+                    _positions(tmp_path / f"batch{k}.parquet")[-1] - _positions(tmp_path / f"batch{k}.parquet")[0]
+                ).max()
+            )
+            > 0.05
+        )
     assert schema.read_provenance(tmp_path / "batch3.parquet")["thermostat"] == "nve"
 
 
 def test_each_run_holds_its_own_temperature(tmp_path):
     """108-atom cells at 600 and 1200 K in one batch: the mean temperature over the second half of
     each run is within 5 % of its own target (one shared thermostat would pull both to ~900 K)."""
-    specs = [RunSpec(_atoms((3, 3, 3)), lj(temperature_K=t, n_steps=1500, seed=s, chunk_frames=500),
-                     tmp_path / f"{t:g}.parquet", f"T{t:g}") for t, s in ((600.0, 11), (1200.0, 12))]
+    specs = [
+        RunSpec(
+            _atoms((3, 3, 3)),
+            lj(temperature_K=t, n_steps=1500, seed=s, chunk_frames=500),
+            tmp_path / f"{t:g}.parquet",
+            f"T{t:g}",
+        )
+        for t, s in ((600.0, 11), (1200.0, 12))
+    ]
     run_batch(specs, get_potential("lj"), progress=False)
     for t in (600.0, 1200.0):
         temps = schema.read_table(tmp_path / f"{t:g}.parquet", "trajectory")["temperature_K"].to_numpy()
-        mean = temps[len(temps) // 2:].mean()
+        mean = temps[len(temps) // 2 :].mean()
         print(t, mean)
         assert abs(mean - t) / t < 0.05, (t, mean)
 
 
 def test_a_diverging_run_fails_alone_with_its_reason(tmp_path):
     collapsed = Structure(Lattice.cubic(5.0), ["Li", "Li", "N"], [[0, 0, 0], [0.08, 0, 0], [0.5, 0.5, 0.5]])
-    specs = [RunSpec(_atoms((2, 1, 1)), lj(), tmp_path / "good.parquet", "good"),
-             RunSpec(AseAtomsAdaptor.get_atoms(collapsed), lj(), tmp_path / "bad.parquet", "bad"),
-             RunSpec(_atoms((1, 1, 2)), lj(temperature_K=1000.0), tmp_path / "good2.parquet", "good2")]
+    specs = [
+        RunSpec(_atoms((2, 1, 1)), lj(), tmp_path / "good.parquet", "good"),
+        RunSpec(AseAtomsAdaptor.get_atoms(collapsed), lj(), tmp_path / "bad.parquet", "bad"),
+        RunSpec(_atoms((1, 1, 2)), lj(temperature_K=1000.0), tmp_path / "good2.parquet", "good2"),
+    ]
     good, bad, good2 = run_batch(specs, get_potential("lj"), progress=False)
     assert bad["status"] == "failed" and "atoms collapsed" in bad["reason"]
     assert schema.read_provenance(tmp_path / "bad.parquet")["status"] == "failed"
@@ -110,16 +143,45 @@ def test_a_run_whose_potential_raises_fails_alone(tmp_path):
     base = get_potential("lj")
     pot = Picky(base.calc, "lj")
     pot.atoms_per_call = 1000  # both runs in one call: the engine must find the culprit
-    ok, bad = run_batch([RunSpec(_atoms((2, 1, 1)), lj(), tmp_path / "ok.parquet", "ok"),
-                         RunSpec(_atoms(), lj(), tmp_path / "bad.parquet", "bad")], pot, progress=False)
+    ok, bad = run_batch(
+        [
+            RunSpec(_atoms((2, 1, 1)), lj(), tmp_path / "ok.parquet", "ok"),
+            RunSpec(_atoms(), lj(), tmp_path / "bad.parquet", "bad"),
+        ],
+        pot,
+        progress=False,
+    )
     assert ok["status"] == "ok" and ok["n_frames"] == 21
     assert bad["status"] == "failed" and bad["reason"] == "MD error: ValueError: no parameters for this cell"
 
 
 def _batch_cmd(structures, out, steps):
-    return [sys.executable, "-m", "ionscreen.cli", "md", *map(str, structures), "--temperature", "700", "1100",
-            "--steps", str(steps), "--timestep-fs", "1", "--interval", "10", "--mlip", "lj", "--threads", "1",
-            "--seed", "5", "--chunk-frames", "5", "--out", str(out)]
+    return [
+        sys.executable,
+        "-m",
+        "ionscreen.cli",
+        "md",
+        *map(str, structures),
+        "--temperature",
+        "700",
+        "1100",
+        "--steps",
+        str(steps),
+        "--timestep-fs",
+        "1",
+        "--interval",
+        "10",
+        "--mlip",
+        "lj",
+        "--threads",
+        "1",
+        "--seed",
+        "5",
+        "--chunk-frames",
+        "5",
+        "--out",
+        str(out),
+    ]
 
 
 def test_sigkill_then_resume_equals_an_uninterrupted_batch(tmp_path):
@@ -173,8 +235,15 @@ def test_sevennet_potential_equals_sevenns_calculator(sevennet_calc, fast):
         atoms.positions += 3.7 * seed  # unwrapped positions
         atoms.calc = sevennet_calc
         refs.append((atoms.get_potential_energy(), atoms.get_forces()))
-        systems.append(System(atoms.numbers, atoms.positions.copy(), atoms.cell.array, atoms.pbc,
-                              VerletList(pot.cutoff_A, 1.0, atoms.cell.array, atoms.pbc)))
+        systems.append(
+            System(
+                atoms.numbers,
+                atoms.positions.copy(),
+                atoms.cell.array,
+                atoms.pbc,
+                VerletList(pot.cutoff_A, 1.0, atoms.cell.array, atoms.pbc),
+            )
+        )
     one = [pot.evaluate([s])[0] for s in systems]
     many = pot.evaluate(systems)
     for (e0, f0), (e1, f1), (e2, f2) in zip(refs, one, many, strict=True):
@@ -209,8 +278,9 @@ def test_sevennet_batch_of_one_equals_ionscreen_md(tmp_path):
     against today's ASE loop with sevenn's calculator, frame by frame."""
     s = MDSettings(temperature_K=1200.0, n_steps=200, interval=10, mlip="7net-0", device="cpu", seed=3)
     run_md(_atoms((1, 1, 2)), s, tmp_path / "ase.parquet", material_id="Li3N", progress=False)
-    row, = run_batch([RunSpec(_atoms((1, 1, 2)), s, tmp_path / "b.parquet", "Li3N")], get_potential("7net-0", "cpu"),
-                     progress=False)
+    (row,) = run_batch(
+        [RunSpec(_atoms((1, 1, 2)), s, tmp_path / "b.parquet", "Li3N")], get_potential("7net-0", "cpu"), progress=False
+    )
     a, b = _positions(tmp_path / "ase.parquet"), _positions(tmp_path / "b.parquet")
     assert row["status"] == "ok" and a.shape == b.shape == (21, 8 * 3)
     assert np.abs(a[-1] - a[0]).max() > 0.1  # the atoms moved
@@ -221,15 +291,22 @@ def test_sevennet_batch_of_one_equals_ionscreen_md(tmp_path):
 def test_sevennet_batched_graph_equals_single_runs(tmp_path):
     """Mixed sizes and temperatures in one batched graph per step (the GPU mode, here on the
     CPU) against the same runs one system per call."""
-    specs = [RunSpec(_atoms(rep), MDSettings(temperature_K=t, n_steps=100, interval=10, mlip="7net-0", device="cpu",
-                                              seed=k), tmp_path / f"{k}.parquet", f"m{k}")
-             for k, (rep, t) in enumerate((((1, 1, 1), 600.0), ((2, 1, 1), 1200.0), ((1, 1, 2), 900.0)))]
+    specs = [
+        RunSpec(
+            _atoms(rep),
+            MDSettings(temperature_K=t, n_steps=100, interval=10, mlip="7net-0", device="cpu", seed=k),
+            tmp_path / f"{k}.parquet",
+            f"m{k}",
+        )
+        for k, (rep, t) in enumerate((((1, 1, 1), 600.0), ((2, 1, 1), 1200.0), ((1, 1, 2), 900.0)))
+    ]
     run_batch(specs, SevenNetPotential("7net-0", "cpu", atoms_per_call=1000), progress=False)
     singles = [replace(sp, out_path=tmp_path / f"one{k}.parquet") for k, sp in enumerate(specs)]
     run_batch(singles, SevenNetPotential("7net-0", "cpu", atoms_per_call=1), progress=False)
     for k in range(3):
-        np.testing.assert_allclose(_positions(tmp_path / f"{k}.parquet"), _positions(tmp_path / f"one{k}.parquet"),
-                                   rtol=0, atol=1e-3)
+        np.testing.assert_allclose(
+            _positions(tmp_path / f"{k}.parquet"), _positions(tmp_path / f"one{k}.parquet"), rtol=0, atol=1e-3
+        )
 
 
 # ---------------------------------------------------------------- run length and the ladder
@@ -255,18 +332,25 @@ class Einstein:
 def test_a_converged_run_stops_early_with_the_label_it_saw(tmp_path):
     """LJ at 3000 K (a gas: diffusive at once): checked every ps from 1 ps on, the run stops at
     the first check whose 95 % interval is within 40 %; its label is the one the check saw."""
-    from ionscreen.labels.diffusion import LabelSettings, label_files
+    from ionscreen.labels.diffusion import LabelSettings
+    from ionscreen.labels.stage import label_files
 
     s = lj(temperature_K=3000.0, n_steps=4000, stop="converged", segment_ps=1.0, min_ps=1.0, target_rel_error=0.4)
-    row, = run_batch([RunSpec(_atoms((2, 2, 2)), s, tmp_path / "t.parquet", "gas")], get_potential("lj"), progress=False)
+    (row,) = run_batch(
+        [RunSpec(_atoms((2, 2, 2)), s, tmp_path / "t.parquet", "gas")], get_potential("lj"), progress=False
+    )
     assert row["status"] == "ok" and row["stop_reason"] == "converged" and row["diffusive"]
     assert row["length_ps"] in (1.0, 2.0, 3.0) and row["n_frames"] == row["length_ps"] * 100 + 1
     assert row["D_rel_error"] <= 0.4
-    lab, = label_files([tmp_path / "t.parquet"], LabelSettings(), tmp_path / "labels.parquet")
-    assert lab["diffusive"] and (lab["D_ci95_high_cm2_s"] - lab["D_ci95_low_cm2_s"]) / 2 / lab["D_cm2_s"] == \
-        pytest.approx(row["D_rel_error"], rel=1e-9)
-    fixed, = run_batch([RunSpec(_atoms((2, 2, 2)), replace(s, stop="fixed", n_steps=1000), tmp_path / "f.parquet", "gas")],
-                       get_potential("lj"), progress=False)
+    (lab,) = label_files([tmp_path / "t.parquet"], LabelSettings(), tmp_path / "labels.parquet")
+    assert lab["diffusive"] and (lab["D_ci95_high_cm2_s"] - lab["D_ci95_low_cm2_s"]) / 2 / lab[
+        "D_cm2_s"
+    ] == pytest.approx(row["D_rel_error"], rel=1e-9)
+    (fixed,) = run_batch(
+        [RunSpec(_atoms((2, 2, 2)), replace(s, stop="fixed", n_steps=1000), tmp_path / "f.parquet", "gas")],
+        get_potential("lj"),
+        progress=False,
+    )
     assert fixed["stop_reason"] == "fixed" and fixed["length_ps"] == 1.0 and fixed["diffusive"]  # labelled: ladder on
 
 
@@ -286,13 +370,14 @@ def test_ladder_skips_below_a_caged_run_and_runs_below_a_diffusive_one(tmp_path)
     assert ladder_skip({**top, "status": "failed"}) == ""
     assert ladder_skip({**top, "stop_reason": "converged"}) == ""
     assert ladder_skip(None) == ""
-    both = run_ladder([("caged", _atoms((2, 1, 1)))], [800.0, 1200.0], replace(s, ladder=False), out, Einstein(),
-                      progress=False)
+    both = run_ladder(
+        [("caged", _atoms((2, 1, 1)))], [800.0, 1200.0], replace(s, ladder=False), out, Einstein(), progress=False
+    )
     assert [r["status"] for r in both] == ["ok", "ok"]  # without the ladder every temperature runs
 
 
 def test_stop_rule_needs_two_agreeing_checks_within_the_target():
-    from ionscreen.md.batch import stop_here
+    from ionscreen.md.stopping import stop_here
 
     nan = (float("nan"),) * 3
     assert stop_here(1.0, 0.8, 1.2, (1.05, 0.82, 1.28), 0.25)  # +-20 % twice, each D in the other's interval
@@ -312,8 +397,25 @@ def test_command_line_ladder_skip_is_success(tmp_path, monkeypatch):
     monkeypatch.setattr(ionscreen.md.potentials, "get_potential", lambda *a, **k: Einstein())
     structure = tmp_path / "Li3N.json"
     structure.write_text(json.dumps((li3n() * (2, 1, 1)).as_dict()))
-    code = main(["md", str(structure), "--temperature", "800", "1200", "--steps", "300", "--stop", "fixed",
-                 "--mlip", "lj", "--out", str(tmp_path / "md"), "--runs-out", str(tmp_path / "runs.parquet")])
+    code = main(
+        [
+            "md",
+            str(structure),
+            "--temperature",
+            "800",
+            "1200",
+            "--steps",
+            "300",
+            "--stop",
+            "fixed",
+            "--mlip",
+            "lj",
+            "--out",
+            str(tmp_path / "md"),
+            "--runs-out",
+            str(tmp_path / "runs.parquet"),
+        ]
+    )
     runs = schema.read_table(tmp_path / "runs.parquet", "md_runs").set_index("temperature_K")
     assert code == 0
     assert runs.loc[1200.0, "status"] == "ok" and runs.loc[800.0, "status"] == "skipped"

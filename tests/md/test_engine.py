@@ -14,8 +14,18 @@ from tests.conftest import li3n
 
 
 def lj(**kw) -> MDSettings:
-    return MDSettings(**{"temperature_K": 600.0, "n_steps": 40, "timestep_fs": 1.0, "interval": 4,
-                         "mlip": "lj", "seed": 7, "chunk_frames": 3, **kw})
+    return MDSettings(
+        **{
+            "temperature_K": 600.0,
+            "n_steps": 40,
+            "timestep_fs": 1.0,
+            "interval": 4,
+            "mlip": "lj",
+            "seed": 7,
+            "chunk_frames": 3,
+            **kw,
+        }
+    )
 
 
 def test_trajectory_table_and_metadata(tmp_path):
@@ -63,8 +73,12 @@ def test_thermostat_names_are_taken_in_any_case(tmp_path, name):
     """'NVE' runs NVE (constant total energy), not the default Nose-Hoover."""
     from ase import units
 
-    row = run_md(li3n() * (2, 2, 2), lj(thermostat=name, n_steps=200, interval=20, temperature_K=300.0),
-                 tmp_path / "t.parquet", progress=False)
+    row = run_md(
+        li3n() * (2, 2, 2),
+        lj(thermostat=name, n_steps=200, interval=20, temperature_K=300.0),
+        tmp_path / "t.parquet",
+        progress=False,
+    )
     assert row["status"] == "ok" and row["thermostat"] == "nve"
     assert schema.read_provenance(tmp_path / "t.parquet")["thermostat"] == "nve"
     df = schema.read_table(tmp_path / "t.parquet", "trajectory")
@@ -106,8 +120,14 @@ def test_rejected_material_gives_skipped_runs_and_the_batch_goes_on(tmp_path):
     schema.write_table([], tmp_path / "gone.parquet", "structures")
     row = {"material_id": "Li3N", "source": "test", **prepare_structure(li3n(), candidate_settings(), None, None)}
     schema.write_table([row], tmp_path / "Li3N.parquet", "structures")
-    rows = md_batch_job([tmp_path / "gone.parquet", tmp_path / "Li3N.parquet"], [("gone", 600.0), ("Li3N", 600.0)],
-                        lj(), tmp_path / "batch", tmp_path / "resume", progress=False)
+    rows = md_batch_job(
+        [tmp_path / "gone.parquet", tmp_path / "Li3N.parquet"],
+        [("gone", 600.0), ("Li3N", 600.0)],
+        lj(),
+        tmp_path / "batch",
+        tmp_path / "resume",
+        progress=False,
+    )
     assert [r["status"] for r in rows] == ["skipped", "ok"]
     assert load_trajectory(tmp_path / "batch/gone/600K.parquet")[0] is None
     assert schema.read_table(tmp_path / "batch/gone/600K.run.parquet", "md_runs")["status"].tolist() == ["skipped"]
@@ -117,8 +137,13 @@ def test_rejected_material_gives_skipped_runs_and_the_batch_goes_on(tmp_path):
 
 @pytest.mark.slow
 def test_sevennet_smoke_on_li3n(tmp_path):
-    row = run_md(li3n(), MDSettings(temperature_K=800, n_steps=10, timestep_fs=1.0, interval=5, threads=1, device="cpu"),
-                 tmp_path / "t.parquet", material_id="Li3N", progress=False)
+    row = run_md(
+        li3n(),
+        MDSettings(temperature_K=800, n_steps=10, timestep_fs=1.0, interval=5, threads=1, device="cpu"),
+        tmp_path / "t.parquet",
+        material_id="Li3N",
+        progress=False,
+    )
     assert row["status"] == "ok" and row["mlip"] == "7net-0" and row["n_frames"] == 3
     e = schema.read_table(tmp_path / "t.parquet", "trajectory")["potential_energy_eV"]
     # SevenNet-0 energy of Li3N: about -4.3 eV/atom (DFT-PBE scale), not LJ's ~0.
@@ -127,8 +152,12 @@ def test_sevennet_smoke_on_li3n(tmp_path):
 
 @pytest.mark.slow
 def test_other_bundled_sevennet_model_by_name(tmp_path):
-    row = run_md(li3n(), MDSettings(temperature_K=800, n_steps=4, timestep_fs=1.0, interval=2, mlip="7net-l3i5",
-                                    device="cpu"), tmp_path / "t.parquet", progress=False)
+    row = run_md(
+        li3n(),
+        MDSettings(temperature_K=800, n_steps=4, timestep_fs=1.0, interval=2, mlip="7net-l3i5", device="cpu"),
+        tmp_path / "t.parquet",
+        progress=False,
+    )
     assert row["status"] == "ok" and row["mlip"] == "7net-l3i5"
 
 

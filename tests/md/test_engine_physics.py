@@ -21,13 +21,19 @@ pytestmark = pytest.mark.slow
 
 def test_nose_hoover_holds_the_target_temperature(tmp_path):
     T = 600.0
-    row = run_md(li3n() * (2, 2, 2), MDSettings(temperature_K=T, n_steps=300, timestep_fs=2.0, interval=2,
-                                               tdamp_fs=40.0, seed=3, threads=2, device="cpu"),
-                 tmp_path / "t.parquet", material_id="Li3N", progress=False)
+    row = run_md(
+        li3n() * (2, 2, 2),
+        MDSettings(
+            temperature_K=T, n_steps=300, timestep_fs=2.0, interval=2, tdamp_fs=40.0, seed=3, threads=2, device="cpu"
+        ),
+        tmp_path / "t.parquet",
+        material_id="Li3N",
+        progress=False,
+    )
     assert row["status"] == "ok"
     df = schema.read_table(tmp_path / "t.parquet", "trajectory")
     temps = df["temperature_K"].to_numpy()
-    second = temps[len(temps) // 2:]
+    second = temps[len(temps) // 2 :]
     print(f"Li3N-32 NVT at {T:g} K: second-half mean {second.mean():.1f} K (std {second.std():.1f} K)")
     assert abs(second.mean() / T - 1) < 0.10
     # Unwrapped: no frame-to-frame jump of anything like a cell length (widths 6.3-7.75 A).
@@ -36,9 +42,21 @@ def test_nose_hoover_holds_the_target_temperature(tmp_path):
 
 
 def test_nve_energy_drift_is_small(tmp_path):
-    row = run_md(li3n() * (2, 2, 2), MDSettings(temperature_K=600.0, n_steps=100, timestep_fs=1.0, interval=2,
-                                               thermostat="nve", seed=3, threads=2, device="cpu"),
-                 tmp_path / "t.parquet", progress=False)
+    row = run_md(
+        li3n() * (2, 2, 2),
+        MDSettings(
+            temperature_K=600.0,
+            n_steps=100,
+            timestep_fs=1.0,
+            interval=2,
+            thermostat="nve",
+            seed=3,
+            threads=2,
+            device="cpu",
+        ),
+        tmp_path / "t.parquet",
+        progress=False,
+    )
     assert row["status"] == "ok"
     df = schema.read_table(tmp_path / "t.parquet", "trajectory")
     # total energy = potential + kinetic; kinetic from T = 2 KE / (3 N kB)
@@ -46,6 +64,8 @@ def test_nve_energy_drift_is_small(tmp_path):
     e_tot = df["potential_energy_eV"].to_numpy() + 1.5 * 32 * kB * df["temperature_K"].to_numpy()
     t = df["time_ps"].to_numpy()
     drift = np.polyfit(t, e_tot / 32, 1)[0]  # eV/atom/ps
-    print(f"Li3N-32 NVE, 1 fs: drift {drift * 1000:.3f} meV/atom/ps, fluctuation {e_tot.std() / 32 * 1000:.3f} meV/atom")
+    print(
+        f"Li3N-32 NVE, 1 fs: drift {drift * 1000:.3f} meV/atom/ps, fluctuation {e_tot.std() / 32 * 1000:.3f} meV/atom"
+    )
     assert abs(drift) < 5e-3  # < 5 meV/atom/ps
     assert e_tot.std() / 32 < 5e-3

@@ -24,9 +24,31 @@ from tests.conftest import li3n
 
 
 def _cmd(structure, out, steps=1000):
-    return [sys.executable, "-m", "ionscreen.cli", "md", str(structure), "--temperature", "900", "--steps", str(steps),
-            "--timestep-fs", "1", "--interval", "10", "--mlip", "lj", "--threads", "1", "--seed", "5",
-            "--chunk-frames", "10", "--out", str(out)]
+    return [
+        sys.executable,
+        "-m",
+        "ionscreen.cli",
+        "md",
+        str(structure),
+        "--temperature",
+        "900",
+        "--steps",
+        str(steps),
+        "--timestep-fs",
+        "1",
+        "--interval",
+        "10",
+        "--mlip",
+        "lj",
+        "--threads",
+        "1",
+        "--seed",
+        "5",
+        "--chunk-frames",
+        "10",
+        "--out",
+        str(out),
+    ]
 
 
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
@@ -50,8 +72,12 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     a, b = schema.read_table(ref, "trajectory"), schema.read_table(out, "trajectory")
     assert len(a) == len(b) == 101
     # Frames saved before the kill are bit-identical.
-    pd.testing.assert_frame_equal(a.iloc[:10 * saved].drop(columns="positions_A"),
-                                  b.iloc[:10 * saved].drop(columns="positions_A"), rtol=0, atol=0)
+    pd.testing.assert_frame_equal(
+        a.iloc[: 10 * saved].drop(columns="positions_A"),
+        b.iloc[: 10 * saved].drop(columns="positions_A"),
+        rtol=0,
+        atol=0,
+    )
     # The rest equals to float tolerance (lost state would differ at O(1)).
     pd.testing.assert_frame_equal(a.drop(columns="positions_A"), b.drop(columns="positions_A"), rtol=1e-8)
     np.testing.assert_allclose(np.stack(a["positions_A"]), np.stack(b["positions_A"]), rtol=0, atol=1e-5)

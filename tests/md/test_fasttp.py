@@ -37,8 +37,13 @@ def _inputs_of_each_convolution(structures):
 
 @pytest.fixture(scope="module")
 def real_batch():
-    return _inputs_of_each_convolution([li3n() * (2, 2, 2), read_structure(REPO / "resources/structures/train/Li2O.json"),
-                                        read_structure(REPO / "resources/structures/candidates/LiFePO4.json")])
+    return _inputs_of_each_convolution(
+        [
+            li3n() * (2, 2, 2),
+            read_structure(REPO / "resources/structures/train/Li2O.json"),
+            read_structure(REPO / "resources/structures/candidates/LiFePO4.json"),
+        ]
+    )
 
 
 @pytest.mark.parametrize("kind", ["FastConvolution", "DenseConvolution"])
@@ -100,6 +105,7 @@ def test_embedder_engine_fasttp_gives_the_stock_embeddings():
         stock = SevenNetEmbedder(variant=variant, device="cpu", engine="e3nn")
         assert fast.fast_convolution and isinstance(fast.model._modules["0_convolution"], FastConvolution)
         assert not stock.fast_convolution
-        for a, b in zip(fast.atom_embeddings(structures, specie="Li"), stock.atom_embeddings(structures, specie="Li"),
-                        strict=True):
+        for a, b in zip(
+            fast.atom_embeddings(structures, specie="Li"), stock.atom_embeddings(structures, specie="Li"), strict=True
+        ):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

@@ -104,8 +104,23 @@ def test_shipped_model_reproduces_a_known_fast_conductor_and_flags_strangers() -
 
 def test_cli_predicts_every_readable_vendored_cif(tmp_path: Path) -> None:
     out, rej = tmp_path / "p.parquet", tmp_path / "r.parquet"
-    assert main(["predict", "--model", "obelix-rt", str(OBELIX / "cifs"), "--temperature", "300",
-                 "--out", str(out), "--rejected-out", str(rej)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                "obelix-rt",
+                str(OBELIX / "cifs"),
+                "--temperature",
+                "300",
+                "--out",
+                str(out),
+                "--rejected-out",
+                str(rej),
+            ]
+        )
+        == 0
+    )
     pred, bad = schema.read_table(out, "predictions"), schema.read_table(rej, "rejected")
     n_files = len(list((OBELIX / "cifs").glob("*.cif")))
     assert len(pred) + len(bad) == n_files == 254
@@ -117,8 +132,12 @@ def test_cli_predicts_every_readable_vendored_cif(tmp_path: Path) -> None:
 
 def test_cli_refuses_other_temperatures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cif = next(iter(cif_files(OBELIX).values()))
-    assert main(["predict", "--model", "obelix-rt", str(cif), "--temperature", "600",
-                 "--out", str(tmp_path / "p.parquet")]) == 2
+    assert (
+        main(
+            ["predict", "--model", "obelix-rt", str(cif), "--temperature", "600", "--out", str(tmp_path / "p.parquet")]
+        )
+        == 2
+    )
     assert "room temperature only" in capsys.readouterr().err
 
 
@@ -126,8 +145,10 @@ def test_structure_table_columns_use_the_input_space_group() -> None:
     from ionscreen.structures.prepare import candidate_settings, prepare_structure
 
     files = cif_files(OBELIX)
-    rows = [{"material_id": i, **prepare_structure(read_structure(files[i]), candidate_settings(), None, None)}
-            for i in ("jqc", "mtn")]
+    rows = [
+        {"material_id": i, **prepare_structure(read_structure(files[i]), candidate_settings(), None, None)}
+        for i in ("jqc", "mtn")
+    ]
     cols = RoomTempModel.named("obelix-rt").structure_table_columns(pd.DataFrame(rows))
     assert list(cols["material_id"]) == ["jqc", "mtn"]
     assert cols["sigma_rt_log10_S_cm"].iloc[1] > cols["sigma_rt_log10_S_cm"].iloc[0] + 2  # LGPS >> Li7BiO6
@@ -221,9 +242,14 @@ def test_learning_curve_at_full_share_is_the_cv_and_less_data_costs_accuracy() -
 
 
 def test_replicate_measurements_compare_each_with_the_mean_of_the_others() -> None:
-    table = pd.DataFrame({"ID": list("abcdef"), "formula": ["LiX", "LiX", "LiX", "LiX", "LiY", "LiY"],
-                          "Space group #": [1, 1, 1, 2, 5, 5],
-                          "log10_sigma_S_cm": [-3.0, -4.0, -5.0, -9.0, -6.0, -7.0]})
+    table = pd.DataFrame(
+        {
+            "ID": list("abcdef"),
+            "formula": ["LiX", "LiX", "LiX", "LiX", "LiY", "LiY"],
+            "Space group #": [1, 1, 1, 2, 5, 5],
+            "log10_sigma_S_cm": [-3.0, -4.0, -5.0, -9.0, -6.0, -7.0],
+        }
+    )
     rep = replicate_measurements(table)
     # LiX in space group 2 is another phase, measured once: not a replicate
     assert list(rep["ID"]) == list("abcef")
@@ -234,7 +260,7 @@ def test_replicate_measurements_compare_each_with_the_mean_of_the_others() -> No
     assert s["mae_vs_others"] == pytest.approx(1.0)
     assert s["mae_vs_material_median"] == pytest.approx((1 + 0 + 1 + 0.5 + 0.5) / 5)
     assert s["pair_difference"] == pytest.approx(1.0)
-    assert s["scatter_per_measurement"] == pytest.approx(2 ** -0.5)
+    assert s["scatter_per_measurement"] == pytest.approx(2**-0.5)
 
 
 def test_obelix_repeated_measurements_disagree_by_most_of_the_models_error() -> None:
@@ -256,8 +282,13 @@ def _oof(y: list[float], prediction: list[float], forest: list[float], fold_seed
 
 def test_accuracy_by_measured_range_splits_the_held_out_error_where_the_measurement_lies() -> None:
     y = [-10.0, -6.0, -5.0, -3.0]  # one poor conductor, two middling, one fast
-    oof = pd.concat([_oof(y, [-7.0, -6.5, -4.0, -3.5], [-8.0, -6.0, -5.0, -2.0], 0),
-                     _oof(y, [-9.0, -5.5, -5.0, -3.0], [-8.0, -6.0, -5.0, -4.0], 1)], ignore_index=True)
+    oof = pd.concat(
+        [
+            _oof(y, [-7.0, -6.5, -4.0, -3.5], [-8.0, -6.0, -5.0, -2.0], 0),
+            _oof(y, [-9.0, -5.5, -5.0, -3.0], [-8.0, -6.0, -5.0, -4.0], 1),
+        ],
+        ignore_index=True,
+    )
     t = accuracy_by_measured_range(oof).set_index(["band", "model"])
     own, forest = NAME, FOREST
     assert list(t.index.get_level_values("band").unique()) == [b for *_, b in MEASURED_BANDS] + ["all"]
@@ -275,8 +306,13 @@ def test_accuracy_by_measured_range_splits_the_held_out_error_where_the_measurem
 
 def test_ranking_scores_measure_how_the_held_out_entries_are_ordered() -> None:
     y = [-9.0, -6.0, -3.5, -2.5]
-    oof = pd.concat([_oof(y, [-8.0, -7.0, -4.5, -3.0], [-3.0, -4.0, -6.0, -7.0], 0),
-                     _oof(y, [-8.0, -3.8, -5.0, -3.0], [-3.0, -4.0, -6.0, -7.0], 1)], ignore_index=True)
+    oof = pd.concat(
+        [
+            _oof(y, [-8.0, -7.0, -4.5, -3.0], [-3.0, -4.0, -6.0, -7.0], 0),
+            _oof(y, [-8.0, -3.8, -5.0, -3.0], [-3.0, -4.0, -6.0, -7.0], 1),
+        ],
+        ignore_index=True,
+    )
     r = ranking_scores(oof)
     # seed 0 in order (rho 1, AUC 1); seed 1 swaps the middling -6 above the fast -3.5 (rho 0.8, AUC 0.75)
     assert r[NAME] == pytest.approx({"spearman": 0.9, "roc_auc_fast": 0.875})
@@ -295,8 +331,10 @@ def test_shipped_card_states_where_its_error_lies() -> None:
     assert "## Held-out accuracy by measured conductivity" in card and "| sigma >= 1e-4 | 218 |" in card
     assert f"ROC AUC {model.meta.cv['ranking'][NAME]['roc_auc_fast']:.3f}" in card
     # a model trained before these figures were measured gets a card without them
-    older = dataclasses.replace(model.meta, cv={k: v for k, v in model.meta.cv.items()
-                                                if k not in ("by_measured_range", "ranking", "fast_log10_S_cm")})
+    older = dataclasses.replace(
+        model.meta,
+        cv={k: v for k, v in model.meta.cv.items() if k not in ("by_measured_range", "ranking", "fast_log10_S_cm")},
+    )
     old_card = model_card(older, summarise_cv(pd.read_csv(model.directory / "cross_validation.csv")))
     assert "Held-out accuracy" not in old_card and "how poorly" not in old_card and "Do not use it for" in old_card
 
@@ -306,8 +344,9 @@ def test_unknown_space_group_is_flagged_not_silent():
     rt = RoomTempModel.named("obelix-rt")
     s = read_structure(REPO / "resources/structures/candidates/LiBr.json")
     row = {"material_id": "LiBr", "structure_json": s.to_json()}
-    cols = rt.structure_table_columns(pd.DataFrame([{**row, "spacegroup": "Fm-3m"}, {**row, "material_id": "x",
-                                                                                        "spacegroup": ""}]))
+    cols = rt.structure_table_columns(
+        pd.DataFrame([{**row, "spacegroup": "Fm-3m"}, {**row, "material_id": "x", "spacegroup": ""}])
+    )
     known, unknown = cols.iloc[0], cols.iloc[1]
     assert SPACEGROUP_UNKNOWN not in known["sigma_rt_flags"]
     assert SPACEGROUP_UNKNOWN in unknown["sigma_rt_flags"]
@@ -316,8 +355,13 @@ def test_unknown_space_group_is_flagged_not_silent():
 
 
 def test_over_2_decades_counts_who_the_large_held_out_errors_are() -> None:
-    oof = pd.concat([_oof([-11.0, -9.0, -3.0], [-8.0, -6.5, -3.5], [0, 0, 0], 0),
-                     _oof([-11.0, -9.0, -3.0], [-10.5, -6.0, -6.0], [0, 0, 0], 1)], ignore_index=True)
+    oof = pd.concat(
+        [
+            _oof([-11.0, -9.0, -3.0], [-8.0, -6.5, -3.5], [0, 0, 0], 0),
+            _oof([-11.0, -9.0, -3.0], [-10.5, -6.0, -6.0], [0, 0, 0], 1),
+        ],
+        ignore_index=True,
+    )
     # errors: 3, 2.5, 0.5 | 0.5, 3, 3  -> four above 2 decades, one of them measured at 1e-11, three below 1e-8
     assert over_2_decades(oof) == {"n": 4, "n_fold_seeds": 2, "below_1e-10": 1, "below_1e-8": 3}
 
@@ -330,8 +374,10 @@ def test_shipped_card_states_its_tail_figures_from_the_data() -> None:
     assert big["n"] == round(model.meta.cv["share_over_2_decades"] * big["n_fold_seeds"] * model.meta.n_train)
     assert big["below_1e-10"] < big["below_1e-8"] < big["n"]  # not "mostly below 1e-10": 24 of 111
     card = " ".join((model.directory / "MODEL_CARD.md").read_text().split())
-    assert (f"of these {big['n']} held-out predictions (over {big['n_fold_seeds']} fold seeds), "
-            f"{big['below_1e-10']} are of entries measured below 1e-10 S/cm and {big['below_1e-8']} below 1e-8") in card
+    assert (
+        f"of these {big['n']} held-out predictions (over {big['n_fold_seeds']} fold seeds), "
+        f"{big['below_1e-10']} are of entries measured below 1e-10 S/cm and {big['below_1e-8']} below 1e-8"
+    ) in card
     table = training_table(OBELIX)
     n_poor = int((table["log10_sigma_S_cm"] < -10).sum())
     assert model.meta.cv["n_train_below_1e-10"] == n_poor and f"the {n_poor} very poor conductors" in card

@@ -17,7 +17,10 @@ def test_arrhenius_of_predictions_recovers_Ea():
     rows = []
     for mid, ea in (("fast", 0.2), ("slow", 0.6)):
         y = -3 - ea / (K_B_EV * T * math.log(10))  # log10 D
-        rows += [{"material_id": mid, "temperature_K": t, "prediction": v, "target": "D_cm2_s"} for t, v in zip(T, y, strict=True)]
+        rows += [
+            {"material_id": mid, "temperature_K": t, "prediction": v, "target": "D_cm2_s"}
+            for t, v in zip(T, y, strict=True)
+        ]
     out = add_arrhenius(pd.DataFrame(rows)).groupby("material_id").first()
     assert out.loc["fast", "Ea_eV"] == pytest.approx(0.2) and out.loc["slow", "Ea_eV"] == pytest.approx(0.6)
     assert out.loc["fast", "prediction_300K"] == pytest.approx(-3 - 0.2 / (K_B_EV * 300 * math.log(10)))
@@ -25,7 +28,9 @@ def test_arrhenius_of_predictions_recovers_Ea():
 
 
 def test_single_temperature_has_no_fit():
-    out = add_arrhenius(pd.DataFrame([{"material_id": "m", "temperature_K": 800.0, "prediction": -1.0, "target": "D_cm2_s"}]))
+    out = add_arrhenius(
+        pd.DataFrame([{"material_id": "m", "temperature_K": 800.0, "prediction": -1.0, "target": "D_cm2_s"}])
+    )
     assert np.isnan(out["Ea_eV"].iloc[0])
 
 
@@ -34,7 +39,10 @@ def test_arrhenius_of_sigma_predictions_fits_sigma_T():
     T = np.array([600.0, 800.0, 1000.0, 1200.0])
     ea, prefactor = 0.3, 5e3  # eV; S K / cm
     y = np.log10(prefactor / T * np.exp(-ea / (K_B_EV * T)))
-    rows = [{"material_id": "m", "temperature_K": t, "prediction": v, "target": "sigma_S_cm"} for t, v in zip(T, y, strict=True)]
+    rows = [
+        {"material_id": "m", "temperature_K": t, "prediction": v, "target": "sigma_S_cm"}
+        for t, v in zip(T, y, strict=True)
+    ]
     out = add_arrhenius(pd.DataFrame(rows)).iloc[0]
     assert out["Ea_eV"] == pytest.approx(0.3, abs=1e-9) and out["Ea_kind"] == "activation (sigma T)"
     assert out["prediction_300K"] == pytest.approx(np.log10(prefactor / 300 * np.exp(-ea / (K_B_EV * 300))), abs=1e-9)
@@ -42,7 +50,10 @@ def test_arrhenius_of_sigma_predictions_fits_sigma_T():
 
 def test_arrhenius_of_msd_predictions_says_it_is_apparent():
     T = np.array([800.0, 1000.0])
-    rows = [{"material_id": "m", "temperature_K": t, "prediction": v, "target": "msd_final_A2"} for t, v in zip(T, [0.1, 0.3], strict=True)]
+    rows = [
+        {"material_id": "m", "temperature_K": t, "prediction": v, "target": "msd_final_A2"}
+        for t, v in zip(T, [0.1, 0.3], strict=True)
+    ]
     assert set(add_arrhenius(pd.DataFrame(rows))["Ea_kind"]) == {"apparent (MSD)"}
 
 
@@ -85,8 +96,9 @@ def test_screener_equals_the_plain_path(tiny_model, workers):
     files = [REPO / "resources/structures/candidates" / f for f in ("LiBr.json", "obelix-jqc.cif", "Li10GeP2S12.json")]
     files.append(REPO / ".test/bad/no-li-SiS4.cif")
     got, bad = Screener(tiny_model, device="cpu", workers=workers).screen(files, [600.0, 1000.0], 800.0, progress=False)
-    ok, ref_bad = prepare_many([(material_id(f), str(f), f) for f in files], candidate_settings(device="cpu"),
-                               relax=False, progress=False)
+    ok, ref_bad = prepare_many(
+        [(material_id(f), str(f), f) for f in files], candidate_settings(device="cpu"), relax=False, progress=False
+    )
     stock = SevenNetEmbedder(variant="full", device="cpu", engine="e3nn")
     rows = stock([(r["material_id"], structure_from_row(r)) for r in ok], progress=False)
     from ionscreen.learn.model import load_predictor
@@ -109,7 +121,9 @@ def _training_embedding(tiny_run):
     out, emb, structures, _ = tiny_run
     first = load_predictor(out / "model").meta.training_materials[0]
     rows = emb[emb["material_id"] == first].sort_values("atom_index")
-    return np.stack(rows["embedding"].to_list()), next(s["reduced_formula"] for s in structures if s["material_id"] == first)
+    return np.stack(rows["embedding"].to_list()), next(
+        s["reduced_formula"] for s in structures if s["material_id"] == first
+    )
 
 
 def test_predict_table_sets_each_flag_for_its_reason(tiny_model, tiny_run):
@@ -128,10 +142,28 @@ def test_predict_table_sets_each_flag_for_its_reason(tiny_model, tiny_run):
     }
     structures, emb = [], []
     for mid, (over, x) in cases.items():
-        structures.append({"material_id": mid, "reduced_formula": formula, "ordering": "none", "ordering_error": 0.0,
-                           "relax_converged": None, **over})
-        emb += [{"material_id": mid, "atom_index": k, "species": "Li", "embedding": x[k], "model": "7net-0",
-                 "layer": 10, "variant": "full"} for k in range(3)]
+        structures.append(
+            {
+                "material_id": mid,
+                "reduced_formula": formula,
+                "ordering": "none",
+                "ordering_error": 0.0,
+                "relax_converged": None,
+                **over,
+            }
+        )
+        emb += [
+            {
+                "material_id": mid,
+                "atom_index": k,
+                "species": "Li",
+                "embedding": x[k],
+                "model": "7net-0",
+                "layer": 10,
+                "variant": "full",
+            }
+            for k in range(3)
+        ]
     predictor = load_predictor(tiny_model)
     # A 3-epoch model's LayerNorm'd hidden space keeps every distance below its validation
     # threshold (3.4); a threshold between the two distances tests the comparison itself.
@@ -144,13 +176,20 @@ def test_predict_table_sets_each_flag_for_its_reason(tiny_model, tiny_run):
     model_flags = {"orientation_dependent", "no_demonstrated_skill"}
     assert all(model_flags <= set(f) for f in df["flags"])
     flags = {(r.material_id, r.temperature_K): set(r.flags) - model_flags for r in df.itertuples()}
-    expected = {"plain": set(), "disordered": {"disorder_resolved"}, "approximate": {"disorder_resolved", "composition_approximate"},
-                "unrelaxed": {"relaxation_not_converged"}, "stranger": {"elements_unseen_in_training"},
-                "far": {"far_from_training"}}
+    expected = {
+        "plain": set(),
+        "disordered": {"disorder_resolved"},
+        "approximate": {"disorder_resolved", "composition_approximate"},
+        "unrelaxed": {"relaxation_not_converged"},
+        "stranger": {"elements_unseen_in_training"},
+        "far": {"far_from_training"},
+    }
     for mid, want in expected.items():
         assert flags[(mid, 800.0)] == want, (mid, flags[(mid, 800.0)])
         # 1200 K lies above the training temperatures (600-1000 K): flagged for every candidate
-        assert flags[(mid, 1200.0)] - {"far_from_training"} == want - {"far_from_training"} | {"temperature_outside_training"}
+        assert flags[(mid, 1200.0)] - {"far_from_training"} == want - {"far_from_training"} | {
+            "temperature_outside_training"
+        }
     assert sorted(df.drop_duplicates("material_id")["rank"]) == list(range(1, 7))
 
 
@@ -164,14 +203,30 @@ def test_screen_tables_carries_the_room_temperature_model(tiny_model, embedder, 
     rows = []
     for name in ("LiBr.json", "obelix-jqc.cif"):
         f = REPO / "resources/structures/candidates" / name
-        rows.append({"material_id": f.stem, "source": str(f), **prepare_structure(read_structure(f), candidate_settings(), None, None)})
+        rows.append(
+            {
+                "material_id": f.stem,
+                "source": str(f),
+                **prepare_structure(read_structure(f), candidate_settings(), None, None),
+            }
+        )
     schema.write_table(rows, tmp_path / "s.parquet", "structures")
     from ionscreen.structures.prepare import structure_from_row
 
-    schema.write_table(embedder([(r["material_id"], structure_from_row(r)) for r in rows], progress=False),
-                       tmp_path / "e.parquet", "embeddings")
-    df = screen_tables(tiny_model, tmp_path / "s.parquet", tmp_path / "e.parquet", [600.0, 1000.0], tmp_path / "p.parquet",
-                       600.0, room_temperature_model="obelix-rt")
+    schema.write_table(
+        embedder([(r["material_id"], structure_from_row(r)) for r in rows], progress=False),
+        tmp_path / "e.parquet",
+        "embeddings",
+    )
+    df = screen_tables(
+        tiny_model,
+        tmp_path / "s.parquet",
+        tmp_path / "e.parquet",
+        [600.0, 1000.0],
+        tmp_path / "p.parquet",
+        600.0,
+        room_temperature_model="obelix-rt",
+    )
     back = schema.read_table(tmp_path / "p.parquet", "predictions")
     assert len(back) == 4 and back["sigma_rt_log10_S_cm"].notna().all() and len(df) == 4
     per = back.groupby("material_id")["sigma_rt_log10_S_cm"].agg(["min", "max"])
@@ -241,8 +296,11 @@ def test_no_activation_energy_without_temperature_dependence():
     counts as extrapolated whenever it lies outside the model's training temperatures."""
     from ionscreen.screen.predict import add_arrhenius
 
-    rows = [{"material_id": m, "temperature_K": t, "target": "log10_sigma_S_cm", "prediction": p(t), "flags": []}
-            for m, p in (("flat", lambda t: -4.1), ("rising", lambda t: -4.0 - 300.0 / t)) for t in (300.0, 600.0, 1200.0)]
+    rows = [
+        {"material_id": m, "temperature_K": t, "target": "log10_sigma_S_cm", "prediction": p(t), "flags": []}
+        for m, p in (("flat", lambda t: -4.1), ("rising", lambda t: -4.0 - 300.0 / t))
+        for t in (300.0, 600.0, 1200.0)
+    ]
     df = pd.DataFrame(rows)
     one_T = add_arrhenius(df, [300.0, 300.0])  # a 300 K-only model: predictions above 300 K are made up
     assert one_T["Ea_eV"].isna().all()

@@ -19,16 +19,25 @@ def repository_cifs() -> list:
     from ionscreen.structures.obelix import cif_files
 
     obelix = REPO / "resources/obelix"
-    others = (p for d in ("resources", "tests", "workflow", "config") if (REPO / d).is_dir()
-              for p in (REPO / d).rglob("*.cif") if obelix not in p.parents)
+    others = (
+        p
+        for d in ("resources", "tests", "workflow", "config")
+        if (REPO / d).is_dir()
+        for p in (REPO / d).rglob("*.cif")
+        if obelix not in p.parents
+    )
     return sorted(cif_files(obelix).values()) + sorted(others)
 
 
 def _same(a: Structure, b: Structure) -> bool:
-    return (len(a) == len(b) and np.array_equal(a.lattice.matrix, b.lattice.matrix)
-            and np.array_equal(a.frac_coords, b.frac_coords) and a.labels == b.labels
-            and [s.species.as_dict() for s in a] == [s.species.as_dict() for s in b]
-            and a.site_properties == b.site_properties)
+    return (
+        len(a) == len(b)
+        and np.array_equal(a.lattice.matrix, b.lattice.matrix)
+        and np.array_equal(a.frac_coords, b.frac_coords)
+        and a.labels == b.labels
+        and [s.species.as_dict() for s in a] == [s.species.as_dict() for s in b]
+        and a.site_properties == b.site_properties
+    )
 
 
 def _both(path):
@@ -80,15 +89,18 @@ _atom_site_occupancy
 """
 
 
-@pytest.mark.parametrize("sites, n_sites", [
-    # Na is listed at the inversion image of Li's site: pymatgen merges them into one mixed site
-    ("Li1 Li 0.1 0.2 0.3 0.5\nNa1 Na -0.1 -0.2 -0.3 0.5\nO1 O 0.5 0.5 0.5 1.0\n", 3),
-    # on the inversion centre the two images are one site; a zero occupancy is left out; S and Se
-    # closer than the site tolerance (1e-4 in fractions) share a site
-    ("Li1 Li 0 0 0 0.7\nLi2 Li 0.25 0.25 0.25 0.0\nS1 S 0.3 0.1 0.9 0.5\nSe1 Se 0.30001 0.1 0.9 0.5\n", 3),
-    # Li2's inversion image lies across the cell boundary, within the tolerance of Li1
-    ("Li1 Li 0.25 0.5 0.00002 0.5\nLi2 Li 0.75 0.5 0.99999 0.5\nCl1 Cl 0.5 0.5 0.5 1\n", 3),
-])
+@pytest.mark.parametrize(
+    "sites, n_sites",
+    [
+        # Na is listed at the inversion image of Li's site: pymatgen merges them into one mixed site
+        ("Li1 Li 0.1 0.2 0.3 0.5\nNa1 Na -0.1 -0.2 -0.3 0.5\nO1 O 0.5 0.5 0.5 1.0\n", 3),
+        # on the inversion centre the two images are one site; a zero occupancy is left out; S and Se
+        # closer than the site tolerance (1e-4 in fractions) share a site
+        ("Li1 Li 0 0 0 0.7\nLi2 Li 0.25 0.25 0.25 0.0\nS1 S 0.3 0.1 0.9 0.5\nSe1 Se 0.30001 0.1 0.9 0.5\n", 3),
+        # Li2's inversion image lies across the cell boundary, within the tolerance of Li1
+        ("Li1 Li 0.25 0.5 0.00002 0.5\nLi2 Li 0.75 0.5 0.99999 0.5\nCl1 Cl 0.5 0.5 0.5 1\n", 3),
+    ],
+)
 def test_corner_cases_match_pymatgen(tmp_path, sites, n_sites):
     path = tmp_path / "t.cif"
     path.write_text(HEADER + sites)

@@ -19,14 +19,24 @@ HEARTBEAT = {"db_version": "2026.09.30", "version": "0.87.3", "access_controlled
 
 
 def doc(mid, structure, gap=5.0, ehull=0.0):
-    return {"material_id": mid, "formula_pretty": structure.composition.reduced_formula, "energy_above_hull": ehull,
-            "band_gap": gap, "nsites": len(structure), "structure": structure.as_dict()}
+    return {
+        "material_id": mid,
+        "formula_pretty": structure.composition.reduced_formula,
+        "energy_above_hull": ehull,
+        "band_gap": gap,
+        "nsites": len(structure),
+        "structure": structure.as_dict(),
+    }
 
 
 LI2O = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.61), ["Li", "O"], [[0.25, 0.25, 0.25], [0, 0, 0]])
 # Li1 Ta3 O8-like cell: Li is 1/12 of the atoms, below LiFlow's 10 %.
-LI_POOR = Structure(Lattice.cubic(6.0), ["Li"] + ["Ta"] * 3 + ["O"] * 8,
-                    [[0, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]] + [[0.25 + 0.5 * (i % 2), 0.25 + 0.5 * (i // 2 % 2), 0.25 + 0.5 * (i // 4)] for i in range(8)])
+LI_POOR = Structure(
+    Lattice.cubic(6.0),
+    ["Li"] + ["Ta"] * 3 + ["O"] * 8,
+    [[0, 0, 0], [0.5, 0, 0], [0, 0.5, 0], [0, 0, 0.5]]
+    + [[0.25 + 0.5 * (i % 2), 0.25 + 0.5 * (i // 2 % 2), 0.25 + 0.5 * (i // 4)] for i in range(8)],
+)
 
 
 @pytest.fixture
@@ -109,8 +119,12 @@ def test_server_refusal_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(mp, "check_reachable", lambda *a, **k: None)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         rsps.add(responses.GET, EP + "heartbeat", json=HEARTBEAT)
-        rsps.add(responses.GET, re.compile(re.escape(EP) + r"materials/summary/.*"),
-                 json={"detail": "Invalid API key"}, status=401)
+        rsps.add(
+            responses.GET,
+            re.compile(re.escape(EP) + r"materials/summary/.*"),
+            json={"detail": "Invalid API key"},
+            status=401,
+        )
         with pytest.raises(mp.MPError, match="refused|failed"):
             mp.search(mp_ids=["mp-1960"])
 
@@ -120,8 +134,14 @@ def test_prepared_structures_carry_hull_and_gap(online, tmp_path):
     from ionscreen.structures.prepare import PrepareSettings, prepare_sources
 
     files = material_files([{"type": "materials_project", "name": "demo", "mp_ids": ["mp-1960"]}], tmp_path)
-    prepare_sources(files, PrepareSettings(mlip="lj", min_width_A=0, relax_steps=0), tmp_path / "s.parquet",
-                    tmp_path / "r.parquet", relax=False, progress=False)
+    prepare_sources(
+        files,
+        PrepareSettings(mlip="lj", min_width_A=0, relax_steps=0),
+        tmp_path / "s.parquet",
+        tmp_path / "r.parquet",
+        relax=False,
+        progress=False,
+    )
     row = schema.read_table(tmp_path / "s.parquet", "structures").iloc[0]
     assert row["material_id"] == "mp-1960" and row["source"] == "materials_project 2026.09.30"
     assert row["e_above_hull_eV_atom"] == 0.0 and row["band_gap_eV"] == 5.0
@@ -159,20 +179,36 @@ def _snakemake_parse(tmp_path, mode: str, endpoint: str):
     from tests.conftest import REPO
 
     cfg = tmp_path / "mp.yaml"
-    cfg.write_text("train_sources: [{type: materials_project, name: demo, mp_ids: [mp-1960], refresh: true, "
-                   f"cache: {tmp_path / 'mp'}}}]\n")
+    cfg.write_text(
+        "train_sources: [{type: materials_project, name: demo, mp_ids: [mp-1960], refresh: true, "
+        f"cache: {tmp_path / 'mp'}}}]\n"
+    )
     snakemake = str(Path(sys.executable).with_name("snakemake"))
     env = {**os.environ, "MP_API_KEY": "x" * 32, "MP_API_ENDPOINT": endpoint}
-    cmd = [snakemake, "-s", str(REPO / "Snakefile"), "-d", str(tmp_path / "work"), "-n", "--cores", "1",
-           "--configfile", str(cfg), "--mode", mode, "collect_structures"]
+    cmd = [
+        snakemake,
+        "-s",
+        str(REPO / "Snakefile"),
+        "-d",
+        str(tmp_path / "work"),
+        "-n",
+        "--cores",
+        "1",
+        "--configfile",
+        str(cfg),
+        "--mode",
+        mode,
+        "collect_structures",
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
 
 
 def test_snakefile_fetches_only_in_the_main_process(online, tmp_path):
     """The Snakefile itself: a submitted job (--mode remote) parses with refresh: true and makes no
     request; the main process does ask (here an endpoint on loopback where nothing listens)."""
-    material_files([{"type": "materials_project", "name": "demo", "mp_ids": ["mp-1960"], "cache": str(tmp_path / "mp")}],
-                   tmp_path)  # the frozen manifest a main process left (replayed HTTP)
+    material_files(
+        [{"type": "materials_project", "name": "demo", "mp_ids": ["mp-1960"], "cache": str(tmp_path / "mp")}], tmp_path
+    )  # the frozen manifest a main process left (replayed HTTP)
     import socket
 
     with socket.socket() as s:  # a loopback port with no server: any connection attempt fails at once

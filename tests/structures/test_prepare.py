@@ -102,8 +102,13 @@ def test_prepare_batch_goes_on_after_bad_inputs(tmp_path):
     empty.write_text("")
     no_li = REPO / ".test/bad/no-li-SiS4.cif"
     settings = PrepareSettings(mlip="lj", min_width_A=7.0, max_atoms=100, relax_steps=3)
-    n_ok, n_bad = prepare_sources({"Li3N": good, "empty": empty, "SiS4": no_li}, settings,
-                                  tmp_path / "s.parquet", tmp_path / "r.parquet", progress=False)
+    n_ok, n_bad = prepare_sources(
+        {"Li3N": good, "empty": empty, "SiS4": no_li},
+        settings,
+        tmp_path / "s.parquet",
+        tmp_path / "r.parquet",
+        progress=False,
+    )
     assert (n_ok, n_bad) == (1, 2)
     s = schema.read_table(tmp_path / "s.parquet", "structures").iloc[0]
     # widths 3.159, 3.159, 3.875 A -> 3x3x2 for 7 A: 18 cells of 4 atoms

@@ -78,9 +78,20 @@ def spherical_harmonics(vec: torch.Tensor) -> torch.Tensor:
     u = torch.nn.functional.normalize(vec, dim=-1)
     x, y, z = u[:, 0], u[:, 1], u[:, 2]
     s3, s5, s15 = math.sqrt(3), math.sqrt(5), math.sqrt(15)
-    return torch.stack([torch.ones_like(x), s3 * x, s3 * y, s3 * z, s15 * x * z, s15 * x * y,
-                        s5 * (y.pow(2) - 0.5 * (x.pow(2) + z.pow(2))), s15 * y * z,
-                        0.5 * s15 * (z.pow(2) - x.pow(2))], dim=-1)
+    return torch.stack(
+        [
+            torch.ones_like(x),
+            s3 * x,
+            s3 * y,
+            s3 * z,
+            s15 * x * z,
+            s15 * x * y,
+            s5 * (y.pow(2) - 0.5 * (x.pow(2) + z.pow(2))),
+            s15 * y * z,
+            0.5 * s15 * (z.pow(2) - x.pow(2)),
+        ],
+        dim=-1,
+    )
 
 
 class FirstBlock(torch.nn.Module):
@@ -100,7 +111,7 @@ class FirstBlock(torch.nn.Module):
                 raise UnsupportedCheckpoint(f"{name}: weights of {flat.numel()} values, expected blocks {blocks}")
             out, off = [], 0
             for a, b in blocks:
-                out.append(flat[off:off + a * b].view(a, b) / math.sqrt(a))
+                out.append(flat[off : off + a * b].view(a, b) / math.sqrt(a))
                 off += a * b
             return out
 
@@ -120,8 +131,11 @@ class FirstBlock(torch.nn.Module):
             raise UnsupportedCheckpoint(f"radial network gives {radial[-1].shape[1]} weights, expected {conv_out}")
         # Buffers follow the module to its device. Per species: the convolution's input features
         # (x1) and the self-connection (sc).
-        tensors = {"x1": embed @ si1, "sc": embed @ sc,
-                   "bessel": state["edge_embedding.basis_function.coeffs"].to(f32).reshape(-1)}
+        tensors = {
+            "x1": embed @ si1,
+            "sc": embed @ sc,
+            "bessel": state["edge_embedding.basis_function.coeffs"].to(f32).reshape(-1),
+        }
         tensors.update({f"w2_{deg}": w for deg, w in enumerate(w2)})
         tensors.update({f"w3_{deg}": w for deg, w in enumerate(w3)})
         tensors.update({f"radial_{k}": w / math.sqrt(w.shape[0]) for k, w in enumerate(radial)})
@@ -151,12 +165,15 @@ class FirstBlock(torch.nn.Module):
         r = length.unsqueeze(-1)
         basis = (2.0 / self.cutoff) * torch.sin(self.bessel * r) / r
         if self.cutoff_kind == "XPLOR":
-            r_sq, on_sq, cut_sq = length * length, self.cutoff_param ** 2, self.cutoff ** 2
-            f = torch.where(length < self.cutoff_param, 1.0,
-                            (cut_sq - r_sq) ** 2 * (cut_sq + 2 * r_sq - 3 * on_sq) / (cut_sq - on_sq) ** 3)
+            r_sq, on_sq, cut_sq = length * length, self.cutoff_param**2, self.cutoff**2
+            f = torch.where(
+                length < self.cutoff_param,
+                1.0,
+                (cut_sq - r_sq) ** 2 * (cut_sq + 2 * r_sq - 3 * on_sq) / (cut_sq - on_sq) ** 3,
+            )
         else:
             p, x = self.cutoff_param, length / self.cutoff
-            f = (1 - (p + 1) * (p + 2) / 2 * x.pow(p) + p * (p + 2) * x.pow(p + 1) - p * (p + 1) / 2 * x.pow(p + 2))
+            f = 1 - (p + 1) * (p + 2) / 2 * x.pow(p) + p * (p + 2) * x.pow(p + 1) - p * (p + 1) / 2 * x.pow(p + 2)
         return basis * f.unsqueeze(-1)
 
     def radial_weights(self, edge_embedding: torch.Tensor) -> torch.Tensor:
@@ -165,8 +182,9 @@ class FirstBlock(torch.nn.Module):
         h = torch.nn.functional.silu(h @ self.radial_1) * self.silu_cst
         return h @ self.radial_2
 
-    def forward(self, atomic_numbers: torch.Tensor, edge_index: torch.Tensor, edge_vec: torch.Tensor
-                ) -> dict[str, torch.Tensor]:
+    def forward(
+        self, atomic_numbers: torch.Tensor, edge_index: torch.Tensor, edge_vec: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
         """Node features ``x`` (N, 480) at module 10 and ``edge_embedding`` (E, 8), ``edge_attr``
         (E, 9), ``edge_length`` (E,). ``edge_index[0]`` is the atom an edge belongs to (it
         receives the message), ``edge_index[1]`` its neighbour, ``edge_vec`` = r_neighbour - r_atom
@@ -191,8 +209,9 @@ class FirstBlock(torch.nn.Module):
         # The edge sums in float64: for l > 0 they cancel to zero by symmetry at many sites, and
         # float32 sums leave rounding noise there (about 4e-8) that a model standardising such a
         # column by its small training spread would see (10-15 % of this forward's time).
-        tables = [((w[:, c0 * deg:c0 * (deg + 1)] * x1) / self.denominator).double() @ w2[deg].double()
-                  for deg in range(3)]
+        tables = [
+            ((w[:, c0 * deg : c0 * (deg + 1)] * x1) / self.denominator).double() @ w2[deg].double() for deg in range(3)
+        ]
         # Per l, a CSR matrix with rows (m, atom), columns keys, values Y_lm.
         order, crow = csr_rows(dst, n)
         sh_rows, key_rows = (sh, key) if order is None else (sh[order], key[order])
@@ -200,14 +219,14 @@ class FirstBlock(torch.nn.Module):
         for deg, table in enumerate(tables):
             d = 2 * deg + 1
             rows = torch.cat([crow[:-1] + m * n_edges for m in range(d)] + [crow[-1:] + (d - 1) * n_edges])
-            vals = sh_rows[:, deg * deg:deg * deg + d].T.reshape(-1).double()
+            vals = sh_rows[:, deg * deg : deg * deg + d].T.reshape(-1).double()
             a = csr_matrix(rows, key_rows.repeat(d), vals, (d * n, len(table)))
             y.append((a @ table).to(x1.dtype).view(d, n, -1).permute(1, 2, 0))  # (atom, channel, m)
         s0 = y[0][..., 0] + self.sc.index_select(0, spec)
         mul0 = self.muls[0]
         scalars = torch.nn.functional.silu(s0[:, :mul0]) * self.silu_cst
         gates = torch.nn.functional.silu(s0[:, mul0:]) * self.silu_cst
-        g1, g2 = gates[:, :self.muls[1]], gates[:, self.muls[1]:]
+        g1, g2 = gates[:, : self.muls[1]], gates[:, self.muls[1] :]
         h0 = scalars @ self.w3_0
         h1 = torch.einsum("num,uw->nwm", y[1] * g1.unsqueeze(-1), self.w3_1)
         h2 = torch.einsum("num,uw->nwm", y[2] * g2.unsqueeze(-1), self.w3_2)
@@ -219,9 +238,16 @@ def check_config(config: dict[str, Any]) -> None:
     """UnsupportedCheckpoint unless the checkpoint is the architecture ``FirstBlock`` writes out
     (SevenNet-0's: nequip interaction, linear self-connection, SiLU gates, l <= 2, no parity,
     no modalities, Bessel radial basis, radial network 8 -> 64 -> 64)."""
-    want = {"interaction_type": "nequip", "self_connection_type": "linear", "lmax": 2, "is_parity": False,
-            "_normalize_sph": True, "use_bias_in_linear": False, "act_radial": "silu",
-            "weight_nn_hidden_neurons": [64, 64]}
+    want = {
+        "interaction_type": "nequip",
+        "self_connection_type": "linear",
+        "lmax": 2,
+        "is_parity": False,
+        "_normalize_sph": True,
+        "use_bias_in_linear": False,
+        "act_radial": "silu",
+        "weight_nn_hidden_neurons": [64, 64],
+    }
     for k, v in want.items():
         if config.get(k) != v:
             raise UnsupportedCheckpoint(f"{k} = {config.get(k)!r}, written out for {v!r}")
@@ -235,8 +261,12 @@ def check_config(config: dict[str, Any]) -> None:
     if config.get("cutoff_function", {}).get("cutoff_function_name") not in ("XPLOR", "poly_cut"):
         raise UnsupportedCheckpoint(f"cutoff function {config.get('cutoff_function')!r}")
     manual = config.get("irreps_manual")
-    if not isinstance(manual, list) or len(manual) < 2 or set(_irreps_muls(manual[0])) != {0} \
-            or set(_irreps_muls(manual[1])) != {0, 1, 2}:
+    if (
+        not isinstance(manual, list)
+        or len(manual) < 2
+        or set(_irreps_muls(manual[0])) != {0}
+        or set(_irreps_muls(manual[1])) != {0, 1, 2}
+    ):
         raise UnsupportedCheckpoint(f"irreps {manual!r}")
 
 
@@ -263,8 +293,9 @@ def csr_matrix(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shap
         return torch.sparse_csr_tensor(crow, col, values, shape, check_invariants=False)
 
 
-def batch_graphs(graphs: list[dict[str, Any]], dtype: torch.dtype = torch.float32
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
+def batch_graphs(
+    graphs: list[dict[str, Any]], dtype: torch.dtype = torch.float32
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
     """One graph of disjoint graphs from ``graph.graph_arrays`` dicts: atomic numbers (N,),
     edge index (2, E) with offsets, edge vectors (E, 3) in ``dtype`` (float32, as SevenNet's
     graphs; float64 for a ``FirstBlock.double()``), and atoms per graph."""

@@ -60,8 +60,16 @@ ENGINES = ("firstblock", "fasttp", "e3nn")
 
 # sevenn's graph keys (``sevenn._keys``: tests/embed/test_structure.py checks them), written here so that a
 # reader process builds graphs without importing sevenn.
-GRAPH_KEYS = {"x": "x", "atomic_numbers": "atomic_numbers", "pos": "pos", "edge_index": "edge_index",
-              "edge_vec": "edge_vec", "cell_volume": "cell_volume", "num_atoms": "num_atoms", "info": "data_info"}
+GRAPH_KEYS = {
+    "x": "x",
+    "atomic_numbers": "atomic_numbers",
+    "pos": "pos",
+    "edge_index": "edge_index",
+    "edge_vec": "edge_vec",
+    "cell_volume": "cell_volume",
+    "num_atoms": "num_atoms",
+    "info": "data_info",
+}
 
 
 def graph_arrays(s: Structure, cutoff_A: float, frame: str = DEFAULT_FRAME) -> dict[str, Any]:
@@ -85,10 +93,16 @@ def graph_arrays(s: Structure, cutoff_A: float, frame: str = DEFAULT_FRAME) -> d
         q = standard_rotation(cell)
         pos, cell = pos @ q, cell @ q
     src, dst, vec, _ = neighbour_list("ijDS", pbc=np.ones(3, dtype=bool), cell=cell, positions=pos, cutoff=cutoff_A)
-    return {k["x"]: numbers, k["atomic_numbers"]: numbers, k["pos"]: pos,
-            k["edge_index"]: np.array([src.astype(np.int64), dst.astype(np.int64)]), k["edge_vec"]: vec,
-            k["cell_volume"]: np.array(np.abs(np.linalg.det(cell))), k["num_atoms"]: np.array(len(numbers)),
-            k["info"]: {}}
+    return {
+        k["x"]: numbers,
+        k["atomic_numbers"]: numbers,
+        k["pos"]: pos,
+        k["edge_index"]: np.array([src.astype(np.int64), dst.astype(np.int64)]),
+        k["edge_vec"]: vec,
+        k["cell_volume"]: np.array(np.abs(np.linalg.det(cell))),
+        k["num_atoms"]: np.array(len(numbers)),
+        k["info"]: {},
+    }
 
 
 def build_model_through(cp: Any, layer: int) -> Any:
@@ -118,11 +132,12 @@ def build_model_through(cp: Any, layer: int) -> Any:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 model = build_E3_equivariant_model(small)
-            for name in list(model._modules)[layer + 1:]:
+            for name in list(model._modules)[layer + 1 :]:
                 del model._modules[name]
             own, state = model.state_dict(), cp.model_state_dict
-            if (len(model._modules) == layer + 1
-                    and all(k in state and state[k].shape == v.shape for k, v in own.items())):
+            if len(model._modules) == layer + 1 and all(
+                k in state and state[k].shape == v.shape for k, v in own.items()
+            ):
                 model.load_state_dict({k: state[k] for k in own}, strict=True)
                 return model
         except Exception as exc:  # noqa: BLE001 - any surprise: build the whole model instead

@@ -69,16 +69,25 @@ class SevenNetEmbedder:
     ``variant`` and ``frame``: see the module docstring; ``full`` in the ``given`` frame warns
     that its numbers change with the cell's orientation."""
 
-    def __init__(self, model: str = "7net-0", layer: int = 10, variant: str = DEFAULT_VARIANT,
-                 device: str = "auto", engine: str | None = None, frame: str = DEFAULT_FRAME) -> None:
+    def __init__(
+        self,
+        model: str = "7net-0",
+        layer: int = 10,
+        variant: str = DEFAULT_VARIANT,
+        device: str = "auto",
+        engine: str | None = None,
+        frame: str = DEFAULT_FRAME,
+    ) -> None:
         if variant not in VARIANTS:
             raise EmbedError(f"variant must be one of {VARIANTS}, got {variant!r}")
         if frame not in FRAMES:
             raise EmbedError(f"frame must be one of {FRAMES}, got {frame!r}")
         if not orientation_invariant(variant, frame):
-            log.warning("embedding variant 'full' in the given frame is not rotation invariant: the same crystal "
-                        "written in another orientation gets other embeddings and predictions (use variant "
-                        "'invariant', or frame 'standard')")
+            log.warning(
+                "embedding variant 'full' in the given frame is not rotation invariant: the same crystal "
+                "written in another orientation gets other embeddings and predictions (use variant "
+                "'invariant', or frame 'standard')"
+            )
         if engine is not None and engine not in ENGINES:
             raise EmbedError(f"engine must be one of {ENGINES}, got {engine!r}")
         if not mlip_mod.is_sevennet(model):
@@ -140,7 +149,7 @@ class SevenNetEmbedder:
 
         out = []
         for off, mul, dim in self._blocks:
-            b = x[:, off:off + mul * dim].reshape(len(x), mul, dim)
+            b = x[:, off : off + mul * dim].reshape(len(x), mul, dim)
             out.append(b[..., 0] if dim == 1 else b.norm(dim=-1))
         return torch.cat(out, -1)
 
@@ -154,10 +163,17 @@ class SevenNetEmbedder:
         z, idx, vec = z.to(self.device), idx.to(self.device), vec.to(self.device)
         with torch.inference_mode():
             out = self.block(z, idx, vec)
-        batch = torch.repeat_interleave(torch.arange(len(graphs), device=self.device),
-                                        torch.from_numpy(sizes).to(self.device))
-        return {"x": out["x"], "edge_embedding": out["edge_embedding"], "edge_attr": out["edge_attr"],
-                "edge_index": idx, "batch": batch, "atomic_numbers": z}
+        batch = torch.repeat_interleave(
+            torch.arange(len(graphs), device=self.device), torch.from_numpy(sizes).to(self.device)
+        )
+        return {
+            "x": out["x"],
+            "edge_embedding": out["edge_embedding"],
+            "edge_attr": out["edge_attr"],
+            "edge_index": idx,
+            "batch": batch,
+            "atomic_numbers": z,
+        }
 
     def forward_layers(self, structures: Sequence[Structure | dict[str, Any]]) -> dict[str, Any]:
         """Node features, edge features, edge index and graph index for a batch (torch tensors).
@@ -178,12 +194,18 @@ class SevenNetEmbedder:
                     break
         if "x" not in data or (self.variant == "invariant" and data["x"].shape[-1] != 480):
             raise EmbedError(f"module {self.layer} gives no 480-d node features for the invariant variant")
-        return {"x": data["x"], "edge_embedding": data["edge_embedding"],
-                "edge_attr": data["edge_attr"], "edge_index": data["edge_index"],
-                "batch": data["batch"], "atomic_numbers": data["atomic_numbers"]}
+        return {
+            "x": data["x"],
+            "edge_embedding": data["edge_embedding"],
+            "edge_attr": data["edge_attr"],
+            "edge_index": data["edge_index"],
+            "batch": data["batch"],
+            "atomic_numbers": data["atomic_numbers"],
+        }
 
-    def atom_embeddings(self, structures: Sequence[Structure | dict[str, Any]], specie: str | None = None
-                        ) -> list[np.ndarray]:
+    def atom_embeddings(
+        self, structures: Sequence[Structure | dict[str, Any]], specie: str | None = None
+    ) -> list[np.ndarray]:
         """Per structure, an (n, dim) float32 array: every atom's embedding, or with ``specie``
         only those atoms' (in site order). Only the rows asked for are aggregated, over their own
         edges: a Li-only screen never builds the (edges x 977) message array of the whole cell."""
@@ -232,8 +254,14 @@ class SevenNetEmbedder:
         """Atoms per forward pass on this embedder's device (``default_batch_atoms``)."""
         return default_batch_atoms(self.device)
 
-    def __call__(self, items: Sequence[tuple[str, Structure]], *, batch_atoms: int | None = None,
-                 progress: bool = True, specie: str = "Li") -> list[dict[str, Any]]:
+    def __call__(
+        self,
+        items: Sequence[tuple[str, Structure]],
+        *,
+        batch_atoms: int | None = None,
+        progress: bool = True,
+        specie: str = "Li",
+    ) -> list[dict[str, Any]]:
         """Embedding rows (``specie`` atoms only) for (material_id, structure) pairs."""
         from tqdm.auto import tqdm
 
@@ -255,9 +283,18 @@ class SevenNetEmbedder:
             for (mid, s), e in zip(batch, embs, strict=True):
                 idx = [k for k, site in enumerate(s) if site.specie.symbol == specie]
                 for k, v in zip(idx, e, strict=True):
-                    rows.append({"material_id": mid, "atom_index": k, "species": specie,
-                                 "embedding": v, "model": self.name, "layer": self.layer,
-                                 "variant": self.variant, "frame": self.frame})
+                    rows.append(
+                        {
+                            "material_id": mid,
+                            "atom_index": k,
+                            "species": specie,
+                            "embedding": v,
+                            "model": self.name,
+                            "layer": self.layer,
+                            "variant": self.variant,
+                            "frame": self.frame,
+                        }
+                    )
             bar.update(len(batch))
         bar.close()
         return rows
@@ -282,10 +319,20 @@ def embed_table(
     mlip_mod.set_threads(threads)
     table = schema.read_table(structures_path, "structures")
     items = [(r.material_id, structure_from_row(r._asdict())) for r in table.itertuples()]
-    rows = SevenNetEmbedder(model, layer, variant, device, frame=frame)(items, batch_atoms=batch_atoms,
-                                                                         progress=progress)
-    schema.write_table(rows, out_path, "embeddings", model=model, layer=layer, variant=variant, frame=frame,
-                       dim=embedding_dim(variant), rotation_invariant=orientation_invariant(variant, frame))
+    rows = SevenNetEmbedder(model, layer, variant, device, frame=frame)(
+        items, batch_atoms=batch_atoms, progress=progress
+    )
+    schema.write_table(
+        rows,
+        out_path,
+        "embeddings",
+        model=model,
+        layer=layer,
+        variant=variant,
+        frame=frame,
+        dim=embedding_dim(variant),
+        rotation_invariant=orientation_invariant(variant, frame),
+    )
     return len(rows)
 
 
@@ -293,8 +340,12 @@ def embedding_settings(embedding: dict[str, Any]) -> tuple[str, int, str, str]:
     """(model, layer, variant, frame) of a ``ModelMeta.embedding`` dict. Models written before
     the frame was recorded embedded the structure as given, and before the variant was recorded
     used ``full``: those are the defaults for a missing key here (not the defaults for new work)."""
-    return (str(embedding.get("model", "7net-0")), int(embedding.get("layer", 10)),
-            str(embedding.get("variant", "full")), str(embedding.get("frame", "given")))
+    return (
+        str(embedding.get("model", "7net-0")),
+        int(embedding.get("layer", 10)),
+        str(embedding.get("variant", "full")),
+        str(embedding.get("frame", "given")),
+    )
 
 
 def embedding_meta_of(table: Any) -> dict[str, Any]:
@@ -302,8 +353,12 @@ def embedding_meta_of(table: Any) -> dict[str, Any]:
     (pandas), from its first row; tables from before the frame column embedded as given."""
     first = table.iloc[0]
     frame = first["frame"] if "frame" in table.columns else None
-    return {"model": str(first["model"]), "layer": int(first["layer"]), "variant": str(first["variant"]),
-            "frame": "given" if frame is None or frame != frame else str(frame)}
+    return {
+        "model": str(first["model"]),
+        "layer": int(first["layer"]),
+        "variant": str(first["variant"]),
+        "frame": "given" if frame is None or frame != frame else str(frame),
+    }
 
 
 def embedder_for(embedding: dict[str, Any], device: str = "auto") -> SevenNetEmbedder:

@@ -64,8 +64,9 @@ class FourierEmbedder:
 class MomentEmbedder:
     """MOMENT in embedding mode from a local weights directory."""
 
-    def __init__(self, weights_dir: str | Path, mode: str = "window512", batch_size: int = 64,
-                 device: str = "cpu") -> None:
+    def __init__(
+        self, weights_dir: str | Path, mode: str = "window512", batch_size: int = 64, device: str = "cpu"
+    ) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         d = Path(weights_dir)
@@ -87,8 +88,8 @@ class MomentEmbedder:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.model = MOMENTPipeline.from_pretrained(
-                str(d), model_kwargs={"task_name": "embedding", "enable_gradient_checkpointing": False},
-                strict=True)
+                str(d), model_kwargs={"task_name": "embedding", "enable_gradient_checkpointing": False}, strict=True
+            )
             self.model.init()
         self.model.eval().to(device)
         self.torch, self.device, self.mode, self.batch_size = torch, device, mode, batch_size
@@ -100,8 +101,8 @@ class MomentEmbedder:
         out = []
         with torch.inference_mode():
             for i in range(0, len(x), self.batch_size):
-                xb = torch.from_numpy(x[i:i + self.batch_size]).to(self.device)
-                mb = torch.from_numpy(mask[i:i + self.batch_size]).to(self.device)
+                xb = torch.from_numpy(x[i : i + self.batch_size]).to(self.device)
+                mb = torch.from_numpy(mask[i : i + self.batch_size]).to(self.device)
                 out.append(self.model(x_enc=xb, input_mask=mb).embeddings.float().cpu().numpy())
         return np.concatenate(out)
 
@@ -139,13 +140,24 @@ def get_embedder(weights_dir: str | Path | None, mode: str = "window512", device
             reason = str(exc)
     else:
         reason = "no MOMENT weights directory configured (embed.trajectory.moment_weights)"
-    log.warning("%s: FALLING BACK to the Fourier-only trajectory embedding (the AML paper's "
-                "'Fourier only' ablation); rows are labelled embedder='%s'", reason, FOURIER_ONLY)
+    log.warning(
+        "%s: FALLING BACK to the Fourier-only trajectory embedding (the AML paper's "
+        "'Fourier only' ablation); rows are labelled embedder='%s'",
+        reason,
+        FOURIER_ONLY,
+    )
     return FourierEmbedder()
 
 
-def embed_trajectories(paths: list[str | Path], out: str | Path, *, weights_dir: str | Path | None = None,
-                       mode: str = "window512", specie: str = "Li", device: str = "cpu") -> int:
+def embed_trajectories(
+    paths: list[str | Path],
+    out: str | Path,
+    *,
+    weights_dir: str | Path | None = None,
+    mode: str = "window512",
+    specie: str = "Li",
+    device: str = "cpu",
+) -> int:
     """Workflow entry: trajectory-embedding rows for every ``specie`` atom of each trajectory table.
 
     Failed or skipped runs contribute no rows. Returns the number of rows written.
@@ -167,8 +179,15 @@ def embed_trajectories(paths: list[str | Path], out: str | Path, *, weights_dir:
             continue
         emb = embedder(displacement_spectrum(traj.positions_A[:, idx]))
         for k, e in zip(idx, emb, strict=True):
-            rows.append({"material_id": traj.material_id, "temperature_K": traj.temperature_K,
-                         "atom_index": int(k), "embedder": embedder.name, "mode": embedder.mode,
-                         "embedding": e})
+            rows.append(
+                {
+                    "material_id": traj.material_id,
+                    "temperature_K": traj.temperature_K,
+                    "atom_index": int(k),
+                    "embedder": embedder.name,
+                    "mode": embedder.mode,
+                    "embedding": e,
+                }
+            )
     schema.write_table(rows, out, "trajectory_embeddings", embedder=embedder.name, mode=embedder.mode)
     return len(rows)

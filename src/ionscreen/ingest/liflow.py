@@ -40,7 +40,8 @@ import numpy as np
 import pandas as pd
 
 from ionscreen import schema
-from ionscreen.labels.diffusion import LabelSettings, failed_row, label_or_failed
+from ionscreen.labels.diffusion import LabelSettings
+from ionscreen.labels.stage import failed_row, label_or_failed
 from ionscreen.structures.sources import MATERIAL_ID_PATTERN
 from ionscreen.trajectory import LabelError, Trajectory, read_trajectory, write_trajectory
 
@@ -77,15 +78,20 @@ def element_table(path: Path) -> np.ndarray:
             "an element lookup table, a plain integer array of shape [n_elements] indexed by atomic number"
         ) from exc
     if table.ndim != 1 or not np.issubdtype(table.dtype, np.integer):
-        raise IngestError(f"{path} holds a {table.dtype} array of shape {table.shape}; LiFlow's element_index.npy is "
-                          "a 1-d integer array indexed by atomic number")
+        raise IngestError(
+            f"{path} holds a {table.dtype} array of shape {table.shape}; LiFlow's element_index.npy is "
+            "a 1-d integer array indexed by atomic number"
+        )
     return table
 
 
 def liflow_temperatures(data_dir: str | Path) -> list[int]:
     """Temperatures (K) with a positions file, ascending."""
-    temps = sorted(int(m.group(1)) for p in Path(data_dir).glob("positions_*K.npz")
-                   if (m := re.fullmatch(r"positions_(\d+)K\.npz", p.name)))
+    temps = sorted(
+        int(m.group(1))
+        for p in Path(data_dir).glob("positions_*K.npz")
+        if (m := re.fullmatch(r"positions_(\d+)K\.npz", p.name))
+    )
     if not temps:
         raise IngestError(f"no positions_<T>K.npz in {data_dir}: not a LiFlow data archive")
     return temps
@@ -107,11 +113,15 @@ def liflow_splits(data_dir: str | Path, temperatures: Iterable[int]) -> pd.DataF
     out = pd.concat(parts, ignore_index=True)
     dup = out.duplicated(["name", "temperature_K"], keep=False)
     if dup.any():
-        raise IngestError(f"structures listed twice at one temperature (train and test?): {sorted(set(out.loc[dup, 'name']))[:5]}")
+        raise IngestError(
+            f"structures listed twice at one temperature (train and test?): {sorted(set(out.loc[dup, 'name']))[:5]}"
+        )
     return out
 
 
-def structure_row(material_id: str, numbers: np.ndarray, cell: np.ndarray, positions: np.ndarray, source: str) -> dict[str, Any]:
+def structure_row(
+    material_id: str, numbers: np.ndarray, cell: np.ndarray, positions: np.ndarray, source: str
+) -> dict[str, Any]:
     """A ``structures`` row for a cell taken as it is (no ordering, supercell or relaxation)."""
     import json
 
@@ -120,8 +130,12 @@ def structure_row(material_id: str, numbers: np.ndarray, cell: np.ndarray, posit
     from ionscreen.structures.prepare import cell_row
 
     s = Structure(Lattice(cell), [int(z) for z in numbers], positions, coords_are_cartesian=True, to_unit_cell=True)
-    return {"material_id": material_id, "source": source, **cell_row(s, spacegroup=None),
-            "structure_json": json.dumps(s.as_dict())}
+    return {
+        "material_id": material_id,
+        "source": source,
+        **cell_row(s, spacegroup=None),
+        "structure_json": json.dumps(s.as_dict()),
+    }
 
 
 def frame_window(traj: Trajectory, t_start: Any, t_end: Any) -> Trajectory:
@@ -132,9 +146,13 @@ def frame_window(traj: Trajectory, t_start: Any, t_end: Any) -> Trajectory:
         raise LabelError(f"t_start {t_start!r} and t_end {t_end!r} must be whole frame indices (LiFlow's layout)")
     i0, i1 = int(t_start), int(t_end)
     if not 0 <= i0 < i1 <= traj.n_frames:
-        raise LabelError(f"frame window [{i0}, {i1}) does not fit the trajectory's {traj.n_frames} frames "
-                         "(t_start/t_end are frame indices)")
-    return Trajectory(traj.positions_A[i0:i1], traj.numbers, traj.cell_A, traj.frame_dt_ps, traj.temperature_K, traj.material_id)
+        raise LabelError(
+            f"frame window [{i0}, {i1}) does not fit the trajectory's {traj.n_frames} frames "
+            "(t_start/t_end are frame indices)"
+        )
+    return Trajectory(
+        traj.positions_A[i0:i1], traj.numbers, traj.cell_A, traj.frame_dt_ps, traj.temperature_K, traj.material_id
+    )
 
 
 def _label(traj: Trajectory, settings: LabelSettings, extra: dict[str, Any]) -> dict[str, Any]:
@@ -143,9 +161,15 @@ def _label(traj: Trajectory, settings: LabelSettings, extra: dict[str, Any]) -> 
     return {**row, **extra}
 
 
-def ingest_liflow(data_dir: str | Path, out_dir: str | Path, *, settings: LabelSettings | None = None,
-                  timestep_fs: float = LIFLOW_TIMESTEP_FS, interval: int = LIFLOW_INTERVAL,
-                  limit: int | None = None) -> dict[str, int]:
+def ingest_liflow(
+    data_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    settings: LabelSettings | None = None,
+    timestep_fs: float = LIFLOW_TIMESTEP_FS,
+    interval: int = LIFLOW_INTERVAL,
+    limit: int | None = None,
+) -> dict[str, int]:
     """Ingest a LiFlow archive (see the module docstring). Finished trajectory tables are reused,
     so an interrupted ingest resumes. ``limit`` keeps the first N structures (a quick look)."""
     data_dir, out_dir = Path(data_dir), Path(out_dir)
@@ -182,13 +206,20 @@ def ingest_liflow(data_dir: str | Path, out_dir: str | Path, *, settings: LabelS
             rec = split_of[(name, float(t))]
             extra = {"split": rec.split, "reference_msd_per_time_A2_ps": float(getattr(rec, "msd_t_Li", math.nan))}
             if name not in npz.files:
-                label_rows.append({**failed_row(name, t, "failed", f"no positions for {name} in positions_{t}K.npz"), **extra})
+                label_rows.append(
+                    {**failed_row(name, t, "failed", f"no positions for {name} in positions_{t}K.npz"), **extra}
+                )
                 continue
             pos = np.asarray(npz[name], dtype=np.float64)
             z = np.asarray(numbers[name], dtype=int)
             cell = np.asarray(lattice[name], dtype=float).reshape(3, 3)
             if pos.ndim != 3 or pos.shape[1:] != (len(z), 3):
-                label_rows.append({**failed_row(name, t, "failed", f"positions shape {pos.shape} does not match {len(z)} atoms"), **extra})
+                label_rows.append(
+                    {
+                        **failed_row(name, t, "failed", f"positions shape {pos.shape} does not match {len(z)} atoms"),
+                        **extra,
+                    }
+                )
                 continue
             if name not in structures:
                 structures[name] = structure_row(name, z, cell, pos[0], source)
@@ -207,11 +238,19 @@ def ingest_liflow(data_dir: str | Path, out_dir: str | Path, *, settings: LabelS
     schema.write_table(list(structures.values()), out_dir / "structures.parquet", "structures", source=source)
     schema.write_table(label_rows, out_dir / "labels.parquet", "labels", settings=settings.__dict__, source=source)
     n_ok = sum(r["status"] == "ok" for r in label_rows)
-    log.info("ingested %d structures, %d trajectories (%d labelled) from %s", len(structures), len(label_rows), n_ok, data_dir)
+    log.info(
+        "ingested %d structures, %d trajectories (%d labelled) from %s",
+        len(structures),
+        len(label_rows),
+        n_ok,
+        data_dir,
+    )
     return {"structures": len(structures), "trajectories": len(label_rows), "labelled": n_ok}
 
 
-def ingest_manifest(manifest: str | Path, out_dir: str | Path, *, settings: LabelSettings | None = None) -> dict[str, int]:
+def ingest_manifest(
+    manifest: str | Path, out_dir: str | Path, *, settings: LabelSettings | None = None
+) -> dict[str, int]:
     """Ingest the user's own trajectories listed in a CSV manifest with columns ``material_id,
     temperature_K, path, timestep_fs, interval`` (and optionally ``split``); paths are relative to
     the manifest. A file that cannot be read gets a failed label row; the rest go on."""
@@ -231,8 +270,9 @@ def ingest_manifest(manifest: str | Path, out_dir: str | Path, *, settings: Labe
             rows.append({**failed_row(mid, t, "failed", f"material id must match {MATERIAL_ID_PATTERN}"), **extra})
             continue
         try:
-            traj, _ = read_trajectory(manifest.parent / r.path, timestep_fs=float(r.timestep_fs),
-                                      interval=int(r.interval), temperature_K=t)
+            traj, _ = read_trajectory(
+                manifest.parent / r.path, timestep_fs=float(r.timestep_fs), interval=int(r.interval), temperature_K=t
+            )
         except (LabelError, OSError) as exc:
             log.warning("cannot read %s: %s", r.path, exc)
             rows.append({**failed_row(mid, t, "failed", str(exc)), **extra})
@@ -241,18 +281,37 @@ def ingest_manifest(manifest: str | Path, out_dir: str | Path, *, settings: Labe
             rows.append({**failed_row(mid, t, "failed", f"{r.path} has no frames"), **extra})
             continue
         traj.material_id, traj.temperature_K = mid, t
-        structures.setdefault(mid, structure_row(mid, traj.numbers, traj.cell_A, traj.positions_A[0], f"manifest:{manifest.name}"))
-        write_trajectory(out_dir / "trajectories" / mid / f"{t:g}K.parquet", traj, timestep_fs=float(r.timestep_fs),
-                         interval=int(r.interval), source=str(r.path))
+        structures.setdefault(
+            mid, structure_row(mid, traj.numbers, traj.cell_A, traj.positions_A[0], f"manifest:{manifest.name}")
+        )
+        write_trajectory(
+            out_dir / "trajectories" / mid / f"{t:g}K.parquet",
+            traj,
+            timestep_fs=float(r.timestep_fs),
+            interval=int(r.interval),
+            source=str(r.path),
+        )
         rows.append(_label(traj, settings, extra))
     schema.write_table(list(structures.values()), out_dir / "structures.parquet", "structures")
     schema.write_table(rows, out_dir / "labels.parquet", "labels", settings=settings.__dict__)
-    return {"structures": len(structures), "trajectories": len(rows), "labelled": sum(r["status"] == "ok" for r in rows)}
+    return {
+        "structures": len(structures),
+        "trajectories": len(rows),
+        "labelled": sum(r["status"] == "ok" for r in rows),
+    }
 
 
-def write_example_archive(out_dir: str | Path, structures: list[tuple[str, Any]], *, temperatures: Iterable[int] = (600, 800),
-                          n_frames: int = 201, test_names: Iterable[str] = (), seed: int = 0,
-                          timestep_fs: float = LIFLOW_TIMESTEP_FS, interval: int = LIFLOW_INTERVAL) -> pd.DataFrame:
+def write_example_archive(
+    out_dir: str | Path,
+    structures: list[tuple[str, Any]],
+    *,
+    temperatures: Iterable[int] = (600, 800),
+    n_frames: int = 201,
+    test_names: Iterable[str] = (),
+    seed: int = 0,
+    timestep_fs: float = LIFLOW_TIMESTEP_FS,
+    interval: int = LIFLOW_INTERVAL,
+) -> pd.DataFrame:
     """Write an archive in exactly LiFlow's layout whose answers are known: every Li atom moves in
     a straight line, r(t) = r0 + v t, with a speed that follows an Arrhenius law in T (a barrier
     per material), so msd_t_Li = mean |v|^2 * duration. Other atoms stay put. For tests,
@@ -280,8 +339,17 @@ def write_example_archive(out_dir: str | Path, structures: list[tuple[str, Any]]
             v *= (speed / np.linalg.norm(v, axis=1))[:, None] * li[:, None]
             positions[name] = (s.cart_coords[None] + v[None] * t).astype(np.float32)
             msd = float(np.mean(np.sum((positions[name][-1] - positions[name][0])[li].astype(np.float64) ** 2, axis=1)))
-            rows.append({"name": name, "temp": T, "t_start": 0, "t_end": n_frames, "comp": s.composition.reduced_formula,
-                         "msd_t_Li": msd / duration, "split": "test" if name in test_names else "train"})
+            rows.append(
+                {
+                    "name": name,
+                    "temp": T,
+                    "t_start": 0,
+                    "t_end": n_frames,
+                    "comp": s.composition.reduced_formula,
+                    "msd_t_Li": msd / duration,
+                    "split": "test" if name in test_names else "train",
+                }
+            )
         np.savez(out / f"positions_{T}K.npz", **positions)
     for fname, d in (("atomic_numbers.npy", numbers), ("lattice.npy", lattice)):
         np.save(out / fname, np.array(d, dtype=object), allow_pickle=True)

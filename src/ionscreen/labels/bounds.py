@@ -83,8 +83,14 @@ def count_hops(li_positions: np.ndarray, frame_ps: float, r_hop_A: float, smooth
     return jumps
 
 
-def hop_upper_bound(li_positions: np.ndarray, cell_A: np.ndarray, frame_ps: float, dims: list[int],
-                    confidence: float = 0.95, smooth_ps: float = 0.1) -> dict[str, float]:
+def hop_upper_bound(
+    li_positions: np.ndarray,
+    cell_A: np.ndarray,
+    frame_ps: float,
+    dims: list[int],
+    confidence: float = 0.95,
+    smooth_ps: float = 0.1,
+) -> dict[str, float]:
     """Upper confidence limit of D (cm^2/s) from hop counting, with what it rests on:
     ``n_hops``, ``hop_length_A`` (root of <l^2> used, along ``dims``), ``li_spacing_A``."""
     from scipy.stats import chi2
@@ -98,8 +104,12 @@ def hop_upper_bound(li_positions: np.ndarray, cell_A: np.ndarray, frame_ps: floa
     seen = float(np.mean(np.sum(jumps[:, dims] ** 2, axis=1))) if k else 0.0
     l2 = max(seen, spacing**2 * d / 3.0)
     rate_up = chi2.ppf(confidence, 2 * k + 2) / (2.0 * n_li * duration)  # hops per ps per Li
-    return {"D_upper_cm2_s": rate_up * l2 / (2 * d) * A2_PS_TO_CM2_S, "n_hops": float(k),
-            "hop_length_A": float(np.sqrt(l2)), "li_spacing_A": spacing}
+    return {
+        "D_upper_cm2_s": rate_up * l2 / (2 * d) * A2_PS_TO_CM2_S,
+        "n_hops": float(k),
+        "hop_length_A": float(np.sqrt(l2)),
+        "li_spacing_A": spacing,
+    }
 
 
 def diffusion_relative_error(li_positions: np.ndarray, hop_length_A: float) -> float:
@@ -109,8 +119,9 @@ def diffusion_relative_error(li_positions: np.ndarray, hop_length_A: float) -> f
     return 3.43 / np.sqrt(n_eff) + 0.04 if n_eff > 0 else float("inf")
 
 
-def statistical_upper_bound(D_cm2_s: float, li_positions: np.ndarray, hop_length_A: float,
-                            confidence: float = 0.95) -> float:
+def statistical_upper_bound(
+    D_cm2_s: float, li_positions: np.ndarray, hop_length_A: float, confidence: float = 0.95
+) -> float:
     """D (1 + z_c x He et al.'s relative error): the limit for a diffusive run, cm^2/s."""
     from scipy.stats import norm
 

@@ -48,15 +48,20 @@ def arrhenius_fit(T_K: np.ndarray, D: np.ndarray, D_std: np.ndarray | None = Non
     ea, ea_std = float(-coef[1] * K_B_EV), float(math.sqrt(cov[1, 1]) * K_B_EV)
     t95 = float(stdtrit(dof, 0.975))
     return {
-        "Ea_eV": ea, "Ea_std_eV": ea_std, "t95": t95,
-        "Ea_ci95_low_eV": ea - t95 * ea_std, "Ea_ci95_high_eV": ea + t95 * ea_std,
+        "Ea_eV": ea,
+        "Ea_std_eV": ea_std,
+        "t95": t95,
+        "Ea_ci95_low_eV": ea - t95 * ea_std,
+        "Ea_ci95_high_eV": ea + t95 * ea_std,
         "log10_D0_cm2_s": float(coef[0] / math.log(10)),
         "log10_D0_std_cm2_s": float(math.sqrt(cov[0, 0]) / math.log(10)),
         "cov_lnD0_Ea": float(-cov[0, 1]),
     }
 
 
-def arrhenius_band(fit: dict[str, float], T_K: np.ndarray, z: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def arrhenius_band(
+    fit: dict[str, float], T_K: np.ndarray, z: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(D, low, high) of the fitted line at ``T_K``: a 95 % band from the fit covariance (``z``
     defaults to the fit's Student-t quantile)."""
     z = fit.get("t95", 1.96) if z is None else z

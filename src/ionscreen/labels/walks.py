@@ -19,9 +19,19 @@ from ionscreen.trajectory import Trajectory
 A2_PS_PER_CM2_S = 1e4
 
 
-def lattice_walk(D_cm2_s: float, *, n_li: int = 8, a_A: float = 2.5, sites_per_side: int = 4,
-                 duration_ps: float = 25.0, frame_ps: float = 0.05, vib_A: float = 0.1,
-                 temperature_K: float = 600.0, seed: int = 0, material_id: str = "walk") -> Trajectory:
+def lattice_walk(
+    D_cm2_s: float,
+    *,
+    n_li: int = 8,
+    a_A: float = 2.5,
+    sites_per_side: int = 4,
+    duration_ps: float = 25.0,
+    frame_ps: float = 0.05,
+    vib_A: float = 0.1,
+    temperature_K: float = 600.0,
+    seed: int = 0,
+    material_id: str = "walk",
+) -> Trajectory:
     """One trajectory of ``n_li`` hopping Li (distinct start sites) and ``n_li`` host atoms."""
     rng = np.random.default_rng(seed)
     n_sites = sites_per_side**3
@@ -47,5 +57,11 @@ def lattice_walk(D_cm2_s: float, *, n_li: int = 8, a_A: float = 2.5, sites_per_s
     pos = np.concatenate([li, np.repeat(host[None], n_frames, axis=0)], axis=1)
     pos += rng.normal(scale=vib_A, size=pos.shape)
     numbers = np.array([3] * n_li + [16] * n_li)
-    return Trajectory(positions_A=pos, numbers=numbers, cell_A=np.eye(3) * length, frame_dt_ps=frame_ps,
-                      temperature_K=temperature_K, material_id=material_id)
+    return Trajectory(
+        positions_A=pos,
+        numbers=numbers,
+        cell_A=np.eye(3) * length,
+        frame_dt_ps=frame_ps,
+        temperature_K=temperature_K,
+        material_id=material_id,
+    )

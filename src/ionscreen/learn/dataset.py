@@ -37,7 +37,9 @@ class Dataset:
     trajectory_embedder: str | None = None
     given_split: np.ndarray | None = None  # 'train'/'test' from the data set itself (e.g. LiFlow's CSVs)
     upper: np.ndarray | None = None  # per sample: True = y is an upper bound (censored), not a value
-    lattice: np.ndarray | None = None  # per sample: a, b, c (A), angles (deg), volume per atom (A^3) (skill.lattice_features)
+    lattice: np.ndarray | None = (
+        None  # per sample: a, b, c (A), angles (deg), volume per atom (A^3) (skill.lattice_features)
+    )
 
     @property
     def exact(self) -> np.ndarray:
@@ -46,13 +48,19 @@ class Dataset:
 
     def subset(self, idx: np.ndarray) -> Dataset:
         pick = [int(i) for i in idx]
-        return Dataset([self.material_ids[i] for i in pick], [self.groups[i] for i in pick],
-                       self.temperatures[pick], self.y[pick], [self.embs[i] for i in pick],
-                       [self.elements[i] for i in pick],
-                       None if self.trajs is None else [self.trajs[i] for i in pick], self.trajectory_embedder,
-                       None if self.given_split is None else self.given_split[pick],
-                       None if self.upper is None else self.upper[pick],
-                       None if self.lattice is None else self.lattice[pick])
+        return Dataset(
+            [self.material_ids[i] for i in pick],
+            [self.groups[i] for i in pick],
+            self.temperatures[pick],
+            self.y[pick],
+            [self.embs[i] for i in pick],
+            [self.elements[i] for i in pick],
+            None if self.trajs is None else [self.trajs[i] for i in pick],
+            self.trajectory_embedder,
+            None if self.given_split is None else self.given_split[pick],
+            None if self.upper is None else self.upper[pick],
+            None if self.lattice is None else self.lattice[pick],
+        )
 
 
 def _by_atom(grp: pd.DataFrame) -> tuple[tuple[int, ...], np.ndarray]:
@@ -64,8 +72,15 @@ def _by_atom(grp: pd.DataFrame) -> tuple[tuple[int, ...], np.ndarray]:
 UPPER_BOUND_COLUMN = {"D_cm2_s": "D_upper_cm2_s", "sigma_S_cm": "sigma_upper_S_cm"}
 
 
-def load_dataset(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.DataFrame, target: str,
-                 trajectories: pd.DataFrame | None = None, *, censored: bool = False) -> Dataset:
+def load_dataset(
+    labels: pd.DataFrame,
+    embeddings: pd.DataFrame,
+    structures: pd.DataFrame,
+    target: str,
+    trajectories: pd.DataFrame | None = None,
+    *,
+    censored: bool = False,
+) -> Dataset:
     """Join labels with embeddings (and trajectory embeddings, atom by atom); keep rows with a
     finite, positive target and, with ``censored``, rows whose target has only a finite, positive
     upper bound (``UPPER_BOUND_COLUMN``; ``Dataset.upper`` marks them). A ``group`` (trainset) or
@@ -81,8 +96,11 @@ def load_dataset(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.
     exact = (labels["status"] == "ok") & np.isfinite(value) & (value > 0)
     bound_col = UPPER_BOUND_COLUMN.get(target)
     bound = pd.to_numeric(labels[bound_col], errors="coerce") if censored and bound_col in labels.columns else None
-    is_bound = (labels["status"].isin(["ok", "bound"]) & ~exact & np.isfinite(bound) & (bound > 0)) \
-        if bound is not None else pd.Series(False, index=labels.index)
+    is_bound = (
+        (labels["status"].isin(["ok", "bound"]) & ~exact & np.isfinite(bound) & (bound > 0))
+        if bound is not None
+        else pd.Series(False, index=labels.index)
+    )
     labels = labels.assign(**{target: value.where(exact, bound if bound is not None else np.nan)}, _upper=is_bound)
     ok = labels[exact | is_bound]
     ok = ok[ok["material_id"].isin(structure_rows) & ok["material_id"].isin(formula)]
@@ -90,14 +108,23 @@ def load_dataset(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.
     embedder = None
     if trajectories is not None and len(trajectories):
         embedder = ",".join(sorted(set(trajectories["embedder"])))
-        traj_rows = {(str(m), float(t)): _by_atom(g) for (m, t), g in trajectories.groupby(["material_id", "temperature_K"], sort=False)}
+        traj_rows = {
+            (str(m), float(t)): _by_atom(g)
+            for (m, t), g in trajectories.groupby(["material_id", "temperature_K"], sort=False)
+        }
         has = [(m, float(t)) in traj_rows for m, t in zip(ok["material_id"], ok["temperature_K"], strict=True)]
         if not all(has):
-            log.warning("%d label rows lack trajectory embeddings and are left out of AML training", len(has) - sum(has))
+            log.warning(
+                "%d label rows lack trajectory embeddings and are left out of AML training", len(has) - sum(has)
+            )
         ok = ok[has]
     if len(ok) < len(labels):
-        log.info("training uses %d of %d label rows (others failed, skipped, non-positive %s or lack embeddings)",
-                 len(ok), len(labels), target)
+        log.info(
+            "training uses %d of %d label rows (others failed, skipped, non-positive %s or lack embeddings)",
+            len(ok),
+            len(labels),
+            target,
+        )
     if "group" in ok.columns and ok["group"].notna().all():  # trainset labels say what to group by
         groups = list(ok["group"].astype(str))
     elif "formula" in ok.columns:
@@ -110,8 +137,10 @@ def load_dataset(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.
         for m, t in zip(ok["material_id"], ok["temperature_K"], strict=True):
             atoms_p, p = traj_rows[(m, float(t))]
             if atoms_p != structure_rows[m][0]:
-                raise ValueError(f"{m} at {t} K: trajectory embeddings cover Li atoms {atoms_p[:5]}..., structure "
-                                 f"embeddings {structure_rows[m][0][:5]}...: they must come from the same cell")
+                raise ValueError(
+                    f"{m} at {t} K: trajectory embeddings cover Li atoms {atoms_p[:5]}..., structure "
+                    f"embeddings {structure_rows[m][0][:5]}...: they must come from the same cell"
+                )
             trajs.append(p)
     return Dataset(
         material_ids=list(ok["material_id"]),
@@ -222,8 +251,9 @@ def _standardise(a: np.ndarray, train_rows: np.ndarray) -> tuple[np.ndarray, np.
     return mean, std
 
 
-def make_tensors(data: Dataset, train_idx: np.ndarray, poly: bool,
-                 x_norm: tuple[np.ndarray, np.ndarray] | None = None) -> Tensors:
+def make_tensors(
+    data: Dataset, train_idx: np.ndarray, poly: bool, x_norm: tuple[np.ndarray, np.ndarray] | None = None
+) -> Tensors:
     """Features (cubic expansion + temperature terms), standardised on the training samples
     (or with ``x_norm`` from a model being transferred)."""
     batch = Batch.build(data.embs, data.temperatures, poly)
@@ -241,7 +271,12 @@ def make_tensors(data: Dataset, train_idx: np.ndarray, poly: bool,
         x=torch.from_numpy(((batch.x - x_mean) / x_std).astype(np.float32)),
         p=p,
         y=torch.from_numpy(((data.y - y_mean) / y_std).astype(np.float32)),
-        seg=torch.from_numpy(batch.seg), rows_of=rows_of, x_mean=x_mean, x_std=x_std, y_mean=y_mean, y_std=y_std,
+        seg=torch.from_numpy(batch.seg),
+        rows_of=rows_of,
+        x_mean=x_mean,
+        x_std=x_std,
+        y_mean=y_mean,
+        y_std=y_std,
         upper=torch.from_numpy(~data.exact),
     )
 

@@ -22,11 +22,12 @@ import numpy as np
 import pandas as pd
 
 from ionscreen import atomic, schema
+from ionscreen.learn.config import TrainConfig
 from ionscreen.learn.dataset import load_dataset
 from ionscreen.learn.folds import grouped_folds, grouped_split
 from ionscreen.learn.metrics import regression_metrics
 from ionscreen.learn.skill import composition_features
-from ionscreen.learn.train import TrainConfig, train
+from ionscreen.learn.train import train
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,16 @@ PUBLISHED: dict[str, tuple[float, dict[int, float]]] = {
 }
 
 
-def paper_table(model_dir: str | Path, structures_path: str | Path, labels_path: str | Path, out: str | Path,
-                *, markdown_out: str | Path | None = None, device: str = "auto", batch_atoms: int | None = None) -> pd.DataFrame:
+def paper_table(
+    model_dir: str | Path,
+    structures_path: str | Path,
+    labels_path: str | Path,
+    out: str | Path,
+    *,
+    markdown_out: str | Path | None = None,
+    device: str = "auto",
+    batch_atoms: int | None = None,
+) -> pd.DataFrame:
     """Rows (method, temperature_K, mae, n_test, inference_s, source) for this run and the paper."""
     from ionscreen.embed.structure import embedder_for, embeddings_by_material
     from ionscreen.learn.model import Batch, load_predictor
@@ -71,7 +80,13 @@ def paper_table(model_dir: str | Path, structures_path: str | Path, labels_path:
     pred, _, _ = predictor.predict(batch)
     inference_s = time.perf_counter() - t0
 
-    y = dict(zip(zip(test["material_id"], test["temperature_K"].astype(float), strict=True), np.log10(vals[test.index]), strict=True))
+    y = dict(
+        zip(
+            zip(test["material_id"], test["temperature_K"].astype(float), strict=True),
+            np.log10(vals[test.index]),
+            strict=True,
+        )
+    )
     truth = np.array([y[s] for s in samples])
     temps = np.array([t for _, t in samples])
     method = f"ionscreen {meta.route} (this run)"
@@ -79,12 +94,30 @@ def paper_table(model_dir: str | Path, structures_path: str | Path, labels_path:
     out_rows: list[dict[str, Any]] = []
     for T in sorted(set(temps)):
         sel = temps == T
-        out_rows.append({"method": method, "temperature_K": float(T), "mae": float(np.mean(np.abs(pred[sel] - truth[sel]))),
-                         "n_test": int(sel.sum()), "inference_s": inference_s, "source": source, "target": f"log10_{target}"})
+        out_rows.append(
+            {
+                "method": method,
+                "temperature_K": float(T),
+                "mae": float(np.mean(np.abs(pred[sel] - truth[sel]))),
+                "n_test": int(sel.sum()),
+                "inference_s": inference_s,
+                "source": source,
+                "target": f"log10_{target}",
+            }
+        )
     for name, (secs, maes) in PUBLISHED.items():
         for T, mae in maes.items():
-            out_rows.append({"method": name, "temperature_K": float(T), "mae": mae, "n_test": 419,
-                             "inference_s": secs, "source": PUBLISHED_SOURCE, "target": "log10_msd"})
+            out_rows.append(
+                {
+                    "method": name,
+                    "temperature_K": float(T),
+                    "mae": mae,
+                    "n_test": 419,
+                    "inference_s": secs,
+                    "source": PUBLISHED_SOURCE,
+                    "target": "log10_msd",
+                }
+            )
     df = pd.DataFrame(out_rows)
     schema.write_table(df, out, "paper_table", model_dir=str(model_dir))
     if markdown_out is not None:
@@ -98,12 +131,17 @@ def to_markdown(df: pd.DataFrame) -> str:
     wide = df.pivot_table(index=["method", "inference_s", "n_test"], columns="temperature_K", values="mae", sort=False)
     wide = wide[sorted(wide.columns)]  # temperatures ascending, whichever row listed them first
     wide.columns = [f"{c:g} K" for c in wide.columns]
-    lines = ["| method | test materials | inference (s) | " + " | ".join(wide.columns) + " |",
-             "|---|---|---|" + "---|" * len(wide.columns)]
+    lines = [
+        "| method | test materials | inference (s) | " + " | ".join(wide.columns) + " |",
+        "|---|---|---|" + "---|" * len(wide.columns),
+    ]
     for (method, secs, n), r in wide.iterrows():
         cells = " | ".join("" if pd.isna(v) else f"{v:.3f}" for v in r)
         lines.append(f"| {method} | {n} | {'-' if pd.isna(secs) else f'{secs:.2f}'} | {cells} |")
-    return "\n".join(lines) + "\n\nMAE of the log10 target; the published rows are log10 MSD on LiFlow's 419 test materials.\n"
+    return (
+        "\n".join(lines)
+        + "\n\nMAE of the log10 target; the published rows are log10 MSD on LiFlow's 419 test materials.\n"
+    )
 
 
 # ----------------------------------------------------------------------------- ablations
@@ -118,9 +156,16 @@ ABLATIONS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def ablations(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.DataFrame, cfg: TrainConfig,
-              out: str | Path, *, trajectories: pd.DataFrame,
-              other_trajectories: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+def ablations(
+    labels: pd.DataFrame,
+    embeddings: pd.DataFrame,
+    structures: pd.DataFrame,
+    cfg: TrainConfig,
+    out: str | Path,
+    *,
+    trajectories: pd.DataFrame,
+    other_trajectories: dict[str, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
     """The paper's ablations on one composition-grouped split and the same seeds: one row per
     variant and split with the ensemble's metrics and the seeds' MAE mean +- std.
 
@@ -137,48 +182,88 @@ def ablations(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.Dat
         m = res.metrics
         ens = m[m["seed"].isna() & m["temperature_K"].isna() & (m["model"] != "g (with trajectories)")]
         for _, r in ens.iterrows():
-            rows.append({"variant": name, "description": doc, "route": res.meta.route,
-                         "trajectory_embedder": res.meta.trajectory_embedder, "split": r["split"], "n": r["n"],
-                         "mae": r["mae"], "mae_seed_mean": r["mae_seed_mean"], "mae_seed_std": r["mae_seed_std"],
-                         "spearman": r["spearman"], "r2": r["r2"], "train_seconds": res.meta.train_seconds})
+            rows.append(
+                {
+                    "variant": name,
+                    "description": doc,
+                    "route": res.meta.route,
+                    "trajectory_embedder": res.meta.trajectory_embedder,
+                    "split": r["split"],
+                    "n": r["n"],
+                    "mae": r["mae"],
+                    "mae_seed_mean": r["mae_seed_mean"],
+                    "mae_seed_std": r["mae_seed_std"],
+                    "spearman": r["spearman"],
+                    "r2": r["r2"],
+                    "train_seconds": res.meta.train_seconds,
+                }
+            )
     schema.write_table(rows, out, "ablations", config=asdict(cfg))
     return pd.DataFrame(rows)
 
 
-
-def cross_validate(labels: pd.DataFrame, embeddings: pd.DataFrame, structures: pd.DataFrame, cfg: TrainConfig,
-                   out: str | Path | None, *, n_folds: int = 5, seed: int = 0, trajectories: pd.DataFrame | None = None,
-                   rf_trees: int = 500, fold_of: dict[str, int] | None = None) -> pd.DataFrame:
+def cross_validate(
+    labels: pd.DataFrame,
+    embeddings: pd.DataFrame,
+    structures: pd.DataFrame,
+    cfg: TrainConfig,
+    out: str | Path | None,
+    *,
+    n_folds: int = 5,
+    seed: int = 0,
+    trajectories: pd.DataFrame | None = None,
+    rf_trees: int = 500,
+    fold_of: dict[str, int] | None = None,
+) -> pd.DataFrame:
     """k-fold composition-grouped CV of the configured predictor and of a random forest on
     composition features, on the same samples and folds. Inside each fold, validation
     compositions for early stopping come from the training folds only. ``fold_of`` (composition
     -> fold) imposes folds made on a larger set, so other models can be compared fold by fold."""
     from sklearn.ensemble import RandomForestRegressor
 
-    data = load_dataset(labels, embeddings, structures, cfg.target, trajectories if cfg.aml else None,
-                        censored=cfg.censored)
+    data = load_dataset(
+        labels, embeddings, structures, cfg.target, trajectories if cfg.aml else None, censored=cfg.censored
+    )
     folds = np.array([fold_of[g] for g in data.groups]) if fold_of else grouped_folds(data.groups, n_folds, seed)
     comp = composition_features(data.groups)
     rows = []
     for k in range(n_folds):
         test = folds == k
-        inner = grouped_split([g for g, s in zip(data.groups, test, strict=True) if not s], cfg.val_fraction, 0.0,
-                              cfg.split_seed + k)
+        inner = grouped_split(
+            [g for g, s in zip(data.groups, test, strict=True) if not s], cfg.val_fraction, 0.0, cfg.split_seed + k
+        )
         split = np.full(len(data.y), "test", dtype=object)
         split[~test] = inner
         with tempfile.TemporaryDirectory() as tmp:
             res = train(labels, embeddings, structures, cfg, Path(tmp) / "model", split=split, data=data)
         p = res.per_seed.mean(axis=0)
         fit_rows, score = ~test & data.exact, test & data.exact  # the forest cannot use bounds; scores on values
-        rf = RandomForestRegressor(n_estimators=rf_trees, random_state=seed, n_jobs=-1).fit(comp[fit_rows], data.y[fit_rows])
+        rf = RandomForestRegressor(n_estimators=rf_trees, random_state=seed, n_jobs=-1).fit(
+            comp[fit_rows], data.y[fit_rows]
+        )
         mean = np.full(int(score.sum()), data.y[fit_rows].mean())
-        for name, pr in ((f"predictor ({res.meta.route})", p[score]), ("random forest (composition)", rf.predict(comp[score])),
-                         ("training mean", mean)):
-            rows.append({"model": name, "fold": k, "n_train": int((~test).sum()), "n_test": int(score.sum()),
-                         **{k2: v for k2, v in regression_metrics(data.y[score], pr).items() if k2 != "n"},
-                         "train_seconds": res.meta.train_seconds if name.startswith("predictor") else math.nan})
-        log.info("fold %d: predictor MAE %.3f, random forest MAE %.3f, training mean %.3f", k, rows[-3]["mae"],
-                 rows[-2]["mae"], rows[-1]["mae"])
+        for name, pr in (
+            (f"predictor ({res.meta.route})", p[score]),
+            ("random forest (composition)", rf.predict(comp[score])),
+            ("training mean", mean),
+        ):
+            rows.append(
+                {
+                    "model": name,
+                    "fold": k,
+                    "n_train": int((~test).sum()),
+                    "n_test": int(score.sum()),
+                    **{k2: v for k2, v in regression_metrics(data.y[score], pr).items() if k2 != "n"},
+                    "train_seconds": res.meta.train_seconds if name.startswith("predictor") else math.nan,
+                }
+            )
+        log.info(
+            "fold %d: predictor MAE %.3f, random forest MAE %.3f, training mean %.3f",
+            k,
+            rows[-3]["mae"],
+            rows[-2]["mae"],
+            rows[-1]["mae"],
+        )
     df = pd.DataFrame(rows)
     summary = df.groupby("model")["mae"].agg(["mean", "std"])
     for name, r in summary.iterrows():

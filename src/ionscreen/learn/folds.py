@@ -19,8 +19,8 @@ def grouped_split(groups: list[str], val_fraction: float, test_fraction: float, 
     if n - n_test - n_val < 1:
         raise ValueError(f"{n} compositions are too few for val {val_fraction} and test {test_fraction}")
     part = {g: "test" for g in uniq[:n_test]}
-    part.update({g: "validation" for g in uniq[n_test:n_test + n_val]})
-    part.update({g: "train" for g in uniq[n_test + n_val:]})
+    part.update({g: "validation" for g in uniq[n_test : n_test + n_val]})
+    part.update({g: "train" for g in uniq[n_test + n_val :]})
     return np.array([part[g] for g in groups])
 
 

@@ -35,7 +35,9 @@ class ModelMeta:
     far_threshold: float  # hidden-space distance above which a candidate is far_from_training
     config: dict[str, Any] = field(default_factory=dict)  # the TrainConfig, as a dict
     embedding: dict[str, Any] = field(default_factory=dict)  # model, layer, variant, frame of the SevenNet embeddings
-    skill: dict[str, Any] = field(default_factory=dict)  # held-out figures next to the baselines (ionscreen.learn.skill)
+    skill: dict[str, Any] = field(
+        default_factory=dict
+    )  # held-out figures next to the baselines (ionscreen.learn.skill)
     trajectory_embedder: str | None = None
     device: str = "cpu"
     history: list[dict[str, Any]] = field(default_factory=list)  # one entry per training loop

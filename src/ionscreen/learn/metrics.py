@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from ionscreen.learn.dataset import Dataset
 
 
-
 def regression_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     from scipy.stats import spearmanr
 
@@ -26,7 +25,9 @@ def regression_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return {"n": n, "mae": mae, "spearman": rho, "r2": r2}
 
 
-def metric_rows(data: Dataset, split: np.ndarray, per_seed: np.ndarray, target: str, model: str) -> list[dict[str, Any]]:
+def metric_rows(
+    data: Dataset, split: np.ndarray, per_seed: np.ndarray, target: str, model: str
+) -> list[dict[str, Any]]:
     """Ensemble rows (seed null, with the seeds' MAE mean and std) and one row per seed, per split
     and temperature (NaN = all temperatures); exact labels only (an upper bound has no error)."""
     rows = []
@@ -39,9 +40,15 @@ def metric_rows(data: Dataset, split: np.ndarray, per_seed: np.ndarray, target: 
             s = sel & (np.isnan(temp) | (data.temperatures == temp))
             seed_maes = [regression_metrics(data.y[s], p[s])["mae"] for p in per_seed]
             base = {"split": part, "temperature_K": temp, "target": target, "model": model}
-            rows.append({**base, "seed": None, **regression_metrics(data.y[s], ens[s]),
-                         "mae_seed_mean": float(np.mean(seed_maes)),
-                         "mae_seed_std": float(np.std(seed_maes, ddof=1)) if len(seed_maes) > 1 else 0.0})
+            rows.append(
+                {
+                    **base,
+                    "seed": None,
+                    **regression_metrics(data.y[s], ens[s]),
+                    "mae_seed_mean": float(np.mean(seed_maes)),
+                    "mae_seed_std": float(np.std(seed_maes, ddof=1)) if len(seed_maes) > 1 else 0.0,
+                }
+            )
             rows += [{**base, "seed": k, **regression_metrics(data.y[s], p[s])} for k, p in enumerate(per_seed)]
     return rows
 
@@ -51,5 +58,14 @@ def training_predictions(data: Dataset, split: np.ndarray, per_seed: np.ndarray)
     mean and spread (log10 units; ``per_seed`` is (members, samples))."""
     pred = per_seed.mean(axis=0)
     std = per_seed.std(axis=0, ddof=1) if len(per_seed) > 1 else np.zeros_like(pred)
-    return pd.DataFrame({"material_id": data.material_ids, "temperature_K": data.temperatures, "split": split,
-                         "y_log10": data.y, "prediction": pred, "prediction_std": std, "censored": ~data.exact})
+    return pd.DataFrame(
+        {
+            "material_id": data.material_ids,
+            "temperature_K": data.temperatures,
+            "split": split,
+            "y_log10": data.y,
+            "prediction": pred,
+            "prediction_std": std,
+            "censored": ~data.exact,
+        }
+    )

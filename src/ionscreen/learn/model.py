@@ -83,8 +83,9 @@ class DualModalTrainer(nn.Module):
     one through the same decoder (the alpha term that keeps ``E_x`` informative on its own).
     """
 
-    def __init__(self, in_dim: int, traj_dim: int, hidden_dim: int = 8,
-                 decoder_widths: Sequence[int] = (4000, 4000, 4000)):
+    def __init__(
+        self, in_dim: int, traj_dim: int, hidden_dim: int = 8, decoder_widths: Sequence[int] = (4000, 4000, 4000)
+    ):
         super().__init__()
         self.encoder_x = nn.Linear(in_dim, hidden_dim, bias=False)
         self.encoder_p = nn.Linear(traj_dim, hidden_dim, bias=False)
@@ -95,7 +96,9 @@ class DualModalTrainer(nn.Module):
         """Per-atom combined hidden state before the norm (the closed form's regression target)."""
         return self.encoder_x(x) + self.encoder_p(p)
 
-    def forward(self, x: torch.Tensor, p: torch.Tensor, seg: torch.Tensor, n_seg: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, p: torch.Tensor, seg: torch.Tensor, n_seg: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         combined = self.decoder(segment_mean(self.norm(self.hidden(x, p)), seg, n_seg)).squeeze(-1)
         structure = self.decoder(segment_mean(self.norm(self.encoder_x(x)), seg, n_seg)).squeeze(-1)
         return combined, structure
@@ -112,7 +115,11 @@ class Batch:
     @staticmethod
     def build(embs: Sequence[np.ndarray], temperatures: Sequence[float], poly: bool = True) -> Batch:
         xs = [expand_features(e, t, poly) for e, t in zip(embs, temperatures, strict=True)]
-        seg = np.concatenate([np.full(len(x), i, dtype=np.int64) for i, x in enumerate(xs)]) if xs else np.zeros(0, np.int64)
+        seg = (
+            np.concatenate([np.full(len(x), i, dtype=np.int64) for i, x in enumerate(xs)])
+            if xs
+            else np.zeros(0, np.int64)
+        )
         x = np.concatenate(xs) if xs else np.zeros((0, 0), np.float32)
         return Batch(x, seg, len(xs))
 
@@ -157,8 +164,9 @@ class Predictor:
         return p.mean(axis=0), std, np.concatenate(hid, axis=1)
 
     @torch.no_grad()
-    def predict_materials(self, embs: Sequence[np.ndarray], temperatures_K: Sequence[float]
-                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def predict_materials(
+        self, embs: Sequence[np.ndarray], temperatures_K: Sequence[float]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every material at every temperature, with the structure work done once per material.
 
         The encoder is linear in the standardised features [e, e^2, e^3, 1, t, t^2, t^3], so each
@@ -182,19 +190,21 @@ class Predictor:
         n_struct = W.shape[1] - 4
         dim = embs[0].shape[1]
         if dim * (3 if poly else 1) != n_struct:
-            raise ValueError(f"embeddings give {dim * (3 if poly else 1)} structure features, the model expects {n_struct}")
+            raise ValueError(
+                f"embeddings give {dim * (3 if poly else 1)} structure features, the model expects {n_struct}"
+            )
         # [e, e^2, e^3] W^T as one product per power, in blocks of atoms: the (atoms x 2931)
         # feature matrix is never built (0.47 GB of float64 for 20,000 Li atoms, plus its temporaries).
-        powers = [W[:, p * dim:(p + 1) * dim].T.copy() for p in range(3 if poly else 1)]
+        powers = [W[:, p * dim : (p + 1) * dim].T.copy() for p in range(3 if poly else 1)]
         e_all = np.concatenate(embs)
         h_np = np.empty((len(e_all), W.shape[0]))
         for a in range(0, len(e_all), 2048):
-            e = e_all[a:a + 2048].astype(np.float64)
+            e = e_all[a : a + 2048].astype(np.float64)
             ep, acc = e, e @ powers[0]
             for wp in powers[1:]:
                 ep = ep * e
                 acc += ep @ wp
-            h_np[a:a + 2048] = acc + bias
+            h_np[a : a + 2048] = acc + bias
         h_struct = torch.from_numpy(h_np)  # (atoms, members*d_h), float64
         seg = torch.from_numpy(np.repeat(np.arange(n_mat), [len(x) for x in embs]))
         preds = np.empty((len(members), n_mat, n_t))
@@ -218,14 +228,21 @@ class Predictor:
         ref = self.train_hidden.astype(np.float64)
         out = np.empty(len(hidden))
         for a in range(0, len(hidden), chunk):
-            h = hidden[a:a + chunk].astype(np.float64)
+            h = hidden[a : a + chunk].astype(np.float64)
             d2 = (h * h).sum(1)[:, None] + (ref * ref).sum(1)[None, :] - 2.0 * h @ ref.T
-            out[a:a + chunk] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
+            out[a : a + chunk] = np.sqrt(np.maximum(d2.min(axis=1), 0.0))
         return out
 
 
-def save_checkpoint(model_dir: str | Path, members: Sequence[StructurePredictor], *, x_mean: np.ndarray,
-                    x_std: np.ndarray, train_hidden: np.ndarray, meta: ModelMeta) -> Path:
+def save_checkpoint(
+    model_dir: str | Path,
+    members: Sequence[StructurePredictor],
+    *,
+    x_mean: np.ndarray,
+    x_std: np.ndarray,
+    train_hidden: np.ndarray,
+    meta: ModelMeta,
+) -> Path:
     """Write ``model.pt`` (tensors + metadata) and a readable ``model.json`` (metadata only)."""
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
@@ -251,8 +268,14 @@ def load_predictor(model_dir: str | Path) -> Predictor:
     return Predictor(torch.load(path, map_location="cpu", weights_only=True))
 
 
-def save_trainers(model_dir: str | Path, trainers: Sequence[DualModalTrainer], *, x_mean: np.ndarray,
-                  x_std: np.ndarray, meta: ModelMeta) -> Path:
+def save_trainers(
+    model_dir: str | Path,
+    trainers: Sequence[DualModalTrainer],
+    *,
+    x_mean: np.ndarray,
+    x_std: np.ndarray,
+    meta: ModelMeta,
+) -> Path:
     """Write ``trainer.pt``: the dual-modal trainers g (one per seed) that data-level transfer
     starts from, with the input normalisation their structure encoders were trained on."""
     ckpt = {
@@ -272,7 +295,9 @@ def load_trainers(model_dir: str | Path) -> tuple[list[DualModalTrainer], ModelM
     """(trainers g, their metadata, x_mean, x_std) from ``trainer.pt`` of an AML model directory."""
     path = Path(model_dir) / "trainer.pt"
     if not path.is_file():
-        raise FileNotFoundError(f"no trainer.pt in {model_dir}: transfer needs a model trained with trajectories (train.aml: true)")
+        raise FileNotFoundError(
+            f"no trainer.pt in {model_dir}: transfer needs a model trained with trajectories (train.aml: true)"
+        )
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if ckpt.get("format") != TRAINER_FORMAT:
         raise ValueError(f"{path} is not an ionscreen trainer checkpoint (format {ckpt.get('format')!r})")
@@ -286,21 +311,31 @@ def load_trainers(model_dir: str | Path) -> tuple[list[DualModalTrainer], ModelM
     return trainers, ModelMeta.from_dict(ckpt["meta"]), ckpt["x_mean"].numpy(), ckpt["x_std"].numpy()
 
 
-def load_transfer_source(model_dir: str | Path, poly_expansion: bool, hidden_dim: int, decoder_widths: Sequence[int],
-                         embedding: dict[str, Any] | None
-                         ) -> tuple[list[DualModalTrainer], list[StructurePredictor], tuple[np.ndarray, np.ndarray]]:
+def load_transfer_source(
+    model_dir: str | Path,
+    poly_expansion: bool,
+    hidden_dim: int,
+    decoder_widths: Sequence[int],
+    embedding: dict[str, Any] | None,
+) -> tuple[list[DualModalTrainer], list[StructurePredictor], tuple[np.ndarray, np.ndarray]]:
     """(trainers g, predictors f1, their input normalisation) of an AML model directory that
     data-level transfer starts from, checked against the architecture asked for and the data
     set's embeddings (model, layer, variant)."""
     trainers, tmeta, x_mean, x_std = load_trainers(model_dir)
     arch = tmeta.architecture
-    if tmeta.poly_expansion != poly_expansion or arch["hidden_dim"] != hidden_dim or \
-            list(arch["decoder_widths"]) != list(decoder_widths):
-        raise ValueError(f"transfer_from {model_dir}: its architecture {arch} (poly_expansion "
-                         f"{tmeta.poly_expansion}) differs from this config's")
+    if (
+        tmeta.poly_expansion != poly_expansion
+        or arch["hidden_dim"] != hidden_dim
+        or list(arch["decoder_widths"]) != list(decoder_widths)
+    ):
+        raise ValueError(
+            f"transfer_from {model_dir}: its architecture {arch} (poly_expansion "
+            f"{tmeta.poly_expansion}) differs from this config's"
+        )
     if embedding and tmeta.embedding and tmeta.embedding != embedding:
-        raise ValueError(f"transfer_from {model_dir} was trained on embeddings {tmeta.embedding}, "
-                         f"this data set has {embedding}")
+        raise ValueError(
+            f"transfer_from {model_dir} was trained on embeddings {tmeta.embedding}, this data set has {embedding}"
+        )
     return trainers, load_predictor(model_dir).members, (x_mean, x_std)
 
 
@@ -325,7 +360,7 @@ def ridge_closed_form(x: torch.Tensor, h: torch.Tensor, lam: float, chunk: int =
     xtx = torch.zeros(f, f, dtype=torch.float64, device=x.device)
     xth = torch.zeros(f, h.shape[1], dtype=torch.float64, device=x.device)
     for s in range(0, len(x), chunk):
-        xc, hc = x[s:s + chunk].double(), h[s:s + chunk].double()
+        xc, hc = x[s : s + chunk].double(), h[s : s + chunk].double()
         xtx += xc.T @ xc
         xth += xc.T @ hc
     reg = lam * float(torch.diagonal(xtx).mean())

@@ -75,7 +75,9 @@ def baseline_features(formulas: Sequence[str], lattice: np.ndarray, temperatures
     composition features are computed once per composition (a material has a sample per temperature)."""
     t = np.asarray(temperatures_K, dtype=float)
     unique, index = np.unique(np.asarray(formulas, dtype=object).astype(str), return_inverse=True)
-    return np.hstack([composition_features(list(unique))[index], np.asarray(lattice, dtype=float), (1000.0 / t)[:, None]])
+    return np.hstack(
+        [composition_features(list(unique))[index], np.asarray(lattice, dtype=float), (1000.0 / t)[:, None]]
+    )
 
 
 def fit_forest(X: np.ndarray, y: np.ndarray, seed: int) -> Any:
@@ -102,8 +104,10 @@ def compare(y: np.ndarray, predictions: Mapping[str, np.ndarray], groups: Sequen
     out: dict[str, Any] = {"n_samples": len(y), "n_groups": len(set(groups)), "models": {}}
     for name, p in predictions.items():
         p = np.asarray(p, dtype=float)
-        out["models"][name] = {"mae": float(np.mean(np.abs(p - y))) if len(y) else math.nan,
-                               "spearman": _spearman(y, p)}
+        out["models"][name] = {
+            "mae": float(np.mean(np.abs(p - y))) if len(y) else math.nan,
+            "spearman": _spearman(y, p),
+        }
     gain = np.abs(np.asarray(predictions[MEAN]) - y) - np.abs(np.asarray(predictions[model]) - y)
     per_group = np.array([gain[groups == g].mean() for g in dict.fromkeys(groups)]) if len(y) else np.zeros(0)
     n = len(per_group)
@@ -114,9 +118,18 @@ def compare(y: np.ndarray, predictions: Mapping[str, np.ndarray], groups: Sequen
     return out
 
 
-def held_out_skill(y: np.ndarray, prediction: np.ndarray, groups: Sequence[str], temperatures_K: np.ndarray,
-                   split: np.ndarray, usable: np.ndarray, features: np.ndarray, model: str, *, seed: int = 0
-                   ) -> dict[str, Any]:
+def held_out_skill(
+    y: np.ndarray,
+    prediction: np.ndarray,
+    groups: Sequence[str],
+    temperatures_K: np.ndarray,
+    split: np.ndarray,
+    usable: np.ndarray,
+    features: np.ndarray,
+    model: str,
+    *,
+    seed: int = 0,
+) -> dict[str, Any]:
     """The ``skill`` entry of a model's ``model.json``: the model, the training mean and a forest
     (fitted on the ``train`` samples) compared on the held-out samples (``compare``), over all
     temperatures and per temperature. The held-out part is the ``test`` split where it has at least
@@ -128,12 +141,20 @@ def held_out_skill(y: np.ndarray, prediction: np.ndarray, groups: Sequence[str],
     temps = np.asarray(temperatures_K, dtype=float)
     y = np.asarray(y, dtype=float)
     n_groups = {part: len(set(groups[(split == part) & usable])) for part in ("test", "validation")}
-    part = "test" if n_groups["test"] >= MIN_HELD_OUT_GROUPS or n_groups["test"] >= n_groups["validation"] else "validation"
+    part = (
+        "test"
+        if n_groups["test"] >= MIN_HELD_OUT_GROUPS or n_groups["test"] >= n_groups["validation"]
+        else "validation"
+    )
     held = (split == part) & usable
     fit = (split == "train") & usable
-    out: dict[str, Any] = {"split": part, "held_out": "test split" if part == "test" else
-                           "validation split (it chose the stopping epoch)", "model": model,
-                           "baselines": [MEAN, FOREST], "rule": rule_text()}
+    out: dict[str, Any] = {
+        "split": part,
+        "held_out": "test split" if part == "test" else "validation split (it chose the stopping epoch)",
+        "model": model,
+        "baselines": [MEAN, FOREST],
+        "rule": rule_text(),
+    }
     if not held.any() or not fit.any():
         out.update({"all": None, "by_temperature": {}})
         return out
@@ -143,8 +164,9 @@ def held_out_skill(y: np.ndarray, prediction: np.ndarray, groups: Sequence[str],
     out["by_temperature"] = {}
     for t in sorted(set(temps[held])):
         sel = temps[held] == t
-        out["by_temperature"][f"{t:g}"] = compare(y[held][sel], {k: v[sel] for k, v in preds.items()},
-                                                  groups[held][sel], model)
+        out["by_temperature"][f"{t:g}"] = compare(
+            y[held][sel], {k: v[sel] for k, v in preds.items()}, groups[held][sel], model
+        )
     return _json_safe(out)
 
 
@@ -161,8 +183,10 @@ def _json_safe(value: Any) -> Any:
 
 def rule_text() -> str:
     """The skill rule in one sentence (model.json, the report)."""
-    return (f"skill = held-out MAE below the training mean's by more than {SKILL_Z:g} standard errors of the "
-            f"per-composition paired difference, on at least {MIN_HELD_OUT_GROUPS} held-out compositions")
+    return (
+        f"skill = held-out MAE below the training mean's by more than {SKILL_Z:g} standard errors of the "
+        f"per-composition paired difference, on at least {MIN_HELD_OUT_GROUPS} held-out compositions"
+    )
 
 
 def entry_at(skill: Mapping[str, Any], temperature_K: float | None) -> tuple[dict[str, Any], str]:
@@ -177,27 +201,34 @@ def entry_at(skill: Mapping[str, Any], temperature_K: float | None) -> tuple[dic
 def demonstrated(skill: Mapping[str, Any] | None, temperature_K: float | None = None) -> tuple[bool, str]:
     """(shown, why) for a model's ``skill`` entry at ``temperature_K`` (``entry_at``)."""
     if not skill or not skill.get("all"):
-        return False, "the model records no held-out comparison (trained before skill was measured, or no held-out data)"
+        return (
+            False,
+            "the model records no held-out comparison (trained before skill was measured, or no held-out data)",
+        )
     entry, where = entry_at(skill, temperature_K)
     model = entry["models"][skill["model"]]["mae"]
     mean = entry["models"][MEAN]["mae"]
-    figures = (f"held-out MAE {model:.3f} vs the training mean's {mean:.3f} {where}, on {entry['n_groups']} "
-               f"compositions of its {skill.get('split', 'held-out')} split")
+    figures = (
+        f"held-out MAE {model:.3f} vs the training mean's {mean:.3f} {where}, on {entry['n_groups']} "
+        f"compositions of its {skill.get('split', 'held-out')} split"
+    )
     if entry["n_groups"] < MIN_HELD_OUT_GROUPS:
         return False, f"{figures}, fewer than the {MIN_HELD_OUT_GROUPS} that can show skill"
     if entry["demonstrated"]:
         return True, f"{figures}, better by {entry['gain_over_mean']:.3f} +- {entry['gain_se']:.3f}"
     se = entry.get("gain_se")
-    return False, (f"{figures}; its gain {entry['gain_over_mean']:.3f} is not above {SKILL_Z:g} standard errors "
-                   f"({'undefined' if se is None else f'{se:.3f}'})")
+    return False, (
+        f"{figures}; its gain {entry['gain_over_mean']:.3f} is not above {SKILL_Z:g} standard errors "
+        f"({'undefined' if se is None else f'{se:.3f}'})"
+    )
 
 
-def model_skill(data: Dataset, split: np.ndarray, prediction: np.ndarray, model_name: str, seed: int
-                ) -> dict[str, Any]:
+def model_skill(data: Dataset, split: np.ndarray, prediction: np.ndarray, model_name: str, seed: int) -> dict[str, Any]:
     """``ModelMeta.skill``: the ensemble against the training mean and a forest on composition +
     lattice on the held-out samples (``skill.held_out_skill``); empty without lattice data."""
     if data.lattice is None:
         return {}
     features = baseline_features(data.groups, data.lattice, data.temperatures)
-    return held_out_skill(data.y, prediction, data.groups, data.temperatures, split, data.exact, features,
-                          model_name, seed=seed)
+    return held_out_skill(
+        data.y, prediction, data.groups, data.temperatures, split, data.exact, features, model_name, seed=seed
+    )

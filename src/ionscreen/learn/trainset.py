@@ -80,9 +80,13 @@ def build_trainset(inputs: Mapping[str, Any], outputs: Mapping[str, Any], source
         schema.write_table([], outputs["trajectory_embeddings"], "trajectory_embeddings", source=source)
     embedded = set(pd.read_parquet(inputs["embeddings"], columns=["material_id"])["material_id"])
     usable = (labels["status"] == "ok") & labels["material_id"].isin(embedded)
-    counts = {"label_rows": len(labels), "usable_rows": int(usable.sum()),
-              "bounds": int((labels["status"] == "bound").sum()), "structures": len(structures),
-              "embedded_materials": len(embedded)}
+    counts = {
+        "label_rows": len(labels),
+        "usable_rows": int(usable.sum()),
+        "bounds": int((labels["status"] == "bound").sum()),
+        "structures": len(structures),
+        "embedded_materials": len(embedded),
+    }
     log.info("trainset from %s: %s", source, counts)
     return counts
 
@@ -90,6 +94,9 @@ def build_trainset(inputs: Mapping[str, Any], outputs: Mapping[str, Any], source
 def read_trainset(paths: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
     """(labels, embeddings, structures, trajectory embeddings or None when empty)."""
     traj = schema.read_table(paths["trajectory_embeddings"], "trajectory_embeddings")
-    return (schema.read_table(paths["labels"], "trainset_labels"), schema.read_table(paths["embeddings"], "embeddings"),
-            schema.read_table(paths["structures"], "structures"), traj if len(traj) else None)
-
+    return (
+        schema.read_table(paths["labels"], "trainset_labels"),
+        schema.read_table(paths["embeddings"], "embeddings"),
+        schema.read_table(paths["structures"], "structures"),
+        traj if len(traj) else None,
+    )

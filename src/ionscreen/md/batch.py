@@ -32,7 +32,6 @@ was diffusive decides whether the temperatures below it run: ``stage.ladder_skip
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,17 +41,11 @@ import numpy as np
 from ase import Atoms, units
 
 from ionscreen import schema
-from ionscreen.md.engine import (
-    MDSettings,
-    ResumeStore,
-    divergence,
-    restore_thermostat,
-    resume_state,
-    run_row,
-    settings_key,
-)
+from ionscreen.md.engine import MDSettings, divergence, run_row
 from ionscreen.md.potentials import BatchedPotential, System, VerletList
-from ionscreen.trajectory import Trajectory, frame_row, run_meta
+from ionscreen.md.resume import ResumeStore, restore_thermostat, resume_state, settings_key
+from ionscreen.md.stopping import after_frame
+from ionscreen.trajectory import frame_row, run_meta
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +62,7 @@ class RunSpec:
 
 
 @dataclass
-class _Run:
+class BatchRun:
     spec: RunSpec
     atoms: Atoms
     system: System
@@ -98,7 +91,7 @@ class _Run:
     previous: tuple[float, float, float] | None = None  # (D, low, high) of the last stop-rule check
 
 
-def _start(spec: RunSpec, cutoff: float) -> _Run:
+def _start(spec: RunSpec, cutoff: float) -> BatchRun:
     """Velocities as ``engine.run_md`` draws them, then the run's resume point if it has one."""
     from ase.md.nose_hoover_chain import NoseHooverChainThermostat
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
@@ -111,12 +104,31 @@ def _start(spec: RunSpec, cutoff: float) -> _Run:
     Stationary(atoms)
     masses = atoms.get_masses()[:, np.newaxis]
     dt = s.timestep_fs * units.fs
-    thermostat = None if s.thermostat == "nve" else NoseHooverChainThermostat(
-        num_atoms_global=len(atoms), masses=masses, temperature_K=s.temperature_K, tdamp=s.tdamp_fs * units.fs)
-    system = System(atoms.get_atomic_numbers(), atoms.get_positions(), atoms.cell.array.copy(), atoms.pbc.copy(),
-                    VerletList(cutoff, s.skin_A, atoms.cell.array.copy(), atoms.pbc.copy()) if cutoff > 0 else None)
-    run = _Run(spec, atoms, system, masses, atoms.get_momenta(), thermostat,
-               ResumeStore(spec.out_path, settings_key(s, atoms), spec.resume_dir), s.n_steps // s.interval + 1, dt)
+    thermostat = (
+        None
+        if s.thermostat == "nve"
+        else NoseHooverChainThermostat(
+            num_atoms_global=len(atoms), masses=masses, temperature_K=s.temperature_K, tdamp=s.tdamp_fs * units.fs
+        )
+    )
+    system = System(
+        atoms.get_atomic_numbers(),
+        atoms.get_positions(),
+        atoms.cell.array.copy(),
+        atoms.pbc.copy(),
+        VerletList(cutoff, s.skin_A, atoms.cell.array.copy(), atoms.pbc.copy()) if cutoff > 0 else None,
+    )
+    run = BatchRun(
+        spec,
+        atoms,
+        system,
+        masses,
+        atoms.get_momenta(),
+        thermostat,
+        ResumeStore(spec.out_path, settings_key(s, atoms), spec.resume_dir),
+        s.n_steps // s.interval + 1,
+        dt,
+    )
     state = run.store.start()
     if state is not None:
         run.system.positions = np.array(state["positions"], dtype=float)
@@ -128,16 +140,18 @@ def _start(spec: RunSpec, cutoff: float) -> _Run:
         run.wall_before = float(state["wall_s"])
         prev = state.get("previous_check")
         run.previous = tuple(float(x) for x in prev) if prev is not None and np.isfinite(prev).all() else None
-        log.info("resuming %s at %g K from frame %d (step %d)", spec.material_id, s.temperature_K, run.frame, run.nsteps)
+        log.info(
+            "resuming %s at %g K from frame %d (step %d)", spec.material_id, s.temperature_K, run.frame, run.nsteps
+        )
     run.done = run.frame >= run.n_frames
     return run
 
 
-def _evaluate(potential: BatchedPotential, runs: list[_Run]) -> None:
+def _evaluate(potential: BatchedPotential, runs: list[BatchRun]) -> None:
     """Energies and forces of ``runs`` at their positions, packed into calls of at most
     ``potential.atoms_per_call`` atoms (at least one run per call). A run whose evaluation
     raises fails alone."""
-    calls: list[list[_Run]] = [[]]
+    calls: list[list[BatchRun]] = [[]]
     atoms = 0  # in the last call
     for r in runs:
         if calls[-1] and atoms + len(r.masses) > potential.atoms_per_call:
@@ -159,67 +173,7 @@ def _evaluate(potential: BatchedPotential, runs: list[_Run]) -> None:
             r.energy, r.forces = energy, forces
 
 
-def _frames(run: _Run) -> np.ndarray:
-    """Positions (n_frames, n_atoms, 3) of every frame saved so far, as the table stores them."""
-    import pyarrow.parquet as pq
-
-    parts = [np.stack(pq.read_table(p, columns=["positions_A"]).column("positions_A").to_numpy(zero_copy_only=False))
-             for p in run.store.chunks()]
-    parts += [np.stack([r["positions_A"] for r in run.buf])] if run.buf else []
-    return np.concatenate(parts).reshape(run.frame, len(run.masses), 3).astype(np.float64)
-
-
-def stop_here(d: float, lo: float, hi: float, previous: tuple[float, float, float] | None, target: float) -> bool:
-    """The stop rule at one check: D (with its 95 % interval lo-hi, cm^2/s) is known to a relative
-    half-width <= ``target``, and so was it at the check before, with each D inside the other's
-    interval. A single check would stop on a lucky narrow interval: in the replay
-    (benchmarks/md_adaptive.py) the full-length D fell outside 2 of 11 intervals that one check
-    had accepted."""
-    def known(x: tuple[float, float, float] | None) -> bool:
-        return x is not None and math.isfinite(x[0]) and x[0] > 0 and (x[2] - x[1]) / 2 / x[0] <= target
-
-    now = (d, lo, hi)
-    return known(now) and known(previous) and previous[1] <= d <= previous[2] and lo <= previous[0] <= hi
-
-
-def _check_label(run: _Run, label: Any) -> tuple[float, float, float]:
-    """Label the frames so far as the label stage would; sets ``diffusive`` and ``rel_error`` and
-    returns (D, low, high) of the 95 % interval (NaN when not diffusive)."""
-    from ionscreen.labels.diffusion import label_or_failed
-
-    s = run.spec.settings
-    traj = Trajectory(_frames(run), run.atoms.get_atomic_numbers(), run.atoms.cell.array, s.frame_ps, s.temperature_K,
-                      run.spec.material_id)
-    row = label_or_failed(traj, label)
-    d, lo, hi = (float(row.get(k, np.nan)) for k in ("D_cm2_s", "D_ci95_low_cm2_s", "D_ci95_high_cm2_s"))
-    run.diffusive = bool(row["status"] == "ok" and row.get("diffusive") and d > 0)
-    run.rel_error = (hi - lo) / 2.0 / d if run.diffusive else float("nan")
-    run.checked_at = run.frame
-    return (d, lo, hi) if run.diffusive else (math.nan, math.nan, math.nan)
-
-
-def _after_frame(run: _Run, label: Any) -> None:
-    """The stop rule and the end-of-run label check, after frame ``run.frame - 1`` was kept."""
-    s = run.spec.settings
-    if run.status != "ok" or not s.checks_labels or label is None:
-        return  # no label checks: run_row's stop_reason says 'fixed' (or the status)
-    elapsed = (run.frame - 1) * s.frame_ps
-    segment = max(1, round(s.segment_ps / s.frame_ps))
-    if s.stop == "converged" and not run.done and (run.frame - 1) % segment == 0 and elapsed >= s.min_ps - 1e-9:
-        now = _check_label(run, label)
-        if stop_here(*now, run.previous, s.target_rel_error):
-            run.done, run.stop_reason = True, "converged"
-            log.info("%s at %g K converged after %.3g ps: D's 95 %% interval +-%.0f %%", run.spec.material_id,
-                     s.temperature_K, elapsed, 100 * run.rel_error)
-            return
-        run.previous = now
-    if run.done:
-        if run.checked_at != run.frame:
-            _check_label(run, label)
-        run.stop_reason = "max_length" if s.stop == "converged" else "fixed"
-
-
-def _record(run: _Run, t0: float, label: Any) -> None:
+def _record(run: BatchRun, t0: float, label: Any) -> None:
     """Frame ``run.frame`` is at hand: check it, keep it, apply the stop rule, then save a chunk
     when one is full (after the stop rule, so a saved state holds its last label check)."""
     s, atoms = run.spec.settings, run.atoms
@@ -228,45 +182,81 @@ def _record(run: _Run, t0: float, label: Any) -> None:
     reason = divergence(atoms, run.energy, run.prev_energy, s)
     if reason:
         run.status, run.reason, run.done = "failed", reason, True
-        log.error("MD of %s at %g K diverged at step %d: %s", run.spec.material_id, s.temperature_K,
-                  run.frame * s.interval, reason)
+        log.error(
+            "MD of %s at %g K diverged at step %d: %s",
+            run.spec.material_id,
+            s.temperature_K,
+            run.frame * s.interval,
+            reason,
+        )
         return
     run.prev_energy = run.energy
-    run.buf.append(frame_row(run.frame, s.interval, s.frame_ps, float(atoms.get_temperature()), run.energy,
-                             atoms.get_positions()))
+    run.buf.append(
+        frame_row(run.frame, s.interval, s.frame_ps, float(atoms.get_temperature()), run.energy, atoms.get_positions())
+    )
     run.frame += 1
     run.done = run.frame >= run.n_frames
-    _after_frame(run, label)
+    after_frame(run, label)
     if len(run.buf) >= s.chunk_frames:
-        state = resume_state(run.system.positions, run.p, run.nsteps, run.thermostat, frames_done=run.frame,
-                             prev_energy=run.energy, wall_s=run.wall_before + time.perf_counter() - t0,
-                             previous_check=run.previous if run.previous is not None else [np.nan] * 3)
+        state = resume_state(
+            run.system.positions,
+            run.p,
+            run.nsteps,
+            run.thermostat,
+            frames_done=run.frame,
+            prev_energy=run.energy,
+            wall_s=run.wall_before + time.perf_counter() - t0,
+            previous_check=run.previous if run.previous is not None else [np.nan] * 3,
+        )
         run.store.save(run.chunk, run.buf, state)
         run.chunk, run.buf = run.chunk + 1, []
 
 
-def _finish(run: _Run, wall: float, device: str) -> dict[str, Any]:
+def _finish(run: BatchRun, wall: float, device: str) -> dict[str, Any]:
     """Write the run's trajectory table (saved chunks + the frames in memory); its md_runs row."""
     import pyarrow.parquet as pq
 
     s, atoms = run.spec.settings, run.atoms
-    meta = run_meta(run.spec.material_id, atoms.get_atomic_numbers().tolist(), atoms.cell.array.tolist(),
-                    timestep_fs=s.timestep_fs, interval=s.interval, temperature_K=s.temperature_K, mlip=s.mlip,
-                    thermostat=s.thermostat, seed=s.seed, status=run.status, reason=run.reason,
-                    settings=asdict(s))
+    meta = run_meta(
+        run.spec.material_id,
+        atoms.get_atomic_numbers().tolist(),
+        atoms.cell.array.tolist(),
+        timestep_fs=s.timestep_fs,
+        interval=s.interval,
+        temperature_K=s.temperature_K,
+        mlip=s.mlip,
+        thermostat=s.thermostat,
+        seed=s.seed,
+        status=run.status,
+        reason=run.reason,
+        settings=asdict(s),
+    )
     with schema.TableWriter(run.spec.out_path, "trajectory", **meta) as writer:
         for part in run.store.chunks():
             writer.write(pq.read_table(part))
         writer.write(run.buf)
     steps = max(0, run.frame - 1) * s.interval
-    return run_row(run.spec.material_id, s, status=run.status, reason=run.reason, n_atoms=len(atoms), n_steps=steps,
-                   n_frames=run.frame, wall_s=wall, device=device, resumed_at_frame=run.resumed_at,
-                   trajectory_path=str(run.spec.out_path), stop_reason=run.stop_reason,
-                   diffusive=run.diffusive, rel_error=run.rel_error)
+    return run_row(
+        run.spec.material_id,
+        s,
+        status=run.status,
+        reason=run.reason,
+        n_atoms=len(atoms),
+        n_steps=steps,
+        n_frames=run.frame,
+        wall_s=wall,
+        device=device,
+        resumed_at_frame=run.resumed_at,
+        trajectory_path=str(run.spec.out_path),
+        stop_reason=run.stop_reason,
+        diffusive=run.diffusive,
+        rel_error=run.rel_error,
+    )
 
 
-def run_batch(specs: list[RunSpec], potential: BatchedPotential, *, label: Any = None,
-              progress: bool = True) -> list[dict[str, Any]]:
+def run_batch(
+    specs: list[RunSpec], potential: BatchedPotential, *, label: Any = None, progress: bool = True
+) -> list[dict[str, Any]]:
     """Run every spec to its end (its length, its convergence or its failure) together; returns
     their ``md_runs`` rows, in order. ``label``: the label stage's ``LabelSettings`` (default
     ones when None) for the stop rule and the ladder's end-of-run check.
@@ -283,7 +273,7 @@ def run_batch(specs: list[RunSpec], potential: BatchedPotential, *, label: Any =
     runs = [_start(spec, potential.cutoff_A) for spec in specs]
     for r in runs:
         if r.done:  # finished before a kill: only its table is missing
-            _after_frame(r, label)
+            after_frame(r, label)
     t0 = time.perf_counter()
     live = [r for r in runs if not r.done]
     _evaluate(potential, live)
@@ -293,8 +283,14 @@ def run_batch(specs: list[RunSpec], potential: BatchedPotential, *, label: Any =
         elif r.frame == 0:  # frame 0 is the start; a resumed run's last frame is saved already
             _record(r, t0, label)
     total = sum(r.n_frames for r in runs)
-    bar = tqdm(total=total, initial=sum(r.frame for r in runs), unit="frame", disable=not progress,
-               mininterval=2.0, desc=f"md batch of {len(runs)} runs")
+    bar = tqdm(
+        total=total,
+        initial=sum(r.frame for r in runs),
+        unit="frame",
+        disable=not progress,
+        mininterval=2.0,
+        desc=f"md batch of {len(runs)} runs",
+    )
     while live := [r for r in runs if not r.done]:
         for r in live:  # first half: thermostat, half kick, drift
             if r.thermostat is not None:
@@ -322,6 +318,13 @@ def run_batch(specs: list[RunSpec], potential: BatchedPotential, *, label: Any =
     for r in runs:
         r.store.clear()
     for row in rows:
-        log.info("MD %s %g K: %s, %d steps in %.1f s (%.2f steps/s)", row["material_id"], row["temperature_K"],
-                 row["status"], row["n_steps"], row["wall_s"], row["steps_per_s"])
+        log.info(
+            "MD %s %g K: %s, %d steps in %.1f s (%.2f steps/s)",
+            row["material_id"],
+            row["temperature_K"],
+            row["status"],
+            row["n_steps"],
+            row["wall_s"],
+            row["steps_per_s"],
+        )
     return rows

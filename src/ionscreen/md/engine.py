@@ -23,8 +23,9 @@ import numpy as np
 from ase import Atoms, units
 from pymatgen.core import Structure
 
-from ionscreen import atomic, schema
 from ionscreen import mlip as mlip_mod
+from ionscreen import schema
+from ionscreen.md.resume import ResumeStore, capture_state, restore_state, settings_key
 from ionscreen.trajectory import frame_row, run_meta
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class MDSettings:
     # Run length (ionscreen.md.batch, "Run length"): 'fixed' runs n_steps; 'converged' advances in
     # segments of segment_ps and, from min_ps on, stops once the label stage's kinisi D has a 95 %
     # interval of relative half-width <= target_rel_error at two consecutive checks that agree
-    # (batch.stop_here; n_steps is then the maximum length).
+    # (stopping.stop_here; n_steps is then the maximum length).
     stop: str = "converged"
     segment_ps: float = 2.5
     min_ps: float = 5.0
@@ -125,7 +126,9 @@ def _integrator(atoms: Atoms, s: MDSettings) -> Any:
     from ase.md.nose_hoover_chain import NoseHooverChainNVT
 
     return NoseHooverChainNVT(
-        atoms, timestep=s.timestep_fs * units.fs, temperature_K=s.temperature_K,
+        atoms,
+        timestep=s.timestep_fs * units.fs,
+        temperature_K=s.temperature_K,
         tdamp=s.tdamp_fs * units.fs,
     )
 
@@ -154,101 +157,6 @@ def divergence(atoms: Atoms, energy: float, prev_energy: float | None, s: MDSett
         if jump > s.max_energy_jump_eV_atom:
             return f"energy jump of {jump:.2f} eV/atom between frames"
     return ""
-
-
-def settings_key(s: MDSettings, atoms: Atoms) -> str:
-    """Hash of everything that determines the trajectory (a resume must match it)."""
-    import hashlib
-    import json
-
-    blob = json.dumps([s.trajectory_settings(), atoms.get_atomic_numbers().tolist(), np.round(atoms.positions, 6).tolist(),
-                       np.round(atoms.cell.array, 6).tolist()], sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-class ResumeStore:
-    """Chunks and integrator states of an unfinished run, in ``.<output name>.resume/`` beside it
-    (or in ``directory``: a workflow batch keeps them outside its output folder, which Snakemake
-    deletes before a rerun).
-
-    Chunk k (frames) is written atomically, then state k (positions, momenta, thermostat chain,
-    step, energy): a run killed at any point restarts from the last k that has both.
-    """
-
-    def __init__(self, out_path: Path, key: str, directory: Path | None = None) -> None:
-        self.dir = Path(directory) if directory is not None else out_path.parent / f".{out_path.name}.resume"
-        self.key = key
-
-    def start(self) -> dict[str, Any] | None:
-        """The last consistent state, or None (and a clean folder) to start from scratch."""
-        import shutil
-
-        key_file = self.dir / "key"
-        if self.dir.exists() and (not key_file.exists() or key_file.read_text() != self.key):
-            log.warning("discarding %s: it belongs to other settings or another structure", self.dir)
-            shutil.rmtree(self.dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        key_file.write_text(self.key)
-        states = sorted(self.dir.glob("state_*.npz"))
-        for st in reversed(states):
-            k = int(st.stem.split("_")[1])
-            if (self.dir / f"chunk_{k:06d}.parquet").exists():
-                for stale in self.dir.glob("chunk_*.parquet"):  # chunks written after the last state
-                    if int(stale.stem.split("_")[1]) > k:
-                        stale.unlink()
-                with np.load(st) as z:
-                    return {name: z[name] for name in z.files} | {"chunk": k}
-        for stale in self.dir.glob("chunk_*.parquet"):
-            stale.unlink()
-        return None
-
-    def save(self, k: int, rows: list[dict[str, Any]], state: dict[str, Any]) -> None:
-        schema.write_table(rows, self.dir / f"chunk_{k:06d}.parquet", "trajectory")
-        with atomic.atomic_output(self.dir / f"state_{k:06d}.npz") as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **state)
-
-    def chunks(self) -> list[Path]:
-        return sorted(self.dir.glob("chunk_*.parquet"))
-
-    def clear(self) -> None:
-        import shutil
-
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def resume_state(positions: np.ndarray, momenta: np.ndarray, nsteps: int, thermostat: Any,
-                 **extra: Any) -> dict[str, Any]:
-    """What a ``ResumeStore`` state holds, for single runs and batched ones alike: positions (A),
-    momenta (ASE units), steps done, the Nose-Hoover chain (ASE's ``NoseHooverChainThermostat``;
-    None for nve) and ``extra`` (frames_done, prev_energy, wall_s, ...)."""
-    state = {"positions": positions, "momenta": momenta, "nsteps": np.array(nsteps),
-             **{k: np.asarray(v) for k, v in extra.items()}}
-    if thermostat is not None:
-        state["eta"] = thermostat._eta.copy()
-        state["p_eta"] = thermostat._p_eta.copy()
-    return state
-
-
-def restore_thermostat(thermostat: Any, state: dict[str, Any]) -> None:
-    """Set a Nose-Hoover chain (None for nve: nothing to do) from a ``resume_state``."""
-    if thermostat is not None:
-        thermostat._eta[:] = state["eta"]
-        thermostat._p_eta[:] = state["p_eta"]
-
-
-def _capture(dyn: Any, atoms: Atoms, extra: dict[str, Any]) -> dict[str, Any]:
-    return resume_state(atoms.get_positions(), atoms.get_momenta(), dyn.nsteps, getattr(dyn, "_thermostat", None),
-                        **extra)
-
-
-def _restore(dyn: Any, atoms: Atoms, state: dict[str, Any]) -> None:
-    atoms.set_positions(state["positions"])
-    atoms.set_momenta(state["momenta"])
-    dyn.nsteps = int(state["nsteps"])
-    if hasattr(dyn, "_q"):
-        dyn._q = atoms.get_positions()
-        dyn._p = atoms.get_momenta()
-    restore_thermostat(getattr(dyn, "_thermostat", None), state)
 
 
 def run_md(
@@ -295,17 +203,28 @@ def run_md(
     first_frame, chunk, wall_before = 0, 0, 0.0
     state = store.start()
     if state is not None:
-        _restore(dyn, atoms, state)
+        restore_state(dyn, atoms, state)
         first_frame, chunk = int(state["frames_done"]), int(state["chunk"]) + 1
         prev_e, wall_before = float(state["prev_energy"]), float(state["wall_s"])
-        log.info("resuming %s at %g K from frame %d (step %d)", material_id, s.temperature_K,
-                 first_frame, int(state["nsteps"]))
+        log.info(
+            "resuming %s at %g K from frame %d (step %d)",
+            material_id,
+            s.temperature_K,
+            first_frame,
+            int(state["nsteps"]),
+        )
     resumed_at = first_frame
     buf: list[dict[str, Any]] = []
     frames_done = first_frame
     t0 = time.perf_counter()
-    bar = tqdm(total=n_frames, initial=first_frame, desc=f"md {material_id} {s.temperature_K:g} K",
-               unit="frame", disable=not progress, mininterval=2.0)
+    bar = tqdm(
+        total=n_frames,
+        initial=first_frame,
+        desc=f"md {material_id} {s.temperature_K:g} K",
+        unit="frame",
+        disable=not progress,
+        mininterval=2.0,
+    )
     for frame in range(first_frame, n_frames):
         if frame:
             dyn.run(s.interval)
@@ -313,23 +232,47 @@ def run_md(
         reason = divergence(atoms, energy, prev_e, s)
         if reason:
             status = "failed"
-            log.error("MD of %s at %g K diverged at step %d: %s", material_id,
-                      s.temperature_K, frame * s.interval, reason)
+            log.error(
+                "MD of %s at %g K diverged at step %d: %s", material_id, s.temperature_K, frame * s.interval, reason
+            )
             break
         prev_e = energy
-        buf.append(frame_row(frame, s.interval, frame_ps, float(atoms.get_temperature()), energy, atoms.get_positions()))
+        buf.append(
+            frame_row(frame, s.interval, frame_ps, float(atoms.get_temperature()), energy, atoms.get_positions())
+        )
         frames_done = frame + 1
         if len(buf) >= s.chunk_frames:
-            store.save(chunk, buf, _capture(dyn, atoms, {
-                "frames_done": frames_done, "prev_energy": energy,
-                "wall_s": wall_before + time.perf_counter() - t0}))
+            store.save(
+                chunk,
+                buf,
+                capture_state(
+                    dyn,
+                    atoms,
+                    {
+                        "frames_done": frames_done,
+                        "prev_energy": energy,
+                        "wall_s": wall_before + time.perf_counter() - t0,
+                    },
+                ),
+            )
             chunk, buf = chunk + 1, []
         bar.update(1)
     bar.close()
     wall = wall_before + time.perf_counter() - t0
-    meta = run_meta(material_id, numbers, cell, timestep_fs=s.timestep_fs, interval=s.interval,
-                    temperature_K=s.temperature_K, mlip=s.mlip, thermostat=s.thermostat, seed=s.seed, status=status,
-                    reason=reason, settings=asdict(s))
+    meta = run_meta(
+        material_id,
+        numbers,
+        cell,
+        timestep_fs=s.timestep_fs,
+        interval=s.interval,
+        temperature_K=s.temperature_K,
+        mlip=s.mlip,
+        thermostat=s.thermostat,
+        seed=s.seed,
+        status=status,
+        reason=reason,
+        settings=asdict(s),
+    )
     import pyarrow.parquet as pq
 
     with schema.TableWriter(out_path, "trajectory", **meta) as writer:
@@ -338,38 +281,100 @@ def run_md(
         writer.write(buf)
     store.clear()
     steps = max(0, frames_done - 1) * s.interval
-    row = run_row(material_id, s, status=status, reason=reason, n_atoms=len(atoms), n_steps=steps,
-                  n_frames=frames_done, wall_s=wall, device=device, resumed_at_frame=resumed_at,
-                  trajectory_path=str(out_path))
-    log.info("MD %s %g K: %s, %d steps in %.1f s (%.2f steps/s)", material_id, s.temperature_K,
-             status, steps, wall, row["steps_per_s"])
+    row = run_row(
+        material_id,
+        s,
+        status=status,
+        reason=reason,
+        n_atoms=len(atoms),
+        n_steps=steps,
+        n_frames=frames_done,
+        wall_s=wall,
+        device=device,
+        resumed_at_frame=resumed_at,
+        trajectory_path=str(out_path),
+    )
+    log.info(
+        "MD %s %g K: %s, %d steps in %.1f s (%.2f steps/s)",
+        material_id,
+        s.temperature_K,
+        status,
+        steps,
+        wall,
+        row["steps_per_s"],
+    )
     return row
 
 
-def run_row(material_id: str, s: MDSettings, *, status: str, reason: str, n_atoms: int, n_steps: int,
-            n_frames: int, wall_s: float, device: str, resumed_at_frame: int, trajectory_path: str,
-            stop_reason: str = "", diffusive: bool | None = None, rel_error: float = float("nan")) -> dict[str, Any]:
+def run_row(
+    material_id: str,
+    s: MDSettings,
+    *,
+    status: str,
+    reason: str,
+    n_atoms: int,
+    n_steps: int,
+    n_frames: int,
+    wall_s: float,
+    device: str,
+    resumed_at_frame: int,
+    trajectory_path: str,
+    stop_reason: str = "",
+    diffusive: bool | None = None,
+    rel_error: float = float("nan"),
+) -> dict[str, Any]:
     """One ``md_runs`` row (wall_s in s; steps_per_s over the whole wall time; ``rel_error``: the
     relative half-width of D's 95 % interval where the run stopped)."""
     return {
         "stop_reason": stop_reason or ("fixed" if status == "ok" else status),
-        "length_ps": n_steps * s.timestep_fs / 1000.0, "diffusive": diffusive, "D_rel_error": rel_error,
-        "material_id": material_id, "temperature_K": float(s.temperature_K), "status": status,
-        "reason": reason, "n_atoms": n_atoms, "n_steps": n_steps, "n_frames": n_frames,
-        "timestep_fs": s.timestep_fs, "interval_steps": s.interval, "wall_s": wall_s,
-        "steps_per_s": n_steps / wall_s if wall_s > 0 else float("nan"), "device": device,
-        "mlip": s.mlip, "thermostat": s.thermostat, "seed": s.seed,
-        "resumed_at_frame": resumed_at_frame, "trajectory_path": trajectory_path,
+        "length_ps": n_steps * s.timestep_fs / 1000.0,
+        "diffusive": diffusive,
+        "D_rel_error": rel_error,
+        "material_id": material_id,
+        "temperature_K": float(s.temperature_K),
+        "status": status,
+        "reason": reason,
+        "n_atoms": n_atoms,
+        "n_steps": n_steps,
+        "n_frames": n_frames,
+        "timestep_fs": s.timestep_fs,
+        "interval_steps": s.interval,
+        "wall_s": wall_s,
+        "steps_per_s": n_steps / wall_s if wall_s > 0 else float("nan"),
+        "device": device,
+        "mlip": s.mlip,
+        "thermostat": s.thermostat,
+        "seed": s.seed,
+        "resumed_at_frame": resumed_at_frame,
+        "trajectory_path": trajectory_path,
     }
 
 
-def skipped_run(path: str | Path, material_id: str, settings: MDSettings, reason: str,
-                status: str = "skipped") -> dict[str, Any]:
+def skipped_run(
+    path: str | Path, material_id: str, settings: MDSettings, reason: str, status: str = "skipped"
+) -> dict[str, Any]:
     """Write an empty trajectory for a run that did not run (rejected upstream, or an MD error:
     ``status`` 'failed'); return its run row."""
-    schema.write_table([], path, "trajectory", material_id=material_id, status=status,
-                       reason=reason, temperature_K=settings.temperature_K, mlip=settings.mlip)
-    return run_row(material_id, settings, status=status, reason=reason, n_atoms=0, n_steps=0, n_frames=0,
-                   wall_s=0.0, device="", resumed_at_frame=0, trajectory_path=str(path))
-
-
+    schema.write_table(
+        [],
+        path,
+        "trajectory",
+        material_id=material_id,
+        status=status,
+        reason=reason,
+        temperature_K=settings.temperature_K,
+        mlip=settings.mlip,
+    )
+    return run_row(
+        material_id,
+        settings,
+        status=status,
+        reason=reason,
+        n_atoms=0,
+        n_steps=0,
+        n_frames=0,
+        wall_s=0.0,
+        device="",
+        resumed_at_frame=0,
+        trajectory_path=str(path),
+    )

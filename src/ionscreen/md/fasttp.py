@@ -83,9 +83,10 @@ class FastConvolution(torch.nn.Module):
             for ins, w_off, n in paths:
                 ir2, ir3 = in2[ins.i_in2].ir, out[ins.i_out].ir
                 c = ins.path_weight * wigner_3j(ir1.l, ir2.l, ir3.l).to(torch.get_default_dtype())
-                coeff[s2[ins.i_in2], :, k:k + ir3.dim] = c.permute(1, 0, 2)
-                ps.append({"k": (k, k + ir3.dim), "w": (w_off, w_off + n),
-                           "out": (so[ins.i_out].start, so[ins.i_out].stop)})
+                coeff[s2[ins.i_in2], :, k : k + ir3.dim] = c.permute(1, 0, 2)
+                ps.append(
+                    {"k": (k, k + ir3.dim), "w": (w_off, w_off + n), "out": (so[ins.i_out].start, so[ins.i_out].stop)}
+                )
                 k += ir3.dim
             groups.append({"x": (s1[b].start, s1[b].stop), "mul": mul, "d1": ir1.dim, "k_total": k_total, "paths": ps})
             coeffs.append(coeff.reshape(in2.dim, -1))
@@ -122,13 +123,20 @@ class FastConvolution(torch.nn.Module):
                 # holds sum_j Y[e, j] a_p C_p[i, j, k] for the edges e into n.
                 key = (d1, d3)
                 if key not in patterns:
-                    rows = (edge_dst.view(-1, 1, 1) * d3 + torch.arange(d3, device=x.device).view(1, 1, d3))
-                    cols = (torch.arange(n_edges, device=x.device).view(-1, 1, 1) * d1
-                            + torch.arange(d1, device=x.device).view(1, d1, 1))
-                    patterns[key] = torch.stack([rows.expand(n_edges, d1, d3).reshape(-1),
-                                                 cols.expand(n_edges, d1, d3).reshape(-1)])
-                a_mat = torch.sparse_coo_tensor(patterns[key], m[:, :, ka:kb].reshape(-1),
-                                                (n_nodes * d3, n_edges * d1), is_coalesced=False, check_invariants=False)
+                    rows = edge_dst.view(-1, 1, 1) * d3 + torch.arange(d3, device=x.device).view(1, 1, d3)
+                    cols = torch.arange(n_edges, device=x.device).view(-1, 1, 1) * d1 + torch.arange(
+                        d1, device=x.device
+                    ).view(1, d1, 1)
+                    patterns[key] = torch.stack(
+                        [rows.expand(n_edges, d1, d3).reshape(-1), cols.expand(n_edges, d1, d3).reshape(-1)]
+                    )
+                a_mat = torch.sparse_coo_tensor(
+                    patterns[key],
+                    m[:, :, ka:kb].reshape(-1),
+                    (n_nodes * d3, n_edges * d1),
+                    is_coalesced=False,
+                    check_invariants=False,
+                )
                 msg = torch.sparse.mm(a_mat, z).view(n_nodes, d3, mul)
                 out[:, oa:ob].view(n_nodes, mul, d3).copy_(msg.transpose(1, 2))
         data[self.key_x] = out.div(self.denominator)

@@ -54,8 +54,11 @@ class VerletList:
 
     def edges(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(i, j, r_ij) of the pairs closer than the cutoff at ``positions`` (A)."""
-        if self._ref is None or self.skin <= 0 or (
-                np.max(np.sum((positions - self._ref) ** 2, axis=1)) > (self.skin / 2) ** 2):
+        if (
+            self._ref is None
+            or self.skin <= 0
+            or (np.max(np.sum((positions - self._ref) ** 2, axis=1)) > (self.skin / 2) ** 2)
+        ):
             i, j, s = neighbour_pairs(positions, self.cell, self.pbc, self.cutoff + max(self.skin, 0.0))
             self._pairs, self._ref, self.builds = (i, j, s @ self.cell), positions.copy(), self.builds + 1
         i, j, shift = self._pairs
@@ -122,8 +125,9 @@ class SevenNetPotential:
     rounding (tests/md/test_batch.py).
     """
 
-    def __init__(self, name: str = "7net-0", device: str = "auto", *, fast: bool | None = None,
-                 atoms_per_call: int | None = None) -> None:
+    def __init__(
+        self, name: str = "7net-0", device: str = "auto", *, fast: bool | None = None, atoms_per_call: int | None = None
+    ) -> None:
         import torch
 
         from ionscreen import mlip
@@ -173,7 +177,8 @@ class SevenNetPotential:
         dev, f32 = self.device, torch.get_default_dtype()
         z = torch.from_numpy(np.concatenate([s.numbers for s in systems]).astype(np.int64)).to(dev)
         data = {
-            key.NODE_FEATURE: z, key.ATOMIC_NUMBERS: z,  # the model maps atomic numbers to its types
+            key.NODE_FEATURE: z,
+            key.ATOMIC_NUMBERS: z,  # the model maps atomic numbers to its types
             key.POS: torch.from_numpy(np.concatenate(pos)).to(dev, f32),
             key.EDGE_IDX: torch.from_numpy(np.stack([np.concatenate(src), np.concatenate(dst)])).to(dev),
             key.EDGE_VEC: torch.from_numpy(np.concatenate(vecs)).to(dev, f32),
@@ -189,7 +194,7 @@ class SevenNetPotential:
         energy = out[key.PRED_TOTAL_ENERGY].detach().reshape(-1).cpu().numpy().astype(float)
         forces = out[key.PRED_FORCE].detach().cpu().numpy().astype(float)
         bounds = np.cumsum([0, *counts])
-        return [(float(energy[b]), forces[bounds[b]:bounds[b + 1]]) for b in range(len(systems))]
+        return [(float(energy[b]), forces[bounds[b] : bounds[b + 1]]) for b in range(len(systems))]
 
 
 def get_potential(name: str = "7net-0", device: str = "auto", *, batch_atoms: int | None = None) -> BatchedPotential:

@@ -38,15 +38,29 @@ def ladder_skip(above: dict[str, Any] | None) -> str:
         return reason
     diffusive = above.get("diffusive")
     known = diffusive is not None and not (isinstance(diffusive, float) and math.isnan(diffusive))
-    if above.get("status") == "ok" and known and not bool(diffusive) and above.get("stop_reason") in ("max_length", "fixed"):
-        return (f"{LADDER} not diffusive at {float(above['temperature_K']):g} K within {float(above['length_ps']):g} ps, "
-                "and D only falls as T falls")
+    if (
+        above.get("status") == "ok"
+        and known
+        and not bool(diffusive)
+        and above.get("stop_reason") in ("max_length", "fixed")
+    ):
+        return (
+            f"{LADDER} not diffusive at {float(above['temperature_K']):g} K within {float(above['length_ps']):g} ps, "
+            "and D only falls as T falls"
+        )
     return ""
 
 
-def run_ladder(structures: list[tuple[str, Atoms]], temperatures_K: list[float], settings: MDSettings,
-               out_path: Any, potential: BatchedPotential, *, label: Any = None,
-               progress: bool = True) -> list[dict[str, Any]]:
+def run_ladder(
+    structures: list[tuple[str, Atoms]],
+    temperatures_K: list[float],
+    settings: MDSettings,
+    out_path: Any,
+    potential: BatchedPotential,
+    *,
+    label: Any = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
     """Every structure at every temperature, ``out_path(material_id, T)`` for each trajectory.
     With ``settings.ladder`` the temperatures run from the highest down, one batch each, and a
     material's lower temperatures are skipped (``ladder_skip``); otherwise all runs are one batch.
@@ -70,9 +84,17 @@ def run_ladder(structures: list[tuple[str, Atoms]], temperatures_K: list[float],
     return [rows[mid, float(t)] for mid, _ in structures for t in temperatures_K]
 
 
-def md_batch_job(structure_files: list[str | Path], runs: list[tuple[str, float]], settings: MDSettings,
-                 out_dir: str | Path, resume_root: str | Path, *, above: dict[str, str] | None = None,
-                 label: Any = None, progress: bool = True) -> list[dict[str, Any]]:
+def md_batch_job(
+    structure_files: list[str | Path],
+    runs: list[tuple[str, float]],
+    settings: MDSettings,
+    out_dir: str | Path,
+    resume_root: str | Path,
+    *,
+    above: dict[str, str] | None = None,
+    label: Any = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
     """Workflow entry: one batch of (material id, temperature K) runs of prepared structures.
 
     Writes ``out_dir/<id>/<T>K.parquet`` (trajectory) and ``<T>K.run.parquet`` (its md_runs row)
@@ -107,8 +129,15 @@ def md_batch_job(structure_files: list[str | Path], runs: list[tuple[str, float]
         if why:
             rows[mid, float(temp)] = skipped_run(out, mid, s, why)
             continue
-        specs.append(RunSpec(AseAtomsAdaptor.get_atoms(structure_from_row(prepared[mid])), s, out, mid,
-                             resume_root / mid / f"{temp:g}K"))
+        specs.append(
+            RunSpec(
+                AseAtomsAdaptor.get_atoms(structure_from_row(prepared[mid])),
+                s,
+                out,
+                mid,
+                resume_root / mid / f"{temp:g}K",
+            )
+        )
     if specs:
         mlip.set_threads(settings.threads)
         potential = get_potential(settings.mlip, settings.device, batch_atoms=settings.batch_atoms)

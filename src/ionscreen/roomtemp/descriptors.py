@@ -37,8 +37,13 @@ def _featurisers() -> list[Any]:
         ValenceOrbital,
     )
 
-    return [ElementProperty.from_preset("magpie"), Stoichiometry(), ValenceOrbital(), IonProperty(fast=True),
-            ElementFraction()]
+    return [
+        ElementProperty.from_preset("magpie"),
+        Stoichiometry(),
+        ValenceOrbital(),
+        IonProperty(fast=True),
+        ElementFraction(),
+    ]
 
 
 def descriptor_names() -> list[str]:
@@ -73,8 +78,10 @@ def obelix_descriptors(table: pd.DataFrame) -> np.ndarray:
     composition of the cell whose parameters a, b, c, alpha, beta, gamma (A, degrees) are given."""
     from pymatgen.core import Lattice
 
-    vols = [Lattice.from_parameters(r.a, r.b, r.c, r.alpha, r.beta, r.gamma).volume
-            for r in table[["a", "b", "c", "alpha", "beta", "gamma"]].itertuples()]
+    vols = [
+        Lattice.from_parameters(r.a, r.b, r.c, r.alpha, r.beta, r.gamma).volume
+        for r in table[["a", "b", "c", "alpha", "beta", "gamma"]].itertuples()
+    ]
     return descriptors(list(table["True Composition"]), vols, list(table["Space group #"].astype(int)))
 
 
@@ -103,8 +110,9 @@ def structure_descriptors(structures: Sequence[Any], spacegroups: Sequence[int |
     space group is searched when not given, and an unknown one counts as P1 (1): see
     ``spacegroup_flags`` for the flag that says so."""
     sgs = list(spacegroups) if spacegroups is not None else [spacegroup_number(s) for s in structures]
-    return descriptors([s.composition for s in structures], [s.volume for s in structures],
-                       [1 if sg is None else sg for sg in sgs])
+    return descriptors(
+        [s.composition for s in structures], [s.volume for s in structures], [1 if sg is None else sg for sg in sgs]
+    )
 
 
 def spacegroup_flags(spacegroups: Sequence[int | None]) -> list[list[str]]:

@@ -28,8 +28,16 @@ def replicate_measurements(table: pd.DataFrame) -> pd.DataFrame:
     y = table[TARGET].astype(float)
     n = y.groupby(key).transform("count")
     others = (y.groupby(key).transform("sum") - y) / (n - 1).where(n > 1)
-    out = pd.DataFrame({"ID": table["ID"], "material": key, "n_measurements": n, TARGET: y,
-                        "others_mean": others, "disagreement": (y - others).abs()})
+    out = pd.DataFrame(
+        {
+            "ID": table["ID"],
+            "material": key,
+            "n_measurements": n,
+            TARGET: y,
+            "others_mean": others,
+            "disagreement": (y - others).abs(),
+        }
+    )
     return out[n > 1].reset_index(drop=True)
 
 
@@ -43,12 +51,16 @@ def summarise_replicates(rep: pd.DataFrame) -> dict[str, float]:
     of no entries (no repeats, no pairs) are NaN."""
     pairs = rep[rep["n_measurements"] == 2]["disagreement"]
     y = rep[TARGET]
-    return {"n_entries": len(rep), "n_materials": int(rep["material"].nunique()),
-            "mae_vs_others": float(rep["disagreement"].mean()),
-            "median_vs_others": float(rep["disagreement"].median()),
-            "mae_vs_material_median": float((y - y.groupby(rep["material"]).transform("median")).abs().mean()),
-            "n_pairs": len(pairs) // 2, "pair_difference": float(pairs.mean()),
-            "scatter_per_measurement": float(pairs.mean() / math.sqrt(2))}
+    return {
+        "n_entries": len(rep),
+        "n_materials": int(rep["material"].nunique()),
+        "mae_vs_others": float(rep["disagreement"].mean()),
+        "median_vs_others": float(rep["disagreement"].median()),
+        "mae_vs_material_median": float((y - y.groupby(rep["material"]).transform("median")).abs().mean()),
+        "n_pairs": len(pairs) // 2,
+        "pair_difference": float(pairs.mean()),
+        "scatter_per_measurement": float(pairs.mean() / math.sqrt(2)),
+    }
 
 
 # "Fast conductor": sigma >= 1e-4 S/cm, where a solid electrolyte starts to be worth making; the
@@ -58,8 +70,11 @@ FAST_LOG10_S_CM = -4.0
 
 # Bands of measured log10 sigma (S/cm) the held-out error is broken down by; 1e-8 S/cm starts the
 # tail of poor (often extrapolated) values.
-MEASURED_BANDS = ((-math.inf, -8.0, "sigma < 1e-8"), (-8.0, FAST_LOG10_S_CM, f"1e-8 <= sigma < 1e{FAST_LOG10_S_CM:g}"),
-                  (FAST_LOG10_S_CM, math.inf, f"sigma >= 1e{FAST_LOG10_S_CM:g}"))
+MEASURED_BANDS = (
+    (-math.inf, -8.0, "sigma < 1e-8"),
+    (-8.0, FAST_LOG10_S_CM, f"1e-8 <= sigma < 1e{FAST_LOG10_S_CM:g}"),
+    (FAST_LOG10_S_CM, math.inf, f"sigma >= 1e{FAST_LOG10_S_CM:g}"),
+)
 
 
 _OOF_MODELS = {NAME: "prediction", FOREST: "forest"}  # cross_validate's out-of-fold columns
@@ -80,8 +95,15 @@ def accuracy_by_measured_range(oof: pd.DataFrame) -> pd.DataFrame:
         n_entries = float(seed.value_counts().mean())
         for model, col in _OOF_MODELS.items():
             err = sel[col] - sel["y"]
-            rows.append({"band": band, "model": model, "n_entries": n_entries,
-                         "mae": float(err.abs().groupby(seed).mean().mean()), "bias": float(err.groupby(seed).mean().mean())})
+            rows.append(
+                {
+                    "band": band,
+                    "model": model,
+                    "n_entries": n_entries,
+                    "mae": float(err.abs().groupby(seed).mean().mean()),
+                    "bias": float(err.groupby(seed).mean().mean()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -111,8 +133,12 @@ def over_2_decades(oof: pd.DataFrame) -> dict[str, int]:
     table, pooled over fold seeds): how many (``n``), and how many of them were measured below
     1e-10 and below 1e-8 S/cm; the card's figures on the tail."""
     big = oof[(oof["prediction"] - oof["y"]).abs() > 2.0]
-    return {"n": len(big), "n_fold_seeds": int(oof["fold_seed"].nunique()),
-            "below_1e-10": int((big["y"] < -10.0).sum()), "below_1e-8": int((big["y"] < -8.0).sum())}
+    return {
+        "n": len(big),
+        "n_fold_seeds": int(oof["fold_seed"].nunique()),
+        "below_1e-10": int((big["y"] < -10.0).sum()),
+        "below_1e-8": int((big["y"] < -8.0).sum()),
+    }
 
 
 def _defined(figures: dict[str, float]) -> dict[str, float]:
@@ -124,6 +150,8 @@ def held_out_figures(oof: pd.DataFrame) -> dict[str, Any]:
     """``model.json``'s figures of where the held-out error lies and how well the held-out entries
     are ranked (``accuracy_by_measured_range``, ``ranking_scores``; undefined scores left out, as
     JSON has no NaN): the input of ``accuracy_section``."""
-    return {"by_measured_range": accuracy_by_measured_range(oof).to_dict("records"),
-            "fast_log10_S_cm": FAST_LOG10_S_CM,
-            "ranking": {m: _defined(r) for m, r in ranking_scores(oof).items()}}
+    return {
+        "by_measured_range": accuracy_by_measured_range(oof).to_dict("records"),
+        "fast_log10_S_cm": FAST_LOG10_S_CM,
+        "ranking": {m: _defined(r) for m, r in ranking_scores(oof).items()},
+    }

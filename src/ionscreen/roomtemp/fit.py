@@ -46,9 +46,12 @@ def fit_trees(X: np.ndarray, y: np.ndarray, cfg: RoomTempConfig, seed: int | Non
     """The scikit-learn ensemble fitted to log10 sigma ``y`` (S/cm) through ``cfg.target_transform``."""
     from sklearn.ensemble import ExtraTreesRegressor
 
-    return ExtraTreesRegressor(n_estimators=cfg.n_trees, max_features=cfg.max_features,
-                               random_state=cfg.seed if seed is None else seed,
-                               n_jobs=-1).fit(X, to_tree_target(y, cfg.target_transform))
+    return ExtraTreesRegressor(
+        n_estimators=cfg.n_trees,
+        max_features=cfg.max_features,
+        random_state=cfg.seed if seed is None else seed,
+        n_jobs=-1,
+    ).fit(X, to_tree_target(y, cfg.target_transform))
 
 
 def training_table(folder: str | Path) -> pd.DataFrame:
@@ -77,7 +80,7 @@ class Standardiser:
 
 def nearest_distance(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Euclidean distance from each standardised query row to its nearest reference row."""
-    d2 = (query ** 2).sum(1)[:, None] - 2 * query @ reference.T + (reference ** 2).sum(1)[None, :]
+    d2 = (query**2).sum(1)[:, None] - 2 * query @ reference.T + (reference**2).sum(1)[None, :]
     return np.sqrt(np.maximum(d2.min(axis=1), 0.0))
 
 
@@ -98,8 +101,9 @@ def fit_forest(X: np.ndarray, y: np.ndarray, cfg: RoomTempConfig) -> Any:
     return RandomForestRegressor(n_estimators=cfg.rf_trees, random_state=cfg.seed, n_jobs=-1).fit(X, y)
 
 
-def held_out_predictions(X: np.ndarray, base: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray,
-                         cfg: RoomTempConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def held_out_predictions(
+    X: np.ndarray, base: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, cfg: RoomTempConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train the ensemble on descriptors ``X`` and the baseline forest on ``base`` (its
     ``forest_features``), both on the rows ``train`` (boolean mask) of log10 sigma ``y``; return the
     ensemble's prediction and spread over trees, and the forest's prediction, for the rows ``test``."""
@@ -130,17 +134,40 @@ def cross_validate(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig) -> t
             dist = nearest_distance(std(X[te]), std(X[~te]))
             preds = {NAME: pred, FOREST: forest, "training mean": np.full(te.sum(), y[~te].mean())}
             for name, p in preds.items():
-                rows.append({"model": name, "fold_seed": fs, "fold": k, "n_train": int((~te).sum()),
-                             "n_test": int(te.sum()), "mae": float(np.abs(p - y[te]).mean())})
-            oof.append(pd.DataFrame({"fold_seed": fs, "ID": table["ID"][te].to_numpy(), "y": y[te],
-                                     "prediction": pred, "tree_std": spread, "forest": forest,
-                                     "nearest_distance": dist}))
+                rows.append(
+                    {
+                        "model": name,
+                        "fold_seed": fs,
+                        "fold": k,
+                        "n_train": int((~te).sum()),
+                        "n_test": int(te.sum()),
+                        "mae": float(np.abs(p - y[te]).mean()),
+                    }
+                )
+            oof.append(
+                pd.DataFrame(
+                    {
+                        "fold_seed": fs,
+                        "ID": table["ID"][te].to_numpy(),
+                        "y": y[te],
+                        "prediction": pred,
+                        "tree_std": spread,
+                        "forest": forest,
+                        "nearest_distance": dist,
+                    }
+                )
+            )
             log.info("fold seed %d, fold %d: %s MAE %.3f, forest %.3f", fs, k, NAME, rows[-3]["mae"], rows[-2]["mae"])
     return pd.DataFrame(rows), pd.concat(oof, ignore_index=True)
 
 
-def learning_curve(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig,
-                   fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0), repeats: int = 3) -> pd.DataFrame:
+def learning_curve(
+    table: pd.DataFrame,
+    X: np.ndarray,
+    cfg: RoomTempConfig,
+    fractions: Sequence[float] = (0.25, 0.5, 0.75, 1.0),
+    repeats: int = 3,
+) -> pd.DataFrame:
     """How the CV error falls with the amount of training data: on ``cross_validate``'s folds, the
     ensemble and the baseline forest are trained on a random share of each training fold's
     compositions (whole groups, so the split stays grouped) and judged on the whole held-out fold.
@@ -166,9 +193,17 @@ def learning_curve(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig,
                         keep = np.random.default_rng(cfg.seed + rep).choice(train_groups, n_groups, replace=False)
                         tr = tr & np.isin(groups, keep)
                     pred, _, forest = held_out_predictions(X, base, y, tr, te, cfg)
-                    rows.append({"fold_seed": fs, "fold": k, "fraction": float(frac), "repeat": rep,
-                                 "n_train": int(tr.sum()), "mae": float(np.abs(pred - y[te]).mean()),
-                                 "forest_mae": float(np.abs(forest - y[te]).mean())})
+                    rows.append(
+                        {
+                            "fold_seed": fs,
+                            "fold": k,
+                            "fraction": float(frac),
+                            "repeat": rep,
+                            "n_train": int(tr.sum()),
+                            "mae": float(np.abs(pred - y[te]).mean()),
+                            "forest_mae": float(np.abs(forest - y[te]).mean()),
+                        }
+                    )
             log.info("learning curve: fold seed %d, fold %d done", fs, k)
     return pd.DataFrame(rows)
 
@@ -176,9 +211,13 @@ def learning_curve(table: pd.DataFrame, X: np.ndarray, cfg: RoomTempConfig,
 def summarise_learning_curve(lc: pd.DataFrame) -> pd.DataFrame:
     """Per training fraction: mean training-set size, both MAEs (mean +- std over folds and
     repeats, log10 S/cm) and the ratio of the means (ensemble / forest)."""
-    out = lc.groupby("fraction").agg(n_train=("n_train", "mean"), mae_mean=("mae", "mean"),
-                                     mae_std=("mae", "std"), forest_mae_mean=("forest_mae", "mean"),
-                                     forest_mae_std=("forest_mae", "std"))
+    out = lc.groupby("fraction").agg(
+        n_train=("n_train", "mean"),
+        mae_mean=("mae", "mean"),
+        mae_std=("mae", "std"),
+        forest_mae_mean=("forest_mae", "mean"),
+        forest_mae_std=("forest_mae", "std"),
+    )
     out["ratio"] = out["mae_mean"] / out["forest_mae_mean"]
     return out
 
@@ -217,7 +256,3 @@ class RoomTempMeta:
     @classmethod
     def from_json(cls, path: str | Path) -> RoomTempMeta:
         return cls(**json.loads(Path(path).read_text()))
-
-
-
-

@@ -54,8 +54,9 @@ class RoomTempModel:
     def named(cls, model: str | Path) -> RoomTempModel:
         directory = resolve(model)
         if directory is None:
-            raise FileNotFoundError(f"{model} is neither a shipped model ({', '.join(SHIPPED)}) nor a "
-                                    "room-temperature model directory")
+            raise FileNotFoundError(
+                f"{model} is neither a shipped model ({', '.join(SHIPPED)}) nor a room-temperature model directory"
+            )
         return cls(directory)
 
     def predict(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -63,8 +64,13 @@ class RoomTempModel:
         mean, spread = ensemble_prediction(self.trees.tree_predictions(X), self.meta.target_transform)
         return mean, self.meta.std_scale * spread, nearest_distance(self.standardise(X), self.reference)
 
-    def rows(self, ids: Sequence[str], formulas: Sequence[str], X: np.ndarray,
-             extra_flags: Sequence[Sequence[str]] | None = None) -> pd.DataFrame:
+    def rows(
+        self,
+        ids: Sequence[str],
+        formulas: Sequence[str],
+        X: np.ndarray,
+        extra_flags: Sequence[Sequence[str]] | None = None,
+    ) -> pd.DataFrame:
         """``predictions`` rows at room temperature (target ``log10_sigma_S_cm``), with flags
         ``elements_unseen_in_training``, ``far_from_training`` and ``in_training_data`` (every
         tree returns the same training entry's measurement: the candidate is that entry, or
@@ -78,13 +84,23 @@ class RoomTempModel:
         out = []
         for k, (m, f) in enumerate(zip(ids, formulas, strict=True)):
             flags = list(extra_flags[k]) if extra_flags is not None else []
-            flags += applicability_flags({el.symbol for el in Composition(f).elements}, known, float(dist[k]),
-                                         self.meta.far_threshold)
+            flags += applicability_flags(
+                {el.symbol for el in Composition(f).elements}, known, float(dist[k]), self.meta.far_threshold
+            )
             if std[k] < 1e-9:
                 flags.append(IN_TRAINING_DATA)
-            out.append({"material_id": str(m), "temperature_K": self.meta.temperature_K, "target": self.meta.target,
-                        "prediction": float(mean[k]), "prediction_std": float(std[k]), "flags": flags,
-                        "formula": str(f), "nearest_training_distance": float(dist[k])})
+            out.append(
+                {
+                    "material_id": str(m),
+                    "temperature_K": self.meta.temperature_K,
+                    "target": self.meta.target,
+                    "prediction": float(mean[k]),
+                    "prediction_std": float(std[k]),
+                    "flags": flags,
+                    "formula": str(f),
+                    "nearest_training_distance": float(dist[k]),
+                }
+            )
         return pd.DataFrame(out, columns=schema.spec("predictions").column_names)
 
     def file_rows(self, paths: Sequence[str | Path]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
@@ -100,7 +116,9 @@ class RoomTempModel:
                 if s.composition["Li"] == 0:
                     raise StructureError(f"{p.name} has no Li", "no_li")
             except StructureError as exc:
-                bad.append({"material_id": mid, "source": str(p), "stage": "screen", "code": exc.code, "reason": str(exc)})
+                bad.append(
+                    {"material_id": mid, "source": str(p), "stage": "screen", "code": exc.code, "reason": str(exc)}
+                )
                 continue
             ids.append(mid)
             structs.append(s)
@@ -109,8 +127,12 @@ class RoomTempModel:
 
             return pd.DataFrame(columns=schema.spec("predictions").column_names), bad
         sgs = [spacegroup_number(s) for s in structs]
-        return self.rows(ids, [s.composition.reduced_formula for s in structs], structure_descriptors(structs, sgs),
-                         spacegroup_flags(sgs)), bad
+        return self.rows(
+            ids,
+            [s.composition.reduced_formula for s in structs],
+            structure_descriptors(structs, sgs),
+            spacegroup_flags(sgs),
+        ), bad
 
     def file_columns(self, paths: Sequence[str | Path]) -> pd.DataFrame:
         """Per material of the structure files, ``RT_COLUMNS`` (what ``ionscreen predict`` with a
@@ -127,9 +149,12 @@ class RoomTempModel:
             return pd.DataFrame(columns=["material_id", *RT_COLUMNS])
         structs = [structure_from_row(r) for r in structures.to_dict("records")]
         sgs = [spacegroup_from_symbol(s) for s in structures["spacegroup"]]
-        rows = self.rows(structures["material_id"].astype(str).tolist(),
-                         [s.composition.reduced_formula for s in structs], structure_descriptors(structs, sgs),
-                         spacegroup_flags(sgs))
+        rows = self.rows(
+            structures["material_id"].astype(str).tolist(),
+            [s.composition.reduced_formula for s in structs],
+            structure_descriptors(structs, sgs),
+            spacegroup_flags(sgs),
+        )
         return rt_columns(rows)
 
 
@@ -138,5 +163,11 @@ RT_COLUMNS = ("sigma_rt_log10_S_cm", "sigma_rt_std", "sigma_rt_flags")
 
 def rt_columns(rows: pd.DataFrame) -> pd.DataFrame:
     """``material_id`` and ``RT_COLUMNS`` from room-temperature ``rows`` (``RoomTempModel.rows``)."""
-    return pd.DataFrame({"material_id": rows["material_id"], RT_COLUMNS[0]: rows["prediction"],
-                         RT_COLUMNS[1]: rows["prediction_std"], RT_COLUMNS[2]: rows["flags"]})
+    return pd.DataFrame(
+        {
+            "material_id": rows["material_id"],
+            RT_COLUMNS[0]: rows["prediction"],
+            RT_COLUMNS[1]: rows["prediction_std"],
+            RT_COLUMNS[2]: rows["flags"],
+        }
+    )

@@ -35,8 +35,9 @@ from ionscreen.roomtemp.fit import (
 from ionscreen.roomtemp.trees import TreeEnsemble
 
 
-def train_room_temperature(folder: str | Path, out_dir: str | Path, cfg: RoomTempConfig | None = None
-                           ) -> tuple[RoomTempMeta, pd.DataFrame]:
+def train_room_temperature(
+    folder: str | Path, out_dir: str | Path, cfg: RoomTempConfig | None = None
+) -> tuple[RoomTempMeta, pd.DataFrame]:
     """Cross-validate, calibrate and fit ``obelix-rt`` on every measured OBELiX training entry;
     writes ``trees.npz``, ``reference.npz`` (standardised training descriptors for distances),
     ``model.json``, ``cross_validation.csv`` and ``MODEL_CARD.md`` into ``out_dir``."""
@@ -59,19 +60,30 @@ def train_room_temperature(folder: str | Path, out_dir: str | Path, cfg: RoomTem
     np.savez_compressed(out / "reference.npz", mean=std.mean, scale=std.scale, X=std(X).astype(np.float32))
     summary = summarise_cv(cv)
     elements = sorted({el.symbol for c in table["True Composition"] for el in Composition(c).elements})
-    meta = RoomTempMeta(name=NAME, target=TARGET, temperature_K=ROOM_TEMPERATURE_K,
-                        descriptor_names=descriptor_names(), training_elements=elements, n_train=len(y),
-                        std_scale=std_scale, far_threshold=far, target_transform=cfg.target_transform,
-                        cv={"n_folds": cfg.n_folds, "fold_seeds": list(cfg.fold_seeds),
-                            "mae": {m: {"mean": r["mae_mean"], "std": r["mae_std"]} for m, r in summary.iterrows()},
-                            "coverage_1std": float(np.mean(ratio <= std_scale)),
-                            "median_abs_error": float(np.median(abs_err)),
-                            "share_over_2_decades": float(np.mean(abs_err > 2.0)),
-                            "over_2_decades": over_2_decades(oof),
-                            "n_train_below_1e-10": int((y < -10.0).sum()),
-                            "replicates": _defined(summarise_replicates(replicate_measurements(table))),
-                            **held_out_figures(oof)},
-                        config=asdict(cfg))
+    meta = RoomTempMeta(
+        name=NAME,
+        target=TARGET,
+        temperature_K=ROOM_TEMPERATURE_K,
+        descriptor_names=descriptor_names(),
+        training_elements=elements,
+        n_train=len(y),
+        std_scale=std_scale,
+        far_threshold=far,
+        target_transform=cfg.target_transform,
+        cv={
+            "n_folds": cfg.n_folds,
+            "fold_seeds": list(cfg.fold_seeds),
+            "mae": {m: {"mean": r["mae_mean"], "std": r["mae_std"]} for m, r in summary.iterrows()},
+            "coverage_1std": float(np.mean(ratio <= std_scale)),
+            "median_abs_error": float(np.median(abs_err)),
+            "share_over_2_decades": float(np.mean(abs_err > 2.0)),
+            "over_2_decades": over_2_decades(oof),
+            "n_train_below_1e-10": int((y < -10.0).sum()),
+            "replicates": _defined(summarise_replicates(replicate_measurements(table))),
+            **held_out_figures(oof),
+        },
+        config=asdict(cfg),
+    )
     meta.to_json(out / "model.json")
     cv.to_csv(out / "cross_validation.csv", index=False)
     (out / "MODEL_CARD.md").write_text(model_card(meta, summary))

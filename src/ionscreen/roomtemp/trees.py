@@ -65,4 +65,6 @@ class TreeEnsemble:
     @classmethod
     def load(cls, path: str | Path) -> TreeEnsemble:
         with np.load(path) as z:
-            return cls(**{k: z[k] for k in ("offset", "feature", "threshold", "missing_left", "left", "right", "value")})
+            return cls(
+                **{k: z[k] for k in ("offset", "feature", "threshold", "missing_left", "left", "right", "value")}
+            )

@@ -1,7 +1,7 @@
 """Stage 6, screen (``rules/screen.smk``): predictions for new structures without MD.
 
-- ``predict``: prediction tables, ranks, Arrhenius columns and ``predict_paths``;
-- ``screener``: the ``Screener``, structures to predictions in one process;
+- ``predict``: prediction tables, flags, ranks and Arrhenius columns;
+- ``screener``: ``predict_paths`` (``ionscreen predict``) and the ``Screener``, files to predictions;
 - ``ranking``: which model ranks (validated skill first);
-- ``report``: the HTML report with plots.
+- ``report``: the HTML report; ``plots``: its figures.
 """

@@ -71,11 +71,15 @@ def check_embeddings(predictor: Predictor, embeddings: pd.DataFrame) -> None:
     if len(embeddings) and emb_meta:
         got, want = embedding_settings(embedding_meta_of(embeddings)), embedding_settings(emb_meta)
         if got != want:
-            raise ValueError(f"candidate embeddings (model, layer, variant, frame) {got} differ from the model's "
-                             f"training embeddings {want}: embed the candidates with the model's settings")
+            raise ValueError(
+                f"candidate embeddings (model, layer, variant, frame) {got} differ from the model's "
+                f"training embeddings {want}: embed the candidates with the model's settings"
+            )
 
 
-def temperatures_with_rank(temperatures_K: Sequence[float], rank_temperature_K: float | None) -> tuple[list[float], float]:
+def temperatures_with_rank(
+    temperatures_K: Sequence[float], rank_temperature_K: float | None
+) -> tuple[list[float], float]:
     """The temperatures to predict (K), the ranking one included, and the ranking temperature."""
     temps = [float(t) for t in temperatures_K]
     rank_T = float(rank_temperature_K if rank_temperature_K is not None else min(temps))
@@ -84,8 +88,9 @@ def temperatures_with_rank(temperatures_K: Sequence[float], rank_temperature_K: 
     return temps, rank_T
 
 
-def prediction_rows(predictor: Predictor, info: pd.DataFrame, embs: Sequence[np.ndarray],
-                    temperatures_K: Sequence[float]) -> pd.DataFrame:
+def prediction_rows(
+    predictor: Predictor, info: pd.DataFrame, embs: Sequence[np.ndarray], temperatures_K: Sequence[float]
+) -> pd.DataFrame:
     """Unranked ``predictions`` rows with flags: ``info`` holds one structures row per material
     (material_id, reduced_formula, ordering, ordering_error, relax_converged), ``embs`` its Li
     embeddings in the same order. The structure part of the encoder runs once per material
@@ -105,8 +110,11 @@ def prediction_rows(predictor: Predictor, info: pd.DataFrame, embs: Sequence[np.
     ids = info["material_id"].astype(str).to_numpy()
     formulas = info["reduced_formula"].astype(str).to_numpy()
     ordering = info["ordering"].astype(str).to_numpy() if "ordering" in info else np.full(len(ids), "none")
-    err = pd.to_numeric(info["ordering_error"], errors="coerce").fillna(0.0).to_numpy() \
-        if "ordering_error" in info else np.zeros(len(ids))
+    err = (
+        pd.to_numeric(info["ordering_error"], errors="coerce").fillna(0.0).to_numpy()
+        if "ordering_error" in info
+        else np.zeros(len(ids))
+    )
     conv = info["relax_converged"].to_numpy() if "relax_converged" in info else np.full(len(ids), None)
     rows = []
     for k, m in enumerate(ids):
@@ -123,9 +131,18 @@ def prediction_rows(predictor: Predictor, info: pd.DataFrame, embs: Sequence[np.
             if not tmin <= t <= tmax:
                 flags.append(flags_.TEMPERATURE_OUTSIDE_TRAINING)
             flags += flags_.applicability_flags(elements, train_el, float(dist[k, j]), meta.far_threshold)
-            rows.append({"material_id": m, "temperature_K": t, "target": meta.target,
-                         "prediction": float(mean[k, j]), "prediction_std": float(std[k, j]), "flags": flags,
-                         "formula": formulas[k], "nearest_training_distance": float(dist[k, j])})
+            rows.append(
+                {
+                    "material_id": m,
+                    "temperature_K": t,
+                    "target": meta.target,
+                    "prediction": float(mean[k, j]),
+                    "prediction_std": float(std[k, j]),
+                    "flags": flags,
+                    "formula": formulas[k],
+                    "nearest_training_distance": float(dist[k, j]),
+                }
+            )
     return pd.DataFrame(rows, columns=schema.spec("predictions").column_names)
 
 
@@ -143,17 +160,24 @@ def rank_predictions(df: pd.DataFrame, rank_temperature_K: float) -> pd.DataFram
     """Rank candidates by their prediction at ``rank_temperature_K`` (1 = fastest transport)."""
     if not len(df):
         return df
-    at = df[df["temperature_K"] == float(rank_temperature_K)].sort_values(["prediction", "material_id"],
-                                                                         ascending=[False, True], kind="stable")
+    at = df[df["temperature_K"] == float(rank_temperature_K)].sort_values(
+        ["prediction", "material_id"], ascending=[False, True], kind="stable"
+    )
     rank = {m: r + 1 for r, m in enumerate(at["material_id"])}
     df = df.copy()
     df["rank"] = df["material_id"].map(rank).astype("int32")
     return df.sort_values(["rank", "temperature_K"], kind="stable").reset_index(drop=True)
 
 
-def merge_predictions(paths: Sequence[str | Path], out: str | Path, rank_temperature_K: float, *,
-                      rank_by: str = "auto", model_dir: str | Path | None = None,
-                      room_temperature_model: str | None = None) -> pd.DataFrame:
+def merge_predictions(
+    paths: Sequence[str | Path],
+    out: str | Path,
+    rank_temperature_K: float,
+    *,
+    rank_by: str = "auto",
+    model_dir: str | Path | None = None,
+    room_temperature_model: str | None = None,
+) -> pd.DataFrame:
     """Workflow entry: the predictions of every candidate shard, ranked together as ``rank_by``
     says (``ionscreen.screen.ranking``: by the workflow model ``model_dir`` where it has shown skill, else
     by ``room_temperature_model``), into ``out``; the provenance says what ranked and why."""
@@ -163,15 +187,32 @@ def merge_predictions(paths: Sequence[str | Path], out: str | Path, rank_tempera
     frames = [schema.read_table(p, "predictions") for p in paths]
     provs = [schema.read_provenance(p) for p in paths]
     frames = [f for f in frames if len(f)]
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=schema.spec("predictions").column_names)
+    df = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=schema.spec("predictions").column_names)
+    )
     meta = {k: provs[0].get(k) for k in ("model_dir", "target", "room_temperature_model")} if provs else {}
     model_dir = model_dir or meta.get("model_dir")
     rt = room_temperature_model if room_temperature_model is not None else meta.get("room_temperature_model")
-    df, info, skills = rank(df, rank_temperature_K, requested=rank_by, room_temperature_model=rt or None,
-                            workflow_meta=ModelMeta.from_json(model_dir) if model_dir else None)
+    df, info, skills = rank(
+        df,
+        rank_temperature_K,
+        requested=rank_by,
+        room_temperature_model=rt or None,
+        workflow_meta=ModelMeta.from_json(model_dir) if model_dir else None,
+    )
     meta.update(model_dir=str(model_dir) if model_dir else None, room_temperature_model=rt)
-    schema.write_table(df, out, "predictions", rank_temperature_K=rank_temperature_K, shards=len(paths),
-                       ranking=info.to_dict(), skill=[asdict(s) for s in skills], **meta)
+    schema.write_table(
+        df,
+        out,
+        "predictions",
+        rank_temperature_K=rank_temperature_K,
+        shards=len(paths),
+        ranking=info.to_dict(),
+        skill=[asdict(s) for s in skills],
+        **meta,
+    )
     log.info("ranked %d candidates from %d shards by %s: %s", info.n_candidates, len(paths), info.rank_by, info.reason)
     return df
 
@@ -211,7 +252,9 @@ def add_arrhenius(df: pd.DataFrame, training_range_K: Sequence[float] | None = N
     df = df.copy()
     df["Ea_eV"], df["prediction_300K"], df["extrapolated_300K"] = np.nan, np.nan, True
     df["Ea_kind"] = [arrhenius_kind(str(t)) for t in df["target"]] if len(df) else []
-    lo, hi = (float(training_range_K[0]), float(training_range_K[1])) if training_range_K is not None else (-np.inf, np.inf)
+    lo, hi = (
+        (float(training_range_K[0]), float(training_range_K[1])) if training_range_K is not None else (-np.inf, np.inf)
+    )
     one_temperature = lo == hi
     fits: dict[str, tuple[float, float, bool]] = {}
     flat: set[str] = set()
@@ -228,16 +271,21 @@ def add_arrhenius(df: pd.DataFrame, training_range_K: Sequence[float] | None = N
         sigma_like = grp["Ea_kind"].iloc[0] == "activation (sigma T)"
         fit = arrhenius_fit(T, value * T if sigma_like else value)
         at_300 = fit["log10_D0_cm2_s"] - fit["Ea_eV"] / (K_B_EV * 300.0 * math.log(10))  # log10 of the fitted quantity
-        fits[mid] = (fit["Ea_eV"], at_300 - math.log10(300.0) if sigma_like else at_300,
-                     not (T.min() <= 300.0 <= T.max() and lo <= 300.0 <= hi))
+        fits[mid] = (
+            fit["Ea_eV"],
+            at_300 - math.log10(300.0) if sigma_like else at_300,
+            not (T.min() <= 300.0 <= T.max() and lo <= 300.0 <= hi),
+        )
     if fits:  # one assignment per column (a per-material .loc is quadratic in the candidates)
         ids = df["material_id"]
         df["Ea_eV"] = ids.map({m: f[0] for m, f in fits.items()})
         df["prediction_300K"] = ids.map({m: f[1] for m, f in fits.items()})
         df["extrapolated_300K"] = ids.map({m: f[2] for m, f in fits.items()}).fillna(True).astype(bool)
     if flat:
-        df["flags"] = [list(f) + [flags_.NO_TEMPERATURE_DEPENDENCE] if m in flat else f
-                       for m, f in zip(df["material_id"], df["flags"], strict=True)]
+        df["flags"] = [
+            list(f) + [flags_.NO_TEMPERATURE_DEPENDENCE] if m in flat else f
+            for m, f in zip(df["material_id"], df["flags"], strict=True)
+        ]
         df.loc[df["material_id"].isin(flat), "Ea_kind"] = None
     return df
 
@@ -258,17 +306,30 @@ def screen_tables(
 
     predictor = load_predictor(model_dir)
     structures = schema.read_table(structures_path, "structures")
-    df = predict_table(predictor, structures, schema.read_table(embeddings_path, "embeddings"), temperatures_K,
-                       rank_temperature_K)
+    df = predict_table(
+        predictor, structures, schema.read_table(embeddings_path, "embeddings"), temperatures_K, rank_temperature_K
+    )
     if room_temperature_model:
         from ionscreen.roomtemp.model import RoomTempModel
 
-        df = with_room_temperature(df, RoomTempModel.named(room_temperature_model).structure_table_columns(
-            structures[structures["material_id"].isin(set(df["material_id"]))]))
-    schema.write_table(df, out, "predictions", model_dir=str(model_dir), target=predictor.meta.target,
-                       rank_temperature_K=rank_temperature_K, room_temperature_model=room_temperature_model,
-                       temperatures_K=[float(t) for t in temperatures_K], inputs=[str(structures_path), str(embeddings_path)],
-                       embedding=predictor.meta.embedding)
+        df = with_room_temperature(
+            df,
+            RoomTempModel.named(room_temperature_model).structure_table_columns(
+                structures[structures["material_id"].isin(set(df["material_id"]))]
+            ),
+        )
+    schema.write_table(
+        df,
+        out,
+        "predictions",
+        model_dir=str(model_dir),
+        target=predictor.meta.target,
+        rank_temperature_K=rank_temperature_K,
+        room_temperature_model=room_temperature_model,
+        temperatures_K=[float(t) for t in temperatures_K],
+        inputs=[str(structures_path), str(embeddings_path)],
+        embedding=predictor.meta.embedding,
+    )
     return df
 
 
@@ -278,5 +339,3 @@ def with_room_temperature(df: pd.DataFrame, rt: pd.DataFrame) -> pd.DataFrame:
     from ionscreen.roomtemp.model import RT_COLUMNS
 
     return df.drop(columns=list(RT_COLUMNS), errors="ignore").merge(rt, on="material_id", how="left")
-
-

@@ -44,7 +44,9 @@ class ModelSkill:
 
     model: str
     target: str
-    held_out: str  # which held-out data, e.g. "validation split (it chose the stopping epoch)" or "grouped 5-fold CV, ..."
+    held_out: (
+        str  # which held-out data, e.g. "validation split (it chose the stopping epoch)" or "grouped 5-fold CV, ..."
+    )
     n_groups: int | None
     mae: float | None
     spearman: float | None
@@ -80,9 +82,19 @@ def workflow_skill(meta: Any, temperature_K: float | None) -> ModelSkill:
     models = entry.get("models", {})
     name = sk.get("model", meta.route)
     where = f" {where}" if where.startswith("at ") else ""
-    return ModelSkill(f"workflow model ({name})", meta.target, (sk.get("held_out") or "none") + where,
-                      entry.get("n_groups"), models.get(name, {}).get("mae"), models.get(name, {}).get("spearman"),
-                      models.get(MEAN, {}).get("mae"), models.get(FOREST, {}).get("mae"), FOREST, shown, why)
+    return ModelSkill(
+        f"workflow model ({name})",
+        meta.target,
+        (sk.get("held_out") or "none") + where,
+        entry.get("n_groups"),
+        models.get(name, {}).get("mae"),
+        models.get(name, {}).get("spearman"),
+        models.get(MEAN, {}).get("mae"),
+        models.get(FOREST, {}).get("mae"),
+        FOREST,
+        shown,
+        why,
+    )
 
 
 def room_temperature_skill(model: str) -> ModelSkill:
@@ -101,14 +113,32 @@ def room_temperature_skill(model: str) -> ModelSkill:
     forest = next((k for k in mae if k.startswith("random forest")), "random forest")
     mine, base = (mae.get(name) or {}).get("mean"), (mae.get(MEAN) or {}).get("mean")
     seeds = cv.get("fold_seeds") or []
-    held = (f"grouped {cv.get('n_folds', '?')}-fold CV, {len(seeds)} fold seeds, "
-            f"{int(meta.get('n_train', 0))} measured entries")
+    held = (
+        f"grouped {cv.get('n_folds', '?')}-fold CV, {len(seeds)} fold seeds, "
+        f"{int(meta.get('n_train', 0))} measured entries"
+    )
     shown = mine is not None and base is not None and mine < base
-    why = (f"its held-out MAE is {mine:.3f} against the training mean's {base:.3f} and the forest's "
-           f"{(mae.get(forest) or {}).get('mean', math.nan):.3f} ({held})") if mine is not None else "no CV figures"
-    return ModelSkill(name, str(meta.get("target", "log10_sigma_S_cm")), held, int(meta.get("n_train", 0)) or None,
-                      mine, ((cv.get("ranking") or {}).get(name) or {}).get("spearman"), base,
-                      (mae.get(forest) or {}).get("mean"), forest, bool(shown), why)
+    why = (
+        (
+            f"its held-out MAE is {mine:.3f} against the training mean's {base:.3f} and the forest's "
+            f"{(mae.get(forest) or {}).get('mean', math.nan):.3f} ({held})"
+        )
+        if mine is not None
+        else "no CV figures"
+    )
+    return ModelSkill(
+        name,
+        str(meta.get("target", "log10_sigma_S_cm")),
+        held,
+        int(meta.get("n_train", 0)) or None,
+        mine,
+        ((cv.get("ranking") or {}).get(name) or {}).get("spearman"),
+        base,
+        (mae.get(forest) or {}).get("mean"),
+        forest,
+        bool(shown),
+        why,
+    )
 
 
 def _coverage(df: pd.DataFrame) -> np.ndarray:
@@ -117,8 +147,7 @@ def _coverage(df: pd.DataFrame) -> np.ndarray:
         return np.zeros(len(df), bool)
     value = pd.to_numeric(df[RT_COLUMN], errors="coerce").to_numpy(float)
     flags = df["sigma_rt_flags"] if "sigma_rt_flags" in df.columns else pd.Series([[]] * len(df), index=df.index)
-    unseen = np.array([isinstance(f, list | tuple | np.ndarray) and ELEMENTS_UNSEEN in list(f)
-                       for f in flags], bool)
+    unseen = np.array([isinstance(f, list | tuple | np.ndarray) and ELEMENTS_UNSEEN in list(f) for f in flags], bool)
     return np.isfinite(value) & ~unseen
 
 
@@ -130,26 +159,42 @@ def choose(requested: str, wf: ModelSkill, rt: ModelSkill | None, coverage: floa
         return "workflow", f"screen.rank_by is 'workflow'; {wf.why}"
     if requested == "room_temperature":
         if rt is None:
-            raise ValueError("screen.rank_by is 'room_temperature' but no room-temperature model is configured "
-                             "(screen.room_temperature_model)")
+            raise ValueError(
+                "screen.rank_by is 'room_temperature' but no room-temperature model is configured "
+                "(screen.room_temperature_model)"
+            )
         return "room_temperature", f"screen.rank_by is 'room_temperature'; {rt.why}"
     if wf.skill:
         return "workflow", f"the workflow's model has demonstrated skill: {wf.why}"
     if rt is not None and coverage >= RT_COVERAGE:
-        return "room_temperature", (f"the workflow's model has no demonstrated skill ({wf.why}), while {rt.model} "
-                                    f"knows the elements of {coverage:.0%} of the candidates and {rt.why}")
-    rt_note = "no room-temperature model is configured" if rt is None else \
-        f"{rt.model} knows the elements of only {coverage:.0%} of the candidates"
+        return "room_temperature", (
+            f"the workflow's model has no demonstrated skill ({wf.why}), while {rt.model} "
+            f"knows the elements of {coverage:.0%} of the candidates and {rt.why}"
+        )
+    rt_note = (
+        "no room-temperature model is configured"
+        if rt is None
+        else f"{rt.model} knows the elements of only {coverage:.0%} of the candidates"
+    )
     return "workflow", f"the workflow's model has no demonstrated skill ({wf.why}), and {rt_note}"
 
 
-def rank(df: pd.DataFrame, rank_temperature_K: float, *, requested: str = "auto", workflow_meta: Any = None,
-         room_temperature_model: str | None = None) -> tuple[pd.DataFrame, RankingInfo, list[ModelSkill]]:
+def rank(
+    df: pd.DataFrame,
+    rank_temperature_K: float,
+    *,
+    requested: str = "auto",
+    workflow_meta: Any = None,
+    room_temperature_model: str | None = None,
+) -> tuple[pd.DataFrame, RankingInfo, list[ModelSkill]]:
     """``df`` (predictions of every temperature) ranked as ``requested`` says, with ``rank_by``
     on every row and the flags above; the ranking info and the skill rows of every model that
     ranks or could rank."""
-    wf = workflow_skill(workflow_meta, rank_temperature_K) if workflow_meta is not None else \
-        ModelSkill("workflow model", "", "none", None, None, None, None, None, FOREST, False, "no model metadata")
+    wf = (
+        workflow_skill(workflow_meta, rank_temperature_K)
+        if workflow_meta is not None
+        else ModelSkill("workflow model", "", "none", None, None, None, None, None, FOREST, False, "no model metadata")
+    )
     rt = room_temperature_skill(room_temperature_model) if room_temperature_model else None
     df = df.copy()
     at_T = df["temperature_K"] == float(rank_temperature_K)
@@ -167,8 +212,9 @@ def rank(df: pd.DataFrame, rank_temperature_K: float, *, requested: str = "auto"
         if not wf.skill:
             df["flags"] = [list(f) + [NO_SKILL] if NO_SKILL not in list(f) else list(f) for f in df["flags"]]
         skill_row = wf
-    order = df.loc[at_T].assign(_v=value[at_T]).sort_values(["_v", "material_id"], ascending=[False, True],
-                                                             kind="stable")
+    order = (
+        df.loc[at_T].assign(_v=value[at_T]).sort_values(["_v", "material_id"], ascending=[False, True], kind="stable")
+    )
     ranks = {m: r + 1 for r, m in enumerate(order["material_id"])}
     df["rank"] = df["material_id"].map(ranks).astype("int32")
     df["rank_by"] = chosen

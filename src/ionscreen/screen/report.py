@@ -7,11 +7,8 @@ training data in hidden space.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -20,108 +17,7 @@ import pandas as pd
 
 from ionscreen import __version__, atomic, schema
 from ionscreen.learn.meta import ModelMeta
-
-
-def _png(fig: Any) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>'
-
-
-def _fig(w: float = 5.0, h: float = 4.0) -> tuple[Any, Any]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=(w, h))
-
-
-def parity_plot(pred: pd.DataFrame, target: str) -> str:
-    fig, ax = _fig()
-    colors = {"train": "#9aa5b1", "validation": "#d9480f", "test": "#1c7ed6"}
-    censored = pred["censored"].fillna(False).astype(bool) if "censored" in pred.columns else pd.Series(False, index=pred.index)
-    for part, grp in pred[~censored].groupby("split"):
-        ax.errorbar(grp["y_log10"], grp["prediction"], yerr=grp["prediction_std"], fmt="o", ms=5,
-                    color=colors.get(part, "k"), label=part, alpha=0.85)
-    if censored.any():  # an upper bound: any prediction left of the diagonal at or below it is right
-        b = pred[censored]
-        ax.scatter(b["y_log10"], b["prediction"], marker="<", s=30, facecolors="none", edgecolors="#555",
-                   label="upper bound (censored)")
-    lo = float(np.nanmin(pred[["y_log10", "prediction"]].to_numpy())) - 0.2
-    hi = float(np.nanmax(pred[["y_log10", "prediction"]].to_numpy())) + 0.2
-    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
-    ax.set(xlabel=f"label ({target})", ylabel=f"prediction ({target})", xlim=(lo, hi), ylim=(lo, hi))
-    ax.legend()
-    return _png(fig)
-
-
-def msd_plot(curves: dict[str, Any]) -> str:
-    fig, ax = _fig(6, 4.5)
-    for key, c in curves.items():
-        t, m = np.asarray(c["dt_ps"]), np.asarray(c["msd_A2"])
-        ok = (t > 0) & (m > 0)
-        (line,) = ax.loglog(t[ok], m[ok], lw=1.2, label=key.replace("|", " ") + " K")
-        s = c.get("start_dt_ps")
-        if s is not None and isinstance(s, float) and math.isfinite(s):
-            ax.axvline(s, color=line.get_color(), ls=":", lw=0.8)
-    if curves:
-        t = np.logspace(np.log10(min(min(c["dt_ps"]) for c in curves.values())), np.log10(max(max(c["dt_ps"]) for c in curves.values())), 10)
-        ax.loglog(t, t / t[0] * 1e-2, "k--", lw=0.8, label="slope 1")
-    ax.set(xlabel="time interval (ps)", ylabel="Li MSD (A^2)")
-    ax.legend(fontsize=6, ncol=2)
-    return _png(fig)
-
-
-def arrhenius_plot(labels: pd.DataFrame, arrhenius: pd.DataFrame | None = None) -> tuple[str, str]:
-    """(image, caption). D with 95 % credible intervals and each fit with its 95 % band; without
-    any diffusive run, MSD_final against 1/T instead (and the caption says so)."""
-    from ionscreen.labels.transport import arrhenius_band
-
-    fig, ax = _fig(6, 4.5)
-    ok = labels[labels["status"] == "ok"]
-    diff = ok[ok["diffusive"].fillna(False).astype(bool) & (ok["D_cm2_s"] > 0)]
-    if len(diff):
-        fits = arrhenius.set_index("material_id") if arrhenius is not None and len(arrhenius) else pd.DataFrame()
-        for mid, grp in diff.groupby("material_id"):
-            grp = grp.sort_values("temperature_K")
-            x = 1000.0 / grp["temperature_K"]
-            yerr = [grp["D_cm2_s"] - grp["D_ci95_low_cm2_s"], grp["D_ci95_high_cm2_s"] - grp["D_cm2_s"]]
-            bars = ax.errorbar(x, grp["D_cm2_s"], yerr=yerr, fmt="o", ms=4, capsize=2, label=str(mid))
-            if mid in fits.index and fits.loc[mid, "status"] == "ok":
-                T = np.linspace(grp["temperature_K"].min(), grp["temperature_K"].max(), 50)
-                d, lo, hi = arrhenius_band(fits.loc[mid].to_dict(), T)
-                color = bars[0].get_color()
-                ax.plot(1000.0 / T, d, color=color, lw=1)
-                ax.fill_between(1000.0 / T, lo, hi, color=color, alpha=0.2)
-        ax.set_yscale("log")
-        ax.set(xlabel="1000 / T (1/K)", ylabel="D* (cm^2/s)")
-        caption = ("Arrhenius plot: kinisi D* with 95 % credible intervals for diffusive runs; lines and "
-                   "bands are weighted Arrhenius fits with their 95 % band (>= 3 diffusive temperatures).")
-    else:
-        for mid, grp in ok.groupby("material_id"):
-            grp = grp.sort_values("temperature_K")
-            ax.semilogy(1000.0 / grp["temperature_K"], grp["msd_final_A2"], "o-", label=str(mid), ms=4)
-        ax.set(xlabel="1000 / T (1/K)", ylabel="MSD_final (A^2)")
-        caption = ("No run became diffusive (runs too short or Li caged), so there is no D or Arrhenius fit: "
-                   "MSD_final against 1/T is shown instead.")
-    ax.legend(fontsize=6, ncol=2)
-    return _png(fig), caption
-
-
-def hidden_plot(ranking: pd.DataFrame, threshold: float) -> str:
-    fig, ax = _fig(6, 3.5)
-    r = ranking.drop_duplicates("material_id")
-    ax.barh(r["material_id"].astype(str), r["nearest_training_distance"], color="#1c7ed6")
-    ax.axvline(threshold, color="#d9480f", ls="--", label="far_from_training threshold")
-    ax.invert_yaxis()
-    ax.set(xlabel="hidden-space distance to nearest training sample")
-    ax.legend(fontsize=7)
-    return _png(fig)
-
+from ionscreen.screen.plots import arrhenius_plot, hidden_plot, msd_plot, parity_plot
 
 RT_REPORT_COLUMNS = ["sigma_RT (S/cm)", "log10 sigma_RT", "sigma_RT flags"]
 
@@ -131,7 +27,7 @@ def room_temperature_columns(rows: pd.DataFrame) -> pd.DataFrame:
     sigma in S/cm, log10 sigma +- std, and flags; empty strings where the model did not run."""
     rows = rows.copy()
     x, s = rows["sigma_rt_log10_S_cm"].astype(float), rows["sigma_rt_std"].astype(float)
-    rows["sigma_RT (S/cm)"] = [f"{10 ** v:.2e}" if np.isfinite(v) else "" for v in x]
+    rows["sigma_RT (S/cm)"] = [f"{10**v:.2e}" if np.isfinite(v) else "" for v in x]
     rows["log10 sigma_RT"] = [f"{v:.2f} +- {e:.2f}" if np.isfinite(v) else "" for v, e in zip(x, s, strict=True)]
     rows["sigma_RT flags"] = [", ".join(f) if f is not None and len(f) else "" for f in rows["sigma_rt_flags"]]
     return rows
@@ -141,8 +37,11 @@ def ranking_sentence(info: dict[str, Any], rank_T: float) -> str:
     """The report's first sentence: which model ranks and why (``ionscreen.screen.ranking.RankingInfo``)."""
     if not info:
         return f"Ranked by the workflow's model at {rank_T:g} K (this ranking records no reason: made before rank_by)."
-    what = (f"{info['ranking_model']}'s room-temperature (300 K) conductivity" if info["rank_by"] == "room_temperature"
-            else f"the workflow's model at {rank_T:g} K")
+    what = (
+        f"{info['ranking_model']}'s room-temperature (300 K) conductivity"
+        if info["rank_by"] == "room_temperature"
+        else f"the workflow's model at {rank_T:g} K"
+    )
     return f"Ranked by {what}, because {info['reason']}."
 
 
@@ -152,40 +51,62 @@ def resolution_sentence(info: dict[str, Any]) -> str:
     if mae is None or spread is None or n < 2:
         return "The ranking model records no held-out error, so how far the order is resolved is unknown."
     if spread <= mae:
-        return (f"The order is not resolved: all {n} ranked values lie within {spread:.2f} decades of each other, "
-                f"less than the ranking model's held-out MAE ({mae:.2f}).")
+        return (
+            f"The order is not resolved: all {n} ranked values lie within {spread:.2f} decades of each other, "
+            f"less than the ranking model's held-out MAE ({mae:.2f})."
+        )
     top = int(info.get("unresolved_top") or 1)
     if top > 1:
-        return (f"The first {top} candidates are not resolved from each other: their values lie within the ranking "
-                f"model's held-out MAE ({mae:.2f} decades) of the top one. The ranked values span {spread:.2f} decades.")
-    return (f"The top candidate stands more than the ranking model's held-out MAE ({mae:.2f} decades) above the "
-            f"next; the ranked values span {spread:.2f} decades.")
+        return (
+            f"The first {top} candidates are not resolved from each other: their values lie within the ranking "
+            f"model's held-out MAE ({mae:.2f} decades) of the top one. The ranked values span {spread:.2f} decades."
+        )
+    return (
+        f"The top candidate stands more than the ranking model's held-out MAE ({mae:.2f} decades) above the "
+        f"next; the ranked values span {spread:.2f} decades."
+    )
 
 
 def skill_table(skills: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per model that ranks or could rank (``ionscreen.screen.ranking.ModelSkill``)."""
     rows = []
     for s in skills:
-        rows.append({"model": s["model"], "target": s["target"], "held-out data": s["held_out"],
-                     "compositions": s.get("n_groups"), "MAE": s.get("mae"), "Spearman": s.get("spearman"),
-                     "training mean MAE": s.get("mean_mae"), "forest MAE": s.get("forest_mae"),
-                     "demonstrated skill": "yes" if s.get("skill") else "no"})
+        rows.append(
+            {
+                "model": s["model"],
+                "target": s["target"],
+                "held-out data": s["held_out"],
+                "compositions": s.get("n_groups"),
+                "MAE": s.get("mae"),
+                "Spearman": s.get("spearman"),
+                "training mean MAE": s.get("mean_mae"),
+                "forest MAE": s.get("forest_mae"),
+                "demonstrated skill": "yes" if s.get("skill") else "no",
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def cross_validation_summary(cv: pd.DataFrame) -> pd.DataFrame:
     """Per model of a ``cross_validation`` table: folds, MAE mean +- std, mean Spearman."""
     g = cv.groupby("model", sort=False)
-    return pd.DataFrame({"model": list(g.groups), "folds": g["fold"].nunique().to_numpy(),
-                         "MAE": [f"{m:.3f} +- {s:.3f}" for m, s in zip(g["mae"].mean(), g["mae"].std().fillna(0.0), strict=True)],
-                         "Spearman": g["spearman"].mean().round(3).to_numpy()})
+    return pd.DataFrame(
+        {
+            "model": list(g.groups),
+            "folds": g["fold"].nunique().to_numpy(),
+            "MAE": [f"{m:.3f} +- {s:.3f}" for m, s in zip(g["mae"].mean(), g["mae"].std().fillna(0.0), strict=True)],
+            "Spearman": g["spearman"].mean().round(3).to_numpy(),
+        }
+    )
 
 
 def skill_rule_note() -> str:
     from ionscreen.learn.skill import rule_text
 
-    return (f"MAE in decades of the model's own target; the forest is fitted on the same training data "
-            f"(composition + lattice features). {rule_text()[0].upper()}{rule_text()[1:]}.")
+    return (
+        f"MAE in decades of the model's own target; the forest is fitted on the same training data "
+        f"(composition + lattice features). {rule_text()[0].upper()}{rule_text()[1:]}."
+    )
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -214,13 +135,19 @@ def write_report(
     metrics = schema.read_table(metrics_path, "metrics")
     train_pred = schema.read_table(training_predictions_path, "training_predictions")
     labels = schema.read_table(labels_path, "labels")
-    arrhenius = schema.read_table(arrhenius_path, "arrhenius") if arrhenius_path and Path(arrhenius_path).exists() else None
+    arrhenius = (
+        schema.read_table(arrhenius_path, "arrhenius") if arrhenius_path and Path(arrhenius_path).exists() else None
+    )
     meta = ModelMeta.from_json(model_dir)
     prov = schema.read_provenance(ranking_path)
     rank_T = prov.get("rank_temperature_K") or (ranking["temperature_K"].min() if len(ranking) else float("nan"))
     top = ranking[ranking["temperature_K"] == rank_T].head(top_k).copy()
     top["flags"] = top["flags"].map(lambda f: ", ".join(f) if len(f) else "")
-    wide = ranking.pivot_table(index="material_id", columns="temperature_K", values="prediction") if len(ranking) else pd.DataFrame()
+    wide = (
+        ranking.pivot_table(index="material_id", columns="temperature_K", values="prediction")
+        if len(ranking)
+        else pd.DataFrame()
+    )
     curves = json.loads(Path(msd_curves_path).read_text()) if msd_curves_path and Path(msd_curves_path).exists() else {}
     info = prov.get("ranking") or {}
     skills = prov.get("skill") or []
@@ -239,36 +166,68 @@ def write_report(
         "<i>prediction</i> +- <i>prediction_std</i> is the workflow model (std: spread over its seed ensemble, not a "
         "calibrated error); <i>sigma_RT</i> is the room-temperature model at 300 K (+- one calibrated std). Flags "
         "say why a number deserves caution.</p>",
-        _table(room_temperature_columns(top)[["rank", "material_id", "formula", *first, *second, "Ea_eV", "Ea_kind",
-                                              "prediction_300K", "nearest_training_distance"]]),
+        _table(
+            room_temperature_columns(top)[
+                [
+                    "rank",
+                    "material_id",
+                    "formula",
+                    *first,
+                    *second,
+                    "Ea_eV",
+                    "Ea_kind",
+                    "prediction_300K",
+                    "nearest_training_distance",
+                ]
+            ]
+        ),
     ]
     if skills:
-        parts += ["<h3>How well each model predicts data it never saw</h3>", _table(skill_table(skills)),
-                  f"<p class=m>{html.escape(skill_rule_note())}</p>"]
+        parts += [
+            "<h3>How well each model predicts data it never saw</h3>",
+            _table(skill_table(skills)),
+            f"<p class=m>{html.escape(skill_rule_note())}</p>",
+        ]
     if cross_validation_path and Path(cross_validation_path).exists():
         cv = schema.read_table(cross_validation_path, "cross_validation")
-        parts += ["<p>The workflow's model in composition-grouped cross-validation (<code>snakemake cross_validate</code>; "
-                  "every model on the same folds, MAE in decades, mean +- std over folds):</p>",
-                  _table(cross_validation_summary(cv))]
-    parts.append("<p><i>Ea_eV</i> and <i>prediction_300K</i> come from an Arrhenius fit of each candidate's "
-                 "workflow-model predictions over the predicted temperatures; 300 K below that range is an "
-                 "extrapolation.</p>")
+        parts += [
+            "<p>The workflow's model in composition-grouped cross-validation (<code>snakemake cross_validate</code>; "
+            "every model on the same folds, MAE in decades, mean +- std over folds):</p>",
+            _table(cross_validation_summary(cv)),
+        ]
+    parts.append(
+        "<p><i>Ea_eV</i> and <i>prediction_300K</i> come from an Arrhenius fit of each candidate's "
+        "workflow-model predictions over the predicted temperatures; 300 K below that range is an "
+        "extrapolation.</p>"
+    )
     rt_skill = next((s for s in skills if s.get("model") == prov.get("room_temperature_model")), None)
     if top["sigma_rt_log10_S_cm"].notna().any():
-        err = (f"held-out MAE {rt_skill['mae']:.2f} decades ({rt_skill['held_out']})" if rt_skill and
-               rt_skill.get("mae") is not None else "see its model card for the held-out error")
-        parts.append(f"<p><i>sigma_RT</i>: room-temperature (300 K) ionic conductivity from the shipped model "
-                     f"<b>{html.escape(str(prov.get('room_temperature_model')))}</b>, trained on OBELiX's measured "
-                     f"conductivities (composition, cell volume and space group): {html.escape(err)}.</p>")
+        err = (
+            f"held-out MAE {rt_skill['mae']:.2f} decades ({rt_skill['held_out']})"
+            if rt_skill and rt_skill.get("mae") is not None
+            else "see its model card for the held-out error"
+        )
+        parts.append(
+            f"<p><i>sigma_RT</i>: room-temperature (300 K) ionic conductivity from the shipped model "
+            f"<b>{html.escape(str(prov.get('room_temperature_model')))}</b>, trained on OBELiX's measured "
+            f"conductivities (composition, cell volume and space group): {html.escape(err)}.</p>"
+        )
     if len(wide):
-        parts += ["<h3>Predictions at every temperature</h3>", wide.reset_index().to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, classes="t")]
+        parts += [
+            "<h3>Predictions at every temperature</h3>",
+            wide.reset_index().to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, classes="t"),
+        ]
     if len(rejected):
         parts += ["<h2>Rejected inputs</h2>", _table(rejected)]
     parts += [
         "<h2>Workflow model quality</h2><p>Composition-grouped splits; the validation split chose the stopping epoch. "
         "The skill table above says whether these numbers beat the baselines.</p>",
         f"<p>Route: <b>{html.escape(meta.route)}</b>"
-        + (f" (trajectory embeddings: {html.escape(str(meta.trajectory_embedder))})" if meta.trajectory_embedder else "")
+        + (
+            f" (trajectory embeddings: {html.escape(str(meta.trajectory_embedder))})"
+            if meta.trajectory_embedder
+            else ""
+        )
         + ". Ensemble rows; <i>mae_seed_mean</i> +- <i>mae_seed_std</i> is over the seeds. The g rows see the "
         "trajectories and cannot screen: they show what the auxiliary modality carries.</p>",
         parity_plot(train_pred, meta.target),
@@ -283,18 +242,50 @@ def write_report(
             "<h2>Training runs</h2><p>Li MSD against time interval (log-log); dotted lines mark the start of the "
             "fitted diffusive window where one was found.</p>",
             msd_plot(curves) if curves else "<p>no MSD curves</p>",
-            f"<p>{arr_caption}</p>", arr_img,
-            _table(labels[["material_id", "temperature_K", "status", "msd_final_A2", "D_cm2_s", "diffusive", "sigma_S_cm", "reason"]]),
+            f"<p>{arr_caption}</p>",
+            arr_img,
+            _table(
+                labels[
+                    [
+                        "material_id",
+                        "temperature_K",
+                        "status",
+                        "msd_final_A2",
+                        "D_cm2_s",
+                        "diffusive",
+                        "sigma_S_cm",
+                        "reason",
+                    ]
+                ]
+            ),
             "<h3>MD runs</h3>",
-            _table(runs[["material_id", "temperature_K", "status", "n_atoms", "n_steps", "wall_s", "steps_per_s", "mlip", "reason"]]),
+            _table(
+                runs[
+                    [
+                        "material_id",
+                        "temperature_K",
+                        "status",
+                        "n_atoms",
+                        "n_steps",
+                        "wall_s",
+                        "steps_per_s",
+                        "mlip",
+                        "reason",
+                    ]
+                ]
+            ),
         ]
     else:
         source = str(labels["source"].iloc[0]) if "source" in labels.columns and len(labels) else "external"
         n_ok = int((labels["status"] == "ok").sum())
-        parts += [f"<h2>Training data</h2><p>{n_ok} labelled rows from <b>{html.escape(source)}</b> "
-                  f"({len(labels) - n_ok} other rows: bounds, failures). No MD was run by this workflow.</p>"]
-    style = ("<style>body{font-family:sans-serif;max-width:1300px;margin:2em auto;color:#222}.w{overflow-x:auto}"
-             "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}table.t td,table.t th{padding:3px 8px;"
-             "border-bottom:1px solid #ddd}.m{color:#555}.lead{font-size:1.15em}img{max-width:100%}</style>")
+        parts += [
+            f"<h2>Training data</h2><p>{n_ok} labelled rows from <b>{html.escape(source)}</b> "
+            f"({len(labels) - n_ok} other rows: bounds, failures). No MD was run by this workflow.</p>"
+        ]
+    style = (
+        "<style>body{font-family:sans-serif;max-width:1300px;margin:2em auto;color:#222}.w{overflow-x:auto}"
+        "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}table.t td,table.t th{padding:3px 8px;"
+        "border-bottom:1px solid #ddd}.m{color:#555}.lead{font-size:1.15em}img{max-width:100%}</style>"
+    )
     doc = f"<!doctype html><html><head><meta charset='utf-8'><title>ionscreen report</title>{style}</head><body>{''.join(parts)}</body></html>"
     return atomic.write_text_atomic(out, doc)

@@ -55,8 +55,9 @@ def predict_paths(
     if resolve(model) is not None:
         return _room_temperature_paths(model, paths, temperatures_K, out, rejected_out=rejected_out)
     model_dir = model
-    screener = Screener(model_dir, device=device, threads=threads, workers=workers, relax_steps=relax_steps,
-                        max_atoms=max_atoms)
+    screener = Screener(
+        model_dir, device=device, threads=threads, workers=workers, relax_steps=relax_steps, max_atoms=max_atoms
+    )
     df, bad = screener.screen(paths, temperatures_K, rank_temperature_K, progress=progress)
     if not len(df):
         raise NothingPredicted(bad)
@@ -64,19 +65,32 @@ def predict_paths(
         from ionscreen.roomtemp.model import RoomTempModel
 
         df = with_room_temperature(df, RoomTempModel.named(room_temperature_model).file_columns(paths))
-    schema.write_table(df, out, "predictions", model_dir=str(model_dir), target=screener.predictor.meta.target,
-                       rank_temperature_K=rank_temperature_K, temperatures_K=[float(t) for t in temperatures_K],
-                       inputs=[str(p) for p in paths], embedding=screener.predictor.meta.embedding,
-                       settings={"relax_steps": relax_steps, "max_atoms": max_atoms, "device": device},
-                       room_temperature_model=room_temperature_model)
+    schema.write_table(
+        df,
+        out,
+        "predictions",
+        model_dir=str(model_dir),
+        target=screener.predictor.meta.target,
+        rank_temperature_K=rank_temperature_K,
+        temperatures_K=[float(t) for t in temperatures_K],
+        inputs=[str(p) for p in paths],
+        embedding=screener.predictor.meta.embedding,
+        settings={"relax_steps": relax_steps, "max_atoms": max_atoms, "device": device},
+        room_temperature_model=room_temperature_model,
+    )
     if rejected_out is not None:
         schema.write_table(bad, rejected_out, "rejected")
     return df, bad
 
 
-def _room_temperature_paths(model: str | Path, paths: Sequence[str | Path], temperatures_K: Sequence[float],
-                            out: str | Path, *, rejected_out: str | Path | None = None
-                            ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+def _room_temperature_paths(
+    model: str | Path,
+    paths: Sequence[str | Path],
+    temperatures_K: Sequence[float],
+    out: str | Path,
+    *,
+    rejected_out: str | Path | None = None,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """``predict_paths`` with a room-temperature model: ranked predictions at its temperature."""
     from ionscreen.roomtemp.model import RT_COLUMNS, RoomTempModel, rt_columns
     from ionscreen.structures.sources import NothingPredicted
@@ -93,16 +107,24 @@ def _room_temperature_paths(model: str | Path, paths: Sequence[str | Path], temp
     rows["prediction_300K"] = rows["prediction"]
     rows[list(RT_COLUMNS)] = rt_columns(rows)[list(RT_COLUMNS)]
     df = rank_predictions(rows, rt.meta.temperature_K)
-    schema.write_table(df, out, "predictions", model_dir=str(rt.directory), target=rt.meta.target,
-                       rank_temperature_K=rt.meta.temperature_K, temperatures_K=[rt.meta.temperature_K],
-                       inputs=[str(p) for p in paths])
+    schema.write_table(
+        df,
+        out,
+        "predictions",
+        model_dir=str(rt.directory),
+        target=rt.meta.target,
+        rank_temperature_K=rt.meta.temperature_K,
+        temperatures_K=[rt.meta.temperature_K],
+        inputs=[str(p) for p in paths],
+    )
     if rejected_out is not None:
         schema.write_table(bad, rejected_out, "rejected")
     return df, bad
 
 
-def _prepare_worker(args: tuple[str, str, str, Any, frozenset[str] | None, float, str]
-                    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def _prepare_worker(
+    args: tuple[str, str, str, Any, frozenset[str] | None, float, str],
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """A reader process's job: read, check and order one file and build its SevenNet graph (no
     MLIP: no relaxation here). The graph goes back as numpy arrays (``_graph``), which pickle in
     a fraction of the time a Structure of thousands of Site objects takes."""
@@ -147,9 +169,18 @@ class Screener:
     a terminal and stays quiet in logs and CI.
     """
 
-    def __init__(self, model_dir: str | Path, *, device: str = "auto", threads: int | None = None, workers: int | None = None,
-                 relax_steps: int = 0, max_atoms: int | None = None, batch_atoms: int | None = None,
-                 chunk: int = 256) -> None:
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        device: str = "auto",
+        threads: int | None = None,
+        workers: int | None = None,
+        relax_steps: int = 0,
+        max_atoms: int | None = None,
+        batch_atoms: int | None = None,
+        chunk: int = 256,
+    ) -> None:
         from ionscreen import mlip
         from ionscreen.embed.graph import default_batch_atoms, default_engine
         from ionscreen.embed.structure import embedding_settings
@@ -159,8 +190,12 @@ class Screener:
         self.predictor = load_predictor(model_dir)
         emb_meta = self.predictor.meta.embedding
         model, layer, _, self.frame = embedding_settings(emb_meta)  # the readers build graphs in the model's frame
-        self.settings = candidate_settings(mlip=model, device=device, relax_steps=relax_steps,
-                                           **({} if max_atoms is None else {"max_atoms": max_atoms}))
+        self.settings = candidate_settings(
+            mlip=model,
+            device=device,
+            relax_steps=relax_steps,
+            **({} if max_atoms is None else {"max_atoms": max_atoms}),
+        )
         self._embedding, self._device, self._embedder = emb_meta, device, None
         self.known = mlip.known_elements(self.settings.mlip)
         self.cutoff = mlip.cutoff_A(self.settings.mlip)
@@ -208,8 +243,9 @@ class Screener:
         _ = self.embedder
         return self
 
-    def _prepared(self, items: list[tuple[str, str, Path]]
-                  ) -> Iterator[tuple[dict[str, Any] | None, dict[str, Any] | None] | None]:
+    def _prepared(
+        self, items: list[tuple[str, str, Path]]
+    ) -> Iterator[tuple[dict[str, Any] | None, dict[str, Any] | None] | None]:
         """(row, rejected) per item, in order, after one None that says the readers have started."""
         from ionscreen.structures.prepare import prepare_item
 
@@ -234,7 +270,9 @@ class Screener:
             for mid, source, path in items:
                 with turn:
                     if state["submitted"] - state["taken"] >= self.prefetch:
-                        turn.wait_for(lambda: state["stop"] or state["submitted"] - state["taken"] <= self.prefetch // 2)
+                        turn.wait_for(
+                            lambda: state["stop"] or state["submitted"] - state["taken"] <= self.prefetch // 2
+                        )
                     if state["stop"]:
                         return
                     state["submitted"] += 1
@@ -261,9 +299,14 @@ class Screener:
         r = self._reader
         return r is not None and r["done"].value >= r["submitted"]
 
-    def screen(self, paths: Sequence[str | Path], temperatures_K: Sequence[float],
-               rank_temperature_K: float | None = None, *, progress: bool | None = None
-               ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    def screen(
+        self,
+        paths: Sequence[str | Path],
+        temperatures_K: Sequence[float],
+        rank_temperature_K: float | None = None,
+        *,
+        progress: bool | None = None,
+    ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
         """(ranked predictions, rejected rows) for structure files or directories of them."""
         from tqdm.auto import tqdm
 
@@ -286,8 +329,9 @@ class Screener:
                 t0 = time.perf_counter()
                 if self.threads_given is None and self.workers > 0:  # readers idle: their cores too
                     mlip.set_threads(self.threads + self.workers if self._readers_idle() else self.threads)
-                out = self.embedder.atom_embeddings([r.pop("_graph", None) or r.pop("_structure") for r in pending],
-                                                    specie="Li")
+                out = self.embedder.atom_embeddings(
+                    [r.pop("_graph", None) or r.pop("_structure") for r in pending], specie="Li"
+                )
                 infos.extend(pending)
                 embs.extend(out)
                 pending.clear()
@@ -302,7 +346,9 @@ class Screener:
                 embs.clear()
                 clock["predict"] += time.perf_counter() - t0
 
-        bar = tqdm(total=len(items), desc="screen", unit="structure", disable=(not progress) if progress is not None else None)
+        bar = tqdm(
+            total=len(items), desc="screen", unit="structure", disable=(not progress) if progress is not None else None
+        )
         stream = self._prepared(items)
         next(stream)  # the readers have started (their imports, the first files): build SevenNet meanwhile
         self.load()
@@ -335,7 +381,11 @@ class Screener:
             mlip.set_threads(self.threads)
         bar.close()
         t0 = time.perf_counter()
-        df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=schema.spec("predictions").column_names)
+        df = (
+            pd.concat(frames, ignore_index=True)
+            if frames
+            else pd.DataFrame(columns=schema.spec("predictions").column_names)
+        )
         df = rank_by_model(add_arrhenius(df, self.predictor.meta.temperature_range_K), rank_T, self.predictor)
         clock["predict"] += time.perf_counter() - t0
         self.timings = clock

@@ -26,9 +26,7 @@ def perpendicular_widths(lattice: Lattice) -> np.ndarray:
     """Distances between opposite cell faces (A): V / |a_j x a_k|."""
     m = lattice.matrix
     vol = abs(np.linalg.det(m))
-    return np.array(
-        [vol / np.linalg.norm(np.cross(m[(i + 1) % 3], m[(i + 2) % 3])) for i in range(3)]
-    )
+    return np.array([vol / np.linalg.norm(np.cross(m[(i + 1) % 3], m[(i + 2) % 3])) for i in range(3)])
 
 
 def neighbor_pairs(lattice: Lattice, cart: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -37,8 +35,14 @@ def neighbor_pairs(lattice: Lattice, cart: np.ndarray, r: float) -> tuple[np.nda
     from pymatgen.optimization.neighbors import find_points_in_spheres
 
     cart = np.ascontiguousarray(cart, dtype=float)
-    i, j, _, d = find_points_in_spheres(cart, cart, r=r, pbc=np.ascontiguousarray(lattice.pbc, dtype=np.int64),
-                                        lattice=np.ascontiguousarray(lattice.matrix, dtype=float), tol=1e-8)
+    i, j, _, d = find_points_in_spheres(
+        cart,
+        cart,
+        r=r,
+        pbc=np.ascontiguousarray(lattice.pbc, dtype=np.int64),
+        lattice=np.ascontiguousarray(lattice.matrix, dtype=float),
+        tol=1e-8,
+    )
     keep = ~((i == j) & (d <= 1e-8))
     return i[keep], j[keep], d[keep]
 

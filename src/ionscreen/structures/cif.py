@@ -80,8 +80,9 @@ class FastCifParser(CifParser):
         point = np.append(np.asarray(coord, dtype=float), 1.0)
         return np.array([np.dot(op.affine_matrix, point)[:3] for op in self.symmetry_operations])
 
-    def _unique_coords(self, coords: Any, magmoms: Any = None, lattice: Any = None,
-                       labels: dict | None = None) -> tuple[list, list, list]:
+    def _unique_coords(
+        self, coords: Any, magmoms: Any = None, lattice: Any = None, labels: dict | None = None
+    ) -> tuple[list, list, list]:
         if magmoms:
             return super()._unique_coords(coords, magmoms=magmoms, lattice=lattice, labels=labels)
         from pymatgen.electronic_structure.core import Magmom
@@ -107,15 +108,23 @@ class FastCifParser(CifParser):
                 labels_out.extend([labels.get(tmp_coord, "no_label")] * len(kept))
         return coords_out, [Magmom(0)] * len(coords_out), labels_out
 
-    def _get_structure(self, data: Any, primitive: bool, symmetrized: bool, check_occu: bool = False,
-                       min_thickness: float = 0.01) -> Structure | None:
+    def _get_structure(
+        self, data: Any, primitive: bool, symmetrized: bool, check_occu: bool = False, min_thickness: float = 0.01
+    ) -> Structure | None:
         # Each site's symbol: its type symbol where the CIF gives them, else its label (as pymatgen reads it).
         typed = "_atom_site_type_symbol" in data.data
         symbols = data["_atom_site_type_symbol"] if typed else data["_atom_site_label"]
-        if (primitive or symmetrized or not check_occu or self.feature_flags["magcif"]
-                or self.feature_flags["magcif_incommensurate"] or any(_implicit_hydrogens(s) for s in symbols)):
-            return super()._get_structure(data, primitive, symmetrized, check_occu=check_occu,
-                                          min_thickness=min_thickness)
+        if (
+            primitive
+            or symmetrized
+            or not check_occu
+            or self.feature_flags["magcif"]
+            or self.feature_flags["magcif_incommensurate"]
+            or any(_implicit_hydrogens(s) for s in symbols)
+        ):
+            return super()._get_structure(
+                data, primitive, symmetrized, check_occu=check_occu, min_thickness=min_thickness
+            )
         lattice = self.get_lattice(data)
         if lattice is not None:
             thickness = [lattice.d_hkl((1, 0, 0)), lattice.d_hkl((0, 1, 0)), lattice.d_hkl((0, 0, 1))]
@@ -149,8 +158,11 @@ class FastCifParser(CifParser):
                 occu = 1
             if occu <= 0:
                 continue
-            coord = (str2float(data["_atom_site_fract_x"][idx]), str2float(data["_atom_site_fract_y"][idx]),
-                     str2float(data["_atom_site_fract_z"][idx]))
+            coord = (
+                str2float(data["_atom_site_fract_x"][idx]),
+                str2float(data["_atom_site_fract_y"][idx]),
+                str2float(data["_atom_site_fract_z"][idx]),
+            )
             comp = Composition({el: max(occu, 1e-8)})
             match = None
             if keys:
@@ -169,9 +181,11 @@ class FastCifParser(CifParser):
 
         sums = [sum(c.values()) for c in coord_to_species.values() if set(c.elements) != {Element("O"), Element("H")}]
         if any(o > 1 for o in sums):
-            msg = (f"Some occupancies ({[o for o in sums if o > 1]}) sum to > 1! If they are within the "
-                   f"occupancy_tolerance, they will be rescaled. The current occupancy_tolerance is set to: "
-                   f"{self._occupancy_tolerance}")
+            msg = (
+                f"Some occupancies ({[o for o in sums if o > 1]}) sum to > 1! If they are within the "
+                f"occupancy_tolerance, they will be rescaled. The current occupancy_tolerance is set to: "
+                f"{self._occupancy_tolerance}"
+            )
             warnings.warn(msg, stacklevel=2)
             self.warnings.append(msg)
 
@@ -192,8 +206,13 @@ class FastCifParser(CifParser):
         if not all_species:
             return None
         order = _site_order(all_species)
-        struct = Structure(lattice, [all_species[k] for k in order], [all_coords[k] for k in order],
-                           site_properties={}, labels=[all_labels[k] for k in order] if any(all_labels) else None)
+        struct = Structure(
+            lattice,
+            [all_species[k] for k in order],
+            [all_coords[k] for k in order],
+            site_properties={},
+            labels=[all_labels[k] for k in order] if any(all_labels) else None,
+        )
         if self.check_cif:
             reason = self.check(struct)
             if reason is not None:

@@ -31,8 +31,7 @@ from ionscreen import atomic
 log = logging.getLogger(__name__)
 
 ENDPOINT = "https://api.materialsproject.org/"
-FIELDS = ["material_id", "formula_pretty", "energy_above_hull", "band_gap", "nsites", "structure",
-          "symmetry"]
+FIELDS = ["material_id", "formula_pretty", "energy_above_hull", "band_gap", "nsites", "structure", "symmetry"]
 LIFLOW_QUERY: dict[str, Any] = {
     "elements": ["Li"],
     "band_gap": [2.0, None],  # eV, strictly: > 2 eV in LiFlow
@@ -99,8 +98,11 @@ def search(query: Mapping[str, Any] | None = None, mp_ids: list[str] | None = No
                 docs = mpr.materials.summary.search(material_ids=list(mp_ids), fields=FIELDS)
                 min_li = 0.0  # explicit ids are taken as asked
             else:
-                kwargs = {k: (_range(v) if k in ("band_gap", "energy_above_hull", "num_sites") else v)
-                          for k, v in q.items() if v is not None}
+                kwargs = {
+                    k: (_range(v) if k in ("band_gap", "energy_above_hull", "num_sites") else v)
+                    for k, v in q.items()
+                    if v is not None
+                }
                 docs = mpr.materials.summary.search(fields=FIELDS, **kwargs)
     except MPRestError as exc:
         raise MPError(f"Materials Project refused the request: {str(exc).splitlines()[0][:300]}") from exc
@@ -135,8 +137,10 @@ def materialize(source: Mapping[str, Any], root: str | Path = ".", *, fetch: boo
     manifest = folder / "manifest.json"
     request = {"mp_ids": source.get("mp_ids"), "query": source.get("query")}
     if not fetch and not manifest.exists():
-        raise MPError(f"{manifest} does not exist and this process may not fetch (a submitted job); "
-                      "run the workflow from the main process first")
+        raise MPError(
+            f"{manifest} does not exist and this process may not fetch (a submitted job); "
+            "run the workflow from the main process first"
+        )
     if manifest.exists() and not (fetch and source.get("refresh", False)):
         data = json.loads(manifest.read_text())
         if data["request"] != request:
@@ -151,9 +155,13 @@ def materialize(source: Mapping[str, Any], root: str | Path = ".", *, fetch: boo
             f, text = folder / f"{d['material_id']}.json", json.dumps(d["structure"])
             if not f.is_file() or f.read_text() != text:
                 atomic.write_text_atomic(f, text)
-        data = {"request": request, "db_version": db_version, "endpoint": endpoint(),
-                "fetched": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "materials": [{k: v for k, v in d.items() if k not in ("structure",)} for d in docs]}
+        data = {
+            "request": request,
+            "db_version": db_version,
+            "endpoint": endpoint(),
+            "fetched": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "materials": [{k: v for k, v in d.items() if k not in ("structure",)} for d in docs],
+        }
         atomic.write_text_atomic(manifest, json.dumps(data, indent=1, default=str))
         log.info("fetched %d Materials Project structures (database %s) into %s", len(docs), db_version, folder)
     return {str(m["material_id"]): folder / f"{m['material_id']}.json" for m in data["materials"]}

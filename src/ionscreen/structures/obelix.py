@@ -81,15 +81,17 @@ def training_labels(folder: str | Path, out: str | Path | None = None) -> pd.Dat
     cifs = cif_files(folder)
     df = df[df["ID"].isin(cifs)]
     ok = df["sigma_S_cm"].notna() & (df["sigma_S_cm"] > 0)
-    labels = pd.DataFrame({
-        "material_id": df["ID"].astype(str),
-        "temperature_K": ROOM_TEMPERATURE_K,
-        "status": np.where(ok, "ok", np.where(df["sigma_bound"].notna(), "bound", "missing")),
-        "sigma_S_cm": df["sigma_S_cm"].astype(float),
-        "sigma_bound": df["sigma_bound"],
-        "formula": df["formula"],
-        "source": "OBELiX train",
-    })
+    labels = pd.DataFrame(
+        {
+            "material_id": df["ID"].astype(str),
+            "temperature_K": ROOM_TEMPERATURE_K,
+            "status": np.where(ok, "ok", np.where(df["sigma_bound"].notna(), "bound", "missing")),
+            "sigma_S_cm": df["sigma_S_cm"].astype(float),
+            "sigma_bound": df["sigma_bound"],
+            "formula": df["formula"],
+            "source": "OBELiX train",
+        }
+    )
     if out is not None:
         schema.write_table(labels, out, "external_labels", dataset="OBELiX", licence="CC BY 4.0")
     return labels

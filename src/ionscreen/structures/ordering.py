@@ -72,11 +72,17 @@ def _oxidation_states(s: Structure) -> dict[str, float] | None:
     return {el: total[el] / weight[el] for el in total}
 
 
-def balance_charge(counts: list[dict[str, int]], exact: list[dict[str, float]], sizes: list[int],
-                   oxi: dict[str, float], max_moves: int = 64) -> tuple[dict[str, int], float]:
+def balance_charge(
+    counts: list[dict[str, int]],
+    exact: list[dict[str, float]],
+    sizes: list[int],
+    oxi: dict[str, float],
+    max_moves: int = 64,
+) -> tuple[dict[str, int], float]:
     """Add or remove single atoms (in place, on groups that hold that species) until the summed
     charge is 0 or no move lowers it; each move is the one with the smallest relative deviation
     from the exact count. Returns ({element: net atoms moved}, charge left in e)."""
+
     def charge() -> float:
         return sum(c * oxi[el] for cnt in counts for el, c in cnt.items())
 
@@ -164,8 +170,9 @@ def sorted_structure(lattice: Lattice, species: list[str], frac: np.ndarray) -> 
     return Structure(lattice, [species[k] for k in order], frac[order])
 
 
-def _separate_split_sites(pairs: tuple[np.ndarray, np.ndarray], occupant: dict[int, str], slots_of: list[list[int]],
-                          rng: np.random.Generator) -> int:
+def _separate_split_sites(
+    pairs: tuple[np.ndarray, np.ndarray], occupant: dict[int, str], slots_of: list[list[int]], rng: np.random.Generator
+) -> int:
     """Move atoms off occupied slots that ``pairs`` (i, j) says are too close to each other.
 
     CIFs describe positional disorder as split sites: two partially occupied positions a few
@@ -212,7 +219,12 @@ def _drop_clashes(pairs: tuple[np.ndarray, np.ndarray], occupant: dict[int, str]
 
 
 def order_structure(
-    s: Structure, *, seed: int = 0, max_atoms: int = 200, tolerance: float = 0.05, fallback: bool = False,
+    s: Structure,
+    *,
+    seed: int = 0,
+    max_atoms: int = 200,
+    tolerance: float = 0.05,
+    fallback: bool = False,
     min_distance_A: float = 0.5,
 ) -> OrderingResult:
     """Resolve partial occupancies (policy in the module docstring).
@@ -267,7 +279,9 @@ def order_structure(
     charge_note = ""
     oxi = _oxidation_states(s)
     if oxi is not None:
-        exact = [{el: o * len(slots) for el, o in occ.items()} for (occ, _), slots in zip(groups, slots_of, strict=True)]
+        exact = [
+            {el: o * len(slots) for el, o in occ.items()} for (occ, _), slots in zip(groups, slots_of, strict=True)
+        ]
         moved, q = balance_charge(counts_of, exact, [len(sl) for sl in slots_of], oxi)
         if moved:
             charge_note = ", charge balanced (" + ", ".join(f"{el} {m:+d}" for el, m in sorted(moved.items())) + ")"
@@ -300,8 +314,7 @@ def order_structure(
     if len(ordered) > max_atoms:
         if not fallback:
             raise StructureError(
-                f"ordering needs a {'x'.join(map(str, sc))} supercell with {len(ordered)} atoms "
-                f"(limit {max_atoms})",
+                f"ordering needs a {'x'.join(map(str, sc))} supercell with {len(ordered)} atoms (limit {max_atoms})",
                 "too_large",
             )
         over = f", {len(ordered)} atoms exceed the budget of {max_atoms}"

@@ -163,20 +163,38 @@ def candidate_settings(**overrides: Any) -> PrepareSettings:
     return PrepareSettings(**{**base, **overrides})
 
 
-def cell_row(cell: Structure, *, spacegroup: str | None, ordering: str = "none", ordering_error: float = 0.0,
-             supercell: str = "1x1x1") -> dict[str, Any]:
+def cell_row(
+    cell: Structure,
+    *,
+    spacegroup: str | None,
+    ordering: str = "none",
+    ordering_error: float = 0.0,
+    supercell: str = "1x1x1",
+) -> dict[str, Any]:
     """The descriptive columns of a ``structures`` row for a prepared cell (the one place that row
     is built: prepared structures here, ingested archives in ``ingest``)."""
     comp = cell.composition
-    return {"formula": comp.formula.replace(" ", ""), "reduced_formula": comp.reduced_formula,
-            "spacegroup": spacegroup, "nsites": len(cell), "li_fraction": comp.get_atomic_fraction("Li"),
-            "ordering": ordering, "ordering_error": ordering_error, "supercell": supercell,
-            "min_width_A": float(perpendicular_widths(cell.lattice).min())}
+    return {
+        "formula": comp.formula.replace(" ", ""),
+        "reduced_formula": comp.reduced_formula,
+        "spacegroup": spacegroup,
+        "nsites": len(cell),
+        "li_fraction": comp.get_atomic_fraction("Li"),
+        "ordering": ordering,
+        "ordering_error": ordering_error,
+        "supercell": supercell,
+        "min_width_A": float(perpendicular_widths(cell.lattice).min()),
+    }
 
 
 def prepare_structure(
-    s: Structure, settings: PrepareSettings, calc: Any | None, known: frozenset[str] | None, *,
-    symmetry: bool = True, keep: bool = False,
+    s: Structure,
+    settings: PrepareSettings,
+    calc: Any | None,
+    known: frozenset[str] | None,
+    *,
+    symmetry: bool = True,
+    keep: bool = False,
 ) -> dict[str, Any]:
     """Order, supercell and relax one structure; returns a ``structures`` row (minus ids).
 
@@ -193,8 +211,13 @@ def prepare_structure(
             spacegroup = ""
     from ionscreen.structures.ordering import order_structure
 
-    ordered = order_structure(s, seed=settings.order_seed, max_atoms=settings.max_atoms,
-                              fallback=settings.ordering_fallback, min_distance_A=settings.min_distance_A)
+    ordered = order_structure(
+        s,
+        seed=settings.order_seed,
+        max_atoms=settings.max_atoms,
+        fallback=settings.ordering_fallback,
+        min_distance_A=settings.min_distance_A,
+    )
     cell = ordered.structure
     sc = supercell_for_width(cell, settings.min_width_A)
     if np.prod(sc) > 1:
@@ -206,18 +229,29 @@ def prepare_structure(
         min_distance_A=settings.min_distance_A,
         max_atoms=None if settings.ordering_fallback else settings.max_atoms,
     )
-    row = cell_row(cell, spacegroup=spacegroup, ordering=ordered.description, ordering_error=ordered.error,
-                   supercell="x".join(map(str, sc)))
+    row = cell_row(
+        cell,
+        spacegroup=spacegroup,
+        ordering=ordered.description,
+        ordering_error=ordered.error,
+        supercell="x".join(map(str, sc)),
+    )
     if calc is not None:
         r = relax_positions(cell, calc, fmax=settings.relax_fmax_eV_A, steps=settings.relax_steps)
         cell = r.structure
         row.update(
-            relax_energy_eV=r.energy_eV, relax_max_force_eV_A=r.max_force_eV_A, relax_steps=r.steps,
+            relax_energy_eV=r.energy_eV,
+            relax_max_force_eV_A=r.max_force_eV_A,
+            relax_steps=r.steps,
             relax_converged=bool(r.max_force_eV_A <= settings.relax_fmax_eV_A),
         )
         if not row["relax_converged"]:
-            log.warning("relaxation did not converge: largest force %.3f eV/A > %.3f after %d steps",
-                        r.max_force_eV_A, settings.relax_fmax_eV_A, r.steps)
+            log.warning(
+                "relaxation did not converge: largest force %.3f eV/A > %.3f after %d steps",
+                r.max_force_eV_A,
+                settings.relax_fmax_eV_A,
+                r.steps,
+            )
     if keep:
         row["_structure"] = cell
     else:
@@ -256,8 +290,15 @@ def prepare_many(
     return ok, bad
 
 
-def prepare_item(mid: str, source: str, obj: Structure | str | Path, settings: PrepareSettings, calc: Any | None,
-                 known: frozenset[str] | None, **kw: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+def prepare_item(
+    mid: str,
+    source: str,
+    obj: Structure | str | Path,
+    settings: PrepareSettings,
+    calc: Any | None,
+    known: frozenset[str] | None,
+    **kw: Any,
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """One input: (structures row with ids, None), or (None, rejected row) with the reason.
     ``kw`` goes to ``prepare_structure`` (symmetry, keep)."""
     try:
@@ -281,7 +322,8 @@ def database_properties(paths: Iterable[str | Path]) -> dict[str, dict[str, Any]
         data = json.loads(manifest.read_text())
         for m in data.get("materials", []):
             out[str(m["material_id"])] = {
-                "e_above_hull_eV_atom": m.get("energy_above_hull"), "band_gap_eV": m.get("band_gap"),
+                "e_above_hull_eV_atom": m.get("energy_above_hull"),
+                "band_gap_eV": m.get("band_gap"),
                 "source": f"materials_project {data.get('db_version', '')}".strip(),
             }
     return out
@@ -302,8 +344,7 @@ def prepare_sources(
 
     from ionscreen import schema
 
-    ok, bad = prepare_many([(m, str(p), Path(p)) for m, p in files.items()], settings,
-                           relax=relax, progress=progress)
+    ok, bad = prepare_many([(m, str(p), Path(p)) for m, p in files.items()], settings, relax=relax, progress=progress)
     for b in bad:
         b["stage"] = stage
     known = database_properties(files.values())

@@ -31,9 +31,7 @@ class SourceError(ValueError):
 
 
 def is_structure_file(path: Path) -> bool:
-    return path.is_file() and (
-        path.suffix.lower() in STRUCTURE_SUFFIXES or path.name.split(".")[0] in STRUCTURE_NAMES
-    )
+    return path.is_file() and (path.suffix.lower() in STRUCTURE_SUFFIXES or path.name.split(".")[0] in STRUCTURE_NAMES)
 
 
 def material_id(path: str | Path) -> str:
@@ -73,9 +71,11 @@ def files_by_id(paths: Iterable[str | Path]) -> dict[str, Path]:
     paths = list(paths)
     files = list_structure_files(paths)
     if not files:
-        raise FileNotFoundError(f"no structure files in {', '.join(map(str, paths))} (folders are not searched "
-                                f"recursively; structure files end in {', '.join(STRUCTURE_SUFFIXES)} or are named "
-                                f"{' or '.join(STRUCTURE_NAMES)})")
+        raise FileNotFoundError(
+            f"no structure files in {', '.join(map(str, paths))} (folders are not searched "
+            f"recursively; structure files end in {', '.join(STRUCTURE_SUFFIXES)} or are named "
+            f"{' or '.join(STRUCTURE_NAMES)})"
+        )
     out: dict[str, Path] = {}
     for f in files:
         _add_unique(out, material_id(f), f)
@@ -85,8 +85,10 @@ def files_by_id(paths: Iterable[str | Path]) -> dict[str, Path]:
 def _add_unique(out: dict[str, Path], mid: str, f: Path) -> None:
     """``out[mid] = f``, refusing a material id that another file already gave."""
     if mid in out:
-        raise SourceError(f"material id {mid!r} (the file stem) comes from both {out[mid]} and {f}: "
-                          "ids must be unique, rename one of them")
+        raise SourceError(
+            f"material id {mid!r} (the file stem) comes from both {out[mid]} and {f}: "
+            "ids must be unique, rename one of them"
+        )
     out[mid] = f
 
 
@@ -110,8 +112,9 @@ def _files(source: Mapping[str, Any], root: Path, fetch: bool = True) -> list[Pa
     raise SourceError(f"unknown source type {kind!r} (directory, files, obelix, materials_project)")
 
 
-def material_files(sources: Iterable[Mapping[str, Any]], root: str | Path = ".", *,
-                   fetch: bool = True) -> dict[str, Path]:
+def material_files(
+    sources: Iterable[Mapping[str, Any]], root: str | Path = ".", *, fetch: bool = True
+) -> dict[str, Path]:
     """{material_id: file} over all sources; ids must be unique and wildcard-safe.
 
     ``fetch=False`` (a submitted cluster job): Materials Project sources are read from their
@@ -126,8 +129,15 @@ def material_files(sources: Iterable[Mapping[str, Any]], root: str | Path = ".",
     return out
 
 
-def assign_shards(ids: Iterable[str], shard_size: int, manifest: str | Path | None = None, *,
-                  update: bool = True, write: bool = True, regroup: bool = True) -> dict[str, list[str]]:
+def assign_shards(
+    ids: Iterable[str],
+    shard_size: int,
+    manifest: str | Path | None = None,
+    *,
+    update: bool = True,
+    write: bool = True,
+    regroup: bool = True,
+) -> dict[str, list[str]]:
     """{shard name: material ids} with membership that survives a growing candidate set.
 
     Ids already in ``manifest`` keep their shard; ids that left the set leave their shard; new ids
@@ -160,7 +170,7 @@ def assign_shards(ids: Iterable[str], shard_size: int, manifest: str | Path | No
     new = [m for m in ids if m not in seen]
     next_index = 1 + max((int(k) for k in old), default=-1)
     for i in range(0, len(new), shard_size):
-        shards[f"{next_index:05d}"] = new[i:i + shard_size]
+        shards[f"{next_index:05d}"] = new[i : i + shard_size]
         next_index += 1
     # Ids that left keep no place; the frozen record keeps every shard ever made (a removed id
     # coming back returns to its old shard).
