@@ -278,6 +278,10 @@ def test_readers_stay_within_the_prefetch_window(tiny_model):
     closer = threading.Thread(target=stream.close)
     closer.start()
     closer.join(timeout=30)
+    if closer.is_alive():  # say where it waits (every thread's stack on stderr), then fail
+        import faulthandler
+
+        faulthandler.dump_traceback(all_threads=True)
     assert not closer.is_alive()
 
 
