@@ -33,19 +33,18 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from ase import Atoms, units
 
-from ionscreen import schema
-from ionscreen.md.engine import MDSettings, divergence, run_row
+from ionscreen.md.engine import MDSettings, divergence, run_row, write_run_table
 from ionscreen.md.potentials import BatchedPotential, System, VerletList
 from ionscreen.md.resume import ResumeStore, restore_thermostat, resume_state, settings_key
 from ionscreen.md.stopping import after_frame
-from ionscreen.trajectory import frame_row, run_meta
+from ionscreen.trajectory import frame_row
 
 log = logging.getLogger(__name__)
 
@@ -214,27 +213,8 @@ def _record(run: BatchRun, t0: float, label: Any) -> None:
 
 def _finish(run: BatchRun, wall: float, device: str) -> dict[str, Any]:
     """Write the run's trajectory table (saved chunks + the frames in memory); its md_runs row."""
-    import pyarrow.parquet as pq
-
     s, atoms = run.spec.settings, run.atoms
-    meta = run_meta(
-        run.spec.material_id,
-        atoms.get_atomic_numbers().tolist(),
-        atoms.cell.array.tolist(),
-        timestep_fs=s.timestep_fs,
-        interval=s.interval,
-        temperature_K=s.temperature_K,
-        mlip=s.mlip,
-        thermostat=s.thermostat,
-        seed=s.seed,
-        status=run.status,
-        reason=run.reason,
-        settings=asdict(s),
-    )
-    with schema.TableWriter(run.spec.out_path, "trajectory", **meta) as writer:
-        for part in run.store.chunks():
-            writer.write(pq.read_table(part))
-        writer.write(run.buf)
+    write_run_table(run.spec.out_path, run.spec.material_id, atoms, s, run.store, run.buf, run.status, run.reason)
     steps = max(0, run.frame - 1) * s.interval
     return run_row(
         run.spec.material_id,

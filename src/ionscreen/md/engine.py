@@ -193,7 +193,6 @@ def run_md(
     rng = np.random.default_rng(s.seed)
     MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=rng)
     Stationary(atoms)  # no net momentum: the cell does not drift
-    numbers, cell = atoms.get_atomic_numbers().tolist(), atoms.cell.array.tolist()
     dyn = _integrator(atoms, s)
 
     n_frames = s.n_steps // s.interval + 1
@@ -259,26 +258,7 @@ def run_md(
         bar.update(1)
     bar.close()
     wall = wall_before + time.perf_counter() - t0
-    meta = run_meta(
-        material_id,
-        numbers,
-        cell,
-        timestep_fs=s.timestep_fs,
-        interval=s.interval,
-        temperature_K=s.temperature_K,
-        mlip=s.mlip,
-        thermostat=s.thermostat,
-        seed=s.seed,
-        status=status,
-        reason=reason,
-        settings=asdict(s),
-    )
-    import pyarrow.parquet as pq
-
-    with schema.TableWriter(out_path, "trajectory", **meta) as writer:
-        for part in store.chunks():
-            writer.write(pq.read_table(part))
-        writer.write(buf)
+    write_run_table(out_path, material_id, atoms, s, store, buf, status, reason)
     store.clear()
     steps = max(0, frames_done - 1) * s.interval
     row = run_row(
@@ -304,6 +284,40 @@ def run_md(
         row["steps_per_s"],
     )
     return row
+
+
+def write_run_table(
+    out_path: str | Path,
+    material_id: str,
+    atoms: Atoms,
+    s: MDSettings,
+    store: ResumeStore,
+    buf: list[dict[str, Any]],
+    status: str,
+    reason: str,
+) -> None:
+    """A run's trajectory table: the chunks ``store`` saved, then the frames ``buf`` still holds,
+    with the run's provenance (``run_meta``: atomic numbers, cell in A, time step, settings)."""
+    import pyarrow.parquet as pq
+
+    meta = run_meta(
+        material_id,
+        atoms.get_atomic_numbers().tolist(),
+        atoms.cell.array.tolist(),
+        timestep_fs=s.timestep_fs,
+        interval=s.interval,
+        temperature_K=s.temperature_K,
+        mlip=s.mlip,
+        thermostat=s.thermostat,
+        seed=s.seed,
+        status=status,
+        reason=reason,
+        settings=asdict(s),
+    )
+    with schema.TableWriter(out_path, "trajectory", **meta) as writer:
+        for part in store.chunks():
+            writer.write(pq.read_table(part))
+        writer.write(buf)
 
 
 def run_row(
