@@ -21,11 +21,7 @@ def test_every_flag_is_named_once_and_documented():
     docs = (REPO / "docs/screen.md").read_text() + (REPO / "docs/models.md").read_text()
     assert [f for f in FLAGS if f"`{f}`" not in docs] == []
     # no module spells a flag itself: they all take the name from ionscreen.flags
-    spelled = [
-        (p.name, f)
-        for p in (REPO / "src/ionscreen").rglob("*.py")
-        if p.name != "flags.py"
-        for f in FLAGS
-        if f'"{f}"' in p.read_text()
-    ]
+    package = REPO / "src/ionscreen"
+    sources = {str(p.relative_to(package)): p.read_text() for p in package.rglob("*.py") if p.name != "flags.py"}
+    spelled = [(name, f) for name, text in sources.items() for f in FLAGS if f'"{f}"' in text]
     assert spelled == []

@@ -52,10 +52,9 @@ def _path(module: str):
     return p if p.exists() else PACKAGE.parent / rel / "__init__.py"
 
 
-def _imports(module: str, top_only: bool) -> set[str]:
-    """The ionscreen modules that ``module`` imports (anywhere, or only at module level), never
-    counting those under ``if TYPE_CHECKING``."""
-    modules = set(all_modules())
+def _imports(module: str, top_only: bool, modules: set[str]) -> set[str]:
+    """The ionscreen modules (of ``modules``) that ``module`` imports (anywhere, or only at module
+    level), never counting those under ``if TYPE_CHECKING``."""
     tree = ast.parse(_path(module).read_text())
     for node in ast.walk(tree):  # type-only imports run at no time
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
@@ -74,7 +73,8 @@ def _imports(module: str, top_only: bool) -> set[str]:
 
 def import_graph(top_only: bool = False) -> dict[str, set[str]]:
     """{module: the ionscreen modules it imports}."""
-    return {m: _imports(m, top_only) for m in all_modules()}
+    modules = all_modules()
+    return {m: _imports(m, top_only, set(modules)) for m in modules}
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -154,7 +154,8 @@ def _imports_torch_at_top(module: str) -> bool:
 
 def test_numpy_only_modules_import_no_torch():
     graph = import_graph(top_only=True)
-    pulls_torch = {m for m in all_modules() if any(_imports_torch_at_top(d) for d in _closure(m, graph))}
+    torch_at_top = {m for m in graph if _imports_torch_at_top(m)}
+    pulls_torch = {m for m in graph if _closure(m, graph) & torch_at_top}
     assert pulls_torch == TORCH
     # and in a fresh interpreter, for the modules a numpy-only user imports
     numpy_only = [

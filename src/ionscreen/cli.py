@@ -24,8 +24,6 @@ from ionscreen.commands import (
     cmd_train_rt,
 )
 
-log = logging.getLogger("ionscreen")
-
 
 def _positive(kind: type) -> object:
     """An argparse type: a number of ``kind`` above 0 (temperatures in K, steps, time steps)."""

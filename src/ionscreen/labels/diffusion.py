@@ -17,7 +17,6 @@ extrapolation to 300 K flagged as extrapolated (the ``arrhenius`` table, ``arrhe
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +26,6 @@ import numpy as np
 from ionscreen.labels.bounds import hop_upper_bound, statistical_upper_bound
 from ionscreen.labels.transport import nernst_einstein_S_cm
 from ionscreen.trajectory import LabelError, Trajectory
-
-log = logging.getLogger(__name__)
 
 
 @dataclass

@@ -3,21 +3,11 @@
 Candidates go through the same reading, validation and disorder policy as training structures
 (no supercell: embeddings are per-atom and periodic, so a supercell gives the same rows), then
 SevenNet embeddings, then the trained ensemble. Each (candidate, temperature) row carries flags:
-
-- ``disorder_resolved``: partial occupancies were ordered at random (seeded): one of many orderings.
-- ``temperature_outside_training``: T lies outside the training temperatures (extrapolation).
-- ``elements_unseen_in_training``: the candidate has elements no training material had.
-- ``far_from_training``: hidden-space distance to the nearest training sample above the
-  threshold set on validation data at training time.
-- ``composition_approximate``: the disorder could only be ordered with a composition error above
-  5 % within the atom budget (``ordering_error`` of the candidates table); the best ordering found
-  was embedded.
-- ``relaxation_not_converged``: the MLIP relaxation stopped with forces above its threshold.
-- ``no_temperature_dependence``: the model was trained at one temperature, or its predictions do
-  not change over the predicted temperatures: no activation energy is given (``add_arrhenius``).
-- ``orientation_dependent``: the model was trained on embeddings that change with the cell's
-  orientation (the ``full`` variant in the ``given`` frame, the default before embed stage
-  version 2): the same crystal written in another orientation gets another prediction.
+of the structure (``disorder_resolved``, ``composition_approximate``, ``relaxation_not_converged``),
+of the model's reach (``temperature_outside_training``, ``elements_unseen_in_training``,
+``far_from_training``, ``orientation_dependent``) and of its temperature dependence
+(``no_temperature_dependence``, ``add_arrhenius``); ``ionscreen.flags`` names each and says what
+it means.
 Inputs that cannot be predicted at all (unreadable, no Li, elements unknown to the MLIP,
 overlapping atoms, too large) go to the rejected table with the reason.
 """
