@@ -71,6 +71,7 @@ def test_command_line_defaults_equal_the_dataclasses():
         "segment_ps",
         "min_ps",
         "target_rel_error",
+        "min_msd_hops",
         "ladder",
     ):
         assert md[name] == getattr(MDSettings, name), name

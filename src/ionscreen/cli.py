@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--stop",
         default=md.stop,
         choices=list(STOP_RULES),
-        help="fixed: --steps always; converged: stop once D's 95 %% interval is within --target-rel-error "
+        help="fixed: --steps always; converged: stop once the hop rate is steady, D's 95 %% interval is within "
+        "--target-rel-error, the MSD reaches --min-msd-hops squared hop lengths and the check before agreed "
         "(--steps is then the maximum)",
     )
     m.add_argument("--segment-ps", type=pos_float, default=md.segment_ps, help="converged: ps between label checks")
@@ -132,10 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="converged: relative half-width of D's 95 %% interval to stop at",
     )
     m.add_argument(
+        "--min-msd-hops",
+        type=float,
+        default=md.min_msd_hops,
+        help="converged: no stop before the MSD at the longest fitted lag is this many squared hop lengths",
+    )
+    m.add_argument(
         "--ladder",
         action=argparse.BooleanOptionalAction,
         default=md.ladder,
-        help="temperatures from the highest down; skip those below a run that was not diffusive",
+        help="temperatures from the highest down; skip those below a run that was not diffusive with its host "
+        "framework intact",
     )
     m.add_argument("--runs-out", help="also write the md_runs rows here")
     m.add_argument(

@@ -49,7 +49,6 @@ def cmd_md(a: argparse.Namespace) -> int:
     from ionscreen.md.engine import MDSettings, run_md
     from ionscreen.structures.prepare import read_structure
     from ionscreen.structures.sources import files_by_id
-    from ionscreen.trajectory import LADDER
 
     structures = files_by_id(a.structure)
     temps = list(dict.fromkeys(a.temperature))
@@ -76,6 +75,7 @@ def cmd_md(a: argparse.Namespace) -> int:
         segment_ps=a.segment_ps,
         min_ps=a.min_ps,
         target_rel_error=a.target_rel_error,
+        min_msd_hops=a.min_msd_hops,
         ladder=a.ladder,
     )
     s.check()
@@ -113,7 +113,7 @@ def cmd_md(a: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     # A run the ladder skipped is the ladder working, not a failure.
-    return 0 if all(r["status"] == "ok" or r["reason"].startswith(LADDER) for r in rows) else 1
+    return 0 if all(r["status"] == "ok" or r["stop_reason"] == "ladder" for r in rows) else 1
 
 
 def cmd_label(a: argparse.Namespace) -> int:

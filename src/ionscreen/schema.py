@@ -34,8 +34,8 @@ METADATA_KEY = b"ionscreen"
 # ``STAGE_VERSIONS[stage]`` as a param, so Snakemake re-runs exactly the stages whose number moved.
 STAGE_VERSIONS: dict[str, int] = {
     "prepare": 2,  # read, order disorder, supercell, relax (structures/prepare.py); 2: split sites separated
-    "md": 1,  # NVT MD (md/engine.py, md/batch.py)
-    "label": 2,  # MSD, kinisi D, sigma, Arrhenius (labels/diffusion.py); 2: D_upper a 95 % limit on every run (labels/bounds.py), n_hops
+    "md": 2,  # NVT MD (md/engine.py, md/batch.py); 2: thermostat on 3N - 3 degrees of freedom, velocities seeded per temperature, evidence-based stop rule, framework check before a ladder skip
+    "label": 3,  # MSD, kinisi D, sigma, Arrhenius (labels/diffusion.py); 2: D_upper a 95 % limit on every run (labels/bounds.py), n_hops; 3: limit on hop events (concerted hops), hop length seen or a prior, frames that kinisi cannot unwrap refused
     "embed": 2,  # SevenNet structure embeddings (embed/structure.py); 2: default variant invariant, frame column
     "trajembed": 1,  # MOMENT / Fourier trajectory embeddings (embed/trajectory.py)
     "trainset": 1,  # the training-set tables (learn/trainset.py)

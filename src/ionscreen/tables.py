@@ -80,7 +80,7 @@ TABLES: dict[str, Table] = {
             C(
                 "stop_reason",
                 pa.string(),
-                "fixed (n_steps run), converged (D's 95 % interval narrow enough), max_length (n_steps reached first), failed, skipped",
+                "fixed (n_steps run), converged (the stop rule's evidence complete: ionscreen.md.stopping), max_length (n_steps reached first), ladder (skipped below a run that showed no diffusion; reason says why), failed, skipped",
             ),
             C("length_ps", pa.float64(), "simulated time"),
             C(
@@ -93,6 +93,16 @@ TABLES: dict[str, Table] = {
                 pa.float64(),
                 "relative half-width of D's 95 % interval at the stop (NaN: not diffusive or not computed)",
             ),
+            C(
+                "framework_intact",
+                pa.bool_(),
+                "a run not stopped early: its host framework stayed as it started (the ladder skips only below such a run)",
+            ),
+            C(
+                "framework",
+                pa.string(),
+                "what the framework check saw: host shift (A), share of atoms that changed coordination",
+            ),
         ),
         declare(
             "labels",
@@ -101,6 +111,11 @@ TABLES: dict[str, Table] = {
             C("temperature_K", pa.float64(), "MD temperature", False),
             C("status", pa.string(), "'ok' or why no labels ('skipped', 'failed')"),
             C("reason", pa.string(), "explanation when status is not ok"),
+            C(
+                "stop_reason",
+                pa.string(),
+                "a run without frames: its md_runs stop_reason ('ladder': skipped by the temperature ladder)",
+            ),
             C("n_li", pa.int32(), "Li atoms in the cell"),
             C("n_frames", pa.int32(), "frames used"),
             C("duration_ps", pa.float64(), "trajectory length"),
@@ -117,7 +132,7 @@ TABLES: dict[str, Table] = {
             C(
                 "D_upper_cm2_s",
                 pa.float64(),
-                "upper confidence limit of D (95 %: label.upper_confidence): hop count, running MSD coefficient, kinisi posterior (labels/bounds.py); every MD run; a ladder-skipped run takes the limit of the run above it",
+                "upper confidence limit of D (95 %: label.upper_confidence): hop events, running MSD coefficient, kinisi posterior (labels/bounds.py); every MD run; a ladder-skipped run takes the limit of the run above it",
             ),
             C(
                 "sigma_upper_S_cm",
@@ -125,6 +140,12 @@ TABLES: dict[str, Table] = {
                 "upper bound on sigma (Nernst-Einstein of D_upper; measured bounds such as OBELiX '<1E-10')",
             ),
             C("n_hops", pa.int32(), "Li hops counted for the upper limit (labels/bounds.py)"),
+            C(
+                "hop_dispersion",
+                pa.float64(),
+                "Li per independent hop event: variance-to-mean ratio of hop counts in 0.5 ps bins (1: independent hops; label.max_group when none seen)",
+            ),
+            C("hop_length_A", pa.float64(), "root mean squared length of the hops seen (NaN: none seen)"),
             C("li_density_A3", pa.float64(), "Li number density used for sigma (1/A^3)"),
             C("split", pa.string(), "ingested data sets: the split they come with (train/test)"),
             C("reference_msd_per_time_A2_ps", pa.float64(), "ingested LiFlow data: its own msd_t_Li"),

@@ -19,10 +19,6 @@ import numpy as np
 
 from ionscreen import schema
 
-# How a run's ``reason`` starts when the temperature ladder skipped it (``md.stage.ladder_skip``);
-# ``labels.diffusion.bounds_below`` turns such rows into bounds. Here, below both, as a run status.
-LADDER = "ladder:"
-
 
 class LabelError(ValueError):
     """A trajectory cannot be labelled; the message is the reason."""

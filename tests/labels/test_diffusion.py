@@ -168,3 +168,18 @@ def test_arrhenius_interval_uses_student_t():
     # cov_lnD0_Ea is the covariance of ln D0 and Ea/k_B (K): its correlation is a number in [-1, 1].
     corr = fit["cov_lnD0_Ea"] / (fit["log10_D0_std_cm2_s"] * math.log(10) * fit["Ea_std_eV"] / kB)
     assert -1.0 <= corr <= 1.0 and corr > 0.9  # ln D0 and Ea rise together
+
+
+def test_frames_kinisi_cannot_unwrap_are_refused():
+    """A Li that moves half a cell between two frames would be unwrapped the other way by kinisi
+    (minimum image): the label stage says so instead of reporting a wrong D."""
+    from dataclasses import replace
+
+    from ionscreen.labels.walks import lattice_walk
+
+    walk = lattice_walk(1e-5, seed=1)  # a 10 A cell
+    pos = walk.positions_A.copy()
+    pos[300:, 0] += [5.0, 0.0, 0.0]  # two 2.5 A hops of one Li between frames 299 and 300 (+ vibrations)
+    with pytest.raises(LabelError, match=r"moves 0\.5\d of a cell vector between two frames"):
+        label_trajectory(replace(walk, positions_A=pos), LabelSettings(n_dt=32))
+    assert label_trajectory(walk, LabelSettings(n_dt=32))["status"] == "ok"

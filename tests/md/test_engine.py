@@ -82,7 +82,7 @@ def test_thermostat_names_are_taken_in_any_case(tmp_path, name):
     assert row["status"] == "ok" and row["thermostat"] == "nve"
     assert schema.read_provenance(tmp_path / "t.parquet")["thermostat"] == "nve"
     df = schema.read_table(tmp_path / "t.parquet", "trajectory")
-    kinetic = df["temperature_K"].to_numpy() * 1.5 * units.kB * 32  # ASE: 3N/2 kT
+    kinetic = df["temperature_K"].to_numpy() * 0.5 * units.kB * (3 * 32 - 3)  # over 3N - 3 degrees of freedom
     total = df["potential_energy_eV"].to_numpy() + kinetic
     assert np.ptp(total) < 0.01 * np.ptp(df["potential_energy_eV"].to_numpy()) + 1e-6
 
@@ -168,3 +168,34 @@ def test_unknown_or_unavailable_mlip_is_a_clear_error(tmp_path):
         get_calculator("gpt-potential")
     with pytest.raises(MLIPError, match="does not exist"):
         get_calculator(str(tmp_path / "missing.model"))
+
+
+@pytest.mark.parametrize("engine", ["ase", "batched"])
+def test_thermostat_holds_kT_over_2_per_internal_degree_of_freedom(tmp_path, engine):
+    """8 Lennard-Jones atoms at 600 K, their centre-of-mass momentum removed: 3N - 3 = 21 degrees
+    of freedom. The mean kinetic energy per degree of freedom over a long run is kT / 2 within 3 %
+    (the table's temperature_K is 2 E_kin / (21 k_B)); a chain coupled to 3N = 24 would hold the
+    run 24 / 21 = 14 % hot. Both the batched engine and the ASE reference loop."""
+    from ase import units
+
+    from ionscreen.md.batch import RunSpec, run_batch
+    from ionscreen.md.potentials import get_potential
+    from ionscreen.trajectory import load_trajectory
+
+    s = lj(n_steps=40_000, interval=20, tdamp_fs=50.0, chunk_frames=5000, seed=11)
+    atoms = li3n() * (2, 1, 1)
+    out = tmp_path / f"{engine}.parquet"
+    if engine == "ase":
+        run_md(atoms, s, out, progress=False)
+    else:
+        from pymatgen.io.ase import AseAtomsAdaptor
+
+        run_batch([RunSpec(AseAtomsAdaptor.get_atoms(atoms), s, out, "lj8")], get_potential("lj"), progress=False)
+    temps = schema.read_table(out, "trajectory")["temperature_K"].to_numpy()[100:]  # after 2 ps (of 40)
+    traj, _ = load_trajectory(out)
+    assert len(traj.numbers) == 8
+    ke_per_dof = temps.mean() * units.kB / 2  # eV
+    print(
+        engine, f"mean kinetic energy per internal degree of freedom / (kT/2) = {ke_per_dof / (units.kB * 300.0):.4f}"
+    )
+    assert ke_per_dof / (units.kB * 600.0 / 2) == pytest.approx(1.0, abs=0.03), temps.mean()

@@ -27,6 +27,10 @@ from ionscreen.labels.bounds import hop_upper_bound, statistical_upper_bound
 from ionscreen.labels.transport import nernst_einstein_S_cm
 from ionscreen.trajectory import LabelError, Trajectory
 
+# kinisi unwraps positions by the minimum image between frames: a move of half a cell vector or more
+# between two frames is read as the other way round (a fast walk in a 10 A cell doubled D this way).
+MAX_FRAME_STEP = 0.45
+
 
 @dataclass
 class LabelSettings:
@@ -39,6 +43,10 @@ class LabelSettings:
     window_floor: float = 0.05  # fraction of the trajectory
     window_ceiling: float = 0.5
     upper_confidence: float = 0.95  # D_upper_cm2_s: one-sided confidence of the upper limit (labels/bounds.py)
+    # With no Li hop seen, the upper limit cannot see how many Li hop together or how far: it assumes
+    # groups of up to max_group Li (concerted hops of 2-4 Li) and hops of at least prior_hop_A (labels/bounds.py).
+    max_group: int = 4
+    prior_hop_A: float = 3.5
     min_frames: int = 20
     n_samples: int = 1000  # kinisi posterior samples per walker
     n_burn: int = 500
@@ -72,6 +80,12 @@ def check_trajectory(traj: Trajectory, settings: LabelSettings) -> np.ndarray:
         raise LabelError("cell is not a 3x3 matrix of non-zero volume")
     if not (traj.frame_dt_ps > 0):
         raise LabelError("time between frames must be positive")
+    step = np.abs(np.diff(traj.positions_A, axis=0) @ np.linalg.inv(traj.cell_A)).max(initial=0.0)
+    if step >= MAX_FRAME_STEP:
+        raise LabelError(
+            f"an atom moves {step:.2f} of a cell vector between two frames: kinisi unwraps by the minimum image, "
+            f"which needs < {MAX_FRAME_STEP}; save frames more often or use a larger cell"
+        )
     return mask
 
 
@@ -204,16 +218,28 @@ def label_trajectory(traj: Trajectory, settings: LabelSettings | None = None) ->
     # An upper limit of D that holds with confidence s.upper_confidence, for every run: a run that
     # never becomes diffusive (slow or caged Li) cannot measure D but bounds it, and training uses
     # the bound as a censored target instead of dropping the run (which would bias the data toward
-    # fast conductors). The largest of: the hop-count limit (labels/bounds.py; holds when no Li happened
-    # to hop), the running coefficient MSD(dt) / (2 d dt) at the longest well-sampled interval (the
+    # fast conductors). The largest of: the hop-event limit (labels/bounds.py; holds when no Li happened
+    # to hop, and when Li hop together), the running coefficient MSD(dt) / (2 d dt) at the longest well-sampled interval (the
     # old, on-average bound), and for a diffusive run kinisi's posterior quantile.
-    hop = hop_upper_bound(traj.positions_A[:, mask], traj.cell_A, traj.frame_dt_ps, dims, s.upper_confidence)
+    hop = hop_upper_bound(
+        traj.positions_A[:, mask],
+        traj.cell_A,
+        traj.frame_dt_ps,
+        dims,
+        s.upper_confidence,
+        max_group=s.max_group,
+        prior_hop_A=s.prior_hop_A,
+    )
     uppers = [hop["D_upper_cm2_s"]]
     well = (dt_ps > 0) & (dt_ps <= s.window_ceiling * traj.duration_ps) & (msd > 0)
     if well.any():
         i = np.flatnonzero(well)[-1]
         uppers.append(float(msd[i] / (2 * len(dims) * dt_ps[i]) * 1e-4))  # A^2/ps -> cm^2/s
-    row.update(n_hops=int(hop["n_hops"]))
+    row.update(
+        n_hops=int(hop["n_hops"]),
+        hop_dispersion=hop["hop_dispersion"],
+        hop_length_A=hop["seen_hop_A"],
+    )
     if diffusive:
         if (dt_ps >= start).sum() < 3:
             raise LabelError(f"start_dt {start:g} ps leaves fewer than 3 time intervals to fit")
@@ -236,7 +262,13 @@ def label_trajectory(traj: Trajectory, settings: LabelSettings | None = None) ->
         )
         uppers.append(float(np.percentile(samples, 100 * s.upper_confidence)))
         uppers.append(
-            statistical_upper_bound(D, traj.positions_A[:, mask][:, :, dims], hop["hop_length_A"], s.upper_confidence)
+            statistical_upper_bound(
+                D,
+                traj.positions_A[:, mask][:, :, dims],
+                hop["hop_length_A"],
+                s.upper_confidence,
+                hop["hop_dispersion"],
+            )
         )
     upper = max(uppers)
     row.update(D_upper_cm2_s=upper, sigma_upper_S_cm=nernst_einstein_S_cm(upper, n_li / volume, traj.temperature_K))

@@ -14,7 +14,7 @@ import numpy as np
 from ionscreen import atomic, schema
 from ionscreen.labels.diffusion import LabelSettings, label_trajectory
 from ionscreen.labels.transport import K_B_EV, arrhenius_fit, nernst_einstein_S_cm
-from ionscreen.trajectory import LADDER, LabelError, Trajectory, read_trajectory
+from ionscreen.trajectory import LabelError, Trajectory, read_trajectory
 from ionscreen.trajectory import material_id as trajectory_id
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def label_or_failed(
 
 
 def bounds_below(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows of runs the temperature ladder skipped (reason 'ladder: ...') become upper bounds
+    """Rows of runs the temperature ladder skipped (``stop_reason`` 'ladder') become upper bounds
     (status 'bound', not diffusive) from the same material's run above them: D(T) only falls as T
     falls (md.stage.ladder_skip), so the upper limit of D at the nearest higher temperature bounds
     D here; sigma_upper is its Nernst-Einstein value at this temperature."""
@@ -93,7 +93,7 @@ def bounds_below(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         idx = sorted(idx, key=lambda i: -float(out[i]["temperature_K"]))
         for k, i in enumerate(idx):
             r = out[i]
-            if r.get("status") != "skipped" or not str(r.get("reason", "")).startswith(LADDER) or k == 0:
+            if r.get("status") != "skipped" or r.get("stop_reason") != "ladder" or k == 0:
                 continue
             above = out[idx[k - 1]]
             upper = float(above.get("D_upper_cm2_s", float("nan")))
@@ -138,11 +138,10 @@ def label_files(
         mid, temp = meta.get("material_id", trajectory_id(Path(p))), float(meta.get("temperature_K", "nan"))
         if traj is None or meta.get("status") in ("skipped", "failed"):
             status = meta.get("status") or "skipped"
-            rows.append(
-                failed_row(
-                    mid, temp, status if status != "ok" else "skipped", meta.get("reason") or "trajectory has no frames"
-                )
+            row = failed_row(
+                mid, temp, status if status != "ok" else "skipped", meta.get("reason") or "trajectory has no frames"
             )
+            rows.append({**row, "stop_reason": meta.get("stop_reason", "")})
             continue
         row = label_or_failed(traj, settings, mid, temp)
         if row["status"] != "ok":

@@ -17,16 +17,12 @@ One step of every active run, split where the potential is called (ASE's order e
 
 Neighbour lists are Verlet lists with ``MDSettings.skin_A`` (``potentials.VerletList``).
 
-Run length. With ``stop: converged`` a run advances in segments of ``segment_ps``; at the end of
-each (from ``min_ps`` on) the label stage's own function labels the frames so far, and the run
-stops when kinisi's 95 % interval of D has a relative half-width of at most ``target_rel_error``
-at two consecutive checks that agree (``stop_here``), or at ``n_steps`` (``max_length``). The statistics behind it: the relative error of D from one
-trajectory falls as ~3.43 / sqrt(N_eff) + 0.04 with N_eff the total squared displacement over the
-squared hop length (He et al., npj Comput. Mater. 4, 18 (2018)), so a fast conductor at a high
-temperature is pinned down long before a slow one. The check reads the same frames the label
-stage will read, so the stopped run's label is the one the check saw. With ``stop: fixed`` every
-run lasts ``n_steps``; with the ladder its label is still computed once at the end (whether it
-was diffusive decides whether the temperatures below it run: ``stage.ladder_skip``).
+Run length. With ``stop: converged`` a run is checked every ``segment_ps`` from ``min_ps`` on and
+stops once the checks of ``ionscreen.md.stopping`` see long-range, steady diffusion with D known
+to ``target_rel_error``, or at ``n_steps`` (``max_length``). The check reads the same frames the
+label stage will read, so the stopped run's label is the one the check saw. With ``stop: fixed``
+every run lasts ``n_steps``; with the ladder its label and its framework check are still computed
+once at the end (they decide whether the temperatures below it run: ``stage.ladder_skip``).
 """
 
 from __future__ import annotations
@@ -40,10 +36,10 @@ from typing import Any
 import numpy as np
 from ase import Atoms, units
 
-from ionscreen.md.engine import MDSettings, divergence, run_row, write_run_table
+from ionscreen.md.engine import MDSettings, divergence, kinetic_temperature, nose_hoover_chain, run_row, write_run_table
 from ionscreen.md.potentials import BatchedPotential, System, VerletList
 from ionscreen.md.resume import ResumeStore, restore_thermostat, resume_state, settings_key
-from ionscreen.md.stopping import after_frame
+from ionscreen.md.stopping import Check, after_frame
 from ionscreen.trajectory import frame_row
 
 log = logging.getLogger(__name__)
@@ -87,29 +83,24 @@ class BatchRun:
     diffusive: bool | None = None
     rel_error: float = float("nan")
     checked_at: int = -1  # frame count at the last label check
-    previous: tuple[float, float, float] | None = None  # (D, low, high) of the last stop-rule check
+    last_check: Check | None = None  # the last stop-rule check (the next one's 'confirmed' reads it)
+    framework_intact: bool | None = None  # at the end of a run that was not stopped early (the ladder asks)
+    framework: str = ""  # what the framework check saw
 
 
 def _start(spec: RunSpec, cutoff: float) -> BatchRun:
     """Velocities as ``engine.run_md`` draws them, then the run's resume point if it has one."""
-    from ase.md.nose_hoover_chain import NoseHooverChainThermostat
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 
     s = spec.settings
     s.check()
     atoms = spec.atoms.copy()
     atoms.calc = None
-    MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=np.random.default_rng(s.seed))
+    MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=s.velocity_rng())
     Stationary(atoms)
     masses = atoms.get_masses()[:, np.newaxis]
     dt = s.timestep_fs * units.fs
-    thermostat = (
-        None
-        if s.thermostat == "nve"
-        else NoseHooverChainThermostat(
-            num_atoms_global=len(atoms), masses=masses, temperature_K=s.temperature_K, tdamp=s.tdamp_fs * units.fs
-        )
-    )
+    thermostat = None if s.thermostat == "nve" else nose_hoover_chain(masses, s)
     system = System(
         atoms.get_atomic_numbers(),
         atoms.get_positions(),
@@ -137,13 +128,52 @@ def _start(spec: RunSpec, cutoff: float) -> BatchRun:
         run.frame = run.resumed_at = int(state["frames_done"])
         run.chunk, run.prev_energy = int(state["chunk"]) + 1, float(state["prev_energy"])
         run.wall_before = float(state["wall_s"])
-        prev = state.get("previous_check")
-        run.previous = tuple(float(x) for x in prev) if prev is not None and np.isfinite(prev).all() else None
+        restore_checks(run, state)
         log.info(
             "resuming %s at %g K from frame %d (step %d)", spec.material_id, s.temperature_K, run.frame, run.nsteps
         )
-    run.done = run.frame >= run.n_frames
+    run.done = run.done or run.frame >= run.n_frames
     return run
+
+
+def check_state(run: BatchRun) -> dict[str, Any]:
+    """The stop rule's state for a resume store: the last check (passed, D, low, high) and, once
+    the run has stopped, the decision (stop reason, diffusive, relative error, framework)."""
+    c = run.last_check
+    nan = float("nan")
+    return {
+        "last_check": [nan] * 5
+        if c is None
+        else [float(c.passed), c.D, c.low, c.high, nan if c.diffusive is None else float(c.diffusive)],
+        "stop_reason": run.stop_reason if run.done else "",
+        "stop_result": [
+            nan if run.diffusive is None else float(run.diffusive),
+            run.rel_error,
+            nan if run.framework_intact is None else float(run.framework_intact),
+        ],
+        "framework": run.framework,
+    }
+
+
+def restore_checks(run: BatchRun, state: dict[str, Any]) -> None:
+    """Undo ``check_state``: a run that had stopped (converged) before it was killed stays stopped
+    with the same length and label decision."""
+
+    def flag(x: float) -> bool | None:
+        return None if not np.isfinite(x) else bool(x)
+
+    last = np.asarray(state.get("last_check", [np.nan] * 5), dtype=float)
+    if np.isfinite(last[0]):
+        run.last_check = Check(
+            0.0, last[1], last[2], last[3], flag(last[4]), why="unconfirmed" if last[0] else "restored"
+        )
+    reason = str(state.get("stop_reason", ""))
+    if reason:
+        diffusive, rel, intact = np.asarray(state["stop_result"], dtype=float)
+        run.done, run.stop_reason = True, reason
+        run.diffusive, run.rel_error, run.framework_intact = flag(diffusive), float(rel), flag(intact)
+        run.framework = str(state.get("framework", ""))
+        run.checked_at = run.frame
 
 
 def _evaluate(potential: BatchedPotential, runs: list[BatchRun]) -> None:
@@ -191,7 +221,7 @@ def _record(run: BatchRun, t0: float, label: Any) -> None:
         return
     run.prev_energy = run.energy
     run.buf.append(
-        frame_row(run.frame, s.interval, s.frame_ps, float(atoms.get_temperature()), run.energy, atoms.get_positions())
+        frame_row(run.frame, s.interval, s.frame_ps, kinetic_temperature(atoms), run.energy, atoms.get_positions())
     )
     run.frame += 1
     run.done = run.frame >= run.n_frames
@@ -205,7 +235,7 @@ def _record(run: BatchRun, t0: float, label: Any) -> None:
             frames_done=run.frame,
             prev_energy=run.energy,
             wall_s=run.wall_before + time.perf_counter() - t0,
-            previous_check=run.previous if run.previous is not None else [np.nan] * 3,
+            **check_state(run),
         )
         run.store.save(run.chunk, run.buf, state)
         run.chunk, run.buf = run.chunk + 1, []
@@ -231,6 +261,8 @@ def _finish(run: BatchRun, wall: float, device: str) -> dict[str, Any]:
         stop_reason=run.stop_reason,
         diffusive=run.diffusive,
         rel_error=run.rel_error,
+        framework_intact=run.framework_intact,
+        framework=run.framework,
     )
 
 
@@ -243,7 +275,10 @@ def run_batch(
 
     A run's table is written when the batch ends; resume stores are cleared only after every
     table is written, so a batch killed at any point (even after some runs finished) resumes
-    every run from its last saved chunk, and the finished tables equal an uninterrupted batch's.
+    every run from its last saved chunk, with its stop-rule state (a run that had stopped stays
+    stopped). The finished tables equal an uninterrupted batch's bit for bit with a float64
+    potential; with SevenNet (float32, its neighbour list rebuilt at the resume) to about 5e-7 A at
+    first, a difference that grows over ps as in any MD.
     """
     from tqdm.auto import tqdm
 

@@ -65,16 +65,19 @@ class MDSettings:
     max_temperature_factor: float = 3.0
     min_distance_A: float = 0.5
     max_energy_jump_eV_atom: float = 1.0
-    # Run length (ionscreen.md.batch, "Run length"): 'fixed' runs n_steps; 'converged' advances in
-    # segments of segment_ps and, from min_ps on, stops once the label stage's kinisi D has a 95 %
-    # interval of relative half-width <= target_rel_error at two consecutive checks that agree
-    # (stopping.stop_here; n_steps is then the maximum length).
+    # Run length (ionscreen.md.stopping): 'fixed' runs n_steps; 'converged' checks every segment_ps
+    # from min_ps on and stops once the hop rate is steady, the label stage's kinisi D has a 95 %
+    # interval of relative half-width <= target_rel_error, the MSD at the longest fitted lag is
+    # >= min_msd_hops squared hop lengths (long-range, not caged), and the check before agreed
+    # (n_steps is then the maximum length).
     stop: str = "converged"
     segment_ps: float = 2.5
-    min_ps: float = 5.0
+    min_ps: float = 10.0
     target_rel_error: float = 0.25
+    min_msd_hops: float = 10.0
     # Temperature ladder: a material's temperatures run from the highest down; below a temperature
-    # where the run ended not diffusive at its full length, runs are skipped (D only falls as T falls).
+    # where the run ended not diffusive at its full length with its host framework intact, runs are
+    # skipped (D only falls as T falls).
     ladder: bool = True
     # Batched engine (ionscreen.md.batch): neither changes a trajectory beyond float32 rounding.
     skin_A: float = 1.0  # Verlet-list skin: pairs within cutoff + skin, rebuilt after a move of skin / 2
@@ -104,8 +107,17 @@ class MDSettings:
         self.stop = self.stop.strip().lower()
         if self.stop not in STOP_RULES:
             raise MDError(f"unknown md.stop {self.stop!r}; use one of {STOP_RULES}")
-        if self.stop == "converged" and not (self.segment_ps > 0 and self.target_rel_error > 0 and self.min_ps >= 0):
-            raise MDError("md.stop converged needs segment_ps > 0, target_rel_error > 0 and min_ps >= 0")
+        if self.stop == "converged" and not (
+            self.segment_ps > 0 and self.target_rel_error > 0 and self.min_ps >= 0 and self.min_msd_hops >= 0
+        ):
+            raise MDError(
+                "md.stop converged needs segment_ps > 0, target_rel_error > 0, min_ps >= 0 and min_msd_hops >= 0"
+            )
+
+    def velocity_rng(self) -> np.random.Generator:
+        """The random stream of the starting velocities: from the seed and the temperature, so the
+        temperatures of one material start from independent velocities, not rescaled copies."""
+        return np.random.default_rng([self.seed, int(round(self.temperature_K * 1000))])
 
     @property
     def frame_ps(self) -> float:
@@ -118,6 +130,32 @@ class MDSettings:
         return self.stop == "converged" or self.ladder
 
 
+def internal_dof(n_atoms: int) -> int:
+    """Degrees of freedom of ``n_atoms`` whose centre-of-mass momentum is removed (every run starts
+    with ``Stationary`` and neither integrator changes the total momentum): 3N - 3 (3 for one atom)."""
+    return 3 * n_atoms - 3 if n_atoms > 1 else 3
+
+
+def kinetic_temperature(atoms: Atoms) -> float:
+    """Instantaneous temperature (K) over the internal degrees of freedom, 2 E_kin / (k_B (3N - 3))."""
+    return float(2.0 * atoms.get_kinetic_energy() / (internal_dof(len(atoms)) * units.kB))
+
+
+def nose_hoover_chain(masses: np.ndarray, s: MDSettings) -> Any:
+    """ASE's Nose-Hoover chain (3 thermostats, 1 loop, 4th-order Suzuki-Yoshida) for a run of
+    ``len(masses)`` atoms, coupled to its 3N - 3 internal degrees of freedom. ASE counts 3N, which
+    holds a system without a conserved total momentum 3N / (3N - 3) too hot (+3.2 % at 32 atoms);
+    its chain only ever uses the count as 3 x num_atoms_global, so N - 1 atoms give 3N - 3."""
+    from ase.md.nose_hoover_chain import NoseHooverChainThermostat
+
+    return NoseHooverChainThermostat(
+        num_atoms_global=internal_dof(len(masses)) / 3,
+        masses=masses,
+        temperature_K=s.temperature_K,
+        tdamp=s.tdamp_fs * units.fs,
+    )
+
+
 def _integrator(atoms: Atoms, s: MDSettings) -> Any:
     if s.thermostat == "nve":  # MDSettings.check() has refused unknown names and lower-cased this one
         from ase.md.verlet import VelocityVerlet
@@ -125,12 +163,14 @@ def _integrator(atoms: Atoms, s: MDSettings) -> Any:
         return VelocityVerlet(atoms, timestep=s.timestep_fs * units.fs)
     from ase.md.nose_hoover_chain import NoseHooverChainNVT
 
-    return NoseHooverChainNVT(
+    dyn = NoseHooverChainNVT(
         atoms,
         timestep=s.timestep_fs * units.fs,
         temperature_K=s.temperature_K,
         tdamp=s.tdamp_fs * units.fs,
     )
+    dyn._thermostat = nose_hoover_chain(dyn.masses, s)  # the reference loop integrates 3N - 3 too
+    return dyn
 
 
 def _min_distance(atoms: Atoms) -> float:
@@ -146,7 +186,7 @@ def divergence(atoms: Atoms, energy: float, prev_energy: float | None, s: MDSett
     pos = atoms.get_positions()
     if not (np.all(np.isfinite(pos)) and math.isfinite(energy)):
         return "non-finite positions or energy"
-    temp = atoms.get_temperature()
+    temp = kinetic_temperature(atoms)
     if temp > s.max_temperature_factor * s.temperature_K:
         return f"temperature exploded: {temp:.0f} K > {s.max_temperature_factor:g} x {s.temperature_K:g} K"
     dmin = _min_distance(atoms)
@@ -173,7 +213,8 @@ def run_md(
     ``structure`` is simulated as given (no supercell, no relaxation). Positions are stored
     unwrapped (ASE integrators never wrap) in A, every ``interval`` steps, frame 0 = start.
     A run that was killed resumes from its last saved chunk (see :class:`ResumeStore`); the
-    finished table equals an uninterrupted run's.
+    finished table equals an uninterrupted run's bit for bit with a float64 potential, and to
+    float32 rounding at first with SevenNet (docs/md.md, Resume).
     """
     # (pymatgen.io.ase here, not at the top: 0.5 s of ase imports that only MD needs)
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
@@ -190,8 +231,7 @@ def run_md(
         calc = mlip_mod.get_calculator(s.mlip, s.device)
     atoms.calc = calc
     device = "cpu" if s.mlip == mlip_mod.LJ_NAME else mlip_mod.resolve_device(s.device)
-    rng = np.random.default_rng(s.seed)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=rng)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=s.velocity_rng())
     Stationary(atoms)  # no net momentum: the cell does not drift
     dyn = _integrator(atoms, s)
 
@@ -236,9 +276,7 @@ def run_md(
             )
             break
         prev_e = energy
-        buf.append(
-            frame_row(frame, s.interval, frame_ps, float(atoms.get_temperature()), energy, atoms.get_positions())
-        )
+        buf.append(frame_row(frame, s.interval, frame_ps, kinetic_temperature(atoms), energy, atoms.get_positions()))
         frames_done = frame + 1
         if len(buf) >= s.chunk_frames:
             store.save(
@@ -336,6 +374,8 @@ def run_row(
     stop_reason: str = "",
     diffusive: bool | None = None,
     rel_error: float = float("nan"),
+    framework_intact: bool | None = None,
+    framework: str = "",
 ) -> dict[str, Any]:
     """One ``md_runs`` row (wall_s in s; steps_per_s over the whole wall time; ``rel_error``: the
     relative half-width of D's 95 % interval where the run stopped)."""
@@ -344,6 +384,8 @@ def run_row(
         "length_ps": n_steps * s.timestep_fs / 1000.0,
         "diffusive": diffusive,
         "D_rel_error": rel_error,
+        "framework_intact": framework_intact,
+        "framework": framework,
         "material_id": material_id,
         "temperature_K": float(s.temperature_K),
         "status": status,
@@ -365,10 +407,16 @@ def run_row(
 
 
 def skipped_run(
-    path: str | Path, material_id: str, settings: MDSettings, reason: str, status: str = "skipped"
+    path: str | Path,
+    material_id: str,
+    settings: MDSettings,
+    reason: str,
+    status: str = "skipped",
+    stop_reason: str = "",
 ) -> dict[str, Any]:
-    """Write an empty trajectory for a run that did not run (rejected upstream, or an MD error:
-    ``status`` 'failed'); return its run row."""
+    """Write an empty trajectory for a run that did not run (rejected upstream, skipped by the
+    temperature ladder: ``stop_reason`` 'ladder', or an MD error: ``status`` 'failed'); return its
+    run row."""
     schema.write_table(
         [],
         path,
@@ -376,6 +424,7 @@ def skipped_run(
         material_id=material_id,
         status=status,
         reason=reason,
+        stop_reason=stop_reason or status,
         temperature_K=settings.temperature_K,
         mlip=settings.mlip,
     )
@@ -391,4 +440,5 @@ def skipped_run(
         device="",
         resumed_at_frame=0,
         trajectory_path=str(path),
+        stop_reason=stop_reason,
     )

@@ -15,13 +15,16 @@ from ionscreen import schema
 from ionscreen.md.batch import RunSpec, run_batch
 from ionscreen.md.engine import MDSettings, skipped_run
 from ionscreen.md.potentials import BatchedPotential
-from ionscreen.trajectory import LADDER
 
 
 def ladder_skip(above: dict[str, Any] | None) -> str:
     """Why the run below ``above`` (the same material's md_runs row at the next higher
-    temperature) is not run, or '' to run it: the run above ended not diffusive at its full
-    length, or was itself skipped by the ladder. A failed or unfinished run above decides nothing.
+    temperature) is not run, or '' to run it. A skip needs what is known, not a guess: the run
+    above ran to its full length (not stopped early), was labelled (a failed label decides
+    nothing), was not diffusive, and its host framework stayed intact
+    (``stopping.framework_intact``: a framework that fell apart or reordered is where MLIP MD is
+    least trustworthy, and says nothing about the temperature below); or it was itself skipped by
+    the ladder. A failed or unfinished run above decides nothing.
 
     Why a skip is safe: for an activated process D(T) = D0 exp(-Ea / kB T) falls monotonically as
     T falls, so a run that shows no diffusion at T shows none below it, and the run above's upper
@@ -33,20 +36,24 @@ def ladder_skip(above: dict[str, Any] | None) -> str:
 
     if not above:
         return ""
-    reason = str(above.get("reason") or "")
-    if above.get("status") == "skipped" and reason.startswith(LADDER):
-        return reason
-    diffusive = above.get("diffusive")
-    known = diffusive is not None and not (isinstance(diffusive, float) and math.isnan(diffusive))
+    if above.get("stop_reason") == "ladder":
+        return str(above.get("reason") or "")
+
+    def known(x: Any) -> bool:
+        return x is not None and not (isinstance(x, float) and math.isnan(x))
+
+    diffusive, intact = above.get("diffusive"), above.get("framework_intact")
     if (
         above.get("status") == "ok"
-        and known
-        and not bool(diffusive)
         and above.get("stop_reason") in ("max_length", "fixed")
+        and known(diffusive)
+        and not bool(diffusive)
+        and known(intact)
+        and bool(intact)
     ):
         return (
-            f"{LADDER} not diffusive at {float(above['temperature_K']):g} K within {float(above['length_ps']):g} ps, "
-            "and D only falls as T falls"
+            f"not diffusive at {float(above['temperature_K']):g} K within {float(above['length_ps']):g} ps "
+            f"with the host framework intact ({above.get('framework', '')}), and D only falls as T falls"
         )
     return ""
 
@@ -76,7 +83,7 @@ def run_ladder(
                 above = rows.get((mid, temps[temps.index(t) - 1])) if temps.index(t) else None
                 why = ladder_skip(above) if settings.ladder else ""
                 if why:
-                    rows[mid, t] = skipped_run(out_path(mid, t), mid, s, why)
+                    rows[mid, t] = skipped_run(out_path(mid, t), mid, s, why, stop_reason="ladder")
                 else:
                     specs.append(RunSpec(atoms, s, out_path(mid, t), mid))
         for spec, row in zip(specs, run_batch(specs, potential, label=label, progress=progress), strict=True):
@@ -121,13 +128,12 @@ def md_batch_job(
     for mid, temp in runs:
         s = replace(settings, temperature_K=float(temp))
         out = out_dir / mid / f"{temp:g}K.parquet"
-        why = ""
         if mid not in prepared:
-            why = "rejected at fetch (see rejected table)"
-        elif above and mid in above:
-            why = ladder_skip(schema.read_table(above[mid], "md_runs").iloc[0].to_dict())
+            rows[mid, float(temp)] = skipped_run(out, mid, s, "rejected at fetch (see rejected table)")
+            continue
+        why = ladder_skip(schema.read_table(above[mid], "md_runs").iloc[0].to_dict()) if above and mid in above else ""
         if why:
-            rows[mid, float(temp)] = skipped_run(out, mid, s, why)
+            rows[mid, float(temp)] = skipped_run(out, mid, s, why, stop_reason="ladder")
             continue
         specs.append(
             RunSpec(
