@@ -3,8 +3,10 @@
 from dataclasses import asdict
 from pathlib import Path
 
+from ionscreen.embed.structure import EMBED_ENGINE_ONLY, embed_job_settings
+from ionscreen.md.stage import trajectory_params, workflow_md_settings
 from ionscreen.schema import STAGE_VERSIONS
-from ionscreen.structures.prepare import candidate_settings
+from ionscreen.structures.prepare import PREPARE_ENGINE_ONLY, candidate_settings
 from ionscreen.structures.sources import MATERIAL_ID_PATTERN, assign_shards, material_files
 
 R = config["results"]
@@ -79,8 +81,10 @@ def canonical(d):
     return {k: canonical(v) if isinstance(v, dict) else v for k, v in sorted(d.items())}
 
 
-def mlip_settings():
-    return {"mlip": config["mlip"]["model"], "device": config["mlip"]["device"]}
+# What decides a result goes into a rule's params (Snakemake re-runs a job whose params changed);
+# what only decides how fast it is computed (threads, device, batch sizes, Verlet skin, chunking:
+# each stage's ENGINE_ONLY list, beside its settings) does not: the jobs read it from the config,
+# so changing it reschedules no finished job (tests/test_workflow.py).
 
 
 # The environment of the jobs that run the MLIP (relaxation, MD): MACE cannot share one with sevenn.
@@ -107,7 +111,7 @@ def training_file_map(wildcards):
 
 
 def training_prepare_settings():
-    return canonical({**config["prepare"], **mlip_settings()})
+    return canonical({**config["prepare"], "mlip": config["mlip"]["model"]})
 
 
 def candidate_prepare_settings():
@@ -121,11 +125,10 @@ def candidate_prepare_settings():
             if k not in ("min_width_A", "max_atoms", "relax_steps")
         },
         mlip=config["embed"]["model"],  # candidates are embedded (and relaxed) with SevenNet
-        device=config["mlip"]["device"],
         max_atoms=config["screen"]["max_atoms"],
         relax_steps=config["screen"]["relax_steps"],
     )
-    return canonical(asdict(settings))
+    return canonical({k: v for k, v in asdict(settings).items() if k not in PREPARE_ENGINE_ONLY})
 
 
 def shard_files(wildcards):
@@ -149,14 +152,9 @@ def per_shard(name):
 
 
 def md_settings():
-    """What every MD job is given. The batching keys are left out: they decide how runs are
-    grouped (MD_BATCHES) and how fast they go, not what a trajectory is."""
-    skip = ("temperatures_K", "batch_atoms", "skin_A")
-    return canonical({k: v for k, v in config["md"].items() if k not in skip} | mlip_settings())
-
-
-def md_engine_settings():
-    return canonical({k: config["md"][k] for k in ("batch_atoms", "skin_A")})
+    """What decides every MD run's trajectory (ionscreen.md.stage.trajectory_params); the job
+    reads threads, device, batch size, skin and chunking from the config."""
+    return canonical(trajectory_params(workflow_md_settings(config)))
 
 
 def md_label_settings():
@@ -261,14 +259,7 @@ def material_trajectories(wildcards):
 
 def embed_settings():
     return canonical(
-        {
-            "layer": config["embed"]["layer"],
-            "variant": config["embed"]["variant"],
-            "frame": config["embed"]["frame"],
-            "batch_atoms": config["embed"]["batch_atoms"],
-            "model": config["embed"]["model"],
-            "device": config["mlip"]["device"],
-        }
+        {k: v for k, v in embed_job_settings(config).items() if k not in EMBED_ENGINE_ONLY}
     )
 
 

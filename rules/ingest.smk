@@ -88,8 +88,5 @@ rule paper_table:
         mem_mb=6000,
         runtime=60,
         gpu=0,
-    params:
-        device=config["mlip"]["device"],
-        batch_atoms=config["embed"]["batch_atoms"],
     script:
         "../workflow_scripts/paper_table.py"

@@ -28,7 +28,6 @@ rule md:
         above=batch_above_runs,
         label=md_label_settings(),
         settings=md_settings(),
-        engine=md_engine_settings(),
         resume=f"{R}/md/resume",
         stage_version=STAGE_VERSIONS["md"],
     script:

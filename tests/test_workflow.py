@@ -441,6 +441,50 @@ def test_package_patch_release_leaves_results_current_but_a_stage_version_does_n
     assert counts["md"] == 4 and "prepare_structure" not in counts  # 5 x 2 runs: 2 batches per temperature
 
 
+def _changed_config(tmp_path, section: str, key: str, value) -> Path:
+    import yaml
+
+    cfg = yaml.safe_load((REPO / ".test/config.yaml").read_text())
+    cfg.setdefault(section, {})[key] = value
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+# Settings that change how fast results are computed, not the results (each stage's ENGINE_ONLY).
+ENGINE_ONLY_CHANGES = [
+    ("md", "threads", 2),
+    ("mlip", "device", "cpu"),
+    ("md", "batch_atoms", 512),
+    ("md", "skin_A", 0.5),
+    ("md", "chunk_frames", 7),
+    ("embed", "threads", 1),
+    ("embed", "batch_atoms", 128),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("section", "key", "value"), ENGINE_ONLY_CHANGES)
+def test_engine_only_settings_reschedule_no_finished_job(finished_copy, tmp_path, section, key, value):
+    cfg = _changed_config(tmp_path, section, key, value)
+    counts, out = _dry_run(
+        "-d", str(finished_copy), "--cores", "2", "screen_candidates", "ablations", "--configfile", str(cfg), cwd=REPO
+    )
+    assert counts == {} and "Nothing to be done" in out, (section, key, counts)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("key", "value"), [("seed", 2), ("timestep_fs", 1.0)])
+def test_a_trajectory_setting_reschedules_the_md_and_what_follows_it(finished_copy, tmp_path, key, value):
+    cfg = _changed_config(tmp_path, "md", key, value)
+    counts, _ = _dry_run(
+        "-d", str(finished_copy), "--cores", "2", "screen_candidates", "--configfile", str(cfg), cwd=REPO
+    )
+    assert counts["md"] == 4 and counts["label"] == 5  # every MD batch (2 per temperature), every material's label
+    for upstream in ("prepare_structure", "embed_structure", "prepare_candidates", "embed_candidates"):
+        assert upstream not in counts, (upstream, counts)
+
+
 @pytest.mark.slow
 def test_added_candidates_are_screened_in_a_new_shard(finished_copy, tmp_path):
     import json

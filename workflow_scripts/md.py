@@ -2,12 +2,13 @@
 
 from ionscreen import logs
 from ionscreen.labels.diffusion import LabelSettings
-from ionscreen.md.engine import MDSettings
-from ionscreen.md.stage import md_batch_job
+from ionscreen.md.stage import md_batch_job, trajectory_params, workflow_md_settings
 
 logs.setup(snakemake.log[0])
-settings = MDSettings(**snakemake.params.settings, **snakemake.params.engine)
+settings = workflow_md_settings(snakemake.config)  # engine-only keys too (not in params: they decide no trajectory)
 settings.threads = snakemake.threads
+if trajectory_params(settings) != snakemake.params.settings:
+    raise RuntimeError("the md job's settings differ from the rule's params (rules/common.smk md_settings)")
 md_batch_job(
     list(snakemake.input.structures),
     [tuple(r) for r in snakemake.params.runs],

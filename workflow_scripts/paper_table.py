@@ -13,6 +13,6 @@ paper_table(
     snakemake.input.labels,
     snakemake.output.table,
     markdown_out=snakemake.output.markdown,
-    device=snakemake.params.device,
-    batch_atoms=snakemake.params.batch_atoms,
+    device=snakemake.config["mlip"]["device"],  # engine-only: read from the config, not a param
+    batch_atoms=snakemake.config["embed"]["batch_atoms"],
 )

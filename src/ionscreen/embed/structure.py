@@ -300,6 +300,25 @@ class SevenNetEmbedder:
         return rows
 
 
+# embed_table arguments that change how fast embeddings are computed, not what they are: the
+# workflow's rules leave them out of their params (a job reads them from the config).
+EMBED_ENGINE_ONLY = ("device", "batch_atoms", "threads")
+
+
+def embed_job_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """``embed_table``'s keyword arguments from the workflow's config (``embed:``, ``mlip:``)."""
+    e = config["embed"]
+    return {
+        "model": e["model"],
+        "layer": e["layer"],
+        "variant": e["variant"],
+        "frame": e["frame"],
+        "batch_atoms": e["batch_atoms"],
+        "threads": e["threads"],
+        "device": config["mlip"]["device"],
+    }
+
+
 def embed_table(
     structures_path: str,
     out_path: str,

@@ -91,6 +91,23 @@ def run_ladder(
     return [rows[mid, float(t)] for mid, _ in structures for t in temperatures_K]
 
 
+def workflow_md_settings(config: dict[str, Any]) -> MDSettings:
+    """The md jobs' ``MDSettings`` from the workflow's config (its ``md:`` and ``mlip:`` sections).
+    The md rule's params hold only what decides a trajectory (``trajectory_params``); a job reads
+    the engine-only keys (``engine.ENGINE_ONLY``: threads, device, batch sizes, skin, chunking) from
+    the config, so changing them reschedules no finished run."""
+    md = {k: v for k, v in config["md"].items() if k != "temperatures_K"}
+    return MDSettings(**md, mlip=config["mlip"]["model"], device=config["mlip"]["device"])
+
+
+def trajectory_params(settings: MDSettings) -> dict[str, Any]:
+    """What decides a run's trajectory, less its temperature (each run has its own): the md
+    rule's params, compared by Snakemake to decide what is stale."""
+    out = settings.trajectory_settings()
+    out.pop("temperature_K")
+    return out
+
+
 def md_batch_job(
     structure_files: list[str | Path],
     runs: list[tuple[str, float]],

@@ -149,6 +149,10 @@ class PrepareSettings:
     ordering_fallback: bool = False
 
 
+# PrepareSettings fields that change how fast a structure is prepared, not the structure: the
+# workflow's rules leave them out of their params (a job reads them from the config).
+PREPARE_ENGINE_ONLY = ("device",)
+
 # Candidates are embedded, not simulated: the embedding costs time linear in atoms (docs/benchmarks.md,
 # "Screening cost"), so the prediction budget is far larger than MD's.
 CANDIDATE_MAX_ATOMS = 1000
