@@ -412,3 +412,37 @@ def test_command_line_ladder_skip_is_success(tmp_path, monkeypatch):
     assert runs.loc[1200.0, "status"] == "ok" and runs.loc[800.0, "status"] == "skipped"
     assert runs.loc[800.0, "stop_reason"] == "ladder"
     assert runs.loc[800.0, "reason"].startswith("not diffusive at 1200 K")
+
+
+def test_in_flight_batching_keeps_the_batch_full_and_every_run_as_alone(tmp_path):
+    """6 runs of 8 atoms with room for 3 in flight: when the short run ends, the next queued run
+    takes its place at once; never more than 3 are integrated together, and every trajectory
+    equals its run alone."""
+
+    class Counting(CalculatorPotential):
+        in_flight: list[int] = []
+
+        def evaluate(self, systems):
+            self.in_flight.append(len(systems))
+            return super().evaluate(systems)
+
+    base = get_potential("lj")
+    pot = Counting(base.calc, "lj")
+    pot.atoms_per_call = 10_000  # one call a step: its size is the number of runs in flight
+    lengths = [200, 60, 200, 200, 200, 200]  # the second run ends early
+    specs = [
+        RunSpec(_atoms((2, 1, 1)), lj(n_steps=n, seed=20 + k), tmp_path / f"q{k}.parquet", f"m{k}")
+        for k, n in enumerate(lengths)
+    ]
+    rows = run_batch(specs, pot, progress=False, atoms_in_flight=3 * 8)
+    assert max(pot.in_flight) == 3 and [r["n_steps"] for r in rows] == lengths
+    # The fourth run starts when the short one ends (step 60: its start is one call of its own), not
+    # when the first three end (step 200); calls: the start, 60 steps, the fourth's start, 3 in flight.
+    assert pot.in_flight[:61] == [3] * 61 and pot.in_flight[61:63] == [1, 3]
+    for k, n in enumerate(lengths):
+        run_batch(
+            [RunSpec(_atoms((2, 1, 1)), lj(n_steps=n, seed=20 + k), tmp_path / f"a{k}.parquet", f"m{k}")],
+            get_potential("lj"),
+            progress=False,
+        )
+        np.testing.assert_array_equal(_positions(tmp_path / f"q{k}.parquet"), _positions(tmp_path / f"a{k}.parquet"))

@@ -267,11 +267,21 @@ def _finish(run: BatchRun, wall: float, device: str) -> dict[str, Any]:
 
 
 def run_batch(
-    specs: list[RunSpec], potential: BatchedPotential, *, label: Any = None, progress: bool = True
+    specs: list[RunSpec],
+    potential: BatchedPotential,
+    *,
+    label: Any = None,
+    progress: bool = True,
+    atoms_in_flight: int | None = None,
 ) -> list[dict[str, Any]]:
     """Run every spec to its end (its length, its convergence or its failure) together; returns
     their ``md_runs`` rows, in order. ``label``: the label stage's ``LabelSettings`` (default
     ones when None) for the stop rule and the ladder's end-of-run check.
+
+    ``atoms_in_flight``: the runs are a queue, in order, advanced together while their atoms fit
+    this budget (at least one run); when a run ends (converged, failed, at its length) the next
+    queued runs take its place at once, so the batch stays full (in-flight batching). None: all
+    at once. Each run's trajectory is the same either way: runs never share state.
 
     A run's table is written when the batch ends; resume stores are cleared only after every
     table is written, so a batch killed at any point (even after some runs finished) resumes
@@ -290,13 +300,26 @@ def run_batch(
         if r.done:  # finished before a kill: only its table is missing
             after_frame(r, label)
     t0 = time.perf_counter()
-    live = [r for r in runs if not r.done]
-    _evaluate(potential, live)
-    for r in live:
-        if r.status == "failed":
-            r.done = True
-        elif r.frame == 0:  # frame 0 is the start; a resumed run's last frame is saved already
-            _record(r, t0, label)
+    queue = [r for r in runs if not r.done]
+    budget = atoms_in_flight if atoms_in_flight is not None else sum(len(r.masses) for r in queue)
+    live: list[BatchRun] = []
+
+    def admit() -> None:
+        """Queued runs join while their atoms fit the budget: forces at their start, frame 0 kept."""
+        new: list[BatchRun] = []
+        while queue and (not (live or new) or sum(len(r.masses) for r in live + new) + len(queue[0].masses) <= budget):
+            new.append(queue.pop(0))
+        if not new:
+            return
+        _evaluate(potential, new)
+        for r in new:
+            if r.status == "failed":
+                r.done = True
+            elif r.frame == 0:  # frame 0 is the start; a resumed run's last frame is saved already
+                _record(r, t0, label)
+        live.extend(r for r in new if not r.done)
+
+    admit()
     total = sum(r.n_frames for r in runs)
     bar = tqdm(
         total=total,
@@ -306,7 +329,7 @@ def run_batch(
         mininterval=2.0,
         desc=f"md batch of {len(runs)} runs",
     )
-    while live := [r for r in runs if not r.done]:
+    while live:
         for r in live:  # first half: thermostat, half kick, drift
             if r.thermostat is not None:
                 r.p = r.thermostat.integrate_nhc(r.p, r.dt / 2)
@@ -325,6 +348,9 @@ def run_batch(
             r.nsteps += 1
             if r.nsteps % r.spec.settings.interval == 0:
                 _record(r, t0, label)
+        live[:] = [r for r in live if not r.done]
+        if queue:
+            admit()
         bar.update(sum(r.frame for r in runs) - before)
     bar.close()
     wall = time.perf_counter() - t0

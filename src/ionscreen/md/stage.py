@@ -164,7 +164,8 @@ def md_batch_job(
     if specs:
         mlip.set_threads(settings.threads)
         potential = get_potential(settings.mlip, settings.device, batch_atoms=settings.batch_atoms)
-        for spec, row in zip(specs, run_batch(specs, potential, label=label, progress=progress), strict=True):
+        done = run_batch(specs, potential, label=label, progress=progress, atoms_in_flight=settings.batch_atoms)
+        for spec, row in zip(specs, done, strict=True):
             rows[spec.material_id, spec.settings.temperature_K] = row
     for (mid, temp), row in rows.items():
         schema.write_table([row], out_dir / mid / f"{temp:g}K.run.parquet", "md_runs", mlip=settings.mlip)
