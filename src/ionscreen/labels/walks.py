@@ -160,7 +160,9 @@ def caged_walk(
     sites ((cage_sites - 1) a wide); a hop that would leave the block is not made. Long-time D = 0."""
     rng = np.random.default_rng(seed)
     rate = hop_rate(D_free_cm2_s, a_A)
-    n_side = cage_sites + 1  # one blocked site between periodic images of a cage
+    # At least one blocked site between periodic images of a cage, and a cell of twice the cage, so
+    # that a Li crossing its cage within one frame moves less than half the cell (kinisi's limit).
+    n_side = max(cage_sites + 1, 2 * cage_sites)
     start = rng.integers(0, cage_sites, size=(n_li, 3))
     hops = []
     for i in range(n_li):
