@@ -135,7 +135,8 @@ def test_missing_weights_fall_back(tmp_path, caplog):
 
 
 def test_table_from_trajectories(tmp_path, tiny_moment):
-    from ionscreen.md.engine import MDSettings, run_md, skipped_run
+    from ionscreen.md.engine import MDSettings, run_md
+    from ionscreen.md.recorder import skipped_run
     from tests.conftest import li3n
 
     run_md(

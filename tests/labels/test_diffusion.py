@@ -117,7 +117,8 @@ def test_nan_positions_give_a_reason():
 
 
 def test_label_files_writes_rows_for_good_and_bad_runs(tmp_path):
-    from ionscreen.md.engine import MDSettings, run_md, skipped_run
+    from ionscreen.md.engine import MDSettings, run_md
+    from ionscreen.md.recorder import skipped_run
     from tests.conftest import li3n
 
     s = MDSettings(temperature_K=800.0, n_steps=60, timestep_fs=1.0, interval=2, mlip="lj")

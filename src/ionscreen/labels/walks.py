@@ -63,7 +63,7 @@ def _trajectory(
     material_id: str,
 ) -> Trajectory:
     """Frames of Li starting at ``li_sites`` (n_li, 3 A) that make the hops ``hops[i]`` = (times
-    ps, jump vectors A), with ``n_li`` static host atoms and vibrations on every atom."""
+    ps, jump vectors A), with static host atoms on the body centres and vibrations on every atom."""
     n_li = len(li_sites)
     n_frames = int(round(duration_ps / frame_ps)) + 1
     times = np.arange(n_frames) * frame_ps
@@ -75,7 +75,7 @@ def _trajectory(
             path = np.concatenate([np.zeros((1, 3)), np.cumsum(jumps[order], axis=0)])
             li[:, i] += path[done]
     n_side = max(1, int(round(length_A / 2.5)))
-    host = (_grid(n_side)[rng.choice(n_side**3, min(n_li, n_side**3), replace=False)] + 0.5) * (length_A / n_side)
+    host = (_grid(n_side) + 0.5) * (length_A / n_side)  # every body centre: all Li sites alike (8 host each)
     pos = np.concatenate([li, np.repeat(host[None], n_frames, axis=0)], axis=1)
     pos += rng.normal(scale=vib_A, size=pos.shape)
     return Trajectory(
@@ -114,7 +114,7 @@ def lattice_walk(
     seed: int = 0,
     material_id: str = "walk",
 ) -> Trajectory:
-    """Independent hops: ``n_li`` Li (distinct start sites) and as many host atoms. With
+    """Independent hops: ``n_li`` Li (distinct start sites) and the host framework. With
     ``pair_A`` the Li come in pairs: the second of each pair starts ``pair_A`` along x from the
     first (``n_li`` even), so the nearest Li-Li distance is ``pair_A``, not the site spacing."""
     rng = np.random.default_rng(seed)

@@ -1,6 +1,8 @@
 """Stage 2, md (``rules/md.smk``): machine-learned-potential molecular dynamics.
 
 - ``engine``: ``MDSettings`` and one run with ASE's loop (``run_md``);
+- ``integrators``: 3N - 3 degrees of freedom, the Nose-Hoover chain, the ASE reference integrator;
+- ``recorder``: a run's trajectory table and ``md_runs`` row (also for runs that did not run);
 - ``potentials``: the batched-potential interface, SevenNet's batched graph, Verlet lists;
 - ``fasttp``: SevenNet's convolutions regrouped for speed (also used by ``embed``);
 - ``resume``: the store of an unfinished run's chunks and integrator states;

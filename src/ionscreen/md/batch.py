@@ -36,8 +36,10 @@ from typing import Any
 import numpy as np
 from ase import Atoms, units
 
-from ionscreen.md.engine import MDSettings, divergence, kinetic_temperature, nose_hoover_chain, run_row, write_run_table
+from ionscreen.md.engine import MDSettings, divergence
+from ionscreen.md.integrators import kinetic_temperature, nose_hoover_chain
 from ionscreen.md.potentials import BatchedPotential, System, VerletList
+from ionscreen.md.recorder import run_row, write_run_table
 from ionscreen.md.resume import ResumeStore, restore_thermostat, resume_state, settings_key
 from ionscreen.md.stopping import Check, after_frame
 from ionscreen.trajectory import frame_row

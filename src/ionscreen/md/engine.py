@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ase import Atoms, units
+from ase import Atoms
 from pymatgen.core import Structure
 
 from ionscreen import mlip as mlip_mod
-from ionscreen import schema
+from ionscreen.md.integrators import kinetic_temperature, reference_integrator
+from ionscreen.md.recorder import run_row, write_run_table
 from ionscreen.md.resume import ResumeStore, capture_state, restore_state, settings_key
-from ionscreen.trajectory import frame_row, run_meta
+from ionscreen.trajectory import frame_row
 
 log = logging.getLogger(__name__)
 
@@ -130,49 +131,6 @@ class MDSettings:
         return self.stop == "converged" or self.ladder
 
 
-def internal_dof(n_atoms: int) -> int:
-    """Degrees of freedom of ``n_atoms`` whose centre-of-mass momentum is removed (every run starts
-    with ``Stationary`` and neither integrator changes the total momentum): 3N - 3 (3 for one atom)."""
-    return 3 * n_atoms - 3 if n_atoms > 1 else 3
-
-
-def kinetic_temperature(atoms: Atoms) -> float:
-    """Instantaneous temperature (K) over the internal degrees of freedom, 2 E_kin / (k_B (3N - 3))."""
-    return float(2.0 * atoms.get_kinetic_energy() / (internal_dof(len(atoms)) * units.kB))
-
-
-def nose_hoover_chain(masses: np.ndarray, s: MDSettings) -> Any:
-    """ASE's Nose-Hoover chain (3 thermostats, 1 loop, 4th-order Suzuki-Yoshida) for a run of
-    ``len(masses)`` atoms, coupled to its 3N - 3 internal degrees of freedom. ASE counts 3N, which
-    holds a system without a conserved total momentum 3N / (3N - 3) too hot (+3.2 % at 32 atoms);
-    its chain only ever uses the count as 3 x num_atoms_global, so N - 1 atoms give 3N - 3."""
-    from ase.md.nose_hoover_chain import NoseHooverChainThermostat
-
-    return NoseHooverChainThermostat(
-        num_atoms_global=internal_dof(len(masses)) / 3,
-        masses=masses,
-        temperature_K=s.temperature_K,
-        tdamp=s.tdamp_fs * units.fs,
-    )
-
-
-def _integrator(atoms: Atoms, s: MDSettings) -> Any:
-    if s.thermostat == "nve":  # MDSettings.check() has refused unknown names and lower-cased this one
-        from ase.md.verlet import VelocityVerlet
-
-        return VelocityVerlet(atoms, timestep=s.timestep_fs * units.fs)
-    from ase.md.nose_hoover_chain import NoseHooverChainNVT
-
-    dyn = NoseHooverChainNVT(
-        atoms,
-        timestep=s.timestep_fs * units.fs,
-        temperature_K=s.temperature_K,
-        tdamp=s.tdamp_fs * units.fs,
-    )
-    dyn._thermostat = nose_hoover_chain(dyn.masses, s)  # the reference loop integrates 3N - 3 too
-    return dyn
-
-
 def _min_distance(atoms: Atoms) -> float:
     if len(atoms) < 2:
         return math.inf
@@ -233,7 +191,7 @@ def run_md(
     device = "cpu" if s.mlip == mlip_mod.LJ_NAME else mlip_mod.resolve_device(s.device)
     MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=s.velocity_rng())
     Stationary(atoms)  # no net momentum: the cell does not drift
-    dyn = _integrator(atoms, s)
+    dyn = reference_integrator(atoms, s)
 
     n_frames = s.n_steps // s.interval + 1
     frame_ps = s.frame_ps
@@ -322,123 +280,3 @@ def run_md(
         row["steps_per_s"],
     )
     return row
-
-
-def write_run_table(
-    out_path: str | Path,
-    material_id: str,
-    atoms: Atoms,
-    s: MDSettings,
-    store: ResumeStore,
-    buf: list[dict[str, Any]],
-    status: str,
-    reason: str,
-) -> None:
-    """A run's trajectory table: the chunks ``store`` saved, then the frames ``buf`` still holds,
-    with the run's provenance (``run_meta``: atomic numbers, cell in A, time step, settings)."""
-    import pyarrow.parquet as pq
-
-    meta = run_meta(
-        material_id,
-        atoms.get_atomic_numbers().tolist(),
-        atoms.cell.array.tolist(),
-        timestep_fs=s.timestep_fs,
-        interval=s.interval,
-        temperature_K=s.temperature_K,
-        mlip=s.mlip,
-        thermostat=s.thermostat,
-        seed=s.seed,
-        status=status,
-        reason=reason,
-        settings=asdict(s),
-    )
-    with schema.TableWriter(out_path, "trajectory", **meta) as writer:
-        for part in store.chunks():
-            writer.write(pq.read_table(part))
-        writer.write(buf)
-
-
-def run_row(
-    material_id: str,
-    s: MDSettings,
-    *,
-    status: str,
-    reason: str,
-    n_atoms: int,
-    n_steps: int,
-    n_frames: int,
-    wall_s: float,
-    device: str,
-    resumed_at_frame: int,
-    trajectory_path: str,
-    stop_reason: str = "",
-    diffusive: bool | None = None,
-    rel_error: float = float("nan"),
-    framework_intact: bool | None = None,
-    framework: str = "",
-) -> dict[str, Any]:
-    """One ``md_runs`` row (wall_s in s; steps_per_s over the whole wall time; ``rel_error``: the
-    relative half-width of D's 95 % interval where the run stopped)."""
-    return {
-        "stop_reason": stop_reason or ("fixed" if status == "ok" else status),
-        "length_ps": n_steps * s.timestep_fs / 1000.0,
-        "diffusive": diffusive,
-        "D_rel_error": rel_error,
-        "framework_intact": framework_intact,
-        "framework": framework,
-        "material_id": material_id,
-        "temperature_K": float(s.temperature_K),
-        "status": status,
-        "reason": reason,
-        "n_atoms": n_atoms,
-        "n_steps": n_steps,
-        "n_frames": n_frames,
-        "timestep_fs": s.timestep_fs,
-        "interval_steps": s.interval,
-        "wall_s": wall_s,
-        "steps_per_s": n_steps / wall_s if wall_s > 0 else float("nan"),
-        "device": device,
-        "mlip": s.mlip,
-        "thermostat": s.thermostat,
-        "seed": s.seed,
-        "resumed_at_frame": resumed_at_frame,
-        "trajectory_path": trajectory_path,
-    }
-
-
-def skipped_run(
-    path: str | Path,
-    material_id: str,
-    settings: MDSettings,
-    reason: str,
-    status: str = "skipped",
-    stop_reason: str = "",
-) -> dict[str, Any]:
-    """Write an empty trajectory for a run that did not run (rejected upstream, skipped by the
-    temperature ladder: ``stop_reason`` 'ladder', or an MD error: ``status`` 'failed'); return its
-    run row."""
-    schema.write_table(
-        [],
-        path,
-        "trajectory",
-        material_id=material_id,
-        status=status,
-        reason=reason,
-        stop_reason=stop_reason or status,
-        temperature_K=settings.temperature_K,
-        mlip=settings.mlip,
-    )
-    return run_row(
-        material_id,
-        settings,
-        status=status,
-        reason=reason,
-        n_atoms=0,
-        n_steps=0,
-        n_frames=0,
-        wall_s=0.0,
-        device="",
-        resumed_at_frame=0,
-        trajectory_path=str(path),
-        stop_reason=stop_reason,
-    )

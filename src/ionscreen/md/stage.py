@@ -13,8 +13,9 @@ from ase import Atoms
 
 from ionscreen import schema
 from ionscreen.md.batch import RunSpec, run_batch
-from ionscreen.md.engine import MDSettings, skipped_run
+from ionscreen.md.engine import MDSettings
 from ionscreen.md.potentials import BatchedPotential
+from ionscreen.md.recorder import skipped_run
 
 
 def ladder_skip(above: dict[str, Any] | None) -> str:
