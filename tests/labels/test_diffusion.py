@@ -180,7 +180,7 @@ def test_frames_kinisi_cannot_unwrap_are_refused():
 
     walk = lattice_walk(1e-5, seed=1)  # a 10 A cell
     pos = walk.positions_A.copy()
-    pos[300:, 0] += [5.0, 0.0, 0.0]  # two 2.5 A hops of one Li between frames 299 and 300 (+ vibrations)
+    pos[300:, 0] += [5.5, 0.0, 0.0]  # one Li jumps 5.5 A between frames 299 and 300 (+ vibrations of 0.1 A)
     with pytest.raises(LabelError, match=r"moves 0\.5\d of a cell vector between two frames"):
         label_trajectory(replace(walk, positions_A=pos), LabelSettings(n_dt=32))
     assert label_trajectory(walk, LabelSettings(n_dt=32))["status"] == "ok"
