@@ -61,7 +61,6 @@ class Hops:
     li: np.ndarray  # (k,) int
     start_ps: np.ndarray  # (k,)
     jump_A: np.ndarray  # (k, 3)
-    start_A: np.ndarray  # (k, 3) the smoothed position it left from
 
     def __len__(self) -> int:
         return len(self.li)
@@ -81,10 +80,10 @@ def li_spacing_A(li_positions: np.ndarray, cell_A: np.ndarray) -> float:
     return float(widths.min())
 
 
-def hop_radius_A(li_positions: np.ndarray, cell_A: np.ndarray) -> float:
-    """How far (A) a Li must move from where it settled to have hopped: half the Li spacing, at
-    most ``HOP_RADIUS_A``."""
-    return min(li_spacing_A(li_positions, cell_A) / 2.0, HOP_RADIUS_A)
+def hop_radius_A(spacing_A: float) -> float:
+    """How far (A) a Li must move from where it settled to have hopped: half the Li spacing
+    (``li_spacing_A``), at most ``HOP_RADIUS_A``."""
+    return min(spacing_A / 2.0, HOP_RADIUS_A)
 
 
 def _smooth(x: np.ndarray, w: int) -> np.ndarray:
@@ -103,7 +102,7 @@ def count_hops(li_positions: np.ndarray, frame_ps: float, r_hop_A: float, smooth
     w = max(1, int(round(smooth_ps / frame_ps)))
     sm = _smooth(li_positions, w)
     n_frames, n_li, _ = sm.shape
-    li, start, jump, origin = [], [], [], []
+    li, start, jump = [], [], []
     for i in range(n_li):
         track, anchor, t = sm[:, i], sm[0, i], 1
         moved = np.linalg.norm(track - anchor, axis=1) > r_hop_A
@@ -116,7 +115,6 @@ def count_hops(li_positions: np.ndarray, frame_ps: float, r_hop_A: float, smooth
             li.append(i)
             start.append(t * frame_ps)
             jump.append(track[settle] - anchor)
-            origin.append(anchor)
             anchor = track[settle]
             moved = np.linalg.norm(track - anchor, axis=1) > r_hop_A
             t = settle + 1
@@ -124,7 +122,6 @@ def count_hops(li_positions: np.ndarray, frame_ps: float, r_hop_A: float, smooth
         np.array(li, dtype=int),
         np.array(start, dtype=float),
         np.array(jump, dtype=float).reshape(-1, 3),
-        np.array(origin, dtype=float).reshape(-1, 3),
     )
 
 
@@ -167,7 +164,7 @@ def hop_upper_bound(
     n_frames, n_li, _ = li_positions.shape
     duration = (n_frames - 1) * frame_ps
     spacing = li_spacing_A(li_positions, cell_A)
-    hops = count_hops(li_positions, frame_ps, min(spacing / 2.0, HOP_RADIUS_A), smooth_ps)
+    hops = count_hops(li_positions, frame_ps, hop_radius_A(spacing), smooth_ps)
     dispersion = min(hop_dispersion(hops.start_ps, duration) if len(hops) else float(max_group), float(n_li))
     events = len(hops) / dispersion  # independent events (fractional: chi2 takes any degrees of freedom)
     d = len(dims)

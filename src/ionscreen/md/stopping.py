@@ -96,10 +96,10 @@ def steady_p_value(traj: Trajectory, specie_z: int = 3) -> float:
     (1.0 with no hop)."""
     from scipy.stats import binomtest
 
-    from ionscreen.labels.bounds import count_hops, hop_radius_A
+    from ionscreen.labels.bounds import count_hops, hop_radius_A, li_spacing_A
 
     li = traj.positions_A[:, traj.numbers == specie_z]
-    hops = count_hops(li, traj.frame_dt_ps, hop_radius_A(li, traj.cell_A))
+    hops = count_hops(li, traj.frame_dt_ps, hop_radius_A(li_spacing_A(li, traj.cell_A)))
     if len(hops) == 0:
         return 1.0
     first = int(np.sum(hops.start_ps < traj.duration_ps / 2.0))
