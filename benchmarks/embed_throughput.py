@@ -31,6 +31,8 @@ def main() -> None:
     ap.add_argument("--batch-atoms", type=int, default=None, help="default: 256 on CPU, 8192 on GPU")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=None, help="only the first N CIFs (a quick check)")
+    ap.add_argument("--repeats", type=int, default=3, help="best of this many timings of each path")
     a = ap.parse_args()
     mlip.set_threads(a.threads)
     known = mlip.known_elements("7net-0")
@@ -41,7 +43,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(REPO / "resources/obelix/train_cifs.tar.gz") as tar:
             tar.extractall(tmp, filter="data")
-        cifs = sorted(Path(tmp).rglob("*.cif"))
+        cifs = sorted(Path(tmp).rglob("*.cif"))[: a.limit]
         for f in cifs:
             try:
                 s = read_structure(f)
@@ -76,7 +78,7 @@ def main() -> None:
 
     # Alternate the two, best of three each: timings on a shared 2-core machine vary by ~20 %.
     times: dict[str, list[float]] = {"batched": [], "single": []}
-    for _ in range(3):
+    for _ in range(a.repeats):
         for name, fn in (("batched", run_batched), ("single", run_single)):
             t0 = time.perf_counter()
             rows = fn()

@@ -104,19 +104,22 @@ def main() -> None:
     ap.add_argument(
         "--atoms-per-call", type=int, default=None, help="engine: atoms per model call (default per device)"
     )
+    ap.add_argument(
+        "--accelerator", default="auto", help="engine: SevenNet tensor-product accelerator (mlip.accelerator)"
+    )
     a = ap.parse_args()
     import torch
 
     threads = mlip.set_threads(a.threads)
     device = mlip.resolve_device(a.device)
     card = torch.cuda.get_device_name(0) if device == "cuda" else f"CPU, {threads} thread(s)"
-    calc = mlip.get_calculator(a.mlip, device)
-    potential = get_potential(a.mlip, device)
+    calc = mlip.get_calculator(a.mlip, device, accelerator="none")  # the plain loop: sevenn's calculator as is
+    potential = get_potential(a.mlip, device, accelerator=a.accelerator)
     if a.atoms_per_call:
         potential.atoms_per_call = a.atoms_per_call
     print(
         f"MLIP {a.mlip} on {device} ({card}); {a.steps} steps of 1 fs per run, frame every {a.interval}; "
-        f"engine: {potential.atoms_per_call} atoms per call"
+        f"engine: {potential.atoms_per_call} atoms per call, accelerator {potential.accelerator}"
     )
     plain_loop(runs_of("1x32"), calc, a.interval, a.interval)  # warm-up (first calls, caches)
     engine(runs_of("1x32"), potential, a.interval, a.interval, a.mlip)

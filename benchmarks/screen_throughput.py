@@ -92,6 +92,7 @@ def main() -> None:
     ap.add_argument(
         "--max-atoms", type=int, default=None, help="ordering budget (default: the screening default, 1000)"
     )
+    ap.add_argument("--limit", type=int, default=None, help="only the first N CIFs (a quick check)")
     a = ap.parse_args()
     from ionscreen import mlip
     from ionscreen.screen.screener import Screener
@@ -101,7 +102,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(REPO / "resources/obelix/train_cifs.tar.gz") as tar:
             tar.extractall(tmp, filter="data")
-        base = sorted(Path(tmp).rglob("*.cif"))
+        base = sorted(Path(tmp).rglob("*.cif"))[: a.limit]
         files = list(base)
         if a.repeat > 1:
             (Path(tmp) / "many").mkdir()

@@ -4,7 +4,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ionscreen.embed.structure import EMBED_ENGINE_ONLY, embed_job_settings
-from ionscreen.md.stage import trajectory_params, workflow_md_settings
+from ionscreen.md.stage import batch_runtimes, md_batches, temperature_names, trajectory_params, workflow_md_settings
 from ionscreen.schema import STAGE_VERSIONS
 from ionscreen.structures.prepare import PREPARE_ENGINE_ONLY, candidate_settings
 from ionscreen.structures.sources import MATERIAL_ID_PATTERN, assign_shards, material_files
@@ -27,7 +27,7 @@ SHARDS = assign_shards(
     update=MAIN_PROCESS,
     write=not getattr(workflow.output_settings, "dryrun", False),
 )  # a dry run writes nothing
-TEMPS = [int(t) if float(t).is_integer() else t for t in config["md"]["temperatures_K"]]
+TEMPS = temperature_names(config["md"]["temperatures_K"])
 
 # Where the training data come from: md (this workflow's MD), obelix (measured sigma), liflow (an
 # ingested archive). Each source feeds the same trainset tables (rules/train.smk).
@@ -35,24 +35,18 @@ TRAIN_LABELS = config["train"]["labels"]
 RUN_MD = TRAIN_LABELS == "md"
 
 # MD runs ("<material>/<T>K") go to batch jobs the way candidates go to shards: frozen the first
-# time they are seen (md/batches-<T>K.json), new runs fill new batches, so a grown campaign
-# re-runs nothing. A batch holds runs of one temperature (a material's lower temperatures can
-# then wait for its higher one: the temperature ladder), md.batch_atoms // prepare.max_atoms of
-# them: no run has more atoms than prepare.max_atoms, so a batch never holds more than
-# md.batch_atoms atoms. A changed budget applies to new batches only (regroup=False).
-MD_RUNS_PER_BATCH = max(1, int(config["md"]["batch_atoms"]) // int(config["prepare"]["max_atoms"]))
-MD_BATCHES = {
-    f"{t}K-{k}": runs
-    for t in (TEMPS if RUN_MD else [])
-    for k, runs in assign_shards(
-        [f"{m}/{t}K" for m in TRAIN],
-        MD_RUNS_PER_BATCH,
-        f"{R}/md/batches-{t}K.json",
+# time they are seen (md/batches-<T>K.json), so a grown campaign re-runs nothing; one temperature
+# per batch (the ladder), md.runs_per_job runs (default: what md.batch_atoms holds at once).
+MD_BATCHES = (
+    md_batches(
+        config,
+        list(TRAIN),
         update=MAIN_PROCESS,
         write=not getattr(workflow.output_settings, "dryrun", False),
-        regroup=False,
-    ).items()
-}
+    )
+    if RUN_MD
+    else {}
+)
 MD_BATCH_OF = {run: b for b, runs in MD_BATCHES.items() for run in runs}
 # The temperature ladder (md.ladder): a batch below the highest temperature waits for its
 # materials' runs one temperature up, and skips the materials that were not diffusive there.
@@ -149,6 +143,18 @@ def per_shard(name):
 
 
 # ---------------------------------------------------------------- md, label, embed
+
+
+# Each md batch job's time limit comes from the campaign's plan (snakemake plan), read when the
+# DAG is built: its planned maximum x (1 + plan.margin) + start-up; a batch the plan does not know
+# gets plan.default_runtime_min.
+PLAN_BATCHES = f"{R}/plan/plan_batches.parquet"
+PLAN_RUNTIMES = batch_runtimes(PLAN_BATCHES)
+
+
+def md_batch_runtime(wildcards):
+    """The md batch job's time limit, min."""
+    return PLAN_RUNTIMES.get(wildcards.batch, config["plan"]["default_runtime_min"])
 
 
 def md_settings():

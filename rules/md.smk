@@ -20,7 +20,7 @@ rule md:
     threads: config["md"]["threads"]
     resources:
         mem_mb=4000,
-        runtime=720,
+        runtime=md_batch_runtime,  # from the plan (snakemake plan), else plan.default_runtime_min
         gpu=0,
         mlip_jobs=MLIP_SLOT,
     params:
@@ -50,3 +50,35 @@ rule collect_md_runs:
         files=all_md_run_files(),
     script:
         "../workflow_scripts/collect_md_runs.py"
+
+
+rule plan:
+    """What the campaign's MD costs before any of it runs: the engine probed on the campaign's own
+    prepared structures (at most plan.probe_s), then every batch job's hours and time limit. Needs
+    the prepared structures (Snakemake prepares them first); starts no MD of the campaign."""
+    input:
+        structures=per_material(f"{R}/structures/prepared/{{material}}.parquet"),
+    output:
+        plan=f"{R}/plan/plan.parquet",
+        batches=PLAN_BATCHES,
+    log:
+        log_path("plan", "plan"),
+    benchmark:
+        bench_path("plan", "plan")
+    conda:
+        MD_ENV
+    threads: config["md"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=30,
+        gpu=0,
+        mlip_jobs=MLIP_SLOT,
+    params:
+        batches=MD_BATCHES,
+        temperatures=TEMPS,
+        settings=canonical(asdict(workflow_md_settings(config))),  # engine-only keys too: they set the rate
+        plan=canonical(config["plan"]),
+        label=label_settings(),
+        rates=f"{R}/plan/rates.parquet",
+    script:
+        "../workflow_scripts/plan.py"

@@ -68,5 +68,6 @@ rule report:
         "../envs/screen.yaml"
     params:
         top_k=config["screen"]["top_k"],
+        plan=f"{R}/plan/plan.parquet",  # shown when the campaign was planned (snakemake plan)
     script:
         "../workflow_scripts/report.py"

@@ -14,6 +14,7 @@ from ionscreen.embed.structure import SevenNetEmbedder
 from ionscreen.labels.diffusion import LabelSettings
 from ionscreen.learn.config import TrainConfig
 from ionscreen.md.engine import MDSettings
+from ionscreen.md.plan import PlanSettings
 from ionscreen.structures.prepare import CANDIDATE_MAX_ATOMS, PrepareSettings
 from tests.conftest import REPO
 
@@ -30,7 +31,13 @@ def defaults(cls: type) -> dict[str, object]:
 
 @pytest.mark.parametrize(
     ("section", "cls"),
-    [("prepare", PrepareSettings), ("md", MDSettings), ("label", LabelSettings), ("train", TrainConfig)],
+    [
+        ("prepare", PrepareSettings),
+        ("md", MDSettings),
+        ("plan", PlanSettings),
+        ("label", LabelSettings),
+        ("train", TrainConfig),
+    ],
 )
 def test_schema_defaults_equal_the_dataclass(section, cls):
     fields = defaults(cls)

@@ -154,3 +154,26 @@ def test_concat_files_refuses_a_foreign_table(tmp_path):
     with pytest.raises(schema.TableSchemaError):
         schema.concat_files([good, bad], tmp_path / "out.parquet", "rejected")
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_a_file_written_before_a_column_was_added_still_reads(tmp_path):
+    """md_runs gained 'accelerator' (declared added=True): an older file without it reads, and
+    gathers, with the column as nulls; a missing column that was not added later is refused."""
+    import pyarrow.parquet as pq
+
+    from ionscreen.columns import TableSchemaError
+
+    row = {"material_id": "m", "temperature_K": 800.0, "status": "ok", "wall_s": 1.0}
+    schema.write_table([row], tmp_path / "new.parquet", "md_runs")
+    old = pq.read_table(tmp_path / "new.parquet").drop(["accelerator"])
+    pq.write_table(old, tmp_path / "old.parquet")
+    back = schema.read_table(tmp_path / "old.parquet", "md_runs")
+    assert back["accelerator"].isna().all() and back["wall_s"].tolist() == [1.0]
+    n = schema.concat_files([tmp_path / "old.parquet", tmp_path / "new.parquet"], tmp_path / "all.parquet", "md_runs")
+    assert (
+        n == 2
+        and list(schema.read_table(tmp_path / "all.parquet", "md_runs").columns) == schema.spec("md_runs").column_names
+    )
+    pq.write_table(old.drop(["wall_s"]), tmp_path / "broken.parquet")
+    with pytest.raises(TableSchemaError, match="missing columns \\['wall_s'\\]"):
+        schema.read_table(tmp_path / "broken.parquet", "md_runs")

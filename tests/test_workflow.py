@@ -451,6 +451,23 @@ def _changed_config(tmp_path, section: str, key: str, value) -> Path:
     return path
 
 
+def test_md_time_limits_come_from_the_plan(tmp_path):
+    """A batch the plan knows gets its planned limit (rules/md.smk runtime); the others get
+    plan.default_runtime_min."""
+    row = {"batch": "800K-00000", "temperature_K": 800.0, "runs": 4, "atoms": 10}
+    row |= {"min_hours": 0.1, "expected_hours": 0.1, "max_hours": 0.2, "runtime_min": 17}
+    schema.write_table([row], tmp_path / "results-test/plan/plan_batches.parquet", "plan_batches")
+    _, out = _dry_run(
+        "-d", str(tmp_path), "--cores", "2", "collect_md_runs", "--configfile", str(REPO / ".test/config.yaml")
+    )
+    limits = {}
+    for block in out.split("\nrule ")[1:]:
+        if block.startswith("md:"):
+            batch = re.search(r"wildcards: batch=(\S+)", block).group(1)
+            limits[batch] = int(re.search(r"runtime=(\d+)", block).group(1))
+    assert limits == {"800K-00000": 17, "800K-00001": 720, "1200K-00000": 720, "1200K-00001": 720}
+
+
 # Settings that change how fast results are computed, not the results (each stage's ENGINE_ONLY).
 ENGINE_ONLY_CHANGES = [
     ("md", "threads", 2),
@@ -460,6 +477,10 @@ ENGINE_ONLY_CHANGES = [
     ("md", "chunk_frames", 7),
     ("embed", "threads", 1),
     ("embed", "batch_atoms", 128),
+    ("mlip", "accelerator", "none"),
+    ("md", "runs_per_job", 3),  # new batches only: the finished ones keep their runs
+    ("plan", "margin", 1.0),  # time limits of jobs, never their results
+    ("plan", "devices", 4),
 ]
 
 

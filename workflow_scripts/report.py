@@ -19,5 +19,6 @@ write_report(
     msd_curves_path=inp.get("msd"),
     md_runs_path=inp.get("runs"),
     cross_validation_path=inp.get("cross_validation"),
+    plan_path=snakemake.params.plan,
     top_k=snakemake.params.top_k,
 )

@@ -18,6 +18,7 @@ from ionscreen.commands import (
     cmd_ingest_liflow,
     cmd_label,
     cmd_md,
+    cmd_plan,
     cmd_predict,
     cmd_prepare,
     cmd_train,
@@ -297,6 +298,28 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--seed", type=int, default=RoomTempConfig.seed)
     rt.add_argument("--out", required=True, help="model folder (the shipped one: src/ionscreen/models/obelix-rt)")
     rt.set_defaults(func=cmd_train_rt)
+
+    pl = command(
+        "plan",
+        help="what a campaign's MD costs, before any of it runs: a probe of the engine on its prepared "
+        "structures, hours per stage, each md batch job's time limit (as `snakemake plan`)",
+    )
+    pl.add_argument(
+        "--configfile", nargs="+", default=None, help="config files over the workflow's config.yaml (as snakemake)"
+    )
+    pl.add_argument("--directory", default=".", help="the workflow's folder (with config.yaml)")
+    pl.add_argument(
+        "--rates", default=None, help="a rates.parquet measured earlier on the campaign's device: no probe here"
+    )
+    pl.add_argument("--devices", type=pos_int, default=None, help="devices sharing the md batch jobs (plan.devices)")
+    pl.add_argument("--probe-s", type=pos_float, default=None, help="most seconds of the probe (plan.probe_s)")
+    pl.add_argument("--threads", type=pos_int, default=None, help="torch threads of the probe (md.threads)")
+    pl.add_argument(
+        "--out",
+        default=None,
+        help="folder of plan.parquet, plan_batches.parquet, rates.parquet (default <results>/plan)",
+    )
+    pl.set_defaults(func=cmd_plan)
 
     il = command(
         "ingest-liflow",

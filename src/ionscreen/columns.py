@@ -20,12 +20,17 @@ class Column:
     doc: str
     nullable: bool = True
     unit: str | None = None  # None: from the name's suffix (``unit_of``)
+    # Declared after files of its table were first written: such a file, without the column, still
+    # reads (the column as nulls), so adding a column never makes finished results unreadable.
+    added: bool = False
 
 
 # Unit suffixes of column names, longest first (the first that matches wins): the unit of the values.
 UNIT_SUFFIXES: tuple[tuple[str, str], ...] = (
     ("_eV_atom", "eV/atom"),
     ("_seconds", "s"),
+    ("_hours", "h"),
+    ("_min", "min"),
     ("_A2_ps", "A^2/ps"),
     ("_cm2_s", "cm^2/s"),
     ("_eV_A", "eV/A"),

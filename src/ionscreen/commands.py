@@ -17,7 +17,7 @@ class CLIError(Exception):
 OUTPUT_FILES = ("out", "rejected_out", "runs_out")
 
 
-FOLDER_OUT = {"train", "train-rt", "ingest-liflow", "ingest"}
+FOLDER_OUT = {"train", "train-rt", "ingest-liflow", "ingest", "plan"}
 
 
 def check_output(path: str, folder: bool = False) -> None:
@@ -347,4 +347,52 @@ def cmd_train_rt(a: argparse.Namespace) -> int:
             f"{model}: grouped {meta.cv['n_folds']}-fold CV MAE {r['mae_mean']:.3f} +- {r['mae_std']:.3f} (log10 S/cm)"
         )
     print(f"{meta.name}: {meta.n_train} entries -> {a.out} (model card: {a.out}/MODEL_CARD.md)")
+    return 0
+
+
+def cmd_plan(a: argparse.Namespace) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from ionscreen.configdoc import workflow_config
+    from ionscreen.labels.diffusion import LabelSettings
+    from ionscreen.md.plan import PlanSettings, render
+    from ionscreen.md.stage import md_batches, plan_job, workflow_md_settings
+    from ionscreen.structures.sources import material_files
+
+    config = workflow_config(a.directory, a.configfile)
+    plan = PlanSettings(**config["plan"])  # type: ignore[arg-type]
+    plan = replace(
+        plan, rates=a.rates or plan.rates, devices=a.devices or plan.devices, probe_s=a.probe_s or plan.probe_s
+    )
+    root = Path(a.directory)
+    results = root / str(config["results"])
+    materials = material_files(config["train_sources"], root, fetch=False)  # type: ignore[arg-type]
+    cfg = dict(config, results=str(results))
+    batches = md_batches(cfg, list(materials), update=True, write=False)
+    files = {m: results / "structures" / "prepared" / f"{m}.parquet" for m in materials}
+    missing = sorted(m for m, f in files.items() if not f.is_file())
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise CLIError(
+            f"{len(missing)} of {len(files)} training structures are not prepared yet ({shown}); the plan needs "
+            "their atoms: run `snakemake --cores 8 plan` with the same config files (it prepares them first, "
+            "never starts MD)"
+        )
+    settings = workflow_md_settings(config)
+    if a.threads:
+        settings.threads = a.threads
+    out = Path(a.out) if a.out else results / "plan"
+    table, _, rate = plan_job(
+        sorted(files.values()),
+        batches,
+        settings,
+        list(config["md"]["temperatures_K"]),  # type: ignore[index]
+        out / "plan.parquet",
+        out / "plan_batches.parquet",
+        plan=plan,
+        rates_file=out / "rates.parquet",
+        label=LabelSettings(**config["label"]),  # type: ignore[arg-type]
+    )
+    print(render(table, rate, title=f"ionscreen plan ({out / 'plan.parquet'})"))
     return 0

@@ -1,5 +1,7 @@
-"""The configuration reference, generated from ``config/config.schema.yaml`` (where every key is
-declared, with its type, default and description), so the documentation is never written twice.
+"""The workflow's configuration outside Snakemake (``workflow_config``: read as Snakemake reads
+it, for ``ionscreen plan``), and its reference, generated from ``config/config.schema.yaml``
+(where every key is declared, with its type, default and description), so the documentation is
+never written twice.
 
     python -m ionscreen.configdoc config/config.schema.yaml > docs/configuration.md
 
@@ -13,6 +15,32 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+
+class ConfigError(ValueError):
+    """A workflow config that cannot be read: what is missing, in one line."""
+
+
+def workflow_config(directory: str, configfiles: list[str] | None) -> dict[str, object]:
+    """The workflow's config as Snakemake builds it: ``<directory>/config.yaml``, each
+    ``--configfile`` merged over it in order (Snakemake's ``update_config``), then the schema's
+    defaults filled in and checked (``snakemake.utils.validate``)."""
+    from pathlib import Path
+
+    import yaml
+    from snakemake.utils import update_config, validate
+
+    root = Path(directory)
+    base = root / "config.yaml"
+    if not base.is_file():
+        raise ConfigError(f"{base} does not exist: give --directory, the workflow's folder")
+    config = yaml.safe_load(base.read_text()) or {}
+    for f in configfiles or []:
+        if not Path(f).is_file():
+            raise ConfigError(f"config file {f} does not exist")
+        update_config(config, yaml.safe_load(Path(f).read_text()) or {})
+    validate(config, str(root / "config" / "config.schema.yaml"), set_default=True)
+    return config
 
 
 def leaves(schema: dict[str, Any], path: tuple[str, ...] = ()) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -9,8 +9,8 @@ import warnings
 
 
 def setup(log_path: str | os.PathLike[str] | None = None, level: int = logging.INFO) -> None:
-    """Log to ``log_path`` (a rule's log file) and to stderr; silence noisy library warnings."""
-    warnings.filterwarnings("ignore", message=".*tensor product accelerator.*")
+    """Log to ``log_path`` (a rule's log file) and to stderr; silence library deprecation noise.
+    sevenn's warning that no tensor-product accelerator is enabled stays (``mlip.accelerator``)."""
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]

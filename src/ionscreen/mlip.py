@@ -86,6 +86,55 @@ def resolve_device(device: str = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+# SevenNet's tensor-product accelerators (sevenn 0.13 ``build_model(enable_cueq=, enable_flash=,
+# enable_oeq=)``), all CUDA-only; 'auto' takes the first installed one in this order.
+ACCELERATORS = ("auto", "none", "cueq", "flash", "oeq")
+_ACCELERATOR_CHECKS = {
+    "cueq": (
+        "sevenn.nn.cue_helper",
+        "is_cue_available",
+        "pip install cuequivariance-torch cuequivariance-ops-torch-cu12",
+    ),
+    "flash": ("sevenn.nn.flash_helper", "is_flash_available", "install FlashTP (see SevenNet's accelerator docs)"),
+    "oeq": ("sevenn.nn.oeq_helper", "is_oeq_available", "pip install openequivariance"),
+}
+
+
+def accelerator_available(name: str) -> bool:
+    """Whether sevenn can use this accelerator here (its package installed and a GPU visible)."""
+    import importlib
+
+    module, check, _ = _ACCELERATOR_CHECKS[name]
+    try:
+        return bool(getattr(importlib.import_module(module), check)())
+    except Exception:  # noqa: BLE001 - an accelerator whose import fails is not available
+        return False
+
+
+def resolve_accelerator(accelerator: str, device: str) -> str:
+    """The accelerator a SevenNet model is built with (``mlip.accelerator``): 'none' on a CPU
+    ('auto'; a named one there is an error: all three need CUDA); on CUDA 'auto' takes the first
+    installed of cueq, flash, oeq, or 'none' (sevenn then warns that it may run much slower); a
+    named one that is not installed is an error that says what to install."""
+    a = str(accelerator).strip().lower()
+    if a not in ACCELERATORS:
+        raise MLIPError(f"unknown mlip.accelerator {accelerator!r}; use one of {ACCELERATORS}")
+    if device == "cpu":
+        if a not in ("auto", "none"):
+            raise MLIPError(f"mlip.accelerator {a} needs CUDA, and this job runs on the CPU: use auto or none")
+        return "none"
+    if a == "auto":
+        return next((n for n in ("cueq", "flash", "oeq") if accelerator_available(n)), "none")
+    if a != "none" and not accelerator_available(a):
+        raise MLIPError(f"mlip.accelerator {a} is not available here: {_ACCELERATOR_CHECKS[a][2]}, or use auto")
+    return a
+
+
+def accelerator_flags(accelerator: str) -> dict[str, bool]:
+    """sevenn's ``build_model`` keywords for a resolved accelerator."""
+    return {f"enable_{n}": accelerator == n for n in ("cueq", "flash", "oeq")}
+
+
 def is_sevennet(name: str) -> bool:
     return name.lower() in SEVENNET_BUNDLED or name.lower().startswith("7net")
 
@@ -160,7 +209,8 @@ def cutoff_A(name: str) -> float:
 
 
 def get_calculator(name: str = "7net-0", device: str = "auto", **kwargs: Any) -> Any:
-    """An ASE calculator for ``name`` (see module docstring)."""
+    """An ASE calculator for ``name`` (see module docstring); ``accelerator=`` (SevenNet only:
+    ``resolve_accelerator``) and sevenn's own keywords go to SevenNet's calculator."""
     device = resolve_device(device)
     if name == LJ_NAME:
         from ase.calculators.lj import LennardJones
@@ -171,9 +221,11 @@ def get_calculator(name: str = "7net-0", device: str = "auto", **kwargs: Any) ->
         from sevenn.calculator import SevenNetCalculator
 
         _sevennet_checkpoint(name)  # clear error for unknown names
+        accelerator = resolve_accelerator(kwargs.pop("accelerator", "auto"), device)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return SevenNetCalculator(name, device=device, **kwargs)
+            if device == "cpu":  # no accelerator exists for a CPU: sevenn's advice cannot be followed
+                warnings.filterwarnings("ignore", message=".*tensor product accelerator.*")
+            return SevenNetCalculator(name, device=device, **accelerator_flags(accelerator), **kwargs)
     if name.endswith(".model"):
         path = Path(name)
         if not path.is_file():

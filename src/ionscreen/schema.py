@@ -55,9 +55,21 @@ def _is_missing(v: Any) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and v != v)
 
 
+def with_added_columns(tbl: pa.Table, table: Table) -> pa.Table:
+    """A table file written before some of its columns were declared (``Column.added``) with
+    those columns as nulls, in the declared place."""
+    missing = [c for c in table.columns if c.added and c.name not in tbl.schema.names]
+    for col in missing:
+        tbl = tbl.append_column(pa.field(col.name, col.type), pa.nulls(tbl.num_rows, col.type))
+    if missing:
+        known = [c for c in table.column_names if c in tbl.schema.names]
+        tbl = tbl.select(known + [n for n in tbl.schema.names if n not in known])
+    return tbl
+
+
 def _to_arrow(data: pd.DataFrame | pa.Table | Iterable[Mapping[str, Any]], table: Table) -> pa.Table:
     if isinstance(data, pa.Table):
-        tbl = data
+        tbl = with_added_columns(data, table)
     else:
         df = data if isinstance(data, pd.DataFrame) else pd.DataFrame(list(data))
         unknown = [c for c in df.columns if c not in table.column_names]
@@ -190,6 +202,7 @@ def read_table(path: str | os.PathLike[str], table: str | None = None) -> pd.Dat
     """Read a table into pandas; with ``table`` given, check it against its declaration."""
     tbl = pq.read_table(path)
     if table is not None:
+        tbl = with_added_columns(tbl, spec(table))
         validate(tbl, table, allow_extra=True)
     return tbl.to_pandas()
 

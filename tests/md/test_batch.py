@@ -283,6 +283,7 @@ def test_sevennet_batch_of_one_equals_ionscreen_md(tmp_path):
     )
     a, b = _positions(tmp_path / "ase.parquet"), _positions(tmp_path / "b.parquet")
     assert row["status"] == "ok" and a.shape == b.shape == (21, 8 * 3)
+    assert row["accelerator"] == "none" and row["device"] == "cpu"  # recorded in md_runs
     assert np.abs(a[-1] - a[0]).max() > 0.1  # the atoms moved
     np.testing.assert_allclose(b, a, rtol=0, atol=1e-3)
 

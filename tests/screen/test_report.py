@@ -204,3 +204,20 @@ def test_report_sections_with_md(report_inputs, tmp_path):
     assert "<h2>Training runs</h2>" in html and "<h3>MD runs</h3>" in html and "No MD was run" not in html
     assert html.count("<img") == 3  # + the Arrhenius plot (no MSD curves given: said in words)
     assert "no MSD curves" in html
+    assert "snakemake plan" in html  # no plan: the report says how to make one
+
+
+def test_report_puts_the_plan_beside_what_the_md_cost(report_inputs, tmp_path):
+    """The plan's md row (max 2 s) against the runs' batch walls (one batch of 1 s): ratio 0.5."""
+    from ionscreen import schema
+
+    d = report_inputs
+    runs = schema.read_table(d / "runs.parquet", "md_runs")
+    runs["trajectory_path"] = "r/md/batches/600K-00000/m0/600K.parquet"
+    schema.write_table(runs, d / "runs-b.parquet", "md_runs")
+    md = {"stage": "md", "jobs": 1, "runs": 1, "atoms": 8, "steps_min": 50, "steps_expected": 80, "steps_max": 100}
+    md |= {"device_name": "cpu: test", "min_hours": 1 / 3600, "expected_hours": 1.6 / 3600, "max_hours": 2 / 3600}
+    schema.write_table([md], d / "plan.parquet", "plan")
+    html = _report(d, tmp_path / "r.html", md_runs_path=d / "runs-b.parquet", plan_path=d / "plan.parquet")
+    assert "<h3>Planned and actual MD cost</h3>" in html and "cpu: test" in html
+    assert "actual / max 0.50, actual / expected 0.62" in html

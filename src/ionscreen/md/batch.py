@@ -243,7 +243,7 @@ def _record(run: BatchRun, t0: float, label: Any) -> None:
         run.chunk, run.buf = run.chunk + 1, []
 
 
-def _finish(run: BatchRun, wall: float, device: str) -> dict[str, Any]:
+def _finish(run: BatchRun, wall: float, device: str, accelerator: str) -> dict[str, Any]:
     """Write the run's trajectory table (saved chunks + the frames in memory); its md_runs row."""
     s, atoms = run.spec.settings, run.atoms
     write_run_table(run.spec.out_path, run.spec.material_id, atoms, s, run.store, run.buf, run.status, run.reason)
@@ -265,6 +265,7 @@ def _finish(run: BatchRun, wall: float, device: str) -> dict[str, Any]:
         rel_error=run.rel_error,
         framework_intact=run.framework_intact,
         framework=run.framework,
+        accelerator=accelerator,
     )
 
 
@@ -357,7 +358,7 @@ def run_batch(
     bar.close()
     wall = time.perf_counter() - t0
     device = getattr(potential, "device", "cpu")
-    rows = [_finish(r, r.wall_before + wall, device) for r in runs]
+    rows = [_finish(r, r.wall_before + wall, device, getattr(potential, "accelerator", "none")) for r in runs]
     for r in runs:
         r.store.clear()
     for row in rows:

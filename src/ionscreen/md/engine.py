@@ -41,7 +41,7 @@ REFUSED_THERMOSTATS = {
 
 
 # Settings that change how fast a trajectory is computed, not the trajectory.
-ENGINE_ONLY = ("threads", "device", "chunk_frames", "skin_A", "batch_atoms")
+ENGINE_ONLY = ("threads", "device", "accelerator", "chunk_frames", "skin_A", "batch_atoms", "runs_per_job")
 
 
 class MDError(ValueError):
@@ -82,7 +82,13 @@ class MDSettings:
     ladder: bool = True
     # Batched engine (ionscreen.md.batch): neither changes a trajectory beyond float32 rounding.
     skin_A: float = 1.0  # Verlet-list skin: pairs within cutoff + skin, rebuilt after a move of skin / 2
-    batch_atoms: int = 8192  # the workflow groups runs into one job up to this many atoms (GPU memory)
+    batch_atoms: int = 8192  # atoms in flight in one batch job (GPU memory)
+    # Runs one workflow batch job holds; None: as many as batch_atoms holds at once. More make the
+    # job a queue that stays full while runs stop at different times (in-flight batching).
+    runs_per_job: int | None = None
+    # SevenNet's tensor-product accelerator on CUDA (ionscreen.mlip.ACCELERATORS): auto takes the
+    # installed one (none on a CPU). Speed only: float32 rounding, as the device.
+    accelerator: str = "auto"
 
     def trajectory_settings(self) -> dict[str, Any]:
         """The settings that determine a trajectory (what a resume must match): all but how and
@@ -186,9 +192,10 @@ def run_md(
     store = ResumeStore(out_path, settings_key(s, atoms))
     if calc is None:
         mlip_mod.set_threads(s.threads)
-        calc = mlip_mod.get_calculator(s.mlip, s.device)
+        calc = mlip_mod.get_calculator(s.mlip, s.device, accelerator=s.accelerator)
     atoms.calc = calc
     device = "cpu" if s.mlip == mlip_mod.LJ_NAME else mlip_mod.resolve_device(s.device)
+    accelerator = mlip_mod.resolve_accelerator(s.accelerator, device) if mlip_mod.is_sevennet(s.mlip) else "none"
     MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=s.velocity_rng())
     Stationary(atoms)  # no net momentum: the cell does not drift
     dyn = reference_integrator(atoms, s)
@@ -269,6 +276,7 @@ def run_md(
         device=device,
         resumed_at_frame=resumed_at,
         trajectory_path=str(out_path),
+        accelerator=accelerator,
     )
     log.info(
         "MD %s %g K: %s, %d steps in %.1f s (%.2f steps/s)",

@@ -18,11 +18,13 @@ within the cutoff can be missing.
 
 from __future__ import annotations
 
-import warnings
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 def neighbour_pairs(positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray, cutoff: float) -> tuple[np.ndarray, ...]:
@@ -85,6 +87,7 @@ class BatchedPotential(Protocol):
     device: str
     cutoff_A: float  # the neighbour lists the engine keeps are built for this cutoff
     atoms_per_call: int  # systems are packed into one call up to this many atoms (at least one system)
+    accelerator: str  # SevenNet's tensor-product accelerator ('none' for every other potential)
 
     def evaluate(self, systems: list[System]) -> list[tuple[float, np.ndarray]]:
         """(energy in eV, forces in eV/A of shape (n_atoms, 3)) of each system."""
@@ -97,6 +100,7 @@ class CalculatorPotential:
 
     def __init__(self, calc: Any, name: str, device: str = "cpu") -> None:
         self.calc, self.name, self.device = calc, name, device
+        self.accelerator = "none"  # SevenNet's tensor-product accelerators only
         self.cutoff_A, self.atoms_per_call = 0.0, 0
 
     def evaluate(self, systems: list[System]) -> list[tuple[float, np.ndarray]]:
@@ -126,7 +130,13 @@ class SevenNetPotential:
     """
 
     def __init__(
-        self, name: str = "7net-0", device: str = "auto", *, fast: bool | None = None, atoms_per_call: int | None = None
+        self,
+        name: str = "7net-0",
+        device: str = "auto",
+        *,
+        fast: bool | None = None,
+        atoms_per_call: int | None = None,
+        accelerator: str = "auto",
     ) -> None:
         import torch
 
@@ -138,12 +148,16 @@ class SevenNetPotential:
         self.key = key
         self.name, self.device = name, mlip.resolve_device(device)
         cp = mlip._sevennet_checkpoint(name)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = cp.build_model()
+        self.accelerator = mlip.resolve_accelerator(accelerator, self.device)
+        model = cp.build_model(**mlip.accelerator_flags(self.accelerator))
+        if self.device != "cpu" and self.accelerator == "none":
+            from sevenn.util import warn_no_tp_accelerator
+
+            warn_no_tp_accelerator(f"ionscreen's batched SevenNet on {self.device}")
+        log.info("SevenNet %s on %s, tensor-product accelerator: %s", name, self.device, self.accelerator)
         self.type_map = cp.config[key.TYPE_MAP]
         self.cutoff_A = float(cp.config[key.CUTOFF])
-        if fast if fast is not None else self.device == "cpu":
+        if (fast if fast is not None else self.device == "cpu") and self.accelerator == "none":
             from ionscreen.md.fasttp import DenseConvolution
 
             for mname, mod in list(model._modules.items()):
@@ -197,14 +211,17 @@ class SevenNetPotential:
         return [(float(energy[b]), forces[bounds[b] : bounds[b + 1]]) for b in range(len(systems))]
 
 
-def get_potential(name: str = "7net-0", device: str = "auto", *, batch_atoms: int | None = None) -> BatchedPotential:
-    """The batched potential for an MLIP name (``ionscreen.mlip``'s names): SevenNet natively,
-    anything else through its ASE calculator. ``batch_atoms``: atoms per model call on a GPU
-    (``md.batch_atoms``; a CPU evaluates one system per call)."""
+def get_potential(
+    name: str = "7net-0", device: str = "auto", *, batch_atoms: int | None = None, accelerator: str = "auto"
+) -> BatchedPotential:
+    """The batched potential for an MLIP name (``ionscreen.mlip``'s names): SevenNet natively
+    (with ``accelerator``: ``mlip.resolve_accelerator``), anything else through its ASE
+    calculator. ``batch_atoms``: atoms per model call on a GPU (``md.batch_atoms``; a CPU
+    evaluates one system per call)."""
     from ionscreen import mlip
 
     if mlip.is_sevennet(name):
         gpu = mlip.resolve_device(device) != "cpu"
-        return SevenNetPotential(name, device, atoms_per_call=batch_atoms if gpu else None)
+        return SevenNetPotential(name, device, atoms_per_call=batch_atoms if gpu else None, accelerator=accelerator)
     device = "cpu" if name == mlip.LJ_NAME else mlip.resolve_device(device)
     return CalculatorPotential(mlip.get_calculator(name, device), name, device)

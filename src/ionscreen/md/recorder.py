@@ -70,6 +70,7 @@ def run_row(
     rel_error: float = float("nan"),
     framework_intact: bool | None = None,
     framework: str = "",
+    accelerator: str = "",
 ) -> dict[str, Any]:
     """One ``md_runs`` row (wall_s in s; steps_per_s over the whole wall time; ``rel_error``: the
     relative half-width of D's 95 % interval where the run stopped)."""
@@ -92,6 +93,7 @@ def run_row(
         "wall_s": wall_s,
         "steps_per_s": n_steps / wall_s if wall_s > 0 else float("nan"),
         "device": device,
+        "accelerator": accelerator,
         "mlip": s.mlip,
         "thermostat": s.thermostat,
         "seed": s.seed,

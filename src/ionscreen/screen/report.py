@@ -109,6 +109,26 @@ def skill_rule_note() -> str:
     )
 
 
+def plan_section(plan_path: str | Path | None, runs: pd.DataFrame) -> str:
+    """The plan's MD device-hours (min, expected, max) beside what the runs took, with the ratios
+    that calibrate the next plan; a line saying how to plan when there is no plan."""
+    from ionscreen.md.plan import compare
+
+    if not plan_path or not Path(plan_path).exists():
+        return (
+            "<p class='m'>No cost plan for this campaign: <code>snakemake plan</code> measures the MD's cost "
+            "before it runs and sets each batch job's time limit.</p>"
+        )
+    plan = schema.read_table(plan_path, "plan")
+    c = compare(plan, runs)
+    md = plan[plan["stage"] == "md"].iloc[0]
+    return (
+        f"<h3>Planned and actual MD cost</h3><p>The plan (rate measured on {html.escape(str(md['device_name']))}) "
+        f"against the MD wall time of the batch jobs (md_runs): actual / max {c['actual_over_max'].iloc[0]:.2f}, "
+        f"actual / expected {c['actual_over_expected'].iloc[0]:.2f}.</p>" + _table(c.round(4))
+    )
+
+
 def _table(df: pd.DataFrame) -> str:
     html_table = df.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t", na_rep="")
     return f"<div class=w>{html_table}</div>"  # wide tables scroll inside the page
@@ -127,9 +147,11 @@ def write_report(
     msd_curves_path: str | Path | None = None,
     md_runs_path: str | Path | None = None,
     cross_validation_path: str | Path | None = None,
+    plan_path: str | Path | None = None,
     top_k: int = 20,
 ) -> Path:
-    """Write the self-contained HTML report atomically."""
+    """Write the self-contained HTML report atomically. ``plan_path``: the campaign's plan
+    (``snakemake plan``), shown beside what the MD runs cost when it exists."""
     ranking = schema.read_table(ranking_path, "predictions")
     rejected = schema.concat_tables(rejected_paths, "rejected")
     metrics = schema.read_table(metrics_path, "metrics")
@@ -269,11 +291,14 @@ def write_report(
                         "n_steps",
                         "wall_s",
                         "steps_per_s",
+                        "device",
+                        "accelerator",
                         "mlip",
                         "reason",
                     ]
                 ]
             ),
+            plan_section(plan_path, runs),
         ]
     else:
         source = str(labels["source"].iloc[0]) if "source" in labels.columns and len(labels) else "external"
