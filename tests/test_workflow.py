@@ -451,6 +451,11 @@ def _changed_config(tmp_path, section: str, key: str, value) -> Path:
     return path
 
 
+def test_plan_prepares_the_structures_it_needs_and_never_starts_md(tmp_path):
+    counts, _ = _dry_run("-d", str(tmp_path), "--cores", "2", "plan", "--configfile", str(REPO / ".test/config.yaml"))
+    assert counts == {"prepare_structure": 5, "plan": 1, "total": 6}, counts
+
+
 def test_md_time_limits_come_from_the_plan(tmp_path):
     """A batch the plan knows gets its planned limit (rules/md.smk runtime); the others get
     plan.default_runtime_min."""
