@@ -4,7 +4,13 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ionscreen.embed.structure import EMBED_ENGINE_ONLY, embed_job_settings
-from ionscreen.md.stage import batch_runtimes, md_batches, temperature_names, trajectory_params, workflow_md_settings
+from ionscreen.md.stage import (
+    batch_runtimes,
+    md_batches,
+    temperature_names,
+    trajectory_params,
+    workflow_md_settings,
+)
 from ionscreen.schema import STAGE_VERSIONS
 from ionscreen.structures.prepare import PREPARE_ENGINE_ONLY, candidate_settings
 from ionscreen.structures.sources import MATERIAL_ID_PATTERN, assign_shards, material_files
