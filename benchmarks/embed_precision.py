@@ -31,7 +31,7 @@ def main() -> None:
     from ionscreen import mlip
     from ionscreen.embed.structure import SevenNetEmbedder
     from ionscreen.learn.model import load_predictor
-    from ionscreen.screen.screener import _prepare_worker
+    from ionscreen.screen.readers import prepare_worker
     from ionscreen.structures import obelix
     from ionscreen.structures.prepare import candidate_settings
     from ionscreen.structures.sources import material_id
@@ -45,7 +45,9 @@ def main() -> None:
         files = sorted(obelix.cif_files(folder).values())
         graphs = [
             g
-            for g in (_prepare_worker((material_id(f), str(f), str(f), settings, known, 5.0))[0] for f in files)
+            for g in (
+                prepare_worker((material_id(f), str(f), str(f), settings, known, 5.0, "given", False))[0] for f in files
+            )
             if g is not None
         ]
     graphs = [g["_graph"] for g in graphs]

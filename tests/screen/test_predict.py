@@ -114,6 +114,38 @@ def test_screener_equals_the_plain_path(tiny_model, workers):
     assert [b["reason"] for b in bad] == [b["reason"] for b in ref_bad] == ["no Li in SiS4"]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [0, 1])
+def test_room_temperature_columns_from_the_readers_equal_the_files_as_given(tiny_model, workers, tmp_path):
+    """obelix-rt's inputs computed in the readers (each file parsed once, for both models) give
+    the sigma_rt_* columns ``RoomTempModel.file_columns`` gives from the files as given, to 1e-6:
+    ordered and disordered CIFs, a JSON, an unreadable file and one without Li among them."""
+    import shutil
+
+    from ionscreen.roomtemp.model import RT_COLUMNS, RoomTempModel
+    from ionscreen.screen.screener import Screener
+    from tests.conftest import REPO
+
+    cands = REPO / "resources/structures/candidates"
+    files = [cands / f for f in ("LiBr.json", "obelix-jqc.cif", "Li10GeP2S12.json", "LiFePO4.json")]
+    files += [REPO / ".test/bad/no-li-SiS4.cif", REPO / ".test/bad/broken.cif"]
+    # The same composition twice under another name: the composition cache must not mix them up.
+    shutil.copy(cands / "LiBr.json", tmp_path / "LiBr-copy.json")
+    files.append(tmp_path / "LiBr-copy.json")
+    got, bad = Screener(tiny_model, device="cpu", workers=workers, room_temperature_model="obelix-rt").screen(
+        files, [600.0], progress=False
+    )
+    ref = RoomTempModel.named("obelix-rt").file_columns(files).set_index("material_id")
+    got = got.drop_duplicates("material_id").set_index("material_id")
+    assert set(got.index) == {"LiBr", "obelix-jqc", "Li10GeP2S12", "LiFePO4", "LiBr-copy"}
+    assert {b["code"] for b in bad} >= {"no_li"} and len(bad) == 2
+    ref = ref.loc[got.index]
+    np.testing.assert_allclose(got[RT_COLUMNS[0]], ref[RT_COLUMNS[0]], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got[RT_COLUMNS[1]], ref[RT_COLUMNS[1]], rtol=0, atol=1e-6)
+    assert [list(f) for f in got[RT_COLUMNS[2]]] == [list(f) for f in ref[RT_COLUMNS[2]]]
+    assert got.loc["LiBr", RT_COLUMNS[0]] == got.loc["LiBr-copy", RT_COLUMNS[0]]
+
+
 def _training_embedding(tiny_run):
     """The Li embeddings and formula of one material the tiny model trained on."""
     from ionscreen.learn.model import load_predictor

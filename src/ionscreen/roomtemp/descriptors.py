@@ -4,6 +4,7 @@ space-group flag, and the target transforms (log10 sigma in S/cm <-> what the tr
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,7 +29,9 @@ FOREST = "random forest (composition + lattice + space group)"  # the baseline o
 CELL_NAMES = ("volume_per_atom_A3", "li_per_A3", "spacegroup_number")
 
 
+@functools.cache
 def _featurisers() -> list[Any]:
+    """matminer's featurisers, built once per process (the magpie tables load once)."""
     from matminer.featurizers.composition import (
         ElementFraction,
         ElementProperty,
@@ -54,23 +57,40 @@ def descriptor_names() -> list[str]:
 def descriptors(compositions: Sequence[Any], volumes_A3: Sequence[float], spacegroups: Sequence[int]) -> np.ndarray:
     """[n, 270] descriptors of cells with the given (unreduced: atoms per cell) compositions,
     cell volumes (A^3) and space-group numbers. A featuriser that fails on a composition gives NaN
-    for its columns (the trees route NaN as scikit-learn does)."""
+    for its columns (the trees route NaN as scikit-learn does). The composition part is computed
+    once per distinct composition in a process (``composition_features``)."""
     from pymatgen.core import Composition
 
-    feats = _featurisers()
     rows = []
     for comp, vol, sg in zip(compositions, volumes_A3, spacegroups, strict=True):
         comp = Composition(comp)
-        row: list[float] = []
-        for f in feats:
-            try:
-                row.extend(float(v) for v in f.featurize(comp))
-            except (ValueError, KeyError, TypeError, ZeroDivisionError):
-                row.extend([math.nan] * len(f.feature_labels()))
+        row = list(composition_features(comp))
         n = comp.num_atoms
         row.extend([float(vol) / n, comp["Li"] / float(vol), float(sg)])
         rows.append(row)
     return np.asarray(rows, dtype=float).reshape(len(rows), -1)
+
+
+_COMPOSITION_CACHE: dict[tuple[tuple[str, float], ...], tuple[float, ...]] = {}
+
+
+def composition_features(comp: Any) -> tuple[float, ...]:
+    """matminer's features of one composition (``_featurisers`` in order; NaN for a featuriser that
+    fails on it), remembered per distinct composition (element, amount) in this process: a pool of
+    20,000 candidates has far fewer compositions, and a re-screen repeats them all."""
+    key = tuple(sorted((el.symbol, float(amt)) for el, amt in comp.items()))
+    hit = _COMPOSITION_CACHE.get(key)
+    if hit is not None:
+        return hit
+    row: list[float] = []
+    for f in _featurisers():
+        try:
+            row.extend(float(v) for v in f.featurize(comp))
+        except (ValueError, KeyError, TypeError, ZeroDivisionError):
+            row.extend([math.nan] * len(f.feature_labels()))
+    if len(_COMPOSITION_CACHE) < 100_000:  # bounded: memory stays small on any pool
+        _COMPOSITION_CACHE[key] = tuple(row)
+    return tuple(row)
 
 
 def obelix_descriptors(table: pd.DataFrame) -> np.ndarray:

@@ -21,6 +21,7 @@ from ionscreen.screen.predict import (
     temperatures_with_rank,
     with_room_temperature,
 )
+from ionscreen.screen.readers import init_reader, prepare_worker, read_and_prepare
 
 
 def predict_paths(
@@ -49,22 +50,24 @@ def predict_paths(
       (``RT_COLUMNS``, from the files as given), as the workflow's rows do.
 
     Unreadable files and structures that cannot be predicted go to the rejected rows."""
-    from ionscreen.roomtemp.model import RoomTempModel, resolve
+    from ionscreen.roomtemp.model import resolve
     from ionscreen.structures.sources import NothingPredicted
 
     if resolve(model) is not None:
         return _room_temperature_paths(model, paths, temperatures_K, out, rejected_out=rejected_out)
     model_dir = model
     screener = Screener(
-        model_dir, device=device, threads=threads, workers=workers, relax_steps=relax_steps, max_atoms=max_atoms
+        model_dir,
+        device=device,
+        threads=threads,
+        workers=workers,
+        relax_steps=relax_steps,
+        max_atoms=max_atoms,
+        room_temperature_model=room_temperature_model,
     )
     df, bad = screener.screen(paths, temperatures_K, rank_temperature_K, progress=progress)
     if not len(df):
         raise NothingPredicted(bad)
-    if room_temperature_model:
-        from ionscreen.roomtemp.model import RoomTempModel
-
-        df = with_room_temperature(df, RoomTempModel.named(room_temperature_model).file_columns(paths))
     schema.write_table(
         df,
         out,
@@ -122,33 +125,6 @@ def _room_temperature_paths(
     return df, bad
 
 
-def _prepare_worker(
-    args: tuple[str, str, str, Any, frozenset[str] | None, float, str],
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """A reader process's job: read, check and order one file and build its SevenNet graph (no
-    MLIP: no relaxation here). The graph goes back as numpy arrays (``_graph``), which pickle in
-    a fraction of the time a Structure of thousands of Site objects takes."""
-    from ionscreen.embed.graph import graph_arrays
-    from ionscreen.structures.prepare import prepare_item
-
-    mid, source, path, settings, known, cutoff, frame = args
-    row, rejected = prepare_item(mid, source, path, settings, None, known, symmetry=False, keep=True)
-    if row is not None:
-        row["_graph"] = graph_arrays(row.pop("_structure"), cutoff, frame)
-    if _READ_COUNT is not None:
-        with _READ_COUNT.get_lock():
-            _READ_COUNT.value += 1
-    return row, rejected
-
-
-_READ_COUNT: Any = None  # in a reader process: the shared count of files it and its siblings have read
-
-
-def _init_reader(count: Any) -> None:
-    global _READ_COUNT
-    _READ_COUNT = count
-
-
 class Screener:
     """Structure files in, ranked predictions out, with the models loaded once per process.
 
@@ -180,6 +156,7 @@ class Screener:
         max_atoms: int | None = None,
         batch_atoms: int | None = None,
         chunk: int = 256,
+        room_temperature_model: str | None = None,
     ) -> None:
         from ionscreen import mlip
         from ionscreen.embed.graph import default_batch_atoms, default_engine
@@ -216,6 +193,9 @@ class Screener:
         self.prefetch = 2 * chunk  # files read ahead of the embedding at most (bounds memory)
         self._reader: dict[str, Any] | None = None  # the running readers' counts (``_prepared``)
         self.timings: dict[str, float] = {}  # seconds per stage of the last screen (read = waiting for readers)
+        # The room-temperature model (e.g. obelix-rt) whose 300 K sigma every row gets: its inputs
+        # come from the readers, which parse each file once for both models.
+        self.room_temperature_model = room_temperature_model or None
 
     @staticmethod
     def default_workers(cores: int, engine: str) -> int:
@@ -247,12 +227,12 @@ class Screener:
         self, items: list[tuple[str, str, Path]]
     ) -> Iterator[tuple[dict[str, Any] | None, dict[str, Any] | None] | None]:
         """(row, rejected) per item, in order, after one None that says the readers have started."""
-        from ionscreen.structures.prepare import prepare_item
 
+        rt = self.room_temperature_model is not None
         if self.workers < 1:
             yield None
             for mid, source, path in items:
-                yield prepare_item(mid, source, path, self.settings, self.calc, self.known, symmetry=False, keep=True)
+                yield read_and_prepare(mid, source, path, self.settings, self.calc, self.known, rt)
             return
         import multiprocessing as mp
         import threading
@@ -276,11 +256,11 @@ class Screener:
                     if state["stop"]:
                         return
                     state["submitted"] += 1
-                yield (mid, source, str(path), self.settings, self.known, self.cutoff, self.frame)
+                yield (mid, source, str(path), self.settings, self.known, self.cutoff, self.frame, rt)
 
-        with ctx.Pool(self.workers, initializer=_init_reader, initargs=(state["done"],)) as pool:
+        with ctx.Pool(self.workers, initializer=init_reader, initargs=(state["done"], rt)) as pool:
             try:
-                results = pool.imap(_prepare_worker, feed())  # one file per task: every fed file is in work
+                results = pool.imap(prepare_worker, feed())  # one file per task: every fed file is in work
                 yield None  # the readers are at work
                 for out in results:
                     with turn:
@@ -292,6 +272,18 @@ class Screener:
                     state["stop"] = True  # a feeder still waiting returns
                     turn.notify()
                 self._reader = None
+
+    def _rt_columns(self, rt_in: list[tuple[str, tuple[str, np.ndarray, list[str]]]]) -> pd.DataFrame:
+        """``RT_COLUMNS`` per material from the readers' ``rt_inputs``: the trees once over all."""
+        from ionscreen.roomtemp.model import RoomTempModel, rt_columns
+
+        rt = RoomTempModel.named(self.room_temperature_model)
+        if not rt_in:
+            return rt_columns(rt.rows([], [], np.zeros((0, 0))))
+        ids = [m for m, _ in rt_in]
+        return rt_columns(
+            rt.rows(ids, [x[0] for _, x in rt_in], np.stack([x[1] for _, x in rt_in]), [x[2] for _, x in rt_in])
+        )
 
     def _readers_idle(self) -> bool:
         """True when the reader processes have read every file handed to them (all files, or as
@@ -320,6 +312,7 @@ class Screener:
         embs: list[np.ndarray] = []
         pending: list[dict[str, Any]] = []
         pending_atoms = 0
+        rt_in: list[tuple[str, tuple[str, np.ndarray, list[str]]]] = []  # (material, rt_inputs)
 
         clock = {"read": 0.0, "embed": 0.0, "predict": 0.0}
         from ionscreen import mlip
@@ -364,6 +357,8 @@ class Screener:
                 rejected["stage"] = "screen"
                 bad.append(rejected)
                 continue
+            if "_rt" in row:
+                rt_in.append((row["material_id"], row.pop("_rt")))
             pending.append(row)
             pending_atoms += row["nsites"]
             if pending_atoms >= self.batch_atoms:
@@ -387,6 +382,8 @@ class Screener:
             else pd.DataFrame(columns=schema.spec("predictions").column_names)
         )
         df = rank_by_model(add_arrhenius(df, self.predictor.meta.temperature_range_K), rank_T, self.predictor)
+        if self.room_temperature_model is not None and len(df):
+            df = with_room_temperature(df, self._rt_columns(rt_in))
         clock["predict"] += time.perf_counter() - t0
         self.timings = clock
         return df, bad
