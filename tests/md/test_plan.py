@@ -124,8 +124,8 @@ def test_scenarios_of_the_stop_rule_and_the_ladder():
     assert low.ran == (0.0, pytest.approx(1 - REPLAY_LADDER_SKIPPED), 1.0)
     # Checks: at 10, 12.5, ..., 22.5 ps then the end: (10 + 12.5 + 15 + 17.5 + 20 + 22.5) / 25 + 1.
     assert top.checks[2] == pytest.approx(97.5 / 25 + 1)
-    # Two temperatures: the floor is every run stopping at 12.5 ps (2 x 12.5 = 25 is not cheaper
-    # than top-only 25, so the ladder's floor wins the tie).
+    # Two temperatures: every run stopping at 12.5 ps costs 2 x 12.5 = 25 ps, the same as the top
+    # run alone at 25 ps; the ladder's floor wins the tie.
     top2, low2 = run_lengths(s, n_temperatures=2)
     assert top2.steps[0] == 25_000 and low2.steps[0] == 0
     # Runs too short for the stop rule (5 ps < 12.5 ps): nothing to save; no ladder: every run.
