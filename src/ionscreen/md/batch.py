@@ -178,18 +178,26 @@ def restore_checks(run: BatchRun, state: dict[str, Any]) -> None:
         run.checked_at = run.frame
 
 
+def pack_calls(atoms: list[int], per_call: int) -> list[list[int]]:
+    """The model calls one engine step makes: indices of runs (of these atom counts), in order,
+    each call taking runs while their atoms fit ``per_call`` (at least one run per call). The
+    plan's cost model counts calls with this too (``md.probe.Rate.step_s``)."""
+    calls: list[list[int]] = []
+    used = 0  # atoms in the last call
+    for k, a in enumerate(atoms):
+        if not calls or used + a > per_call:
+            calls.append([])
+            used = 0
+        calls[-1].append(k)
+        used += a
+    return calls
+
+
 def _evaluate(potential: BatchedPotential, runs: list[BatchRun]) -> None:
     """Energies and forces of ``runs`` at their positions, packed into calls of at most
     ``potential.atoms_per_call`` atoms (at least one run per call). A run whose evaluation
     raises fails alone."""
-    calls: list[list[BatchRun]] = [[]]
-    atoms = 0  # in the last call
-    for r in runs:
-        if calls[-1] and atoms + len(r.masses) > potential.atoms_per_call:
-            calls.append([])
-            atoms = 0
-        calls[-1].append(r)
-        atoms += len(r.masses)
+    calls = [[runs[k] for k in call] for call in pack_calls([len(r.masses) for r in runs], potential.atoms_per_call)]
     for group in calls:
         try:
             results = potential.evaluate([r.system for r in group])

@@ -99,10 +99,13 @@ def check_units(settings: MDSettings, steps: float) -> float:
 
 def run_lengths(settings: MDSettings, n_temperatures: int) -> tuple[Lengths, Lengths]:
     """(Lengths of a run at the highest temperature, of a run below it)."""
+    from ionscreen.md.stopping import check_times
+
     full = float(settings.n_steps)
-    first_stop = math.ceil((settings.min_ps + settings.segment_ps) * 1000.0 / settings.timestep_fs)
-    can_stop = settings.stop == "converged" and first_stop < full
-    shortest = float(first_stop) if can_stop else full
+    # The earliest stop: the second check (a stop needs the check before it to agree).
+    times = check_times(settings, full * settings.timestep_fs / 1000.0)
+    can_stop = settings.stop == "converged" and len(times) >= 2
+    shortest = math.ceil(times[1] * 1000.0 / settings.timestep_fs) if can_stop else full
     expected = full * (1 - REPLAY_STOP_SAVING) if can_stop else full
     expected = max(expected, shortest)
     skip = settings.ladder and n_temperatures > 1

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms
 
+from ionscreen.md.batch import pack_calls
 from ionscreen.md.engine import MDSettings
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class Rate:
         """Seconds of one engine step of these runs in flight, each (atoms, edges)."""
         if not runs:
             return 0.0
-        calls = _calls([a for a, _ in runs], self.atoms_per_call)
+        calls = len(pack_calls([a for a, _ in runs], self.atoms_per_call))
         return calls * self.call_s + len(runs) * self.run_step_s + sum(e for _, e in runs) * self.edge_step_s
 
     def atom_steps_per_s(self, runs: list[tuple[int, int]]) -> float:
@@ -138,9 +139,9 @@ def _timed_batch(
     tag: str,
 ) -> tuple[float, float, float, float, set[str]]:
     """``runs`` advanced together ``steps`` steps (stop rule off): (wall seconds per step, the
-    model calls, runs and edges in flight per step on average, and the materials whose runs failed). A run that diverges (a tiny cell
-    at the top temperature can) leaves the batch as it would in the campaign; the averages count
-    each run for the steps it ran."""
+    model calls, runs and edges in flight per step on average, and the materials whose runs
+    failed). A run that diverges (a tiny cell at the top temperature can) leaves the batch as it
+    would in the campaign; the averages count each run for the steps it ran."""
     from ionscreen.md.batch import RunSpec, run_batch
 
     s = replace(settings, n_steps=steps, interval=min(settings.interval, steps), stop="fixed", ladder=False)
@@ -157,7 +158,7 @@ def _timed_batch(
     share = [d / longest for d in done]
     n_runs = sum(share)
     n_edges = sum(edges_of[mid] * w for (mid, _), w in zip(runs, share, strict=True))
-    calls = _calls([len(a) for _, a in runs], potential.atoms_per_call) * n_runs / len(runs)
+    calls = len(pack_calls([len(a) for _, a in runs], potential.atoms_per_call)) * n_runs / len(runs)
     failed = {r["material_id"] for r in rows if r["status"] != "ok"}
     return max(r["wall_s"] for r in rows) / longest, calls, n_runs, n_edges, failed
 
@@ -280,15 +281,6 @@ def probe(
     )
     log.info("probe on %s: %s (%.1f s)", name, rate.sample, rate.probe_s)
     return rate
-
-
-def _calls(atoms: list[int], per_call: int) -> int:
-    calls, used = 1, 0
-    for a in atoms:
-        if used and used + a > per_call:
-            calls, used = calls + 1, 0
-        used += a
-    return calls
 
 
 def _fit(x: np.ndarray, t: np.ndarray) -> tuple[float, float, float]:
