@@ -22,6 +22,8 @@ include: "rules/embed.smk"
 include: "rules/train.smk"
 include: "rules/screen.smk"
 include: "rules/ingest.smk"
+include: "rules/campaign_inputs.smk"
+include: "rules/campaign.smk"
 
 
 rule embed_trajectories_all:

@@ -64,7 +64,8 @@ wildcard_constraints:
     material=MATERIAL_ID_PATTERN,
     temperature=r"\d+(\.\d+)?",
     shard=r"\d{5}",
-    batch=r"\d+(\.\d+)?K-\d{5}",
+    batch=r"\d+(\.\d+)?K-(r\d\d+-)?\d{5}",  # training batches, and a campaign round's (rules/campaign.smk)
+    round=r"[1-9]\d*",
 
 
 def log_path(stage, name):
@@ -103,11 +104,14 @@ MLIP_SLOT = 1
 
 
 def training_file(wildcards):
-    return str(TRAIN[wildcards.material])
+    """The source file of a material that gets MD: a training material, or a candidate that a
+    campaign round picked (prepared as the training materials are)."""
+    m = wildcards.material
+    return str(TRAIN[m] if m in TRAIN else CANDIDATES[m])
 
 
 def training_file_map(wildcards):
-    return {wildcards.material: str(TRAIN[wildcards.material])}
+    return {wildcards.material: training_file(wildcards)}
 
 
 def training_prepare_settings():
@@ -176,10 +180,17 @@ def md_label_settings():
     return label_settings() if md["stop"] == "converged" or md["ladder"] else {}
 
 
+def batch_members(batch):
+    """Runs "<material>/<T>K" of an md batch: the training set's (frozen when the DAG is built), or
+    a campaign round's (batches.json, written by the round's checkpoint)."""
+    return MD_BATCHES.get(batch) or campaign_batches().get(batch, [])
+
+
 def batch_runs(wildcards):
     """[[material, temperature K]] of one MD batch."""
     return [
-        [run_material(run), float(TEMP_OF[Path(run).name])] for run in MD_BATCHES[wildcards.batch]
+        [run_material(run), float(TEMP_OF[Path(run).name])]
+        for run in batch_members(wildcards.batch)
     ]
 
 
@@ -187,7 +198,7 @@ def batch_structures(wildcards):
     return sorted(
         {
             f"{R}/structures/prepared/{run_material(run)}.parquet"
-            for run in MD_BATCHES[wildcards.batch]
+            for run in batch_members(wildcards.batch)
         }
     )
 
@@ -210,7 +221,7 @@ def batch_above(wildcards):
     if t is None:
         return []
     return sorted(
-        {md_run_batch_dir(f"{run_material(run)}/{t}K") for run in MD_BATCHES[wildcards.batch]}
+        {md_run_batch_dir(f"{run_material(run)}/{t}K") for run in batch_members(wildcards.batch)}
     )
 
 
@@ -221,7 +232,7 @@ def batch_above_runs(wildcards):
         return {}
     return {
         run_material(run): md_run_file(run_material(run), t, ".run.parquet")
-        for run in MD_BATCHES[wildcards.batch]
+        for run in batch_members(wildcards.batch)
     }
 
 
@@ -233,11 +244,8 @@ def md_run_batch_dir(run):
     """The folder of the batch that runs ``run`` ("<material>/<T>K"). Snakemake also tries the
     per-material rules on paths that are not materials (labels/labels.parquet): those get a folder
     no rule makes, so the candidate job is dropped quietly."""
-    return (
-        md_batch_dir(MD_BATCH_OF[run])
-        if run in MD_BATCH_OF
-        else f"{R}/md/no-batch/{run_material(run)}"
-    )
+    batch = MD_BATCH_OF.get(run) or campaign_batch_of().get(run)
+    return md_batch_dir(batch) if batch else f"{R}/md/no-batch/{run_material(run)}"
 
 
 def md_run_file(material, temperature, suffix=".parquet"):

@@ -9,6 +9,7 @@ import inspect
 import pytest
 import yaml
 
+from ionscreen.campaign.acquire import CampaignSettings
 from ionscreen.cli import build_parser
 from ionscreen.embed.structure import SevenNetEmbedder
 from ionscreen.labels.diffusion import LabelSettings
@@ -35,6 +36,7 @@ def defaults(cls: type) -> dict[str, object]:
         ("prepare", PrepareSettings),
         ("md", MDSettings),
         ("plan", PlanSettings),
+        ("campaign", CampaignSettings),
         ("label", LabelSettings),
         ("train", TrainConfig),
     ],

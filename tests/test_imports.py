@@ -22,7 +22,7 @@ PACKAGE = REPO / "src/ionscreen"
 # Bottom to top. The core (top-level modules) is at the bottom; ``labels`` sits below ``md``
 # because MD asks the labeller whether a label is known (convergence-driven length); ``cli`` and
 # ``commands`` (top-level modules too) call everything and are imported by nothing.
-LAYERS = ("core", "structures", "labels", "md", "ingest", "embed", "learn", "roomtemp", "screen", "entry")
+LAYERS = ("core", "structures", "labels", "md", "ingest", "embed", "learn", "roomtemp", "screen", "campaign", "entry")
 ENTRY = {"ionscreen.cli", "ionscreen.commands"}
 
 # The modules that import torch when imported (at module level, directly or through a module they import).

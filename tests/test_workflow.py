@@ -618,3 +618,112 @@ def test_ladder_skips_the_temperatures_below_a_run_that_was_not_diffusive(tmp_pa
     counts, out = _dry_run("-d", str(tmp_path), "--cores", "2", targets[0], *configs, cwd=REPO)
     assert counts["md"] == 2 and set(re.findall(r"wildcards: batch=([\w-]+)", out)) == {"800K-00001", "1200K-00001"}
     assert json.loads((res / "md/batches-800K.json").read_text())["shards"] == {"00000": ["Li2O/800K", "Li3N/800K"]}
+
+
+# ---------------------------------------------------------------- active campaigns (rules/campaign.smk)
+
+
+def _campaign_config(tmp_path, **campaign) -> Path:
+    import yaml
+
+    cfg = yaml.safe_load((REPO / ".test/campaign.yaml").read_text())
+    cfg["campaign"].update(campaign)
+    path = tmp_path / f"campaign-{len(list(tmp_path.glob('campaign-*.yaml')))}.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _run(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(workdir), "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"acquisition": "thompson"}, "campaign.acquisition 'thompson' is unknown: use one of ucb, ei, greedy"),
+        ({"rounds": 0}, "campaign.rounds is 0: a campaign needs at least 1 round"),
+        ({"picks": 9}, "campaign.picks 9 is larger than the pool (8 unlabelled candidates)"),
+        ({"oracle": "table", "table": "sigma.csv"}, "sigma.csv has no column 'label' (campaign.table_column)"),
+    ],
+)
+def test_bad_campaign_settings_fail_at_start_with_one_line(tmp_path, change, message):
+    (tmp_path / "sigma.csv").write_text("material_id,log10_sigma\nLiBr,-7.1\n")
+    if "table" in change:
+        change = {**change, "table": str(tmp_path / change["table"])}
+    cfg = _campaign_config(tmp_path, **change)
+    proc = _run(tmp_path, "-n", "campaign", "--configfile", str(REPO / ".test/config.yaml"), str(cfg))
+    assert proc.returncode != 0
+    said = proc.stdout + proc.stderr  # Snakemake prints the workflow's error on stdout
+    assert [ln for ln in said.splitlines() if message in ln], said[-2000:]
+    assert not any((tmp_path / "results-test").rglob("*.parquet"))
+
+
+@pytest.mark.slow
+def test_campaign_runs_two_rounds_with_md_then_a_third_alone(finished_copy, tmp_path):
+    base = str(REPO / ".test/config.yaml")
+    proc = _run(finished_copy, "campaign", "--configfile", base, str(_campaign_config(tmp_path)))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    results = finished_copy / "results-test"
+    summary = schema.read_table(results / "campaign/summary.parquet", "campaign_summary")
+    assert summary["round"].tolist() == [0, 1, 2]
+    n0 = int(summary["labels"].iloc[0])
+    assert n0 >= 4 and summary["labels"].tolist() == [n0, n0 + 1, n0 + 2]  # one pick per round, labelled by MD
+    assert summary["best_label"].is_monotonic_increasing
+    assert (summary["md_runs"].iloc[1:] == 2).all() and (summary["md_simulated_ps"].iloc[1:] > 0).all()
+    picks = [schema.read_table(results / f"campaign/round_{r}/labels.parquet", "campaign_labels") for r in (1, 2)]
+    assert all((p["status"] == "ok").all() for p in picks)
+    ids = [m for p in picks for m in p["material_id"]]
+    assert len(set(ids)) == 2 and not set(ids) & set(
+        schema.read_table(results / "labels/labels.parquet")["material_id"]
+    )
+    for m in ids:  # the picks ran through the workflow's own stages
+        assert (results / f"structures/prepared/{m}.parquet").is_file() and (results / f"labels/{m}.parquet").is_file()
+    assert "2 rounds of 1 pick by <b>ei</b>" in (results / "campaign/report.html").read_text()
+    before = _mtimes(results)
+
+    three = _campaign_config(tmp_path, rounds=3)
+    counts, _ = _dry_run(
+        "-d", str(finished_copy), "--cores", "2", "campaign", "--configfile", base, str(three), cwd=REPO
+    )
+    assert counts == {"campaign_round": 1, "campaign_labels": 1, "campaign": 1, "total": 3}, counts
+    proc = _run(finished_copy, "campaign", "--configfile", base, str(three))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    ran = set(re.findall(r"^(?:local)?(?:rule|checkpoint) (\w+):", proc.stderr, flags=re.M))
+    assert ran == {"campaign_round", "prepare_structure", "md", "label", "campaign_labels", "campaign"}, ran
+    after = _mtimes(results)
+    changed = {f for f in before if after.get(f) != before[f] and not f.startswith(("logs/", "benchmarks/"))}
+    assert changed == {"campaign/summary.parquet", "campaign/report.html"}, changed
+    assert schema.read_table(results / "campaign/summary.parquet")["round"].tolist() == [0, 1, 2, 3]
+
+
+@pytest.mark.slow
+def test_a_campaign_killed_mid_round_finishes_with_nothing_recomputed(finished_copy, tmp_path):
+    import os
+    import signal
+    import time
+
+    base, cfg = str(REPO / ".test/config.yaml"), str(_campaign_config(tmp_path))
+    results = finished_copy / "results-test"
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "-d", str(finished_copy), "--cores", "2", "campaign"]
+    proc = subprocess.Popen([*cmd, "--configfile", base, cfg], cwd=REPO, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 600
+    while not (results / "campaign/round_2/picks.parquet").exists():  # round 1 done, round 2 begun
+        assert proc.poll() is None and time.monotonic() < deadline, "the campaign ended before round 2"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=120)
+    assert not (results / "campaign/summary.parquet").exists()
+    done = {f: t for f, t in _mtimes(results).items() if f.startswith("campaign/round_1/") or "r01-" in f}
+    assert "campaign/round_1/labels.parquet" in done
+    again = _run(finished_copy, "campaign", "--configfile", base, cfg)
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert not re.search(r"wildcards: (round=1\b|batch=\d+K-r01-)", again.stderr)  # no job of round 1 ran again
+    after = _mtimes(results)
+    assert {f: after.get(f) for f in done} == done  # round 1 (picks, MD, labels) untouched
+    assert schema.read_table(results / "campaign/summary.parquet")["round"].tolist() == [0, 1, 2]

@@ -41,6 +41,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "trainset": 1,  # the training-set tables (learn/trainset.py)
     "train": 3,  # models and their metrics (learn/train.py, learn/dataset.py); 2: rounding-noise columns constant; 3: embedding frame in model.json
     "predict": 4,  # predictions of one candidate shard (screen/predict.py); 2: obelix-rt columns; 3: obelix-rt fits ln(-log10 sigma); 4: rank_by, skill and temperature-dependence flags
+    "campaign": 1,  # active campaigns: rounds, their labels, the summary (campaign/stage.py)
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from ionscreen.campaign_tables import CAMPAIGN_TABLES
 from ionscreen.columns import F32_LIST, STR_LIST, C, Table, declare
 
 TABLES: dict[str, Table] = {
@@ -319,73 +320,11 @@ TABLES: dict[str, Table] = {
             C("formula", pa.string(), "nominal reduced composition (groups the splits)"),
             C("source", pa.string(), "data set"),
         ),
-        declare(
-            "rates",
-            "What the batched MD engine costs on one device, measured by the plan's probe (ionscreen.md.probe): "
-            "one row per device name, MLIP, batch size and accelerator.",
-            C("device_name", pa.string(), "the GPU's name, or the CPU's model and torch threads", False),
-            C("device", pa.string(), "cpu or cuda"),
-            C("mlip", pa.string(), "potential name or file", False),
-            C("batch_atoms", pa.int64(), "md.batch_atoms the probe ran at (atoms in flight)", False),
-            C("accelerator", pa.string(), "SevenNet tensor-product accelerator (none on a CPU)"),
-            C("call_s", pa.float64(), "cost of one model call per MD step"),
-            C(
-                "run_step_s",
-                pa.float64(),
-                "cost of one run in flight per MD step (integrator, frames, checks of divergence)",
-            ),
-            C("edge_step_s", pa.float64(), "cost of one atom pair within the cutoff, in flight, per MD step"),
-            C("atoms_per_call", pa.int64(), "atoms the engine packs into one model call on this device"),
-            C("cutoff_A", pa.float64(), "the MLIP's cutoff: pairs within it are the edges"),
-            C("start_s", pa.float64(), "loading the model, once per batch job"),
-            C("check_s", pa.float64(), "labelling one full-length run (a stop-rule check, or the label job's share)"),
-            C("probe_s", pa.float64(), "what the probe itself took"),
-            C("sample", pa.string(), "what was timed: runs x atoms x steps, ms per step"),
-            C("measured_at", pa.string(), "ISO date and time of the probe"),
-        ),
-        declare(
-            "plan",
-            "What a campaign costs before it runs (ionscreen.md.plan): one row per stage and a total. Range: "
-            "min = the most the stop rule and the ladder can save, expected = their saving in the replay against "
-            "known D (docs/md.md), max = every run to md.n_steps at every temperature.",
-            C(
-                "stage",
-                pa.string(),
-                "md, label (the stop rule's checks inside md jobs, then the label jobs), total",
-                False,
-            ),
-            C("jobs", pa.int64(), "batch jobs (md) or runs (label)"),
-            C("runs", pa.int64(), "MD runs (materials x temperatures)"),
-            C("atoms", pa.int64(), "atoms over all runs"),
-            C("steps_max", pa.int64(), "MD steps over all runs, every run to md.n_steps"),
-            C("steps_expected", pa.int64(), "MD steps expected under md.stop and md.ladder"),
-            C("steps_min", pa.int64(), "MD steps if the stop rule and the ladder save all they can"),
-            C("device_name", pa.string(), "the device of the rate"),
-            C("atom_steps_per_s", pa.float64(), "measured throughput of a full batch, atom-steps/s"),
-            C("min_hours", pa.float64(), "device-hours, least"),
-            C("expected_hours", pa.float64(), "device-hours expected"),
-            C("max_hours", pa.float64(), "device-hours, most"),
-            C("devices", pa.int64(), "devices sharing the batch jobs (plan.devices)"),
-            C("wall_expected_hours", pa.float64(), "wall-clock hours on those devices, expected"),
-            C("wall_max_hours", pa.float64(), "wall-clock hours on those devices, most"),
-            C("actual_hours", pa.float64(), "device-hours the finished runs took (from md_runs; NaN before)"),
-            C("actual_over_max", pa.float64(), "actual_hours / max_hours (how the next plan is calibrated)"),
-        ),
-        declare(
-            "plan_batches",
-            "Each MD batch job's planned cost and the time limit a cluster job gets from it (ionscreen.md.plan).",
-            C("batch", pa.string(), "batch name <T>K-<n> (md/batches-<T>K.json)", False),
-            C("temperature_K", pa.float64(), "the batch's temperature"),
-            C("runs", pa.int64(), "runs in the batch job"),
-            C("atoms", pa.int64(), "atoms over its runs"),
-            C("min_hours", pa.float64(), "least device-hours (MD loop and label checks)"),
-            C("expected_hours", pa.float64(), "expected device-hours"),
-            C("max_hours", pa.float64(), "device-hours, every run to md.n_steps"),
-            C("runtime_min", pa.int64(), "the job's time limit: max x (1 + plan.margin) + model loading, rounded up"),
-        ),
     ]
 }
 
+
+TABLES.update(CAMPAIGN_TABLES)  # what a campaign costs (the plan) and its rounds: campaign_tables.py
 
 TABLES["trainset_labels"] = declare(
     "trainset_labels",

@@ -175,10 +175,12 @@ def plan_campaign(
         atoms = [r.atoms for r in members]
         sizes = [(r.atoms, r.edges) for r in members]
         secs = []
+        # The range widens by the probe's spread: the device's own unsteadiness, measured.
+        scale = (1.0 - rate.spread, 1.0, 1.0 + rate.spread)
         for k in range(3):
             md_s = batch_seconds(sizes, [ln.steps[k] for ln in lens], rate, settings.batch_atoms)
             checks = sum(ln.checks[k] for ln, a in zip(lens, atoms, strict=True) if a > 0)
-            secs.append(md_s + checks * rate.check_s)
+            secs.append(scale[k] * (md_s + checks * rate.check_s + (rate.check_start_s if checks else 0.0)))
             steps[0][k] += sum(ln.steps[k] for ln, a in zip(lens, atoms, strict=True) if a > 0)
             steps[1][k] += checks
         rows.append(
@@ -339,7 +341,8 @@ def render(plan: pd.DataFrame, rate: Rate, *, title: str = "") -> str:
         title or "ionscreen plan",
         f"  device: {rate.device_name} ({rate.mlip}, md.batch_atoms {rate.batch_atoms}, accelerator {rate.accelerator})",
         f"  rate:   {md['atom_steps_per_s']:,.0f} atom-steps/s in a full batch; model loading {rate.start_s:.1f} s; "
-        f"one label check {rate.check_s:.1f} s (measured {rate.measured_at}, probe {rate.probe_s:.0f} s)",
+        f"one label check {rate.check_s:.1f} s; steady to +-{100 * rate.spread:.0f} % "
+        f"(measured {rate.measured_at}, probe {rate.probe_s:.0f} s)",
         "",
         f"  {'stage':<6} {'jobs':>6} {'runs':>7} {'MD steps: min / expected / max':>36}   "
         f"{'device-hours: min / expected / max':>38}   {'on ' + str(int(md['devices'])) + ' device(s)':>16}",
@@ -352,6 +355,7 @@ def render(plan: pd.DataFrame, rate: Rate, *, title: str = "") -> str:
     lines += [
         "",
         "  max: every run to md.n_steps at every temperature; expected: the stop rule's and the ladder's",
-        "  saving in the replay against known D (docs/md.md); min: the most they can save.",
+        "  saving in the replay against known D (docs/md.md); min: the most they can save. min and max",
+        "  widen by the probe's spread (the device's own unsteadiness between timed slices).",
     ]
     return "\n".join(lines)

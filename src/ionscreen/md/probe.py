@@ -39,6 +39,9 @@ from ionscreen.md.engine import MDSettings
 
 log = logging.getLogger(__name__)
 
+SLICES = 3  # timed runs of each probe configuration
+ADDED = ("check_start_s", "spread")  # Rate fields that rates files written before them lack
+
 
 @dataclass(frozen=True)
 class Rate:
@@ -59,6 +62,8 @@ class Rate:
     probe_s: float  # what the probe itself took
     sample: str  # what was measured: runs x atoms, steps
     measured_at: str  # ISO date and time
+    check_start_s: float = 0.0  # the first check in a job: kinisi's import and warm-up, once per job
+    spread: float = 0.0  # half the range of one configuration's timed slices / their median (the largest)
 
     def step_s(self, runs: list[tuple[int, int]]) -> float:
         """Seconds of one engine step of these runs in flight, each (atoms, edges)."""
@@ -217,7 +222,12 @@ def probe(
     pool = dict(atoms_of)
     with tempfile.TemporaryDirectory(prefix="ionscreen-probe-") as tmp:
         folder = Path(tmp)
-        check_s = _time_check(atoms_of, settings, label)  # the stop rule's checks, and each label job
+        # The stop rule's checks, and each label job. The first check of a process also imports and
+        # warms kinisi (about 1.3 s here, against 0.8 s for a check after it): paid once per job,
+        # so it counts with the model's loading, not with every check.
+        first_check_s = _time_check(atoms_of, settings, label)
+        check_s = _time_check(atoms_of, settings, label)
+        check_start_s = max(0.0, first_check_s - check_s)
         # Warm-up and screening in one: every structure the probe will time runs three frames
         # together (first calls: allocation, caches; not timed). One whose run fails there (an
         # unrelaxed cell at the top temperature can diverge within a few frames) leaves the pool,
@@ -245,16 +255,23 @@ def probe(
         # Steps per configuration: an equal share of what is left (less a reserve for writing the
         # tables), from the warm-up's step time scaled by the edges.
         member_edges = max(1, sum(edges_of[m] for m, _ in members))
-        steps, times, rows = [], [], []
+        # Each configuration is timed in SLICES runs of its own: the fit takes the median, and half
+        # the slices' range says how far one measurement of this device's speed strays (the plan
+        # widens its range by it: on this project's 2-core machine 6-15 %).
+        steps, times, rows, spread, slice_ms = [], [], [], 0.0, []
         for k, runs in enumerate(configs):
             guess = warm * (sum(edges_of[m] for m, _ in runs) / member_edges) + 1e-4
             share = max(left, 0.0) / (len(configs) - k) * 0.75
-            n = int(min(max(share / guess, 4), 2000))
+            n = int(min(max(share / guess / SLICES, 4), 2000))
             t1 = time.perf_counter()
-            per_step, calls, n_runs, n_edges, _ = _timed_batch(runs, edges_of, settings, potential, n, folder, f"c{k}")
+            sliced = [_timed_batch(runs, edges_of, settings, potential, n, folder, f"c{k}s{j}") for j in range(SLICES)]
+            per_step = float(np.median([x[0] for x in sliced]))
+            slice_s = [x[0] for x in sliced]
+            spread = max(spread, (max(slice_s) - min(slice_s)) / 2 / per_step)
             times.append(per_step)
-            rows.append((calls, n_runs, n_edges))
-            steps.append(n)
+            rows.append(sliced[0][1:4])
+            steps.append(n * SLICES)
+            slice_ms.append("/".join(f"{1e3 * x[0]:.3g}" for x in sliced))
             left -= time.perf_counter() - t1
     call_s, run_s, edge_s = _fit(np.array(rows, dtype=float), np.array(times))
     name = device_name(getattr(potential, "device", "cpu"), settings.threads)
@@ -271,11 +288,13 @@ def probe(
         cutoff_A=cutoff,
         start_s=start_s,
         check_s=check_s,
+        check_start_s=check_start_s,
+        spread=spread,
         probe_s=time.perf_counter() - t_all,
         sample=", ".join(
             f"{len(runs)} runs x {sum(len(a) for _, a in runs)} atoms ({sum(edges_of[m] for m, _ in runs)} edges)"
-            f" x {n} steps: {1e3 * t:.3g} ms/step"
-            for runs, n, t in zip(configs, steps, times, strict=True)
+            f" x {n} steps: {1e3 * t:.3g} ms/step (slices {sl})"
+            for runs, n, t, sl in zip(configs, steps, times, slice_ms, strict=True)
         ),
         measured_at=dt.datetime.now().isoformat(timespec="seconds"),
     )
@@ -335,7 +354,13 @@ def read_rates(path: str | Path) -> list[Rate]:
     if not Path(path).is_file():
         return []
     table = schema.read_table(path, "rates")
-    return [Rate(**{k: row[k] for k in Rate.__dataclass_fields__}) for row in table.to_dict("records")]
+    fields = Rate.__dataclass_fields__
+
+    def value(k: str, x: Any) -> Any:  # a column a file of an earlier version lacks: its default
+        missing = x is None or (isinstance(x, float) and math.isnan(x))
+        return fields[k].default if missing and k in ADDED else x
+
+    return [Rate(**{k: value(k, row[k]) for k in fields}) for row in table.to_dict("records")]
 
 
 def write_rate(path: str | Path, rate: Rate) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 
-def _png(fig: Any) -> str:
+def inline_png(fig: Any) -> str:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
@@ -21,7 +21,7 @@ def _png(fig: Any) -> str:
     return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>'
 
 
-def _fig(w: float = 5.0, h: float = 4.0) -> tuple[Any, Any]:
+def figure(w: float = 5.0, h: float = 4.0) -> tuple[Any, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -31,7 +31,7 @@ def _fig(w: float = 5.0, h: float = 4.0) -> tuple[Any, Any]:
 
 
 def parity_plot(pred: pd.DataFrame, target: str) -> str:
-    fig, ax = _fig()
+    fig, ax = figure()
     colors = {"train": "#9aa5b1", "validation": "#d9480f", "test": "#1c7ed6"}
     censored = (
         pred["censored"].fillna(False).astype(bool)
@@ -65,11 +65,11 @@ def parity_plot(pred: pd.DataFrame, target: str) -> str:
     ax.plot([lo, hi], [lo, hi], "k--", lw=1)
     ax.set(xlabel=f"label ({target})", ylabel=f"prediction ({target})", xlim=(lo, hi), ylim=(lo, hi))
     ax.legend()
-    return _png(fig)
+    return inline_png(fig)
 
 
 def msd_plot(curves: dict[str, Any]) -> str:
-    fig, ax = _fig(6, 4.5)
+    fig, ax = figure(6, 4.5)
     for key, c in curves.items():
         t, m = np.asarray(c["dt_ps"]), np.asarray(c["msd_A2"])
         ok = (t > 0) & (m > 0)
@@ -86,7 +86,7 @@ def msd_plot(curves: dict[str, Any]) -> str:
         ax.loglog(t, t / t[0] * 1e-2, "k--", lw=0.8, label="slope 1")
     ax.set(xlabel="time interval (ps)", ylabel="Li MSD (A^2)")
     ax.legend(fontsize=6, ncol=2)
-    return _png(fig)
+    return inline_png(fig)
 
 
 def arrhenius_plot(labels: pd.DataFrame, arrhenius: pd.DataFrame | None = None) -> tuple[str, str]:
@@ -94,7 +94,7 @@ def arrhenius_plot(labels: pd.DataFrame, arrhenius: pd.DataFrame | None = None) 
     any diffusive run, MSD_final against 1/T instead (and the caption says so)."""
     from ionscreen.labels.transport import arrhenius_band
 
-    fig, ax = _fig(6, 4.5)
+    fig, ax = figure(6, 4.5)
     ok = labels[labels["status"] == "ok"]
     diff = ok[ok["diffusive"].fillna(False).astype(bool) & (ok["D_cm2_s"] > 0)]
     if len(diff):
@@ -126,15 +126,15 @@ def arrhenius_plot(labels: pd.DataFrame, arrhenius: pd.DataFrame | None = None) 
             "MSD_final against 1/T is shown instead."
         )
     ax.legend(fontsize=6, ncol=2)
-    return _png(fig), caption
+    return inline_png(fig), caption
 
 
 def hidden_plot(ranking: pd.DataFrame, threshold: float) -> str:
-    fig, ax = _fig(6, 3.5)
+    fig, ax = figure(6, 3.5)
     r = ranking.drop_duplicates("material_id")
     ax.barh(r["material_id"].astype(str), r["nearest_training_distance"], color="#1c7ed6")
     ax.axvline(threshold, color="#d9480f", ls="--", label="far_from_training threshold")
     ax.invert_yaxis()
     ax.set(xlabel="hidden-space distance to nearest training sample")
     ax.legend(fontsize=7)
-    return _png(fig)
+    return inline_png(fig)

@@ -125,13 +125,13 @@ def plan_section(plan_path: str | Path | None, runs: pd.DataFrame) -> str:
     return (
         f"<h3>Planned and actual MD cost</h3><p>The plan (rate measured on {html.escape(str(md['device_name']))}) "
         f"against the MD wall time of the batch jobs (md_runs): actual / max {c['actual_over_max'].iloc[0]:.2f}, "
-        f"actual / expected {c['actual_over_expected'].iloc[0]:.2f}.</p>" + _table(c.round(4))
+        f"actual / expected {c['actual_over_expected'].iloc[0]:.2f}.</p>" + html_table(c.round(4))
     )
 
 
-def _table(df: pd.DataFrame) -> str:
-    html_table = df.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t", na_rep="")
-    return f"<div class=w>{html_table}</div>"  # wide tables scroll inside the page
+def html_table(df: pd.DataFrame) -> str:
+    text = df.to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0, classes="t", na_rep="")
+    return f"<div class=w>{text}</div>"  # wide tables scroll inside the page
 
 
 def write_report(
@@ -188,7 +188,7 @@ def write_report(
         "<i>prediction</i> +- <i>prediction_std</i> is the workflow model (std: spread over its seed ensemble, not a "
         "calibrated error); <i>sigma_RT</i> is the room-temperature model at 300 K (+- one calibrated std). Flags "
         "say why a number deserves caution.</p>",
-        _table(
+        html_table(
             room_temperature_columns(top)[
                 [
                     "rank",
@@ -207,7 +207,7 @@ def write_report(
     if skills:
         parts += [
             "<h3>How well each model predicts data it never saw</h3>",
-            _table(skill_table(skills)),
+            html_table(skill_table(skills)),
             f"<p class=m>{html.escape(skill_rule_note())}</p>",
         ]
     if cross_validation_path and Path(cross_validation_path).exists():
@@ -215,7 +215,7 @@ def write_report(
         parts += [
             "<p>The workflow's model in composition-grouped cross-validation (<code>snakemake cross_validate</code>; "
             "every model on the same folds, MAE in decades, mean +- std over folds):</p>",
-            _table(cross_validation_summary(cv)),
+            html_table(cross_validation_summary(cv)),
         ]
     parts.append(
         "<p><i>Ea_eV</i> and <i>prediction_300K</i> come from an Arrhenius fit of each candidate's "
@@ -240,7 +240,7 @@ def write_report(
             wide.reset_index().to_html(index=False, float_format=lambda v: f"{v:.3f}", border=0, classes="t"),
         ]
     if len(rejected):
-        parts += ["<h2>Rejected inputs</h2>", _table(rejected)]
+        parts += ["<h2>Rejected inputs</h2>", html_table(rejected)]
     parts += [
         "<h2>Workflow model quality</h2><p>Composition-grouped splits; the validation split chose the stopping epoch. "
         "The skill table above says whether these numbers beat the baselines.</p>",
@@ -253,7 +253,7 @@ def write_report(
         + ". Ensemble rows; <i>mae_seed_mean</i> +- <i>mae_seed_std</i> is over the seeds. The g rows see the "
         "trajectories and cannot screen: they show what the auxiliary modality carries.</p>",
         parity_plot(train_pred, meta.target),
-        _table(metrics[metrics["seed"].isna()].drop(columns=["seed"])),
+        html_table(metrics[metrics["seed"].isna()].drop(columns=["seed"])),
         "<h2>Where candidates sit relative to the training data</h2>",
         hidden_plot(ranking, meta.far_threshold) if len(ranking) else "<p>no candidates</p>",
     ]
@@ -266,7 +266,7 @@ def write_report(
             msd_plot(curves) if curves else "<p>no MSD curves</p>",
             f"<p>{arr_caption}</p>",
             arr_img,
-            _table(
+            html_table(
                 labels[
                     [
                         "material_id",
@@ -281,7 +281,7 @@ def write_report(
                 ]
             ),
             "<h3>MD runs</h3>",
-            _table(
+            html_table(
                 runs[
                     [
                         "material_id",
@@ -307,10 +307,19 @@ def write_report(
             f"<h2>Training data</h2><p>{n_ok} labelled rows from <b>{html.escape(source)}</b> "
             f"({len(labels) - n_ok} other rows: bounds, failures). No MD was run by this workflow.</p>"
         ]
-    style = (
-        "<style>body{font-family:sans-serif;max-width:1300px;margin:2em auto;color:#222}.w{overflow-x:auto}"
-        "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}table.t td,table.t th{padding:3px 8px;"
-        "border-bottom:1px solid #ddd}.m{color:#555}.lead{font-size:1.15em}img{max-width:100%}</style>"
+    return atomic.write_text_atomic(out, html_page("ionscreen report", parts))
+
+
+STYLE = (
+    "<style>body{font-family:sans-serif;max-width:1300px;margin:2em auto;color:#222}.w{overflow-x:auto}"
+    "table.t{border-collapse:collapse;font-size:13px;margin:1em 0}table.t td,table.t th{padding:3px 8px;"
+    "border-bottom:1px solid #ddd}.m{color:#555}.lead{font-size:1.15em}img{max-width:100%}</style>"
+)
+
+
+def html_page(title: str, parts: list[str]) -> str:
+    """A self-contained HTML page of these parts, in the reports' style."""
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{STYLE}</head>"
+        f"<body>{''.join(parts)}</body></html>"
     )
-    doc = f"<!doctype html><html><head><meta charset='utf-8'><title>ionscreen report</title>{style}</head><body>{''.join(parts)}</body></html>"
-    return atomic.write_text_atomic(out, doc)
