@@ -81,7 +81,9 @@ def main() -> None:
     t_rf = time.perf_counter() - t0
     print(f"pool {a.pool:,} materials ({a.li} Li rows each, {X.shape[1]} features), {a.labels} labels, 10 picks")
     print(f"  features from the embeddings tables (read, mean over Li, composition): {t_feat:6.1f} s")
-    print(f"  ionscreen round (trees + {s.calibration_folds}-fold calibration, pool, ei, diversity): {t_choose:6.1f} s")
+    print(
+        f"  ionscreen round (trees + {s.calibration_folds}-fold calibration, pool, {s.acquisition}, diversity): {t_choose:6.1f} s"
+    )
     print(
         f"  baseline: a random forest fitted once, per-tree spread, ucb (no calibration): {t_rf:6.1f} s "
         f"(ionscreen / baseline {t_choose / t_rf:.2f})"

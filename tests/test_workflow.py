@@ -663,6 +663,21 @@ def test_bad_campaign_settings_fail_at_start_with_one_line(tmp_path, change, mes
     assert not any((tmp_path / "results-test").rglob("*.parquet"))
 
 
+def test_a_table_oracle_campaign_schedules_no_md(tmp_path):
+    """Labels from a table: the training materials are prepared and embedded (the surrogate's
+    features), the candidates screened into shards (the pool); no MD, no label job."""
+    ids = ["Li3N", "Li2O", "LiF", "LiCl", "obelix-qbb", "LiBr", "Li2Se", "obelix-jqc", "LiFePO4", "LiFePO4-rotated"]
+    table = tmp_path / "sigma.csv"
+    table.write_text("material_id,log10_sigma\n" + "".join(f"{m},{-3 - 0.1 * i}\n" for i, m in enumerate(ids)))
+    cfg = _campaign_config(tmp_path, oracle="table", table=str(table), table_column="log10_sigma")
+    counts, _ = _dry_run(
+        "-d", str(tmp_path), "--cores", "2", "campaign", "--configfile", str(REPO / ".test/config.yaml"), str(cfg)
+    )
+    assert counts["campaign_round"] == counts["campaign_labels"] == 2 and counts["campaign"] == 1, counts
+    assert counts["prepare_structure"] == counts["embed_structure"] == 5 and counts["embed_candidates"] == 2
+    assert not {"md", "label", "collect_labels", "train"} & set(counts), counts
+
+
 @pytest.mark.slow
 def test_campaign_runs_two_rounds_with_md_then_a_third_alone(finished_copy, tmp_path):
     base = str(REPO / ".test/config.yaml")
@@ -683,7 +698,7 @@ def test_campaign_runs_two_rounds_with_md_then_a_third_alone(finished_copy, tmp_
     )
     for m in ids:  # the picks ran through the workflow's own stages
         assert (results / f"structures/prepared/{m}.parquet").is_file() and (results / f"labels/{m}.parquet").is_file()
-    assert "2 rounds of 1 pick by <b>ei</b>" in (results / "campaign/report.html").read_text()
+    assert "2 rounds of 1 pick by <b>ucb</b>" in (results / "campaign/report.html").read_text()
     before = _mtimes(results)
 
     three = _campaign_config(tmp_path, rounds=3)

@@ -80,7 +80,7 @@ def test_two_rounds_with_a_table_oracle(campaign):
 
     labels = pd.concat([schema.read_table(p, "campaign_labels") for _, p in rounds])
     page = write_campaign_report(folder / "report.html", summary, labels, s, "").read_text()
-    assert "2 rounds of 3 picks by <b>ei</b>" in page and page.count("<img") == 1
+    assert "2 rounds of 3 picks by <b>ucb</b>" in page and page.count("<img") == 1
 
 
 def test_a_pick_missing_from_the_oracle_table_is_named(campaign):

@@ -113,25 +113,47 @@ def sample_batch(
 ) -> list[tuple[str, Atoms]]:
     """The probe's batch, shaped as the campaign's batch jobs: the campaign's structures, from
     the lightest to the heaviest (edges) spread evenly, added while they fit ``batch_atoms`` atoms
-    and ``max_runs`` runs (at least one), repeated when the campaign has fewer structures."""
+    and ``max_runs`` runs (at least one), repeated when the campaign has fewer structures. The
+    heaviest is always in it (it replaces the last ones added when the batch is full): a fit on
+    the light end alone overestimated a campaign's heavy end by 30 %."""
     if not atoms_of:
         raise RateError("no prepared structure to probe")
     order = sorted(atoms_of, key=lambda m: (edges_of[m], m))
     picks = [order[int(i)] for i in np.linspace(0, len(order) - 1, min(len(order), 64)).round()]
     picks = list(dict.fromkeys(picks))
-    out: list[tuple[str, Atoms]] = []
+    out: list[str] = []
     total, k = 0, 0
     while True:
         mid = picks[k % len(picks)]
         n = len(atoms_of[mid])
         if out and (total + n > batch_atoms or len(out) >= max_runs):
             break
-        out.append((mid, atoms_of[mid]))
+        out.append(mid)
         total += n
         k += 1
         if k >= 4 * len(picks) and total >= batch_atoms / 2:
             break
-    return out
+    heavy = order[-1]
+    if heavy not in out:
+        while len(out) > 1 and (
+            sum(len(atoms_of[m]) for m in out) + len(atoms_of[heavy]) > batch_atoms or len(out) >= max_runs
+        ):
+            out.pop()
+        fits = sum(len(atoms_of[m]) for m in out) + len(atoms_of[heavy]) <= batch_atoms
+        out = out + [heavy] if fits and len(out) < max_runs else [heavy]
+    return _apart([(m, atoms_of[m]) for m in out])
+
+
+def _apart(runs: list[tuple[str, Atoms]]) -> list[tuple[str, Atoms]]:
+    """The runs with repeats apart (first occurrences, then the second ones, ...): a campaign's
+    batch holds distinct materials, and a calculator that caches per system would run a repeat
+    next door for free."""
+    seen: dict[str, int] = {}
+    nth = []
+    for m, _ in runs:
+        seen[m] = seen.get(m, -1) + 1
+        nth.append(seen[m])
+    return [r for _, r in sorted(zip(nth, runs, strict=True), key=lambda x: x[0])]
 
 
 def _timed_batch(
@@ -178,7 +200,7 @@ def _configs(
     full = sample_batch(atoms_of, edges_of, batch_atoms, max_runs)
     ordered = sorted(full, key=lambda r: (edges_of[r[0]], r[0]))
     if len(full) >= 2:
-        return full, [full, ordered[: len(full) // 2], ordered[len(full) // 2 :]]
+        return full, [full, _apart(ordered[: len(full) // 2]), _apart(ordered[len(full) // 2 :])]
     light = min(atoms_of, key=lambda m: (edges_of[m], m))
     heavy = max(atoms_of, key=lambda m: (edges_of[m], m))
     configs = [full, [(light, atoms_of[light])]]
