@@ -15,6 +15,7 @@ validate(config, "config/config.schema.yaml")
 
 
 include: "rules/common.smk"
+include: "rules/campaign_inputs.smk"  # before md.smk: the md rules look campaign batches up
 include: "rules/fetch.smk"
 include: "rules/md.smk"
 include: "rules/label.smk"
@@ -22,7 +23,6 @@ include: "rules/embed.smk"
 include: "rules/train.smk"
 include: "rules/screen.smk"
 include: "rules/ingest.smk"
-include: "rules/campaign_inputs.smk"
 include: "rules/campaign.smk"
 
 

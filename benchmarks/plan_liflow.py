@@ -49,7 +49,8 @@ def main() -> None:
     from ionscreen import mlip
     from ionscreen.md.engine import MDSettings
     from ionscreen.md.plan import PlanSettings, Run, plan_campaign, render
-    from ionscreen.md.probe import edges, find_rate, probe, read_rates, write_rate
+    from ionscreen.md.probe import edges, probe
+    from ionscreen.md.rates import find_rate, read_rates, write_rate
     from ionscreen.structures.prepare import (
         PrepareSettings,
         StructureError,

@@ -30,7 +30,7 @@ def test_device_check_runs_quick_on_a_cpu(tmp_path):
     assert re.search(r"embed\s+[\d.]+ structures/s\s+[\d.]+\s+[\d.]+x", rows["embed"]), out
     assert re.search(r"screen\s+[\d.]+ materials/s\s+[\d.]+\s+[\d.]+x", rows["screen"]), out
     assert (tmp_path / "dc" / "rates.parquet").is_file()
-    from ionscreen.md.probe import read_rates
+    from ionscreen.md.rates import read_rates
 
     (rate,) = read_rates(tmp_path / "dc" / "rates.parquet")
     assert rate.mlip == "7net-0" and rate.batch_atoms == 200 and rate.edge_step_s > 0

@@ -27,7 +27,8 @@ from ionscreen.md.plan import (
     run_lengths,
 )
 from ionscreen.md.potentials import get_potential
-from ionscreen.md.probe import Rate, RateError, _fit, edges, find_rate, probe, read_rates, write_rate
+from ionscreen.md.probe import Rate, RateError, _fit, edges, probe
+from ionscreen.md.rates import find_rate, read_rates, write_rate
 from tests.md.test_batch import _atoms, lj
 
 

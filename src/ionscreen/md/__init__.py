@@ -9,7 +9,9 @@
 - ``batch``: many runs advancing together, one potential call per step (``run_batch``);
 - ``stopping``: when a run stops because its label is known (``check_trajectory``), and the
   framework check the ladder needs (``framework_intact``);
-- ``stage``: the temperature ladder and the workflow's batch job.
+- ``stage``: the temperature ladder and the workflow's batch job;
+- ``plan``, ``probe``, ``rates``: what a campaign's MD costs before it runs, from a rate the probe
+  measures on the campaign's own structures; rates kept in ``rates.parquet``.
 
 The trajectory table every run writes is ``ionscreen.trajectory``; which potential (SevenNet-0,
 MACE from a file), on which device, is ``ionscreen.mlip`` (relaxation and embeddings use it too).

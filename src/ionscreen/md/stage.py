@@ -255,7 +255,8 @@ def plan_job(
 
     from ionscreen import mlip
     from ionscreen.md.plan import PlanSettings, campaign_runs, plan_campaign
-    from ionscreen.md.probe import edges, find_rate, probe, read_rates, write_rate
+    from ionscreen.md.probe import edges, probe
+    from ionscreen.md.rates import find_rate, read_rates, write_rate
     from ionscreen.structures.prepare import structure_from_row
 
     plan = plan or PlanSettings()
