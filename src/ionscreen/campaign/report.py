@@ -6,7 +6,6 @@ per round), and what each round's MD cost."""
 from __future__ import annotations
 
 import html
-import math
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ import pandas as pd
 
 from ionscreen import atomic
 from ionscreen.campaign.acquire import CampaignSettings
+from ionscreen.campaign.surrogate import coverage
 from ionscreen.screen.plots import inline_png
 from ionscreen.screen.report import html_page, html_table
 
@@ -58,8 +58,8 @@ def write_campaign_report(
 ) -> Path:
     """Write the campaign's HTML report atomically."""
     last = summary.iloc[-1]
-    cov = labels.loc[labels["status"] == "ok"]
-    within = float(np.mean(np.abs(cov["label"] - cov["predicted"]) <= cov["predicted_std"])) if len(cov) else math.nan
+    ok = labels.loc[labels["status"] == "ok"]
+    within = coverage(ok["predicted"], ok["predicted_std"], ok["label"])  # NaN when no pick was labelled
     found = (
         f" It has found {int(last['top_decile_found'])} of the pool's {int(last['top_decile_total'])} top-decile materials."
         if pd.notna(last.get("top_decile_found"))

@@ -132,12 +132,13 @@ def run_round(
         schema.read_table(trainset["embeddings"], "embeddings"), schema.read_table(trainset["structures"], "structures")
     )
     labels = starting_labels(settings, trainset.get("labels"), list(known["material_id"]), target, temperature_K)
-    for path in earlier:
-        done = schema.read_table(path, "campaign_labels")
-        labels = pd.concat([labels, done.loc[done["status"] == "ok", ["material_id", "label"]]], ignore_index=True)
-    picked_before = {m for path in earlier for m in schema.read_table(path, "campaign_labels")["material_id"]}
+    done = [schema.read_table(path, "campaign_labels") for path in earlier]
+    for d in done:
+        labels = pd.concat([labels, d.loc[d["status"] == "ok", ["material_id", "label"]]], ignore_index=True)
+    picked_before = {m for d in done for m in d["material_id"]}
     parts = [material_features(schema.read_table(e, "embeddings"), schema.read_table(c, "structures")) for c, e in pool]
-    cands = pd.concat(parts, ignore_index=True).drop_duplicates("material_id")
+    pool_feats = pd.concat(parts, ignore_index=True).drop_duplicates("material_id")
+    cands = pool_feats
     cands = cands[
         ~cands["material_id"].isin(set(labels["material_id"]) | picked_before | set(known["material_id"]))
     ].reset_index(drop=True)
@@ -146,9 +147,7 @@ def run_round(
             f"round {round_}: {len(cands)} candidates are left, fewer than campaign.picks {settings.picks}"
         )
     # Features of the labelled: the training set's own, or the pool's for earlier picks.
-    feats = (
-        pd.concat([known, pd.concat(parts, ignore_index=True)]).drop_duplicates("material_id").set_index("material_id")
-    )
+    feats = pd.concat([known, pool_feats]).drop_duplicates("material_id").set_index("material_id")
     train = labels[labels["material_id"].isin(feats.index)]
     X = np.stack(feats.loc[train["material_id"], "features"].to_list())
     c = choose(
@@ -270,14 +269,14 @@ def label_round(
 
 def _md_cost(run_files: Mapping[str, Sequence[str]]) -> dict[str, tuple[int, float, float]]:
     """material -> (MD runs, simulated ps, share of its batch jobs' wall s) from md_runs files."""
-    from ionscreen.md.plan import batch_wall_s
+    from ionscreen.md.plan import batch_names, batch_wall_s
 
     paths = [(m, p) for m, ps in run_files.items() for p in ps if Path(p).is_file()]
     if not paths:
         return {}
     runs = pd.concat([schema.read_table(p, "md_runs").assign(_m=m) for m, p in paths], ignore_index=True)
     ran = runs[runs["status"] != "skipped"].copy()
-    ran["_batch"] = ran["trajectory_path"].map(lambda p: Path(str(p)).parts[-3] if len(Path(str(p)).parts) >= 3 else "")
+    ran["_batch"] = batch_names(ran)
     walls = batch_wall_s(runs)
     share = ran["_batch"].map(walls) / ran.groupby("_batch")["_batch"].transform("size")
     ran["_ps"] = ran["n_steps"].astype(float) * ran["timestep_fs"].astype(float) / 1000.0

@@ -295,8 +295,12 @@ def batch_wall_s(md_runs: pd.DataFrame) -> pd.Series:
     batch's cost is its longest row. Batches are the folders the runs lie in
     (md/batches/<batch>/<material>/<T>K.parquet)."""
     ran = md_runs[md_runs["status"] != "skipped"]
-    batch = ran["trajectory_path"].map(lambda p: Path(str(p)).parts[-3] if len(Path(str(p)).parts) >= 3 else "")
-    return ran.groupby(batch)["wall_s"].max()
+    return ran.groupby(batch_names(ran))["wall_s"].max()
+
+
+def batch_names(md_runs: pd.DataFrame) -> pd.Series:
+    """The batch job of each md_runs row: the folder its trajectory lies in (md/batches/<batch>/...)."""
+    return md_runs["trajectory_path"].map(lambda p: Path(str(p)).parts[-3] if len(Path(str(p)).parts) >= 3 else "")
 
 
 def compare(plan: pd.DataFrame, md_runs: pd.DataFrame) -> pd.DataFrame:
