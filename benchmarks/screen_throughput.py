@@ -2,7 +2,7 @@
 ``ionscreen.screen.screener.Screener`` side by side in one run, per stage, with materials/s against the
 AML paper's figure (419 materials in 14 s on an RTX A6000, about 30 materials/s).
 
-    python benchmarks/screen_throughput.py --model results/model [--repeat 1] [--skip-plain]
+    python benchmarks/screen_throughput.py --model results/model [--end-to-end 3] [--repeat 1] [--skip-plain]
 
 The plain path is what a user would write from the package's pieces (and what ``ionscreen
 predict`` did before the Screener): prepare every file (with its space group, serialised to
@@ -11,7 +11,8 @@ and keep the Li rows, expand the features of every (material, T) sample and run 
 them. Both paths share the ordering code, so its speed-up (same result, no Site objects per
 supercell image) is in both columns. Model loading is timed apart.
 ``--repeat N`` screens the set N times under new names (N = 40: 10,160 files) and reports the
-peak memory (RSS) of the run, for the linear-time, bounded-memory check.
+peak memory (RSS) of the run, for the linear-time, bounded-memory check. ``--end-to-end K`` first
+times ``ionscreen predict`` on the CIFs K times (start-up and model loading included).
 """
 
 from __future__ import annotations
@@ -80,6 +81,27 @@ def plain_path(
     return df, t
 
 
+def end_to_end(a: argparse.Namespace, files: list[Path], tmp: Path) -> None:
+    """``ionscreen predict`` as a user runs it, ``a.end_to_end`` times: wall seconds, median."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "ionscreen.cli", "predict", "--model", a.model, *map(str, files)]
+    cmd += ["--temperature", *(f"{t:g}" for t in a.temperatures), "--out", str(tmp / "e2e.parquet")]
+    cmd += ["--room-temperature-model", a.room_temperature_model]  # the device as users get it: auto
+    walls = []
+    for _ in range(a.end_to_end):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        walls.append(time.perf_counter() - t0)
+    n = pd.read_parquet(tmp / "e2e.parquet")["material_id"].nunique()
+    med = float(np.median(walls))
+    print(
+        f"end to end (`ionscreen predict`, {a.room_temperature_model or 'no'} sigma_rt columns): "
+        f"{', '.join(f'{w:.2f}' for w in walls)} s; median {med:.2f} s = {n / med:.1f} materials/s ({n} screened)"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="results/model", help="model directory (make screen writes results/model)")
@@ -94,11 +116,21 @@ def main() -> None:
     )
     ap.add_argument("--limit", type=int, default=None, help="only the first N CIFs (a quick check)")
     ap.add_argument(
+        "--end-to-end",
+        type=int,
+        default=0,
+        help="also time `ionscreen predict` on the CIFs (start-up, models, the sigma_rt columns, writing) "
+        "this many times, median",
+    )
+    ap.add_argument(
         "--room-temperature-model",
         default="obelix-rt",
         help="also screen with this model's sigma_rt columns (the default of ionscreen predict); '' to skip",
     )
     a = ap.parse_args()
+    import logging
+
+    logging.getLogger("ionscreen").setLevel(logging.ERROR)  # no line per rejected file over 10,000 files
     from ionscreen import mlip
     from ionscreen.screen.screener import Screener
 
@@ -117,6 +149,8 @@ def main() -> None:
                     g = Path(tmp) / "many" / f"{f.stem}-r{r:03d}.cif"
                     g.symlink_to(f)
                     files.append(g)
+        if a.end_to_end:
+            end_to_end(a, base, Path(tmp))
         plain = None
         if not a.skip_plain:
             plain, tp = plain_path(a.model, files, a.temperatures, a.device, a.max_atoms)

@@ -25,6 +25,14 @@ SEVENNET_BUNDLED = {
     "7net-0_22may2024": "SEVENNET_0_22May2024",
     "7net-l3i5": "SEVENNET_l3i5",
 }
+# Where ``sevenn._const`` puts each of those files, under the sevenn package folder. Importing
+# ``sevenn._const`` imports torch (1.1 s), so the path is looked up here first (a test checks it
+# against sevenn's), and ``sevenn._const`` answers where this does not find the file.
+SEVENNET_BUNDLED_FILES = {
+    "SEVENNET_0_11Jul2024": "pretrained_potentials/SevenNet_0__11Jul2024/checkpoint_sevennet_0.pth",
+    "SEVENNET_0_22May2024": "pretrained_potentials/SevenNet_0__22May2024/checkpoint_sevennet_0.pth",
+    "SEVENNET_l3i5": "pretrained_potentials/SevenNet_l3i5/checkpoint_l3i5.pth",
+}
 LJ_NAME = "lj"
 MACE_DTYPE = "float32"  # MD in float32, as SevenNet runs (MACE's own default for MD)
 
@@ -158,15 +166,60 @@ def _sevennet_checkpoint(name: str) -> Any:
 def sevennet_checkpoint_file(name: str) -> Path | None:
     """The checkpoint file of a SevenNet model: ``name`` itself when it is a file, the file in
     the sevenn wheel for a bundled name, None otherwise (names sevenn's loader resolves)."""
+    import importlib.util
+
     path = Path(name)
     if path.is_file():
         return path
     require("sevenn")
+    bundled = SEVENNET_BUNDLED.get(name.lower())
+    if not bundled:
+        return None
+    spec = importlib.util.find_spec("sevenn")  # finds the package folder without importing it
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(folder) / SEVENNET_BUNDLED_FILES[bundled]
+        if path.is_file():
+            return path
     import sevenn._const as const
 
-    bundled = SEVENNET_BUNDLED.get(name.lower())
-    path = Path(getattr(const, bundled, "")) if bundled else Path()
+    path = Path(getattr(const, bundled, ""))
     return path if path.is_file() else None
+
+
+@functools.lru_cache(maxsize=4)
+def checkpoint_config(path: str | Path) -> dict[str, Any] | None:
+    """The ``config`` dict of a SevenNet checkpoint file, read without torch (70 ms, against
+    torch's import of 1.1 s before ``torch.load``): the pickle is read with every torch object
+    (tensors, devices) left as None, which the configuration's species, cutoff and sizes do not
+    use. ``ionscreen predict`` starts its readers with it before torch loads. None when the file
+    is not a torch zip archive holding a dict with a ``config`` dict."""
+    import pickle
+    import zipfile
+
+    class _Reader(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            if module.split(".")[0] == "torch":
+                return _none
+            return super().find_class(module, name)
+
+        def persistent_load(self, pid: Any) -> None:  # tensor storages live in other archive members
+            return None
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            member = next((n for n in archive.namelist() if n.endswith("/data.pkl")), None)
+            if member is None:
+                return None
+            with archive.open(member) as f:
+                cp = _Reader(f).load()
+    except (OSError, zipfile.BadZipFile, pickle.UnpicklingError, AttributeError, ImportError):
+        return None
+    config = cp.get("config") if isinstance(cp, dict) else None
+    return config if isinstance(config, dict) else None
+
+
+def _none(*args: Any, **kwargs: Any) -> None:
+    return None
 
 
 @functools.lru_cache(maxsize=2)
@@ -185,10 +238,10 @@ def sevennet_checkpoint_dict(name: str) -> dict[str, Any] | None:
 
 def sevennet_config(name: str) -> dict[str, Any]:
     """The configuration stored in a SevenNet checkpoint (species, cutoff, ...), from the file
-    where there is one (``sevennet_checkpoint_dict``: ``ionscreen predict`` reads it while its
-    reader process is already at work), otherwise through sevenn's loader."""
-    cp = sevennet_checkpoint_dict(name)
-    return cp["config"] if cp is not None else _sevennet_checkpoint(name).config
+    without torch where there is one (``checkpoint_config``), otherwise through sevenn's loader."""
+    path = sevennet_checkpoint_file(name)
+    config = checkpoint_config(path) if path is not None else None
+    return config if config is not None else _sevennet_checkpoint(name).config
 
 
 def known_elements(name: str) -> frozenset[str] | None:

@@ -109,8 +109,8 @@ def test_spherical_harmonics_and_silu_normalisation_equal_e3nn():
 
 def test_other_architectures_are_refused_and_embed_through_sevenn():
     from ionscreen import mlip
-    from ionscreen.embed.firstblock import FirstBlock, UnsupportedCheckpoint
-    from ionscreen.embed.graph import EmbedError, default_engine
+    from ionscreen.embed.firstblock import FirstBlock, UnsupportedCheckpoint, default_engine
+    from ionscreen.embed.graph import EmbedError
     from ionscreen.embed.structure import SevenNetEmbedder
 
     l3i5 = mlip.sevennet_checkpoint_dict("7net-l3i5")
@@ -138,7 +138,8 @@ def test_weights_that_do_not_fit_choose_fasttp_everywhere(monkeypatch):
     """A checkpoint whose configuration fits but whose weights do not: ``default_engine`` (which
     sizes the Screener's readers) and the embedder take the same engine."""
     from ionscreen import mlip
-    from ionscreen.embed.graph import EmbedError, default_engine, load_first_block
+    from ionscreen.embed.firstblock import default_engine, load_first_block
+    from ionscreen.embed.graph import EmbedError
     from ionscreen.embed.structure import SevenNetEmbedder
 
     cp = mlip.sevennet_checkpoint_dict("7net-0")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -78,6 +79,25 @@ def test_factorised_prediction_equals_the_per_sample_batch(tiny_model):
     d = p.nearest_training_distance(hidden, chunk=2)  # chunked = all at once
     ref = np.linalg.norm(hidden[:, None] - p.train_hidden[None], axis=-1).min(axis=1)
     np.testing.assert_allclose(d, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_the_screener_is_set_up_without_torch_so_its_readers_start_first(tiny_model):
+    """Everything the readers need (the model's embedding settings, SevenNet's species and cutoff,
+    the reader count) comes without importing torch, so ``screen`` forks the readers before this
+    process spends 1-2 s importing torch and loading the models; ``load`` then loads them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from ionscreen.screen.screener import Screener; "
+        f"s = Screener({str(tiny_model)!r}, device='auto', room_temperature_model='obelix-rt'); "
+        "print('torch' in sys.modules, s.workers, s.cutoff, s.engine == ''); s.load(); "
+        "print('torch' in sys.modules, s.engine, s.batch_atoms, s.predictor.meta.embedding['layer'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    cores = os.cpu_count() or 1
+    assert out[0].split() == ["False", str(cores if cores >= 2 else 0), "5.0", "True"]
+    assert out[1].split() == ["True", "firstblock", "256", "10"]
 
 
 @pytest.mark.slow
@@ -296,7 +316,7 @@ def test_readers_stay_within_the_prefetch_window(tiny_model):
     for row, rejected in stream:
         ids.append((row or rejected)["material_id"])
         time.sleep(0.05)  # a slow embedder
-        fed.append(screener._reader["submitted"])
+        fed.append(screener._reader.submitted)
         ahead.append(fed[-1] - len(ids))
     assert ids == [m for m, _, _ in items]
     assert max(ahead) == screener.prefetch  # the reader ran ahead as far as the window allows, no further

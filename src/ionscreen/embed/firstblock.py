@@ -41,9 +41,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ionscreen import mlip
+from ionscreen.embed.graph import FIRST_BLOCK_LAYER
+
 # The layer this module computes: module 10 of SevenNet's sequence (3 input modules, then 6 per
 # interaction block: 1_self_interaction_1 is the second module of block 1).
-LAYER = 10
+LAYER = FIRST_BLOCK_LAYER
 
 
 class UnsupportedCheckpoint(ValueError):
@@ -65,7 +68,7 @@ def _irreps_muls(text: str) -> dict[int, int]:
 def normalised_silu_constant() -> float:
     """e3nn's ``normalize2mom`` factor for SiLU: 1 / sqrt(E[silu(z)^2]) over the same 10^6
     seeded normal samples (float64) e3nn draws, so the factor is the same number. Computed once
-    per process (0.04 s, most of a ``FirstBlock`` build; ``graph.default_engine`` builds one too)."""
+    per process (0.04 s, most of a ``FirstBlock`` build; ``default_engine`` builds one too)."""
     gen = torch.Generator().manual_seed(0)
     z = torch.randn(1_000_000, generator=gen, dtype=torch.float64)
     cst = torch.nn.functional.silu(z).pow(2).mean().pow(-0.5).item()
@@ -305,3 +308,29 @@ def batch_graphs(
     idx = torch.from_numpy(np.concatenate([g["edge_index"] + o for g, o in zip(graphs, offsets, strict=True)], axis=1))
     vec = torch.from_numpy(np.concatenate([g["edge_vec"] for g in graphs])).to(dtype)
     return z, idx, vec, sizes
+
+
+def load_first_block(model: str, layer: int) -> Any:
+    """``FirstBlock`` for ``model`` at ``layer`` (on the CPU), or a string
+    saying why that engine does not apply: the layer, the checkpoint's configuration or its
+    weights' shapes. Builds no sevenn or e3nn module."""
+    if layer != FIRST_BLOCK_LAYER:
+        return f"layer {layer} (it computes layer {FIRST_BLOCK_LAYER})"
+    cp = mlip.sevennet_checkpoint_dict(model) if mlip.is_sevennet(model) else None
+    if cp is None:
+        return f"no checkpoint file for {model!r}"
+    try:
+        return FirstBlock(cp["config"], cp["model_state_dict"])
+    except UnsupportedCheckpoint as exc:
+        return str(exc)
+    except KeyError as exc:
+        return f"the weights lack {exc}"
+
+
+def default_engine(model: str, layer: int, device: str) -> str:
+    """The engine ``SevenNetEmbedder(engine=None)`` takes on ``device`` ('cpu', 'cuda'): the
+    same test the embedder makes, configuration and weights, so callers that size their work by
+    the engine (``screener.Screener``) agree with it."""
+    if device != "cpu":
+        return "e3nn"
+    return "fasttp" if isinstance(load_first_block(model, layer), str) else "firstblock"

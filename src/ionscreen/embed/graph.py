@@ -12,8 +12,6 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Structure
 
-from ionscreen import mlip as mlip_mod
-
 log = logging.getLogger(__name__)
 
 
@@ -56,6 +54,8 @@ def default_batch_atoms(device: str) -> int:
 
 
 ENGINES = ("firstblock", "fasttp", "e3nn")
+
+FIRST_BLOCK_LAYER = 10  # the layer ``firstblock`` computes (the embedding layer of SevenNet-0); torch-free here
 
 
 # sevenn's graph keys (``sevenn._keys``: tests/embed/test_structure.py checks them), written here so that a
@@ -149,31 +149,3 @@ def build_model_through(cp: Any, layer: int) -> Any:
 
 def embedding_dim(variant: str = DEFAULT_VARIANT) -> int:
     return {"full": 977, "invariant": 456}[variant]
-
-
-def load_first_block(model: str, layer: int) -> Any:
-    """``ionscreen.embed.firstblock.FirstBlock`` for ``model`` at ``layer`` (on the CPU), or a string
-    saying why that engine does not apply: the layer, the checkpoint's configuration or its
-    weights' shapes. Builds no sevenn or e3nn module."""
-    from ionscreen.embed.firstblock import LAYER, FirstBlock, UnsupportedCheckpoint
-
-    if layer != LAYER:
-        return f"layer {layer} (it computes layer {LAYER})"
-    cp = mlip_mod.sevennet_checkpoint_dict(model) if mlip_mod.is_sevennet(model) else None
-    if cp is None:
-        return f"no checkpoint file for {model!r}"
-    try:
-        return FirstBlock(cp["config"], cp["model_state_dict"])
-    except UnsupportedCheckpoint as exc:
-        return str(exc)
-    except KeyError as exc:
-        return f"the weights lack {exc}"
-
-
-def default_engine(model: str, layer: int, device: str) -> str:
-    """The engine ``SevenNetEmbedder(engine=None)`` takes on ``device`` ('cpu', 'cuda'): the
-    same test the embedder makes, configuration and weights, so callers that size their work by
-    the engine (``screener.Screener``) agree with it."""
-    if device != "cpu":
-        return "e3nn"
-    return "fasttp" if isinstance(load_first_block(model, layer), str) else "firstblock"

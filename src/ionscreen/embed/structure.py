@@ -54,7 +54,6 @@ from ionscreen.embed.graph import (
     default_batch_atoms,
     embedding_dim,
     graph_arrays,
-    load_first_block,
     orientation_invariant,
 )
 
@@ -100,6 +99,8 @@ class SevenNetEmbedder:
         self.block: Any = None  # ionscreen.embed.firstblock.FirstBlock (engine firstblock)
         chosen = engine or ("e3nn" if self.device != "cpu" else None)
         if chosen in (None, "firstblock"):
+            from ionscreen.embed.firstblock import load_first_block
+
             got = load_first_block(model, layer)
             if not isinstance(got, str):
                 self.block, chosen = got, "firstblock"

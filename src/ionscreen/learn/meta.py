@@ -53,6 +53,16 @@ class ModelMeta:
         return cls(**{k: v for k, v in d.items() if k in names})
 
     @classmethod
+    def of_model(cls, model_dir: str | Path) -> ModelMeta | None:
+        """The metadata of a workflow model folder from its ``model.json``, without torch; None
+        when only ``model.pt`` is there (its checkpoint holds the metadata too).
+        FileNotFoundError when the folder has no ``model.pt``."""
+        model_dir = Path(model_dir)
+        if not (model_dir / "model.pt").is_file():
+            raise FileNotFoundError(f"no model.pt in {model_dir}: train a model first (rule train)")
+        return cls.from_json(model_dir) if (model_dir / "model.json").is_file() else None
+
+    @classmethod
     def from_json(cls, path: str | Path) -> ModelMeta:
         """The metadata of a model directory (its ``model.json``) or of a ``model.json`` path."""
         path = Path(path)

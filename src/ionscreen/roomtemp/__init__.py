@@ -7,7 +7,8 @@ dozen simulated cells; OBELiX holds 449 measured room-temperature conductivities
 without a CIF. A model that needs only a composition, a cell volume and a space group can learn
 from all of them, and gives every screened candidate a figure grounded in experiment.
 
-Descriptors (``DESCRIPTOR_NAMES``, 270 columns), all from matminer's maintained featurisers:
+Descriptors (``DESCRIPTOR_NAMES``, 270 columns), matminer's maintained featurisers as
+``composition`` computes them in numpy (equal to matminer's to 1e-12; no scikit-learn import):
 Magpie element-property statistics (132), stoichiometry norms (6), valence-orbital fractions (8),
 ionic character (3), element fractions (118), plus the cell: volume per atom (A^3), Li atoms per
 A^3 and the space-group number. Partial occupancies count as fractional amounts, so a doped or
@@ -26,7 +27,8 @@ values (at the bound, or one or two decades below it; a fold never trains on a b
 composition it tests) made the grouped CV error worse: 0.718-0.727 against 0.714 (measured while the groups were
 OBELiX's composition texts).
 
-Modules: ``descriptors`` (inputs, target transforms), ``fit`` (configuration, fitting, grouped CV,
+Modules: ``descriptors`` (inputs, target transforms), ``composition`` (matminer's composition
+features in numpy), ``fit`` (configuration, fitting, grouped CV,
 learning curve), ``figures`` (the card's figures from held-out predictions), ``card`` (the model
 card), ``train`` (the whole training run and the model folder), ``model`` (loading and
 predicting), ``trees`` (the numpy tree ensemble).

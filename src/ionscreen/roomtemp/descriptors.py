@@ -1,11 +1,9 @@
-"""What obelix-rt's trees see and fit: the name and target of the model, matminer composition
-descriptors plus the cell (volume per atom in A^3, Li atoms per A^3, space-group number), the
+"""What obelix-rt's trees see and fit: the name and target of the model, matminer's composition
+descriptors (computed in numpy by ``roomtemp.composition``) plus the cell (volume per atom in A^3, Li atoms per A^3, space-group number), the
 space-group flag, and the target transforms (log10 sigma in S/cm <-> what the trees fit)."""
 
 from __future__ import annotations
 
-import functools
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,29 +27,11 @@ FOREST = "random forest (composition + lattice + space group)"  # the baseline o
 CELL_NAMES = ("volume_per_atom_A3", "li_per_A3", "spacegroup_number")
 
 
-@functools.cache
-def _featurisers() -> list[Any]:
-    """matminer's featurisers, built once per process (the magpie tables load once)."""
-    from matminer.featurizers.composition import (
-        ElementFraction,
-        ElementProperty,
-        IonProperty,
-        Stoichiometry,
-        ValenceOrbital,
-    )
-
-    return [
-        ElementProperty.from_preset("magpie"),
-        Stoichiometry(),
-        ValenceOrbital(),
-        IonProperty(fast=True),
-        ElementFraction(),
-    ]
-
-
 def descriptor_names() -> list[str]:
     """Column names of ``descriptors``: matminer's feature labels, then ``CELL_NAMES``."""
-    return [n for f in _featurisers() for n in f.feature_labels()] + list(CELL_NAMES)
+    from ionscreen.roomtemp.composition import feature_labels
+
+    return feature_labels() + list(CELL_NAMES)
 
 
 def descriptors(compositions: Sequence[Any], volumes_A3: Sequence[float], spacegroups: Sequence[int]) -> np.ndarray:
@@ -75,22 +55,20 @@ _COMPOSITION_CACHE: dict[tuple[tuple[str, float], ...], tuple[float, ...]] = {}
 
 
 def composition_features(comp: Any) -> tuple[float, ...]:
-    """matminer's features of one composition (``_featurisers`` in order; NaN for a featuriser that
-    fails on it), remembered per distinct composition (element, amount) in this process: a pool of
-    20,000 candidates has far fewer compositions, and a re-screen repeats them all."""
-    key = tuple(sorted((el.symbol, float(amt)) for el, amt in comp.items()))
+    """matminer's features of one composition (``roomtemp.composition``: its five featurisers in
+    numpy; NaN for a part that fails on it), remembered per distinct composition (element,
+    amount) in this process: a pool of 20,000 candidates has far fewer compositions, and a
+    re-screen repeats them all."""
+    from ionscreen.roomtemp.composition import composition_row
+
+    key = tuple(sorted((str(el), float(amt)) for el, amt in comp.items()))  # Li+ is not Li
     hit = _COMPOSITION_CACHE.get(key)
     if hit is not None:
         return hit
-    row: list[float] = []
-    for f in _featurisers():
-        try:
-            row.extend(float(v) for v in f.featurize(comp))
-        except (ValueError, KeyError, TypeError, ZeroDivisionError):
-            row.extend([math.nan] * len(f.feature_labels()))
+    row = tuple(float(v) for v in composition_row(comp))
     if len(_COMPOSITION_CACHE) < 100_000:  # bounded: memory stays small on any pool
-        _COMPOSITION_CACHE[key] = tuple(row)
-    return tuple(row)
+        _COMPOSITION_CACHE[key] = row
+    return row
 
 
 def obelix_descriptors(table: pd.DataFrame) -> np.ndarray:

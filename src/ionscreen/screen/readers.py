@@ -4,6 +4,7 @@ model's inputs of the file as given computed from the same parse."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,62 @@ _READ_COUNT: Any = None  # in a reader process: the shared count of files it and
 def init_reader(count: Any, rt: bool = False) -> None:
     global _READ_COUNT
     _READ_COUNT = count
-    if rt:  # matminer's featurisers load while the main process builds its models
-        from ionscreen.roomtemp.descriptors import _featurisers
+    if rt:  # the element tables of obelix-rt's descriptors, once per reader
+        from ionscreen.roomtemp.composition import element_tables
 
-        _featurisers()
+        element_tables()
+
+
+class ReadAhead:
+    """``workers`` reader processes that read files in order, at most ``prefetch`` ahead of what
+    has been taken, so memory stays bounded when reading is faster than embedding. The window
+    refills in bursts (the feeder waits until half of it is free): between bursts the readers
+    are idle (``idle``) and torch takes their cores, rather than both fighting for them file by
+    file. Processes fork where the platform can (the parent's imports come along)."""
+
+    def __init__(self, workers: int, prefetch: int) -> None:
+        import multiprocessing as mp
+
+        self.workers, self.prefetch = workers, prefetch
+        self.ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        self.submitted = self.taken = 0
+        self.stop = False
+        self.done = self.ctx.Value("q", 0)  # files read, counted by the readers
+
+    def idle(self) -> bool:
+        """True when the readers have read every file handed to them."""
+        return self.done.value >= self.submitted
+
+    def stream(
+        self, items: list[tuple[str, str, Path]], task: tuple[Any, ...]
+    ) -> Iterator[tuple[dict[str, Any] | None, dict[str, Any] | None] | None]:
+        """(row, rejected) per item, in order, after one None that says the readers have started.
+        ``task`` is (settings, known elements, cutoff A, frame, rt) of ``prepare_worker``."""
+        import threading
+
+        turn = threading.Condition()
+        settings, known, cutoff, frame, rt = task
+
+        def feed() -> Iterator[tuple[Any, ...]]:
+            for mid, source, path in items:
+                with turn:
+                    if self.submitted - self.taken >= self.prefetch:
+                        turn.wait_for(lambda: self.stop or self.submitted - self.taken <= self.prefetch // 2)
+                    if self.stop:
+                        return
+                    self.submitted += 1
+                yield (mid, source, str(path), settings, known, cutoff, frame, rt)
+
+        with self.ctx.Pool(self.workers, initializer=init_reader, initargs=(self.done, rt)) as pool:
+            try:
+                results = pool.imap(prepare_worker, feed())  # one file per task: every fed file is in work
+                yield None  # the readers are at work
+                for out in results:
+                    with turn:
+                        self.taken += 1
+                        turn.notify()
+                    yield out
+            finally:
+                with turn:
+                    self.stop = True  # a feeder still waiting returns
+                    turn.notify()

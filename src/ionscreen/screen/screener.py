@@ -21,7 +21,7 @@ from ionscreen.screen.predict import (
     temperatures_with_rank,
     with_room_temperature,
 )
-from ionscreen.screen.readers import init_reader, prepare_worker, read_and_prepare
+from ionscreen.screen.readers import ReadAhead, read_and_prepare
 
 
 def predict_paths(
@@ -134,7 +134,7 @@ class Screener:
     (``ordering.supercell_arrays``); reading, ordering and SevenNet's neighbour graph run in
     ``workers`` reader processes (CIFs through ``ionscreen.structures.cif``), which send numpy arrays back,
     while this process embeds; on CPUs the embedding is ``ionscreen.embed.firstblock`` (SevenNet-0 to
-    the embedding layer in plain torch, no sevenn or e3nn model built; ``embed.graph.default_engine``);
+    the embedding layer in plain torch, no sevenn or e3nn model built; ``embed.firstblock.default_engine``);
     only the Li rows of the embedding are aggregated; the encoder's structure part runs once per
     material and the decoder once over all (material, T) rows (``Predictor.predict_materials``).
     The readers start first and the embedder is built meanwhile (``load`` builds it at once).
@@ -159,13 +159,19 @@ class Screener:
         room_temperature_model: str | None = None,
     ) -> None:
         from ionscreen import mlip
-        from ionscreen.embed.graph import default_batch_atoms, default_engine
         from ionscreen.embed.structure import embedding_settings
-        from ionscreen.learn.model import load_predictor
+        from ionscreen.learn.meta import ModelMeta
         from ionscreen.structures.prepare import candidate_settings
 
-        self.predictor = load_predictor(model_dir)
-        emb_meta = self.predictor.meta.embedding
+        # Everything the readers need comes without torch (model.json, the SevenNet checkpoint's
+        # configuration read as a plain pickle), so that ``screen`` forks them before this
+        # process imports torch and loads the models (``load``): 1-2 s that the readers now use.
+        self.model_dir = Path(model_dir)
+        self.meta = ModelMeta.of_model(self.model_dir)
+        self._predictor: Any = None
+        if self.meta is None:  # no model.json beside model.pt: the checkpoint holds the metadata
+            self.meta = self.predictor.meta
+        emb_meta = self.meta.embedding
         model, layer, _, self.frame = embedding_settings(emb_meta)  # the readers build graphs in the model's frame
         self.settings = candidate_settings(
             mlip=model,
@@ -178,36 +184,57 @@ class Screener:
         self.cutoff = mlip.cutoff_A(self.settings.mlip)
         # Relaxation needs the MLIP: then everything runs in this process.
         self.calc = mlip.get_calculator(self.settings.mlip, device) if relax_steps > 0 else None
-        cores = os.cpu_count() or 1
-        self.engine = default_engine(model, layer, mlip.resolve_device(device))
-        self.workers = self.default_workers(cores, self.engine) if workers is None else workers
+        self.cores = os.cpu_count() or 1
+        self.workers = self.default_workers(self.cores, model, layer, device) if workers is None else workers
         if self.calc is not None:
             self.workers = 0
         # Torch gets the cores the readers leave (at least one thread; all of them while the readers
-        # wait for the window to empty, see ``_readers_idle``).
-        self.threads = max(1, cores - self.workers) if threads is None else threads
+        # wait for the window to empty, see ``_readers_idle``); set when the models load.
+        self.threads = max(1, self.cores - self.workers) if threads is None else threads
         self.threads_given = threads
-        mlip.set_threads(self.threads)
-        self.batch_atoms = batch_atoms or default_batch_atoms(mlip.resolve_device(device))
+        self.batch_atoms_given = batch_atoms
+        self.engine = ""  # the embedding engine, known once the models load (``load``)
+        self.batch_atoms = batch_atoms or 0
         self.chunk = chunk
         self.prefetch = 2 * chunk  # files read ahead of the embedding at most (bounds memory)
-        self._reader: dict[str, Any] | None = None  # the running readers' counts (``_prepared``)
+        self._reader: ReadAhead | None = None  # the running readers (``_prepared``)
         self.timings: dict[str, float] = {}  # seconds per stage of the last screen (read = waiting for readers)
         # The room-temperature model (e.g. obelix-rt) whose 300 K sigma every row gets: its inputs
         # come from the readers, which parse each file once for both models.
         self.room_temperature_model = room_temperature_model or None
 
     @staticmethod
-    def default_workers(cores: int, engine: str) -> int:
-        """Reader processes beside the embedding. With the ``firstblock`` engine a file costs the
-        embedding about half what it costs a reader (parse, order, neighbour graph), so readers go
-        on every core and the embedding runs in their gaps: on 2 cores, 254 OBELiX CIFs screen in
-        5.8 s with 2 readers against 7.9 s with 1. With SevenNet's own modules the embedding is
-        the larger cost: one reader (on 2 cores: 22.7 s for the same set, against 24.7 s for 2
-        torch threads fighting the reader for a core)."""
+    def default_workers(cores: int, model: str, layer: int, device: str) -> int:
+        """Reader processes beside the embedding. With the ``firstblock`` engine (SevenNet-0's
+        embedding layer on a CPU) a file costs the embedding about half what it costs a reader
+        (parse, order, neighbour graph), so readers go on every core and the embedding runs in
+        their gaps: on 2 cores, 254 OBELiX CIFs screen in 5.8 s with 2 readers against 7.9 s with
+        1. On a GPU the embedding costs the CPU little: readers on every core too. With SevenNet's
+        own modules on a CPU (another layer, or a checkpoint ``firstblock`` does not take) the
+        embedding is the larger cost: one reader (on 2 cores: 22.7 s for the same set, against
+        24.7 s for 2 torch threads fighting the reader for a core). Decided without importing
+        torch where it can be: a checkpoint file at ``firstblock``'s layer counts as
+        ``firstblock`` on a CPU."""
+        from ionscreen import mlip
+        from ionscreen.embed.graph import FIRST_BLOCK_LAYER
+
         if cores < 2:
             return 0
-        return cores if engine == "firstblock" else 1
+        if layer == FIRST_BLOCK_LAYER and mlip.is_sevennet(model) and mlip.sevennet_checkpoint_file(model):
+            return cores
+        from ionscreen.embed.firstblock import default_engine
+
+        dev = mlip.resolve_device(device)
+        return cores if dev != "cpu" or default_engine(model, layer, dev) == "firstblock" else 1
+
+    @property
+    def predictor(self) -> Any:
+        """The workflow model (``ionscreen.learn.model.Predictor``), loaded on first use."""
+        if self._predictor is None:
+            from ionscreen.learn.model import load_predictor
+
+            self._predictor = load_predictor(self.model_dir)
+        return self._predictor
 
     @property
     def embedder(self) -> Any:
@@ -219,59 +246,34 @@ class Screener:
         return self._embedder
 
     def load(self) -> Screener:
-        """Build every model now (a benchmark that times screening alone calls this first)."""
-        _ = self.embedder
+        """Load the workflow model and build the embedder now, with torch's threads and the
+        embedding's batch size for the device (``screen`` calls it once its readers are at work;
+        a benchmark that times screening alone calls it first)."""
+        from ionscreen import mlip
+        from ionscreen.embed.graph import default_batch_atoms
+
+        _ = self.predictor, self.embedder
+        if not self.engine:
+            mlip.set_threads(self.threads)
+            self.engine = self.embedder.engine
+            self.batch_atoms = self.batch_atoms_given or default_batch_atoms(mlip.resolve_device(self._device))
         return self
 
     def _prepared(
         self, items: list[tuple[str, str, Path]]
     ) -> Iterator[tuple[dict[str, Any] | None, dict[str, Any] | None] | None]:
         """(row, rejected) per item, in order, after one None that says the readers have started."""
-
         rt = self.room_temperature_model is not None
         if self.workers < 1:
             yield None
             for mid, source, path in items:
                 yield read_and_prepare(mid, source, path, self.settings, self.calc, self.known, rt)
             return
-        import multiprocessing as mp
-        import threading
-
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        # At most ``prefetch`` files are read ahead of the embedding, so memory stays bounded when
-        # reading is faster than embedding. The window refills in bursts (the feeder waits until
-        # half of it is free): between bursts the readers are idle and torch takes their cores
-        # (``_readers_idle``), rather than both fighting for them file by file.
-        state = {"submitted": 0, "taken": 0, "stop": False, "done": ctx.Value("q", 0)}
-        turn = threading.Condition()
-        self._reader = state
-
-        def feed() -> Iterator[tuple[Any, ...]]:
-            for mid, source, path in items:
-                with turn:
-                    if state["submitted"] - state["taken"] >= self.prefetch:
-                        turn.wait_for(
-                            lambda: state["stop"] or state["submitted"] - state["taken"] <= self.prefetch // 2
-                        )
-                    if state["stop"]:
-                        return
-                    state["submitted"] += 1
-                yield (mid, source, str(path), self.settings, self.known, self.cutoff, self.frame, rt)
-
-        with ctx.Pool(self.workers, initializer=init_reader, initargs=(state["done"], rt)) as pool:
-            try:
-                results = pool.imap(prepare_worker, feed())  # one file per task: every fed file is in work
-                yield None  # the readers are at work
-                for out in results:
-                    with turn:
-                        state["taken"] += 1
-                        turn.notify()
-                    yield out
-            finally:
-                with turn:
-                    state["stop"] = True  # a feeder still waiting returns
-                    turn.notify()
-                self._reader = None
+        self._reader = ReadAhead(self.workers, self.prefetch)
+        try:
+            yield from self._reader.stream(items, (self.settings, self.known, self.cutoff, self.frame, rt))
+        finally:
+            self._reader = None
 
     def _rt_columns(self, rt_in: list[tuple[str, tuple[str, np.ndarray, list[str]]]]) -> pd.DataFrame:
         """``RT_COLUMNS`` per material from the readers' ``rt_inputs``: the trees once over all."""
@@ -288,8 +290,7 @@ class Screener:
     def _readers_idle(self) -> bool:
         """True when the reader processes have read every file handed to them (all files, or as
         many as the prefetch window allows): torch may then use their cores too."""
-        r = self._reader
-        return r is not None and r["done"].value >= r["submitted"]
+        return self._reader is not None and self._reader.idle()
 
     def screen(
         self,
