@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from ionscreen import schema
 from ionscreen.cli import main
@@ -379,3 +381,22 @@ def test_tables_describe_their_columns(tmp_path):
     assert fields.field("sigma_rt_std").metadata[b"unit"].startswith(b"decades")
     for name in ("labels", "trajectory", "embeddings", "structures"):  # every declared column has a doc
         assert all(f.metadata and f.metadata[b"doc"] for f in schema.spec(name).schema)
+
+
+def test_a_subcommand_imports_only_what_its_arguments_need():
+    """``ionscreen predict --help`` (1.5 s while the parser imported every stage for its defaults)
+    builds only predict's arguments: no MD engine, torch, pandas or pymatgen is imported; and a
+    line that names no subcommand still lists them all."""
+    code = (
+        "import sys; from ionscreen.cli import build_parser; "
+        "build_parser(only='predict').parse_args(['predict', 'x.cif', '--model', 'm', '--temperature', '600', "
+        "'--out', 'o.parquet']); "
+        "print(*[m in sys.modules for m in ('ionscreen.md.engine', 'torch', 'pandas', 'pymatgen.core')])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False"] * 4
+    listing = subprocess.run(
+        [sys.executable, "-m", "ionscreen.cli", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for name in ("md", "label", "prepare", "embed", "predict", "train", "train-rt", "plan", "ingest-liflow", "ingest"):
+        assert f"    {name} " in listing or f"    {name}\n" in listing, name

@@ -61,7 +61,11 @@ def test_candidate_budget_has_one_default():
 
 
 def _parser_defaults(command: str, *required: str) -> dict[str, object]:
-    return vars(build_parser().parse_args([command, *required]))
+    """The parsed defaults of ``command``, the same from the whole parser and from the parser
+    that ``ionscreen <command>`` builds (only that subcommand's arguments)."""
+    full = vars(build_parser().parse_args([command, *required]))
+    assert vars(build_parser(only=command).parse_args([command, *required])) == full
+    return full
 
 
 def test_command_line_defaults_equal_the_dataclasses():

@@ -5,14 +5,19 @@ space-group flag, and the target transforms (log10 sigma in S/cm <-> what the tr
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from ionscreen.flags import SPACEGROUP_UNKNOWN
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 NAME = "obelix-rt"
+
+
+SHIPPED = {NAME: "models/obelix-rt"}  # models that ship inside the package, by name (package-relative folder)
 
 
 ROOM_TEMPERATURE_K = 300.0

@@ -13,7 +13,7 @@ import pandas as pd
 
 from ionscreen.flags import IN_TRAINING_DATA, applicability_flags
 from ionscreen.roomtemp.descriptors import (
-    NAME,
+    SHIPPED,
     ensemble_prediction,
     spacegroup_flags,
     spacegroup_from_symbol,
@@ -22,8 +22,6 @@ from ionscreen.roomtemp.descriptors import (
 )
 from ionscreen.roomtemp.fit import RoomTempMeta, Standardiser, nearest_distance
 from ionscreen.roomtemp.trees import TreeEnsemble
-
-SHIPPED = {NAME: "models/obelix-rt"}  # models that ship inside the package, by name
 
 
 def resolve(model: str | Path) -> Path | None:

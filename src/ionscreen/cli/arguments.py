@@ -1,18 +1,15 @@
-"""The ``ionscreen`` command line (docs/usage.md, "The command line"). Each subcommand calls the same package function
-as the workflow rule. Exit status 0 on success; otherwise one line saying why."""
+"""Each ``ionscreen`` subcommand's arguments, one function per subcommand (``build_parser`` calls
+them). A function gets the subcommand's parser from ``command``, or None when the command line
+asks for another subcommand: then it returns before importing its stage's modules, whose
+dataclasses give the defaults."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
-import sys
+from typing import Any
 
-from ionscreen.commands import (
-    FOLDER_OUT,
-    OUTPUT_FILES,
-    CLIError,
-    check_output,
+from ionscreen.cli.commands import (
     cmd_embed,
     cmd_ingest,
     cmd_ingest_liflow,
@@ -25,68 +22,17 @@ from ionscreen.commands import (
     cmd_train_rt,
 )
 
-
-def _positive(kind: type) -> object:
-    """An argparse type: a number of ``kind`` above 0 (temperatures in K, steps, time steps)."""
-
-    def parse(text: str) -> object:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{text} must be > 0")
-        return value
-
-    parse.__name__ = f"positive {kind.__name__}"
-    return parse
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse with its usage errors as one line (what is wrong, where to look), exit status 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
-
-
 DEVICES = ("auto", "cpu", "cuda")
 DIMENSIONS = ("xyz", "xy", "xz", "yz", "x", "y", "z")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The parser; every default comes from the dataclass the subcommand fills (one source of
-    defaults: tests/test_defaults.py checks it), and ``--help`` shows it with its unit. Where a
-    default differs from the demo ``config.yaml``, the help says so."""
-    from ionscreen import __version__
-    from ionscreen.embed.graph import FRAMES, VARIANTS
-    from ionscreen.embed.structure import SevenNetEmbedder
-    from ionscreen.labels.diffusion import LabelSettings
-    from ionscreen.md.engine import STOP_RULES, TRANSPORT_THERMOSTATS, MDSettings
-    from ionscreen.roomtemp.fit import RoomTempConfig
-    from ionscreen.roomtemp.model import SHIPPED
-    from ionscreen.structures.prepare import PrepareSettings
-
-    md, emb = MDSettings, SevenNetEmbedder.__init__.__defaults__
-    fmt = argparse.ArgumentDefaultsHelpFormatter
-    common = Parser(add_help=False)  # -v works after the subcommand too
-    common.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        default=argparse.SUPPRESS,
-        help="debug logging, and a traceback on error",
-    )
-    pos_float, pos_int = _positive(float), _positive(int)
-
-    p = Parser(prog="ionscreen", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging, and a traceback on error")
-    p.add_argument("--version", action="version", version=f"ionscreen {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    def command(name: str, **kw: object) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=[common], formatter_class=kw.pop("formatter_class", fmt), **kw)
-
+def _md_command(command: Any, pos_float: Any, pos_int: Any) -> None:
     m = command("md", help="NVT MD of structures as given (no supercell, no relaxation), all runs in one batch")
+    if m is None:
+        return  # listed by `ionscreen --help`; its arguments load only when it is asked for
+    from ionscreen.md.engine import STOP_RULES, TRANSPORT_THERMOSTATS, MDSettings
+
+    md = MDSettings
     m.add_argument("structure", nargs="+", help="CIF, POSCAR or pymatgen JSON files, or folders of them")
     m.add_argument("--temperature", type=pos_float, nargs="+", required=True, help="thermostat set points, K")
     m.add_argument(
@@ -154,7 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     m.set_defaults(func=cmd_md)
 
+
+def _label_command(command: Any, pos_float: Any, pos_int: Any) -> None:
     lab = command("label", help="transport labels of trajectories (MSD, kinisi D with 95 %% interval, sigma)")
+    if lab is None:
+        return  # listed by `ionscreen --help`; its arguments load only when it is asked for
+    from ionscreen.labels.diffusion import LabelSettings
+
     lab.add_argument("traj", nargs="+", help="trajectory .parquet, any file ASE reads, or a VASP XDATCAR(.gz)")
     lab.add_argument("--specie", default=LabelSettings.specie, help="diffusing element")
     lab.add_argument(
@@ -176,10 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--out", required=True, help="labels .parquet")
     lab.set_defaults(func=cmd_label)
 
+
+def _prepare_command(command: Any, pos_float: Any, pos_int: Any) -> None:
     pp = command(
         "prepare",
         help="read, check, order disorder, build supercells and relax structures (the prepare rule's function)",
     )
+    if pp is None:
+        return  # listed by `ionscreen --help`; its arguments load only when it is asked for
+    from ionscreen.structures.prepare import PrepareSettings
+
     pp.add_argument("structure", nargs="+", help="structure files or folders (id = file stem)")
     pp.add_argument(
         "--candidates",
@@ -210,11 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--out", required=True, help="structures .parquet")
     pp.set_defaults(func=cmd_prepare)
 
+
+def _embed_command(command: Any, pos_float: Any, pos_int: Any) -> None:
     e = command(
         "embed",
         help="SevenNet structure embeddings (Li rows) of a prepared structures table, or of "
         "structure files (prepared as candidates first: disorder ordered)",
     )
+    if e is None:
+        return  # listed by `ionscreen --help`; its arguments load only when it is asked for
+    from ionscreen.embed.graph import FRAMES, VARIANTS
+    from ionscreen.embed.structure import SevenNetEmbedder
+
+    emb = SevenNetEmbedder.__init__.__defaults__
     e.add_argument("structure", nargs="+", help="a structures .parquet, or structure files / folders")
     e.add_argument("--mlip", default=emb[0], help="SevenNet model whose layer is read")
     e.add_argument("--layer", type=int, default=emb[1], help="module index the forward pass stops at")
@@ -237,7 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--out", required=True, help="embeddings .parquet")
     e.set_defaults(func=cmd_embed)
 
+
+def _predict_command(command: Any, pos_float: Any, pos_int: Any) -> None:
     pr = command("predict", help="a trained predictor on new structures (no MD)")
+    if pr is None:
+        return  # listed by `ionscreen --help`; its arguments load only when it is asked for
+    from ionscreen.roomtemp.descriptors import SHIPPED
+
     pr.add_argument("structure", nargs="+", help="structure files or folders (id = file stem; ids must be unique)")
     pr.add_argument(
         "--model",
@@ -275,7 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", required=True, help="predictions .parquet")
     pr.set_defaults(func=cmd_predict)
 
+
+def _train_command(command: Any, pos_float: Any, pos_int: Any) -> None:
     tr = command("train", help="train the predictor ensemble on a trainset folder (the train rule's function)")
+    if tr is None:
+        return  # listed by `ionscreen --help`; its arguments load only when it is asked for
     tr.add_argument(
         "trainset",
         help="folder with labels, structures, embeddings, trajectory_embeddings .parquet (results/trainset/ of a run)",
@@ -289,21 +265,31 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", required=True, help="model folder")
     tr.set_defaults(func=cmd_train)
 
+
+def _train_rt_command(command: Any, pos_float: Any, pos_int: Any) -> None:
     rt = command(
         "train-rt",
         help="the room-temperature conductivity model (obelix-rt) from OBELiX, with its grouped CV and model card",
     )
+    if rt is None:
+        return  # listed by `ionscreen --help`; its arguments load only when it is asked for
+    from ionscreen.roomtemp.fit import RoomTempConfig
+
     rt.add_argument("obelix_dir", help="OBELiX folder with train.csv (e.g. resources/obelix)")
     rt.add_argument("--trees", type=pos_int, default=RoomTempConfig.n_trees, help="trees in the ensemble")
     rt.add_argument("--seed", type=int, default=RoomTempConfig.seed)
     rt.add_argument("--out", required=True, help="model folder (the shipped one: src/ionscreen/models/obelix-rt)")
     rt.set_defaults(func=cmd_train_rt)
 
+
+def _plan_command(command: Any, pos_float: Any, pos_int: Any) -> None:
     pl = command(
         "plan",
         help="what a campaign's MD costs, before any of it runs: a probe of the engine on its prepared "
         "structures, hours per stage, each md batch job's time limit (as `snakemake plan`)",
     )
+    if pl is None:
+        return  # listed by `ionscreen --help`; its arguments load only when it is asked for
     pl.add_argument(
         "--configfile", nargs="+", default=None, help="config files over the workflow's config.yaml (as snakemake)"
     )
@@ -321,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pl.set_defaults(func=cmd_plan)
 
+
+def _ingest_liflow_command(command: Any, pos_float: Any, pos_int: Any) -> None:
     il = command(
         "ingest-liflow",
         help="a LiFlow data archive -> structures, labels (with split), trajectories",
@@ -336,6 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Writes OUT/structures.parquet, OUT/labels.parquet (with the CSVs' split, msd_t_Li kept as\n"
         "reference_msd_per_time_A2_ps) and OUT/trajectories/<name>/<T>K.parquet; resumes.",
     )
+    if il is None:
+        return  # listed by `ionscreen --help`; its arguments load only when it is asked for
+    from ionscreen.labels.diffusion import LabelSettings
+
     il.add_argument("data_dir")
     il.add_argument("--out", required=True, help="output folder")
     il.add_argument("--timestep-fs", type=pos_float, default=1.0, help="MD time step, fs (LiFlow: 1)")
@@ -345,47 +337,34 @@ def build_parser() -> argparse.ArgumentParser:
     il.add_argument("--limit", type=pos_int, default=None, help="only the first N structures (a quick look)")
     il.set_defaults(func=cmd_ingest_liflow)
 
+
+def _ingest_command(command: Any, pos_float: Any, pos_int: Any) -> None:
     ig = command(
         "ingest",
         help="your own trajectories, listed in a CSV manifest "
         "(material_id, temperature_K, path, timestep_fs, interval[, split])",
     )
+    if ig is None:
+        return  # listed by `ionscreen --help`; its arguments load only when it is asked for
+    from ionscreen.labels.diffusion import LabelSettings
+
     ig.add_argument("manifest")
     ig.add_argument("--out", required=True, help="output folder")
     ig.add_argument("--specie", default=LabelSettings.specie)
     ig.add_argument("--n-dt", type=pos_int, default=LabelSettings.n_dt, help="time intervals in kinisi's fit")
     ig.set_defaults(func=cmd_ingest)
-    return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand. Exit status 0 on success; 1 when the work ran but produced nothing
-    usable or a run failed; 2 with one line on stderr (what is wrong and what to do) for a mistake
-    in what was asked, checked before any work where it can be (outputs, ids, temperatures)."""
-    from ionscreen import logs
-
-    args = build_parser().parse_args(argv)
-    logs.setup(level=logging.DEBUG if args.verbose else logging.WARNING)
-    try:
-        for name in OUTPUT_FILES:
-            if name == "out" and args.command == "md":
-                continue  # a file or a folder, by how many runs were asked for: cmd_md checks it
-            if getattr(args, name, None):
-                check_output(getattr(args, name), folder=name == "out" and args.command in FOLDER_OUT)
-        return int(args.func(args) or 0)
-    except SystemExit:
-        raise
-    except KeyboardInterrupt:
-        print(f"ionscreen {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # noqa: BLE001 - every error is one line; -v shows the traceback
-        if args.verbose:
-            raise
-        text = " ".join(str(exc).split()) or "no message"
-        kind = "" if isinstance(exc, CLIError) else f"{type(exc).__name__}: "
-        print(f"ionscreen {args.command}: {kind}{text}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+COMMAND_NAMES = ("md", "label", "prepare", "embed", "predict", "train", "train-rt", "plan", "ingest-liflow", "ingest")
+COMMANDS = (
+    _md_command,
+    _label_command,
+    _prepare_command,
+    _embed_command,
+    _predict_command,
+    _train_command,
+    _train_rt_command,
+    _plan_command,
+    _ingest_liflow_command,
+    _ingest_command,
+)

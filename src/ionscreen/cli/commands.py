@@ -1,4 +1,4 @@
-"""What each ``ionscreen`` subcommand does (``cli`` parses the line): one function per command that
+"""What each ``ionscreen`` subcommand does (``cli.parser`` parses the line): one function per command that
 calls the same package function as the workflow rule, and the checks of outputs made before any
 work."""
 
