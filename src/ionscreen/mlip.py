@@ -11,28 +11,13 @@ Names:
 
 from __future__ import annotations
 
-import functools
 import os
 import warnings
 from pathlib import Path
 from typing import Any
 
-# Models bundled in the sevenn wheel: name -> the ``sevenn._const`` attribute holding its checkpoint path.
-SEVENNET_BUNDLED = {
-    "7net-0": "SEVENNET_0_11Jul2024",
-    "7net-0_11jul2024": "SEVENNET_0_11Jul2024",
-    "sevennet-0": "SEVENNET_0_11Jul2024",
-    "7net-0_22may2024": "SEVENNET_0_22May2024",
-    "7net-l3i5": "SEVENNET_l3i5",
-}
-# Where ``sevenn._const`` puts each of those files, under the sevenn package folder. Importing
-# ``sevenn._const`` imports torch (1.1 s), so the path is looked up here first (a test checks it
-# against sevenn's), and ``sevenn._const`` answers where this does not find the file.
-SEVENNET_BUNDLED_FILES = {
-    "SEVENNET_0_11Jul2024": "pretrained_potentials/SevenNet_0__11Jul2024/checkpoint_sevennet_0.pth",
-    "SEVENNET_0_22May2024": "pretrained_potentials/SevenNet_0__22May2024/checkpoint_sevennet_0.pth",
-    "SEVENNET_l3i5": "pretrained_potentials/SevenNet_l3i5/checkpoint_l3i5.pth",
-}
+from ionscreen.sevennet import checkpoint
+
 LJ_NAME = "lj"
 MACE_DTYPE = "float32"  # MD in float32, as SevenNet runs (MACE's own default for MD)
 
@@ -143,112 +128,32 @@ def accelerator_flags(accelerator: str) -> dict[str, bool]:
     return {f"enable_{n}": accelerator == n for n in ("cueq", "flash", "oeq")}
 
 
-def is_sevennet(name: str) -> bool:
-    return name.lower() in SEVENNET_BUNDLED or name.lower().startswith("7net")
-
-
-@functools.lru_cache(maxsize=4)
-def _sevennet_checkpoint(name: str) -> Any:
-    require("sevenn")
-    from sevenn.util import load_checkpoint
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return load_checkpoint(name)
-        except Exception as exc:  # sevenn raises plain errors for unknown/undownloadable names
-            raise MLIPError(
-                f"cannot load SevenNet model {name!r} ({type(exc).__name__}: {exc}); "
-                f"offline, only the models bundled in the sevenn wheel work: {tuple(SEVENNET_BUNDLED)}"
-            ) from exc
-
-
-def sevennet_checkpoint_file(name: str) -> Path | None:
-    """The checkpoint file of a SevenNet model: ``name`` itself when it is a file, the file in
-    the sevenn wheel for a bundled name, None otherwise (names sevenn's loader resolves)."""
-    import importlib.util
-
-    path = Path(name)
-    if path.is_file():
-        return path
-    require("sevenn")
-    bundled = SEVENNET_BUNDLED.get(name.lower())
-    if not bundled:
-        return None
-    spec = importlib.util.find_spec("sevenn")  # finds the package folder without importing it
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(folder) / SEVENNET_BUNDLED_FILES[bundled]
-        if path.is_file():
-            return path
-    import sevenn._const as const
-
-    path = Path(getattr(const, bundled, ""))
-    return path if path.is_file() else None
-
-
-@functools.lru_cache(maxsize=4)
-def checkpoint_config(path: str | Path) -> dict[str, Any] | None:
-    """The ``config`` dict of a SevenNet checkpoint file, read without torch (70 ms, against
-    torch's import of 1.1 s before ``torch.load``): the pickle is read with every torch object
-    (tensors, devices) left as None, which the configuration's species, cutoff and sizes do not
-    use. ``ionscreen predict`` starts its readers with it before torch loads. None when the file
-    is not a torch zip archive holding a dict with a ``config`` dict."""
-    import pickle
-    import zipfile
-
-    class _Reader(pickle.Unpickler):
-        def find_class(self, module: str, name: str) -> Any:
-            if module.split(".")[0] == "torch":
-                return _none
-            return super().find_class(module, name)
-
-        def persistent_load(self, pid: Any) -> None:  # tensor storages live in other archive members
-            return None
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            member = next((n for n in archive.namelist() if n.endswith("/data.pkl")), None)
-            if member is None:
-                return None
-            with archive.open(member) as f:
-                cp = _Reader(f).load()
-    except (OSError, zipfile.BadZipFile, pickle.UnpicklingError, AttributeError, ImportError):
-        return None
-    config = cp.get("config") if isinstance(cp, dict) else None
-    return config if isinstance(config, dict) else None
-
-
-def _none(*args: Any, **kwargs: Any) -> None:
-    return None
-
-
-@functools.lru_cache(maxsize=2)
-def sevennet_checkpoint_dict(name: str) -> dict[str, Any] | None:
-    """The checkpoint as stored (``config``, ``model_state_dict``, ...), read with ``torch.load``
-    alone (0.1 s; sevenn's own loader first imports about 1.5 s of modules), or None where there
-    is no file to read (``sevennet_checkpoint_file``)."""
-    import torch
-
-    path = sevennet_checkpoint_file(name)
-    if path is None:
-        return None
-    cp = torch.load(path, map_location="cpu", weights_only=False)
-    return cp if isinstance(cp, dict) and isinstance(cp.get("config"), dict) else None
-
-
 def sevennet_config(name: str) -> dict[str, Any]:
     """The configuration stored in a SevenNet checkpoint (species, cutoff, ...), from the file
-    without torch where there is one (``checkpoint_config``), otherwise through sevenn's loader."""
-    path = sevennet_checkpoint_file(name)
-    config = checkpoint_config(path) if path is not None else None
-    return config if config is not None else _sevennet_checkpoint(name).config
+    without torch where there is one (``sevennet.checkpoint.checkpoint_config``), otherwise through
+    sevenn's loader (``sevennet_model``)."""
+    require("sevenn")
+    path = checkpoint.checkpoint_file(name)
+    config = checkpoint.checkpoint_config(path) if path is not None else None
+    return config if config is not None else sevennet_model(name).config
+
+
+def sevennet_model(name: str) -> Any:
+    """sevenn's checkpoint object of a SevenNet name or file (``sevennet.checkpoint.load_checkpoint``),
+    with the MLIP errors of this module: ``MissingExtra`` without sevenn, ``MLIPError`` for a name
+    that does not load."""
+    require("sevenn")
+    try:
+        return checkpoint.load_checkpoint(name)
+    except checkpoint.CheckpointError as exc:
+        raise MLIPError(str(exc)) from exc
 
 
 def known_elements(name: str) -> frozenset[str] | None:
     """Elements the potential was trained on (None = any, e.g. Lennard-Jones)."""
     if name == LJ_NAME:
         return None
-    if is_sevennet(name):
+    if checkpoint.is_sevennet(name):
         return frozenset(sevennet_config(name)["chemical_species"])
     if name.endswith(".model"):
         return None  # MACE models carry their own z-table; checked when the calculator is built
@@ -256,7 +161,7 @@ def known_elements(name: str) -> frozenset[str] | None:
 
 
 def cutoff_A(name: str) -> float:
-    if is_sevennet(name):
+    if checkpoint.is_sevennet(name):
         return float(sevennet_config(name)["cutoff"])
     return 5.0
 
@@ -269,11 +174,11 @@ def get_calculator(name: str = "7net-0", device: str = "auto", **kwargs: Any) ->
         from ase.calculators.lj import LennardJones
 
         return LennardJones(sigma=2.0, epsilon=0.01, rc=5.0, smooth=True)
-    if is_sevennet(name):
+    if checkpoint.is_sevennet(name):
         require("sevenn")
         from sevenn.calculator import SevenNetCalculator
 
-        _sevennet_checkpoint(name)  # clear error for unknown names
+        sevennet_model(name)  # clear error for unknown names
         accelerator = resolve_accelerator(kwargs.pop("accelerator", "auto"), device)
         with warnings.catch_warnings():
             if device == "cpu":  # no accelerator exists for a CPU: sevenn's advice cannot be followed

@@ -177,8 +177,9 @@ def _embed_command(command: Any, pos_float: Any, pos_int: Any) -> None:
     )
     if e is None:
         return  # listed by `ionscreen --help`; its arguments load only when it is asked for
-    from ionscreen.embed.graph import FRAMES, VARIANTS
+    from ionscreen.embed.graph import VARIANTS
     from ionscreen.embed.structure import SevenNetEmbedder
+    from ionscreen.sevennet.graph import FRAMES
 
     emb = SevenNetEmbedder.__init__.__defaults__
     e.add_argument("structure", nargs="+", help="a structures .parquet, or structure files / folders")

@@ -20,11 +20,11 @@ frame is the paper's raw variant: opt-in, with a warning (``orientation_invarian
 Three engines compute the same numbers (``SevenNetEmbedder(engine=...)``):
 
 - ``firstblock`` (default on CPUs for layer 10, SevenNet-0's architecture):
-  ``ionscreen.embed.firstblock`` writes the modules up to layer 10 out in plain torch from the
+  ``ionscreen.sevennet.firstblock`` writes the modules up to layer 10 out in plain torch from the
   checkpoint's weights, with no sevenn, e3nn or torch_geometric import or model build; equal to
   SevenNet's own modules to float32 rounding and about 4-5x faster than ``fasttp``.
 - ``fasttp`` (CPUs, other layers or checkpoints): SevenNet's model as sevenn builds it, with
-  its convolution replaced by ``ionscreen.md.fasttp.FastConvolution`` (the same sums regrouped).
+  its convolution replaced by ``ionscreen.sevennet.fasttp.FastConvolution`` (the same sums regrouped).
 - ``e3nn`` (default on GPUs): SevenNet's model exactly as sevenn builds it.
 
 Many structures go through one forward pass as a graph of disjoint graphs (``batch_atoms``
@@ -47,15 +47,14 @@ from ionscreen.embed.graph import (
     DEFAULT_FRAME,
     DEFAULT_VARIANT,
     ENGINES,
-    FRAMES,
     VARIANTS,
     EmbedError,
-    build_model_through,
     default_batch_atoms,
     embedding_dim,
-    graph_arrays,
     orientation_invariant,
 )
+from ionscreen.sevennet.checkpoint import build_model_through, is_sevennet
+from ionscreen.sevennet.graph import FRAMES, graph_arrays
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +88,17 @@ class SevenNetEmbedder:
             )
         if engine is not None and engine not in ENGINES:
             raise EmbedError(f"engine must be one of {ENGINES}, got {engine!r}")
-        if not mlip_mod.is_sevennet(model):
+        if not is_sevennet(model):
             raise EmbedError(f"structure embeddings need a SevenNet model, got {model!r}")
         if layer < 0:
             raise EmbedError(f"layer must be >= 0, got {layer}")
         self.device = mlip_mod.resolve_device(device)
         self.layer, self.variant, self.frame, self.name = layer, variant, frame, model
         self.model: Any = None  # SevenNet's own modules (engines fasttp and e3nn)
-        self.block: Any = None  # ionscreen.embed.firstblock.FirstBlock (engine firstblock)
+        self.block: Any = None  # ionscreen.sevennet.firstblock.FirstBlock (engine firstblock)
         chosen = engine or ("e3nn" if self.device != "cpu" else None)
         if chosen in (None, "firstblock"):
-            from ionscreen.embed.firstblock import load_first_block
+            from ionscreen.sevennet.firstblock import load_first_block
 
             got = load_first_block(model, layer)
             if not isinstance(got, str):
@@ -115,7 +114,7 @@ class SevenNetEmbedder:
             self.cutoff = self.block.cutoff
             muls = self.block.muls
         else:
-            cp = mlip_mod._sevennet_checkpoint(model)
+            cp = mlip_mod.sevennet_model(model)
             self.model = build_model_through(cp, layer)
             self.model.eval()
             self.model.to(self.device)
@@ -124,7 +123,7 @@ class SevenNetEmbedder:
                 raise EmbedError(f"layer must be in 0..{n_mod - 1}, got {layer}")
             self.cutoff = float(cp.config["cutoff"])
             if engine == "fasttp":
-                from ionscreen.md.fasttp import accelerate_convolutions
+                from ionscreen.sevennet.fasttp import accelerate_convolutions
 
                 accelerate_convolutions(self.model, list(self.model._modules)[: layer + 1])
             muls = (128, 64, 32)
@@ -157,7 +156,7 @@ class SevenNetEmbedder:
     def _forward_first_block(self, structures: Sequence[Structure | dict[str, Any]]) -> dict[str, Any]:
         import torch
 
-        from ionscreen.embed.firstblock import batch_graphs
+        from ionscreen.sevennet.firstblock import batch_graphs
 
         graphs = [s if isinstance(s, dict) else graph_arrays(s, self.cutoff, self.frame) for s in structures]
         z, idx, vec, sizes = batch_graphs(graphs, self.block.x1.dtype)
@@ -212,7 +211,7 @@ class SevenNetEmbedder:
         edges: a Li-only screen never builds the (edges x 977) message array of the whole cell."""
         import torch
 
-        from ionscreen.embed.firstblock import csr_matrix, csr_rows
+        from ionscreen.sevennet.firstblock import csr_matrix, csr_rows
 
         if not structures:
             return []

@@ -4,7 +4,6 @@
 - ``integrators``: 3N - 3 degrees of freedom, the Nose-Hoover chain, the ASE reference integrator;
 - ``recorder``: a run's trajectory table and ``md_runs`` row (also for runs that did not run);
 - ``potentials``: the batched-potential interface, SevenNet's batched graph, Verlet lists;
-- ``fasttp``: SevenNet's convolutions regrouped for speed (also used by ``embed``);
 - ``resume``: the store of an unfinished run's chunks and integrator states;
 - ``batch``: many runs advancing together, one potential call per step (``run_batch``);
 - ``stopping``: when a run stops because its label is known (``check_trajectory``), and the
@@ -14,5 +13,6 @@
   measures on the campaign's own structures; rates kept in ``rates.parquet``.
 
 The trajectory table every run writes is ``ionscreen.trajectory``; which potential (SevenNet-0,
-MACE from a file), on which device, is ``ionscreen.mlip`` (relaxation and embeddings use it too).
+MACE from a file), on which device, is ``ionscreen.mlip`` (relaxation and embeddings use it too);
+SevenNet's fast convolution on CPUs is ``ionscreen.sevennet.fasttp``.
 """

@@ -27,6 +27,7 @@ from ionscreen import mlip as mlip_mod
 from ionscreen.md.integrators import kinetic_temperature, reference_integrator
 from ionscreen.md.recorder import run_row, write_run_table
 from ionscreen.md.resume import ResumeStore, capture_state, restore_state, settings_key
+from ionscreen.sevennet.checkpoint import is_sevennet
 from ionscreen.trajectory import frame_row
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ def run_md(
         calc = mlip_mod.get_calculator(s.mlip, s.device, accelerator=s.accelerator)
     atoms.calc = calc
     device = "cpu" if s.mlip == mlip_mod.LJ_NAME else mlip_mod.resolve_device(s.device)
-    accelerator = mlip_mod.resolve_accelerator(s.accelerator, device) if mlip_mod.is_sevennet(s.mlip) else "none"
+    accelerator = mlip_mod.resolve_accelerator(s.accelerator, device) if is_sevennet(s.mlip) else "none"
     MaxwellBoltzmannDistribution(atoms, temperature_K=s.temperature_K, rng=s.velocity_rng())
     Stationary(atoms)  # no net momentum: the cell does not drift
     dyn = reference_integrator(atoms, s)

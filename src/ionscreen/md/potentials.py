@@ -147,7 +147,7 @@ class SevenNetPotential:
 
         self.key = key
         self.name, self.device = name, mlip.resolve_device(device)
-        cp = mlip._sevennet_checkpoint(name)
+        cp = mlip.sevennet_model(name)
         self.accelerator = mlip.resolve_accelerator(accelerator, self.device)
         model = cp.build_model(**mlip.accelerator_flags(self.accelerator))
         if self.device != "cpu" and self.accelerator == "none":
@@ -158,7 +158,7 @@ class SevenNetPotential:
         self.type_map = cp.config[key.TYPE_MAP]
         self.cutoff_A = float(cp.config[key.CUTOFF])
         if (fast if fast is not None else self.device == "cpu") and self.accelerator == "none":
-            from ionscreen.md.fasttp import DenseConvolution
+            from ionscreen.sevennet.fasttp import DenseConvolution
 
             for mname, mod in list(model._modules.items()):
                 if type(mod).__name__ == "IrrepsConvolution":
@@ -219,8 +219,9 @@ def get_potential(
     calculator. ``batch_atoms``: atoms per model call on a GPU (``md.batch_atoms``; a CPU
     evaluates one system per call)."""
     from ionscreen import mlip
+    from ionscreen.sevennet.checkpoint import is_sevennet
 
-    if mlip.is_sevennet(name):
+    if is_sevennet(name):
         gpu = mlip.resolve_device(device) != "cpu"
         return SevenNetPotential(name, device, atoms_per_call=batch_atoms if gpu else None, accelerator=accelerator)
     device = "cpu" if name == mlip.LJ_NAME else mlip.resolve_device(device)

@@ -18,7 +18,7 @@ def prepare_worker(
     MLIP: no relaxation here). The graph goes back as numpy arrays (``_graph``), which pickle in
     a fraction of the time a Structure of thousands of Site objects takes. With ``rt`` the
     room-temperature model's inputs of the file as given go back too (``_rt``: ``rt_inputs``)."""
-    from ionscreen.embed.graph import graph_arrays
+    from ionscreen.sevennet.graph import graph_arrays
 
     mid, source, path, settings, known, cutoff, frame, rt = args
     row, rejected = read_and_prepare(mid, source, path, settings, None, known, rt)

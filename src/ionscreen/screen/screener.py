@@ -133,8 +133,8 @@ class Screener:
     no space-group search (screening does not report it); the disorder is ordered on arrays
     (``ordering.supercell_arrays``); reading, ordering and SevenNet's neighbour graph run in
     ``workers`` reader processes (CIFs through ``ionscreen.structures.cif``), which send numpy arrays back,
-    while this process embeds; on CPUs the embedding is ``ionscreen.embed.firstblock`` (SevenNet-0 to
-    the embedding layer in plain torch, no sevenn or e3nn model built; ``embed.firstblock.default_engine``);
+    while this process embeds; on CPUs the embedding is ``ionscreen.sevennet.firstblock`` (SevenNet-0 to
+    the embedding layer in plain torch, no sevenn or e3nn model built; ``embed.graph.default_engine``);
     only the Li rows of the embedding are aggregated; the encoder's structure part runs once per
     material and the decoder once over all (material, T) rows (``Predictor.predict_materials``).
     The readers start first and the embedder is built meanwhile (``load`` builds it at once).
@@ -216,13 +216,14 @@ class Screener:
         torch where it can be: a checkpoint file at ``firstblock``'s layer counts as
         ``firstblock`` on a CPU."""
         from ionscreen import mlip
-        from ionscreen.embed.graph import FIRST_BLOCK_LAYER
+        from ionscreen.sevennet import FIRST_BLOCK_LAYER
+        from ionscreen.sevennet.checkpoint import checkpoint_file, is_sevennet
 
         if cores < 2:
             return 0
-        if layer == FIRST_BLOCK_LAYER and mlip.is_sevennet(model) and mlip.sevennet_checkpoint_file(model):
+        if layer == FIRST_BLOCK_LAYER and is_sevennet(model) and checkpoint_file(model):
             return cores
-        from ionscreen.embed.firstblock import default_engine
+        from ionscreen.embed.graph import default_engine
 
         dev = mlip.resolve_device(device)
         return cores if dev != "cpu" or default_engine(model, layer, dev) == "firstblock" else 1

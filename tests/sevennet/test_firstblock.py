@@ -1,4 +1,4 @@
-"""ionscreen.embed.firstblock: SevenNet-0 to module 10 in plain torch, against sevenn's own modules."""
+"""ionscreen.sevennet.firstblock: SevenNet-0 to module 10 in plain torch, against sevenn's own modules."""
 
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ def _cells():
 
 @pytest.fixture(scope="module")
 def block():
-    from ionscreen import mlip
-    from ionscreen.embed.firstblock import FirstBlock
+    from ionscreen.sevennet import checkpoint
+    from ionscreen.sevennet.firstblock import FirstBlock
 
-    cp = mlip.sevennet_checkpoint_dict("7net-0")
+    cp = checkpoint.checkpoint_dict("7net-0")
     return FirstBlock(cp["config"], cp["model_state_dict"])
 
 
@@ -39,8 +39,8 @@ def block():
 def reference():
     """sevenn's model (built by sevenn, e3nn's own convolution) on one batched graph of the cells:
     its node features after module 10 and its edge features, with the graphs it ran on."""
-    from ionscreen.embed.graph import graph_arrays
     from ionscreen.embed.structure import SevenNetEmbedder
+    from ionscreen.sevennet.graph import graph_arrays
 
     stock = SevenNetEmbedder(device="cpu", engine="e3nn")
     graphs = [graph_arrays(s, 5.0) for s in _cells()]
@@ -48,7 +48,7 @@ def reference():
 
 
 def test_layer_10_equals_sevenns_modules(block, reference):
-    from ionscreen.embed.firstblock import batch_graphs
+    from ionscreen.sevennet.firstblock import batch_graphs
 
     graphs, ref = reference
     z, idx, vec, sizes = batch_graphs(graphs)
@@ -70,7 +70,7 @@ def test_float32_is_float64_to_rounding(block, reference):
     as close as sevenn's own float32 model."""
     import copy
 
-    from ionscreen.embed.firstblock import batch_graphs
+    from ionscreen.sevennet.firstblock import batch_graphs
 
     graphs, ref = reference
     exact = copy.deepcopy(block).double()
@@ -83,7 +83,7 @@ def test_float32_is_float64_to_rounding(block, reference):
 
 
 def test_edges_in_any_order_give_the_same_features(block, reference):
-    from ionscreen.embed.firstblock import batch_graphs
+    from ionscreen.sevennet.firstblock import batch_graphs
 
     z, idx, vec, _ = batch_graphs(reference[0])
     perm = torch.randperm(idx.shape[1], generator=torch.Generator().manual_seed(0))
@@ -97,7 +97,7 @@ def test_spherical_harmonics_and_silu_normalisation_equal_e3nn():
     from e3nn import o3
     from e3nn.math import normalize2mom
 
-    from ionscreen.embed.firstblock import normalised_silu_constant, spherical_harmonics
+    from ionscreen.sevennet.firstblock import normalised_silu_constant, spherical_harmonics
 
     vec = torch.randn(500, 3, generator=torch.Generator().manual_seed(1)) * 3
     vec[0] = 0.0  # a zero vector: e3nn gives 0 for l > 0, as here
@@ -108,15 +108,15 @@ def test_spherical_harmonics_and_silu_normalisation_equal_e3nn():
 
 
 def test_other_architectures_are_refused_and_embed_through_sevenn():
-    from ionscreen import mlip
-    from ionscreen.embed.firstblock import FirstBlock, UnsupportedCheckpoint, default_engine
-    from ionscreen.embed.graph import EmbedError
+    from ionscreen.embed.graph import EmbedError, default_engine
     from ionscreen.embed.structure import SevenNetEmbedder
+    from ionscreen.sevennet import checkpoint
+    from ionscreen.sevennet.firstblock import FirstBlock, UnsupportedCheckpoint
 
-    l3i5 = mlip.sevennet_checkpoint_dict("7net-l3i5")
+    l3i5 = checkpoint.checkpoint_dict("7net-l3i5")
     with pytest.raises(UnsupportedCheckpoint, match="lmax"):
         FirstBlock(l3i5["config"], l3i5["model_state_dict"])
-    cp = mlip.sevennet_checkpoint_dict("7net-0")
+    cp = checkpoint.checkpoint_dict("7net-0")
     for key, value in (
         ("self_connection_type", "nequip"),
         ("interaction_type", "other"),
@@ -137,14 +137,14 @@ def test_other_architectures_are_refused_and_embed_through_sevenn():
 def test_weights_that_do_not_fit_choose_fasttp_everywhere(monkeypatch):
     """A checkpoint whose configuration fits but whose weights do not: ``default_engine`` (which
     sizes the Screener's readers) and the embedder take the same engine."""
-    from ionscreen import mlip
-    from ionscreen.embed.firstblock import default_engine, load_first_block
-    from ionscreen.embed.graph import EmbedError
+    from ionscreen.embed.graph import EmbedError, default_engine
     from ionscreen.embed.structure import SevenNetEmbedder
+    from ionscreen.sevennet import checkpoint
+    from ionscreen.sevennet.firstblock import load_first_block
 
-    cp = mlip.sevennet_checkpoint_dict("7net-0")
+    cp = checkpoint.checkpoint_dict("7net-0")
     bad = {**cp, "model_state_dict": {**cp["model_state_dict"], "1_self_interaction_1.linear.weight": torch.zeros(5)}}
-    monkeypatch.setattr(mlip, "sevennet_checkpoint_dict", lambda name: bad)
+    monkeypatch.setattr(checkpoint, "checkpoint_dict", lambda name: bad)
     assert "1_self_interaction_1: weights of 5 values" in load_first_block("7net-0", 10)
     assert default_engine("7net-0", 10, "cpu") == "fasttp"
     assert SevenNetEmbedder("7net-0", device="cpu").engine == "fasttp"
@@ -156,7 +156,7 @@ def test_weights_that_do_not_fit_choose_fasttp_everywhere(monkeypatch):
             k: v for k, v in cp["model_state_dict"].items() if not k.startswith("0_convolution.weight_nn")
         },
     }
-    monkeypatch.setattr(mlip, "sevennet_checkpoint_dict", lambda name: missing)
+    monkeypatch.setattr(checkpoint, "checkpoint_dict", lambda name: missing)
     assert "lack" in load_first_block("7net-0", 10) and default_engine("7net-0", 10, "cpu") == "fasttp"
 
 

@@ -1,4 +1,4 @@
-"""ionscreen.md.fasttp: the regrouped SevenNet convolution against e3nn's, on real crystal graphs."""
+"""ionscreen.sevennet.fasttp: the regrouped SevenNet convolution against e3nn's, on real crystal graphs."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _inputs_of_each_convolution(structures):
     from ionscreen.embed.structure import SevenNetEmbedder
 
     stock = SevenNetEmbedder(device="cpu", engine="e3nn")
-    stock.model = mlip._sevennet_checkpoint("7net-0").build_model().eval()  # every block, not only those to layer 10
+    stock.model = mlip.sevennet_model("7net-0").build_model().eval()  # every block, not only those to layer 10
     data = Batch.from_data_list([stock._graph(s) for s in structures])
     stock.model.set_is_batch_data(True)
     inputs = {}
@@ -50,7 +50,7 @@ def real_batch():
 @pytest.mark.parametrize("name", ["0_convolution", "1_convolution", "2_convolution"])
 def test_equals_e3nn_on_a_real_batch(real_batch, name, kind):
     """Scalar-only input (layer 0) and the full 128x0e+64x1e+32x2e input (layers 1, 2)."""
-    from ionscreen.md import fasttp
+    from ionscreen.sevennet import fasttp
 
     model, inputs = real_batch
     conv = model._modules[name]
@@ -65,7 +65,7 @@ def test_equals_e3nn_on_a_real_batch(real_batch, name, kind):
 def test_edge_order_and_missing_lengths_do_not_matter(real_batch):
     """Edges in any order (the sparse sum does not need them sorted) and without ``edge_length``
     (the radial network then runs on every edge): the same messages."""
-    from ionscreen.md.fasttp import FastConvolution
+    from ionscreen.sevennet.fasttp import FastConvolution
 
     model, inputs = real_batch
     conv = model._modules["1_convolution"]
@@ -85,7 +85,7 @@ def test_edge_order_and_missing_lengths_do_not_matter(real_batch):
 def test_refuses_what_it_does_not_compute():
     from e3nn import o3
 
-    from ionscreen.md.fasttp import FastConvolution
+    from ionscreen.sevennet.fasttp import FastConvolution
 
     class Conv:  # a convolution whose tensor product shares its weights ('uvw' paths)
         is_parallel = False
@@ -97,7 +97,7 @@ def test_refuses_what_it_does_not_compute():
 
 def test_embedder_engine_fasttp_gives_the_stock_embeddings():
     from ionscreen.embed.structure import SevenNetEmbedder
-    from ionscreen.md.fasttp import FastConvolution
+    from ionscreen.sevennet.fasttp import FastConvolution
 
     structures = [read_structure(REPO / "resources/structures/candidates" / f) for f in ("LiBr.json", "LiFePO4.json")]
     for variant in ("full", "invariant"):

@@ -41,8 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ionscreen import mlip
-from ionscreen.embed.graph import FIRST_BLOCK_LAYER
+from ionscreen.sevennet import FIRST_BLOCK_LAYER, checkpoint
 
 # The layer this module computes: module 10 of SevenNet's sequence (3 input modules, then 6 per
 # interaction block: 1_self_interaction_1 is the second module of block 1).
@@ -68,7 +67,7 @@ def _irreps_muls(text: str) -> dict[int, int]:
 def normalised_silu_constant() -> float:
     """e3nn's ``normalize2mom`` factor for SiLU: 1 / sqrt(E[silu(z)^2]) over the same 10^6
     seeded normal samples (float64) e3nn draws, so the factor is the same number. Computed once
-    per process (0.04 s, most of a ``FirstBlock`` build; ``default_engine`` builds one too)."""
+    per process (0.04 s, most of a ``FirstBlock`` build; ``ionscreen.embed.graph.default_engine`` builds one too)."""
     gen = torch.Generator().manual_seed(0)
     z = torch.randn(1_000_000, generator=gen, dtype=torch.float64)
     cst = torch.nn.functional.silu(z).pow(2).mean().pow(-0.5).item()
@@ -299,7 +298,7 @@ def csr_matrix(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shap
 def batch_graphs(
     graphs: list[dict[str, Any]], dtype: torch.dtype = torch.float32
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray]:
-    """One graph of disjoint graphs from ``graph.graph_arrays`` dicts: atomic numbers (N,),
+    """One graph of disjoint graphs from ``ionscreen.sevennet.graph.graph_arrays`` dicts: atomic numbers (N,),
     edge index (2, E) with offsets, edge vectors (E, 3) in ``dtype`` (float32, as SevenNet's
     graphs; float64 for a ``FirstBlock.double()``), and atoms per graph."""
     sizes = np.array([len(g["atomic_numbers"]) for g in graphs], dtype=np.int64)
@@ -316,7 +315,7 @@ def load_first_block(model: str, layer: int) -> Any:
     weights' shapes. Builds no sevenn or e3nn module."""
     if layer != FIRST_BLOCK_LAYER:
         return f"layer {layer} (it computes layer {FIRST_BLOCK_LAYER})"
-    cp = mlip.sevennet_checkpoint_dict(model) if mlip.is_sevennet(model) else None
+    cp = checkpoint.checkpoint_dict(model) if checkpoint.is_sevennet(model) else None
     if cp is None:
         return f"no checkpoint file for {model!r}"
     try:
@@ -325,12 +324,3 @@ def load_first_block(model: str, layer: int) -> Any:
         return str(exc)
     except KeyError as exc:
         return f"the weights lack {exc}"
-
-
-def default_engine(model: str, layer: int, device: str) -> str:
-    """The engine ``SevenNetEmbedder(engine=None)`` takes on ``device`` ('cpu', 'cuda'): the
-    same test the embedder makes, configuration and weights, so callers that size their work by
-    the engine (``screener.Screener``) agree with it."""
-    if device != "cpu":
-        return "e3nn"
-    return "fasttp" if isinstance(load_first_block(model, layer), str) else "firstblock"
