@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import yaml
 
@@ -80,3 +81,58 @@ def test_every_dotted_ionscreen_name_in_the_docs_and_docstrings_resolves():
     assert len(seen) > 50  # the pattern finds what it is meant to find
     assert not _resolves("ionscreen.embed.firstblock") and _resolves("ionscreen.sevennet.firstblock.FirstBlock")
     assert stale == []
+
+
+SETUP_CALLS = {"ionscreen.logs.setup", "ionscreen.mlip.set_threads"}  # what every shim does first
+
+
+def _script_calls(script: Path) -> list[str]:
+    """The ionscreen functions a workflow script calls (dotted, in order; set-up calls and
+    classes left out), read from its code."""
+    import ast
+
+    tree = ast.parse(script.read_text())
+    names: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ionscreen"):
+            names.update({a.asname or a.name: f"{node.module}.{a.name}" for a in node.names})
+        elif isinstance(node, ast.Import):
+            names.update({a.asname or a.name: a.name for a in node.names if a.name.startswith("ionscreen")})
+    calls: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            dotted = ast.unparse(node.func)
+            head = dotted.split(".")[0]
+            if head in names:
+                full = names[head] + dotted[len(head) :]
+                if full not in SETUP_CALLS and not full.rsplit(".", 1)[1][0].isupper() and full not in calls:
+                    calls.append(full)
+    return calls
+
+
+def rule_table() -> str:
+    """docs/layout.md's table from a rule to its code: every rule and checkpoint of the workflow,
+    its file, its script and the package functions the script calls."""
+    rows = ["| rule | in rules/ | workflow_scripts/ | calls |", "|---|---|---|---|"]
+    for smk in [*sorted((REPO / "rules").glob("*.smk")), REPO / "Snakefile"]:
+        text = smk.read_text()
+        for m in re.finditer(r"^(?:rule|checkpoint) (\w+):\n((?:[ \t]+.*\n|\n)*)", text, re.M):
+            script = re.search(r'script:\s*\n\s*"([^"]+)"', m.group(2))
+            where = smk.name
+            if script is None:
+                rows.append(f"| `{m.group(1)}` | {where} | (a target: inputs only) | |")
+                continue
+            path = (smk.parent / script.group(1)).resolve()
+            calls = ", ".join(f"`{c}`" for c in _script_calls(path))
+            rows.append(f"| `{m.group(1)}` | {where} | {path.name} | {calls} |")
+    return "\n".join(rows)
+
+
+def test_the_layout_page_lists_each_rule_with_its_script_and_function():
+    """One hop from any rule to its code, and the list cannot go stale: docs/layout.md holds
+    exactly what the rules and scripts say (the message shows the table to paste)."""
+    table = rule_table()
+    assert table.count("\n") > 25 and "| `label` | label.smk | label.py | `ionscreen.labels.stage.label_files` |" in table
+    page = (REPO / "docs/layout.md").read_text()
+    got = page.split("<!-- rules: begin -->\n", 1)[-1].split("\n<!-- rules: end -->", 1)[0]
+    assert got == table, f"docs/layout.md between the rules markers should read:\n{table}"
