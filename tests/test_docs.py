@@ -65,6 +65,7 @@ def test_every_dotted_ionscreen_name_in_the_docs_and_docstrings_resolves():
     files = [
         *sorted((REPO / "docs").rglob("*.md")),
         REPO / "README.md",
+        REPO / "CHANGELOG.md",
         *sorted((REPO / "src/ionscreen").rglob("*.py")),
         *sorted((REPO / "workflow_scripts").glob("*.py")),
         *sorted((REPO / "benchmarks").glob("*.py")),
@@ -132,7 +133,9 @@ def test_the_layout_page_lists_each_rule_with_its_script_and_function():
     """One hop from any rule to its code, and the list cannot go stale: docs/layout.md holds
     exactly what the rules and scripts say (the message shows the table to paste)."""
     table = rule_table()
-    assert table.count("\n") > 25 and "| `label` | label.smk | label.py | `ionscreen.labels.stage.label_files` |" in table
+    assert (
+        table.count("\n") > 25 and "| `label` | label.smk | label.py | `ionscreen.labels.stage.label_files` |" in table
+    )
     page = (REPO / "docs/layout.md").read_text()
     got = page.split("<!-- rules: begin -->\n", 1)[-1].split("\n<!-- rules: end -->", 1)[0]
     assert got == table, f"docs/layout.md between the rules markers should read:\n{table}"

@@ -116,7 +116,11 @@ TABLES: dict[str, Table] = {
             "Transport labels per material and temperature (kinisi Bayesian D, Nernst-Einstein).",
             C("material_id", pa.string(), "material", False),
             C("temperature_K", pa.float64(), "MD temperature", False),
-            C("status", pa.string(), "'ok' or why no labels ('skipped', 'failed')"),
+            C(
+                "status",
+                pa.string(),
+                "'ok'; 'bound' (not diffusive: D_upper_cm2_s only); or why no labels ('skipped', 'failed')",
+            ),
             C("reason", pa.string(), "explanation when status is not ok"),
             C(
                 "stop_reason",
@@ -314,7 +318,12 @@ TABLES: dict[str, Table] = {
             "Measured labels without MD (e.g. OBELiX room-temperature conductivity), one row per material.",
             C("material_id", pa.string(), "material (structure file stem)", False),
             C("temperature_K", pa.float64(), "measurement temperature", False),
-            C("status", pa.string(), "ok, or why the row cannot train (bound, missing)", False),
+            C(
+                "status",
+                pa.string(),
+                "ok; bound (an upper limit: trains as a censored target with train.censored); missing",
+                False,
+            ),
             C("sigma_S_cm", pa.float64(), "ionic conductivity, S/cm; NaN for bounds"),
             C("sigma_bound", pa.string(), "the raw bound, e.g. '<1E-10'"),
             C("formula", pa.string(), "nominal reduced composition (groups the splits)"),

@@ -5,7 +5,7 @@ A trajectory is one Parquet file per (material, temperature): one row per saved 
 (n_atoms x 3, unwrapped Cartesian, A)), and the run's provenance (atomic numbers, cell in A, time
 step in fs, steps between frames, temperature in K, MLIP, thermostat, status). ``md`` writes it
 frame by frame (``frame_row``, ``run_meta``), ``ingest`` whole (``write_trajectory``); ``labels``
-and ``trajembed`` read it (``load_trajectory``). ``read_trajectory`` also reads VASP XDATCAR and
+and ``embed.trajectory`` read it (``load_trajectory``). ``read_trajectory`` also reads VASP XDATCAR and
 whatever ASE reads, unwrapping fractional coordinates by minimum-image steps.
 """
 
