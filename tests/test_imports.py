@@ -13,8 +13,10 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import REPO
 
@@ -198,3 +200,68 @@ def test_the_checks_find_what_they_look_for():
         < layer("ionscreen.cli")
     )
     assert _imports_torch_at_top("ionscreen.sevennet.fasttp") and not _imports_torch_at_top("ionscreen.learn.folds")
+
+
+# Modules whose tests are not in tests/<package path>/test_<module>.py, and where they are tested
+# (paths under tests/). A new module gets its own test file, or a line here saying why not.
+TESTED_ELSEWHERE = {
+    "ionscreen.atomic": "test_schema.py",
+    "ionscreen.campaign.report": "campaign/test_stage.py",
+    "ionscreen.campaign_tables": "test_schema.py (every table), campaign/test_stage.py, md/test_plan.py",
+    "ionscreen.cli.arguments": "test_cli.py, test_defaults.py",
+    "ionscreen.cli.commands": "test_cli.py",
+    "ionscreen.cli.parser": "test_cli.py, test_defaults.py",
+    "ionscreen.columns": "test_schema.py",
+    "ionscreen.configdoc": "test_config.py",
+    "ionscreen.embed.graph": "embed/test_structure.py, sevennet/test_firstblock.py",
+    "ionscreen.embed.trajectory": "embed/test_trajectory_embedding.py",
+    "ionscreen.labels.stage": "labels/test_diffusion.py, md/test_batch.py, screen/test_report.py",
+    "ionscreen.labels.transport": "labels/test_diffusion.py, screen/test_predict.py, screen/test_report.py",
+    "ionscreen.labels.walks": "labels/test_bounds.py, labels/test_diffusion.py, md/test_stopping.py",
+    "ionscreen.learn.config": "conftest.py, learn/test_evaluate.py, learn/test_skill.py",
+    "ionscreen.learn.dataset": "learn/test_train.py, learn/test_train_aml.py, test_imports.py",
+    "ionscreen.learn.folds": "learn/test_train.py, learn/test_train_aml.py, structures/test_obelix.py",
+    "ionscreen.learn.meta": "learn/test_skill.py, learn/test_train.py, screen/test_report.py",
+    "ionscreen.learn.metrics": "learn/test_train.py, test_imports.py",
+    "ionscreen.learn.model": "learn/test_evaluate.py, learn/test_train.py, learn/test_train_aml.py",
+    "ionscreen.learn.routes": "learn/test_train_aml.py, test_imports.py",
+    "ionscreen.learn.trainset": "test_workflow.py (the trainset rule), learn/test_train.py",
+    "ionscreen.logs": "test_cli.py, test_workflow.py (log files)",
+    "ionscreen.md.integrators": "md/test_engine_physics.py, md/test_engine.py",
+    "ionscreen.md.potentials": "md/test_batch.py, md/test_engine.py, md/test_plan.py",
+    "ionscreen.md.probe": "md/test_plan.py",
+    "ionscreen.md.rates": "md/test_plan.py, test_benchmarks.py",
+    "ionscreen.md.recorder": "embed/test_trajectory_embedding.py, labels/test_diffusion.py",
+    "ionscreen.md.resume": "md/test_engine_resume.py, md/test_batch.py",
+    "ionscreen.md.stage": "md/test_batch.py, md/test_engine.py, md/test_stopping.py",
+    "ionscreen.roomtemp.card": "roomtemp/test_roomtemp.py",
+    "ionscreen.roomtemp.descriptors": "roomtemp/test_composition.py, roomtemp/test_roomtemp.py",
+    "ionscreen.roomtemp.figures": "roomtemp/test_roomtemp.py",
+    "ionscreen.roomtemp.fit": "roomtemp/test_roomtemp.py",
+    "ionscreen.roomtemp.model": "learn/test_skill.py, roomtemp/test_roomtemp.py, screen/test_predict.py",
+    "ionscreen.roomtemp.train": "roomtemp/test_roomtemp.py, test_imports.py",
+    "ionscreen.screen.plots": "screen/test_report.py",
+    "ionscreen.screen.ranking": "learn/test_skill.py, screen/test_report.py, test_imports.py",
+    "ionscreen.screen.readers": "screen/test_predict.py (the Screener's readers)",
+    "ionscreen.screen.screener": "screen/test_predict.py",
+    "ionscreen.structures.cells": "structures/test_prepare.py",
+    "ionscreen.tables": "test_schema.py",
+    "ionscreen.trajectory": "conftest.py, ingest/test_liflow.py, labels/test_diffusion.py",
+}
+
+
+def test_tests_mirror_the_package():
+    """Each module has tests/<its package path>/test_<module>.py, or says in ``TESTED_ELSEWHERE``
+    where it is tested (and those test files exist)."""
+    unmirrored = set()
+    for module in all_modules():
+        parts = module.split(".")[1:]
+        path = _path(module)
+        if not parts or path.name in ("__init__.py", "__main__.py"):
+            continue
+        if not (REPO / "tests" / Path(*parts[:-1]) / f"test_{parts[-1]}.py").exists():
+            unmirrored.add(module)
+    assert unmirrored == set(TESTED_ELSEWHERE)
+    for where in TESTED_ELSEWHERE.values():
+        for name in re.findall(r"[\w/]+\.py", where):
+            assert (REPO / "tests" / name).exists(), name

@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APPROXIMATE_ORDERING = 0.05  # composition error above which an ordering is flagged (the ordering tolerance)
+
+
+class NothingPredicted(ValueError):
+    """Every input was rejected: no prediction, no table written. ``rejected`` holds the rows."""
+
+    def __init__(self, rejected: list[dict[str, Any]]) -> None:
+        self.rejected = rejected
+        first = f" (first: {rejected[0]['source']}: {rejected[0]['reason']})" if rejected else ""
+        super().__init__(f"nothing predicted: all {len(rejected)} inputs were rejected{first}")
 
 
 def predict_table(

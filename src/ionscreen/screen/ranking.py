@@ -102,6 +102,7 @@ def room_temperature_skill(model: str) -> ModelSkill:
     card keeps the MAE per fold, not per entry, so ``skill.demonstrated``'s paired test cannot be
     run here: skill is its CV MAE below the training mean's (0.715 against 1.802 for obelix-rt,
     far beyond the fold-to-fold spread of 0.10-0.17)."""
+    from ionscreen.roomtemp.descriptors import FOREST as RT_FOREST
     from ionscreen.roomtemp.model import resolve
 
     directory = resolve(model)
@@ -110,7 +111,7 @@ def room_temperature_skill(model: str) -> ModelSkill:
     meta = json.loads((Path(directory) / "model.json").read_text())
     cv, name = meta.get("cv") or {}, str(meta.get("name", model))
     mae = cv.get("mae") or {}
-    forest = next((k for k in mae if k.startswith("random forest")), "random forest")
+    forest = RT_FOREST
     mine, base = (mae.get(name) or {}).get("mean"), (mae.get(MEAN) or {}).get("mean")
     seeds = cv.get("fold_seeds") or []
     held = (

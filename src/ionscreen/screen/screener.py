@@ -14,6 +14,7 @@ import pandas as pd
 
 from ionscreen import schema
 from ionscreen.screen.predict import (
+    NothingPredicted,
     add_arrhenius,
     prediction_rows,
     rank_by_model,
@@ -51,7 +52,6 @@ def predict_paths(
 
     Unreadable files and structures that cannot be predicted go to the rejected rows."""
     from ionscreen.roomtemp.model import resolve
-    from ionscreen.structures.sources import NothingPredicted
 
     if resolve(model) is not None:
         return _room_temperature_paths(model, paths, temperatures_K, out, rejected_out=rejected_out)
@@ -96,7 +96,6 @@ def _room_temperature_paths(
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """``predict_paths`` with a room-temperature model: ranked predictions at its temperature."""
     from ionscreen.roomtemp.model import RT_COLUMNS, RoomTempModel, rt_columns
-    from ionscreen.structures.sources import NothingPredicted
 
     rt = RoomTempModel.named(model)
     temps = {float(t) for t in temperatures_K}

@@ -55,15 +55,6 @@ def list_structure_files(paths: Iterable[str | Path]) -> list[Path]:
     return out
 
 
-class NothingPredicted(ValueError):
-    """Every input was rejected: no prediction, no table written. ``rejected`` holds the rows."""
-
-    def __init__(self, rejected: list[dict[str, Any]]) -> None:
-        self.rejected = rejected
-        first = f" (first: {rejected[0]['source']}: {rejected[0]['reason']})" if rejected else ""
-        super().__init__(f"nothing predicted: all {len(rejected)} inputs were rejected{first}")
-
-
 def files_by_id(paths: Iterable[str | Path]) -> dict[str, Path]:
     """{material_id: file} for structure files or folders of them (``list_structure_files``), as
     the command line takes them: the id is the file stem (a POSCAR's folder name), so two files
