@@ -81,7 +81,7 @@ rule campaign:
         target=config["train"]["target"],
         temperature=CAMPAIGN_T,
     script:
-        "../workflow_scripts/campaign_summary.py"
+        "../workflow_scripts/campaign.py"
 
 
 # A round's labels and the summary read a few small tables: on a cluster they run in the main process.

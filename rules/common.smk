@@ -11,7 +11,7 @@ from ionscreen.md.stage import (
     trajectory_params,
     workflow_md_settings,
 )
-from ionscreen.schema import STAGE_VERSIONS
+from ionscreen.stages import STAGE_VERSIONS
 from ionscreen.structures.prepare import PREPARE_ENGINE_ONLY, candidate_settings
 from ionscreen.structures.sources import MATERIAL_ID_PATTERN, assign_shards, material_files
 

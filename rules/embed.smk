@@ -24,7 +24,7 @@ rule embed_structure:
         settings=embed_settings(),
         stage_version=STAGE_VERSIONS["embed"],
     script:
-        "../workflow_scripts/embed.py"
+        "../workflow_scripts/embed_structure.py"
 
 
 rule collect_embeddings:

@@ -27,7 +27,7 @@ rule prepare_structure:
         stage="fetch",
         stage_version=STAGE_VERSIONS["prepare"],
     script:
-        "../workflow_scripts/prepare_structures.py"
+        "../workflow_scripts/prepare_structure.py"
 
 
 rule collect_structures:
@@ -74,4 +74,4 @@ rule prepare_candidates:
         stage="screen",
         stage_version=STAGE_VERSIONS["prepare"],
     script:
-        "../workflow_scripts/prepare_structures.py"
+        "../workflow_scripts/prepare_structure.py"

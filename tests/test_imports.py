@@ -245,6 +245,7 @@ TESTED_ELSEWHERE = {
     "ionscreen.screen.readers": "screen/test_predict.py (the Screener's readers)",
     "ionscreen.screen.screener": "screen/test_predict.py",
     "ionscreen.structures.cells": "structures/test_prepare.py",
+    "ionscreen.stages": "test_workflow.py (a bumped stage version re-runs its stage and what follows)",
     "ionscreen.tables": "test_schema.py",
     "ionscreen.trajectory": "conftest.py, ingest/test_liflow.py, labels/test_diffusion.py",
 }

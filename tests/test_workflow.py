@@ -417,6 +417,7 @@ def test_added_training_structure_runs_only_its_own_jobs(finished_copy, tmp_path
 
 @pytest.mark.slow
 def test_package_patch_release_leaves_results_current_but_a_stage_version_does_not(finished_copy, tmp_path):
+    import json
     import os
 
     site = tmp_path / "site"
@@ -435,8 +436,23 @@ def test_package_patch_release_leaves_results_current_but_a_stage_version_does_n
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
     counts, out = _dry_run(*args, env=env)
     assert counts == {} and "Nothing to be done" in out
+    # A shim renamed or edited since its jobs ran (the md jobs' records say they ran md_old.py):
+    # the workflow profile leaves Snakemake's code trigger out, so nothing re-runs; with the
+    # trigger back on, every finished MD job would.
+    changed = 0
+    for record in (finished_copy / ".snakemake/metadata").iterdir():
+        meta = json.loads(record.read_text())
+        if meta.get("rule") == "md":
+            meta["code"] = meta["code"].replace("workflow_scripts/md.py", "workflow_scripts/md_old.py")
+            record.write_text(json.dumps(meta))
+            changed += 1
+    assert changed >= 4
+    counts, out = _dry_run(*args, env=env)
+    assert counts == {} and "Nothing to be done" in out
+    counts, _ = _dry_run(*args, "--rerun-triggers", "mtime", "params", "input", "software-env", "code", env=env)
+    assert counts["md"] == 4
     # The control: bumping the md stage version puts every MD run (and what follows) out of date.
-    (site / "sitecustomize.py").write_text("import ionscreen.schema\nionscreen.schema.STAGE_VERSIONS['md'] += 1\n")
+    (site / "sitecustomize.py").write_text("import ionscreen.stages\nionscreen.stages.STAGE_VERSIONS['md'] += 1\n")
     counts, _ = _dry_run(*args, env=env)
     assert counts["md"] == 4 and "prepare_structure" not in counts  # 5 x 2 runs: 2 batches per temperature
 
