@@ -15,6 +15,13 @@ validate(config, "config/config.schema.yaml")
 
 
 include: "rules/common.smk"
+include: "rules/fetch_inputs.smk"
+include: "rules/md_inputs.smk"
+include: "rules/label_inputs.smk"
+include: "rules/embed_inputs.smk"
+include: "rules/train_inputs.smk"
+include: "rules/screen_inputs.smk"
+include: "rules/ingest_inputs.smk"
 include: "rules/campaign_inputs.smk"  # before md.smk: the md rules look campaign batches up
 include: "rules/fetch.smk"
 include: "rules/md.smk"

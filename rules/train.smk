@@ -1,7 +1,7 @@
 # Stage train: one training-set contract (trainset/), whatever the source; two-level AML
 # (trainer g -> closed-form f1 -> fine-tuning), data-level transfer, or the structure-only
 # predictor; plus the ablation table and grouped cross-validation. All of them read trainset/
-# (input functions in rules/common.smk).
+# (input functions in rules/train_inputs.smk).
 
 
 rule obelix_labels:

@@ -123,7 +123,7 @@ def md_batches(
     for its higher one: the temperature ladder), ``runs_per_job`` of them. A changed size applies
     to new batches only. ``update=False`` (a submitted cluster job, or a plan made elsewhere)
     reads the record and leaves unknown runs out; ``write=False`` (a dry run) records nothing.
-    The workflow (rules/common.smk) and ``ionscreen plan`` both call this.
+    The workflow (rules/md_inputs.smk) and ``ionscreen plan`` both call this.
     """
     from ionscreen.structures.sources import assign_shards
 
