@@ -227,7 +227,6 @@ TESTED_ELSEWHERE = {
     "ionscreen.learn.routes": "learn/test_train_aml.py, test_imports.py",
     "ionscreen.learn.trainset": "test_workflow.py (the trainset rule), learn/test_train.py",
     "ionscreen.logs": "test_cli.py, test_workflow.py (log files)",
-    "ionscreen.md.integrators": "md/test_engine_physics.py, md/test_engine.py",
     "ionscreen.md.potentials": "md/test_batch.py, md/test_engine.py, md/test_plan.py",
     "ionscreen.md.probe": "md/test_plan.py",
     "ionscreen.md.rates": "md/test_plan.py, test_benchmarks.py",

@@ -1,7 +1,8 @@
 """Stage 2, md (``rules/md.smk``): machine-learned-potential molecular dynamics.
 
 - ``engine``: ``MDSettings`` and one run with ASE's loop (``run_md``);
-- ``integrators``: 3N - 3 degrees of freedom, the Nose-Hoover chain, the ASE reference integrator;
+- ``integrators``: 3N - 3 degrees of freedom, the Nose-Hoover chain, the batched step's two halves
+  (``first_half_step``, ``second_half_step``), the ASE reference integrator;
 - ``recorder``: a run's trajectory table and ``md_runs`` row (also for runs that did not run);
 - ``potentials``: the batched-potential interface, SevenNet's batched graph, Verlet lists;
 - ``resume``: the store of an unfinished run's chunks and integrator states;

@@ -37,7 +37,7 @@ import numpy as np
 from ase import Atoms, units
 
 from ionscreen.md.engine import MDSettings, divergence
-from ionscreen.md.integrators import kinetic_temperature, nose_hoover_chain
+from ionscreen.md.integrators import first_half_step, kinetic_temperature, nose_hoover_chain, second_half_step
 from ionscreen.md.potentials import BatchedPotential, System, VerletList
 from ionscreen.md.recorder import run_row, write_run_table
 from ionscreen.md.resume import ResumeStore, restore_thermostat, resume_state, settings_key
@@ -341,11 +341,8 @@ def run_batch(
         desc=f"md batch of {len(runs)} runs",
     )
     while live:
-        for r in live:  # first half: thermostat, half kick, drift
-            if r.thermostat is not None:
-                r.p = r.thermostat.integrate_nhc(r.p, r.dt / 2)
-            r.p = r.p + (r.dt / 2) * r.forces
-            r.system.positions = r.system.positions + r.dt * r.p / r.masses
+        for r in live:
+            r.p, r.system.positions = first_half_step(r.p, r.forces, r.system.positions, r.masses, r.dt, r.thermostat)
         _evaluate(potential, live)
         before = sum(r.frame for r in runs)
         for r in live:
@@ -353,9 +350,7 @@ def run_batch(
                 r.done = True
                 log.error("MD of %s at %g K failed: %s", r.spec.material_id, r.spec.settings.temperature_K, r.reason)
                 continue
-            r.p = r.p + (r.dt / 2) * r.forces
-            if r.thermostat is not None:
-                r.p = r.thermostat.integrate_nhc(r.p, r.dt / 2)
+            r.p = second_half_step(r.p, r.forces, r.dt, r.thermostat)
             r.nsteps += 1
             if r.nsteps % r.spec.settings.interval == 0:
                 _record(r, t0, label)

@@ -1,6 +1,8 @@
 """The integrators' shared physics: the degrees of freedom of a run without centre-of-mass
 momentum, its kinetic temperature, the Nose-Hoover chain coupled to them (the batched engine's and
-the ASE reference loop's alike), and the ASE reference integrator of a single run."""
+the ASE reference loop's alike), the batched engine's time step as two named halves around the
+force call (``first_half_step``, ``second_half_step``: velocity Verlet, inside half steps of the
+chain for NVT), and the ASE reference integrator of a single run."""
 
 from __future__ import annotations
 
@@ -37,6 +39,28 @@ def nose_hoover_chain(masses: np.ndarray, s: MDSettings) -> Any:
         temperature_K=s.temperature_K,
         tdamp=s.tdamp_fs * units.fs,
     )
+
+
+def first_half_step(
+    p: np.ndarray, forces: np.ndarray, positions: np.ndarray, masses: np.ndarray, dt: float, thermostat: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """The step before the force call: the chain's half step (when ``thermostat`` is a
+    ``nose_hoover_chain``; None for nve), a half kick with the current forces, a full drift.
+    Returns (momenta, positions); ASE units (momenta amu A / fs_ase, forces eV/A, dt in ASE time,
+    masses [n, 1] amu). The order is ``NoseHooverChainNVT.step``'s and ``VelocityVerlet.step``'s
+    (``tests/md/test_engine_physics.py`` checks both, step by step)."""
+    if thermostat is not None:
+        p = thermostat.integrate_nhc(p, dt / 2)
+    p = p + (dt / 2) * forces
+    return p, positions + dt * p / masses
+
+
+def second_half_step(p: np.ndarray, forces: np.ndarray, dt: float, thermostat: Any) -> np.ndarray:
+    """The step after the force call: a half kick with the new forces, then the chain's half step."""
+    p = p + (dt / 2) * forces
+    if thermostat is not None:
+        p = thermostat.integrate_nhc(p, dt / 2)
+    return p
 
 
 def reference_integrator(atoms: Atoms, s: MDSettings) -> Any:
