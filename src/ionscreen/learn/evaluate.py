@@ -242,10 +242,10 @@ def cross_validate(
             comp[fit_rows], data.y[fit_rows]
         )
         mean = np.full(int(score.sum()), data.y[fit_rows].mean())
-        for name, pr in (
-            (f"predictor ({res.meta.route})", p[score]),
-            ("random forest (composition)", rf.predict(comp[score])),
-            ("training mean", mean),
+        for name, pr, seconds in (
+            (f"predictor ({res.meta.route})", p[score], res.meta.train_seconds),
+            ("random forest (composition)", rf.predict(comp[score]), math.nan),
+            ("training mean", mean, math.nan),
         ):
             rows.append(
                 {
@@ -254,7 +254,7 @@ def cross_validate(
                     "n_train": int((~test).sum()),
                     "n_test": int(score.sum()),
                     **{k2: v for k2, v in regression_metrics(data.y[score], pr).items() if k2 != "n"},
-                    "train_seconds": res.meta.train_seconds if name.startswith("predictor") else math.nan,
+                    "train_seconds": seconds,
                 }
             )
         log.info(

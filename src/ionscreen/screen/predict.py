@@ -225,12 +225,17 @@ def arrhenius_kind(target: str) -> str:
     - ``apparent (MSD)``: an MSD over a fixed duration (or MSD / duration) includes the
       vibrational floor that does not activate, so its "Ea" is only an apparent one.
     """
-    t = target.removeprefix("log10_")
-    if t.startswith("D_"):
-        return "activation (D)"
-    if t.startswith("sigma"):
-        return "activation (sigma T)"
-    return "apparent (MSD)"
+    return ARRHENIUS_KINDS.get(target, "apparent (MSD)")
+
+
+# The targets whose Arrhenius fit is an activation energy, by name (the train.target choices and
+# their log10 columns, obelix-rt's included); every other target (the MSDs) gives an apparent one.
+ARRHENIUS_KINDS = {
+    "D_cm2_s": "activation (D)",
+    "log10_D_cm2_s": "activation (D)",
+    "sigma_S_cm": "activation (sigma T)",
+    "log10_sigma_S_cm": "activation (sigma T)",
+}
 
 
 FLAT_IN_T = 1e-6  # log10 units: predictions that change less than this over the temperatures carry no Ea
