@@ -57,9 +57,7 @@ class ModelMeta:
         """The metadata of a workflow model folder from its ``model.json``, without torch; None
         when only ``model.pt`` is there (its checkpoint holds the metadata too).
         FileNotFoundError when the folder has no ``model.pt``."""
-        model_dir = Path(model_dir)
-        if not (model_dir / "model.pt").is_file():
-            raise FileNotFoundError(f"no model.pt in {model_dir}: train a model first (rule train)")
+        model_dir = checkpoint_path(model_dir).parent
         return cls.from_json(model_dir) if (model_dir / "model.json").is_file() else None
 
     @classmethod
@@ -67,3 +65,11 @@ class ModelMeta:
         """The metadata of a model directory (its ``model.json``) or of a ``model.json`` path."""
         path = Path(path)
         return cls.from_dict(json.loads((path / "model.json" if path.is_dir() else path).read_text()))
+
+
+def checkpoint_path(model_dir: str | Path) -> Path:
+    """``model.pt`` of a workflow model folder; FileNotFoundError saying how to get one when it is missing."""
+    path = Path(model_dir) / "model.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"no model.pt in {model_dir}: train a model first (rule train)")
+    return path

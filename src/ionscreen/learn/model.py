@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from ionscreen.atomic import atomic_output, write_text_atomic
-from ionscreen.learn.meta import CHECKPOINT_FORMAT, TRAINER_FORMAT, ModelMeta
+from ionscreen.learn.meta import CHECKPOINT_FORMAT, TRAINER_FORMAT, ModelMeta, checkpoint_path
 
 T0_K = 5000.0  # temperature scale of the AML code
 
@@ -262,10 +262,7 @@ def save_checkpoint(
 
 def load_predictor(model_dir: str | Path) -> Predictor:
     """Load a checkpoint directory written by ``ionscreen.learn.train`` (no training code needed)."""
-    path = Path(model_dir) / "model.pt"
-    if not path.is_file():
-        raise FileNotFoundError(f"no model.pt in {model_dir}: train a model first (rule train)")
-    return Predictor(torch.load(path, map_location="cpu", weights_only=True))
+    return Predictor(torch.load(checkpoint_path(model_dir), map_location="cpu", weights_only=True))
 
 
 def save_trainers(

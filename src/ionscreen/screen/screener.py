@@ -256,7 +256,7 @@ class Screener:
         if not self.engine:
             mlip.set_threads(self.threads)
             self.engine = self.embedder.engine
-            self.batch_atoms = self.batch_atoms_given or default_batch_atoms(mlip.resolve_device(self._device))
+            self.batch_atoms = self.batch_atoms_given or default_batch_atoms(self.embedder.device)
         return self
 
     def _prepared(
